@@ -1,0 +1,49 @@
+/**
+ * The names of every file in a database directory, in one place
+ * (docs/format.md, "Directory layout").
+ */
+import * as path from 'node:path';
+
+export type FileKind = 'log' | 'table' | 'manifest' | 'current' | 'lock' | 'temp';
+
+const NUMBER_WIDTH = 6;
+
+function padded(fileNumber: number): string {
+  return String(fileNumber).padStart(NUMBER_WIDTH, '0');
+}
+
+export function logFileName(fileNumber: number): string {
+  return `${padded(fileNumber)}.log`;
+}
+
+export function tableFileName(fileNumber: number): string {
+  return `${padded(fileNumber)}.sst`;
+}
+
+export function manifestFileName(fileNumber: number): string {
+  return `MANIFEST-${padded(fileNumber)}`;
+}
+
+export const CURRENT_FILE_NAME = 'CURRENT';
+export const LOCK_FILE_NAME = 'LOCK';
+
+/** A temporary file: written, synced, then renamed over its final name (or deleted on open). */
+export function tempFileName(fileNumber: number): string {
+  return `${padded(fileNumber)}.tmp`;
+}
+
+export function filePath(dir: string, name: string): string {
+  return path.join(dir, name);
+}
+
+/** Parses a directory entry's name; `undefined` for names shale does not own. */
+export function parseFileName(name: string): { kind: FileKind; fileNumber: number } | undefined {
+  if (name === CURRENT_FILE_NAME) return { kind: 'current', fileNumber: 0 };
+  if (name === LOCK_FILE_NAME) return { kind: 'lock', fileNumber: 0 };
+  const manifest = /^MANIFEST-(\d+)$/.exec(name);
+  if (manifest) return { kind: 'manifest', fileNumber: Number(manifest[1]) };
+  const numbered = /^(\d+)\.(log|sst|tmp)$/.exec(name);
+  if (!numbered) return undefined;
+  const kind = numbered[2] === 'log' ? 'log' : numbered[2] === 'sst' ? 'table' : 'temp';
+  return { kind, fileNumber: Number(numbered[1]) };
+}

@@ -1,0 +1,7 @@
+/**
+ * shale: a durable, embeddable LSM-tree key-value store. The public surface only.
+ */
+export { ShaleError, CorruptionError } from './errors.js';
+export type { ShaleErrorCode } from './errors.js';
+export type { Options, WalRecoveryMode } from './options.js';
+export type { FileSystem, WritableFile, RandomAccessFile, FileLock } from './fs/file-system.js';

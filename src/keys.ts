@@ -1,0 +1,91 @@
+/**
+ * User keys, values, entry types and the ordering of internal keys.
+ *
+ * An entry in the memtable or a table is (user key, sequence number, type). Entries
+ * order by user key ascending (bytewise, memcmp), then sequence descending, so the
+ * newest version of a key comes first (docs/internals.md, "Internal keys").
+ */
+import { invalidArgument } from './errors.js';
+
+/**
+ * Entry types. On disk in the WAL, the SSTable and the MANIFEST: these values must
+ * never be renumbered.
+ */
+export const EntryType = {
+  DELETE: 0,
+  PUT: 1,
+} as const;
+export type EntryType = (typeof EntryType)[keyof typeof EntryType];
+
+/** The largest sequence number: 56 bits, the width of the on-disk field. Kept within a JS safe integer. */
+export const SEQUENCE_MAX = Number.MAX_SAFE_INTEGER;
+
+/** What callers may pass as a key or value. */
+export type BytesLike = Uint8Array | string;
+
+/** Bytewise comparison of user keys (memcmp order, shorter prefix first). */
+export function compareKeys(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(a, b);
+}
+
+/** Converts a key or value argument to a Buffer, or throws `INVALID_ARGUMENT` naming `what`. */
+export function toBuffer(input: unknown, what: string): Buffer {
+  if (typeof input === 'string') return Buffer.from(input, 'utf8');
+  if (Buffer.isBuffer(input)) return input;
+  if (input instanceof Uint8Array) return Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  const got = input === null ? 'null' : Array.isArray(input) ? 'array' : typeof input;
+  throw invalidArgument(`${what} must be a Uint8Array, Buffer or string, got ${got}`);
+}
+
+/** Bytes of the trailer that follows the user key in an encoded internal key. */
+export const INTERNAL_KEY_TRAILER_BYTES = 8;
+
+const TWO_24 = 0x100_0000;
+
+/**
+ * Encodes an internal key as stored in tables: `userKey ‖ u64le(seq << 8 | type)`
+ * (docs/format.md, "Internal keys"). `seq` is at most 2^53 - 1.
+ */
+export function encodeInternalKey(userKey: Uint8Array, seq: number, type: EntryType): Buffer {
+  const out = Buffer.allocUnsafe(userKey.length + INTERNAL_KEY_TRAILER_BYTES);
+  out.set(userKey, 0);
+  writeTrailer(out, userKey.length, seq, type);
+  return out;
+}
+
+/** Writes the 8-byte trailer `u64le(seq << 8 | type)` at `offset`. */
+export function writeTrailer(out: Buffer, offset: number, seq: number, type: number): void {
+  out.writeUInt32LE((seq % TWO_24) * 256 + type, offset);
+  out.writeUInt32LE(Math.floor(seq / TWO_24), offset + 4);
+}
+
+/** Reads the sequence number from the trailer at `offset`; -1 when it exceeds 2^53 - 1. */
+export function readTrailerSeq(buffer: Buffer, offset: number): number {
+  const low = buffer.readUInt32LE(offset);
+  const high = buffer.readUInt32LE(offset + 4);
+  if (high >= 0x2000_0000) return -1;
+  return high * TWO_24 + Math.floor(low / 256);
+}
+
+/** Reads the entry type byte from the trailer at `offset`. */
+export function readTrailerType(buffer: Buffer, offset: number): number {
+  return buffer[offset]!;
+}
+
+/**
+ * Orders two encoded internal keys: user key ascending, then sequence descending
+ * (then type descending, which never decides between real entries).
+ */
+export function compareInternalKeys(a: Buffer, b: Buffer): number {
+  const aUser = a.length - INTERNAL_KEY_TRAILER_BYTES;
+  const bUser = b.length - INTERNAL_KEY_TRAILER_BYTES;
+  const byUser = a.compare(b, 0, bUser, 0, aUser);
+  if (byUser !== 0) return byUser;
+  // Larger trailer (newer) first: compare the high then the low 32-bit words, reversed.
+  const aHigh = a.readUInt32LE(aUser + 4);
+  const bHigh = b.readUInt32LE(bUser + 4);
+  if (aHigh !== bHigh) return aHigh > bHigh ? -1 : 1;
+  const aLow = a.readUInt32LE(aUser);
+  const bLow = b.readUInt32LE(bUser);
+  return aLow === bLow ? 0 : aLow > bLow ? -1 : 1;
+}

@@ -1,0 +1,119 @@
+/**
+ * Every tunable of shale, its default and its limits, in one place. `resolveOptions`
+ * validates what a caller passed and fills in the rest.
+ */
+import { invalidArgument } from './errors.js';
+import type { FileSystem } from './fs/file-system.js';
+import { NodeFileSystem } from './fs/node-fs.js';
+
+/**
+ * How recovery treats a bad record in the write-ahead log (RocksDB's WAL recovery modes).
+ * - `tolerate-tail`: a torn or zeroed tail of the newest log, past the last point the
+ *   log proves was synced, is dropped (and reported); any other bad record is `CORRUPTION`.
+ * - `absolute`: any bad record, even a torn tail, is `CORRUPTION`.
+ * - `point-in-time`: recovery stops at the first bad record of any log and drops
+ *   everything after it, in that log and in later ones; never an error.
+ */
+export type WalRecoveryMode = 'tolerate-tail' | 'absolute' | 'point-in-time';
+
+export interface Options {
+  /** Create the directory and an empty database when none exists. Default true. */
+  createIfMissing?: boolean;
+  /** Fail with `EXISTS` when the directory already holds a database. Default false. */
+  errorIfExists?: boolean;
+  /** Size at which the memtable is frozen and a new one (and a new WAL) takes the writes. Default 8 MiB. */
+  memtableSizeBytes?: number;
+  /** Largest key accepted, in bytes. Default 64 KiB. */
+  keyBytesMax?: number;
+  /** Largest value accepted, in bytes. Default 16 MiB. */
+  valueBytesMax?: number;
+  /**
+   * Largest write group (the batches one WAL record carries) the writer builds from
+   * the queue. A single batch larger than this still forms a group of its own. Default 1 MiB.
+   */
+  writeGroupBytesMax?: number;
+  /** See `WalRecoveryMode`. Default `tolerate-tail`. */
+  walRecovery?: WalRecoveryMode;
+  /** B-tree node size of the memtable (tests use 4 to cross every code path). Default 64. */
+  memtableNodeSizeMax?: number;
+  /** The file system; `shale/testing` has crash-simulating and fault-injecting ones. Default `node:fs`. */
+  fs?: FileSystem;
+}
+
+export interface ResolvedOptions {
+  readonly createIfMissing: boolean;
+  readonly errorIfExists: boolean;
+  readonly memtableSizeBytes: number;
+  readonly keyBytesMax: number;
+  readonly valueBytesMax: number;
+  readonly writeGroupBytesMax: number;
+  readonly walRecovery: WalRecoveryMode;
+  readonly memtableNodeSizeMax: number;
+  readonly fs: FileSystem;
+}
+
+const KIB = 1024;
+const MIB = 1024 * KIB;
+
+export const DEFAULTS = {
+  createIfMissing: true,
+  errorIfExists: false,
+  memtableSizeBytes: 8 * MIB,
+  keyBytesMax: 64 * KIB,
+  valueBytesMax: 16 * MIB,
+  writeGroupBytesMax: 1 * MIB,
+  walRecovery: 'tolerate-tail',
+  memtableNodeSizeMax: 64,
+} as const satisfies Omit<ResolvedOptions, 'fs'>;
+
+/** Hard limits: values outside these are rejected whatever the caller asks. */
+export const LIMITS = {
+  /** Keys longer than this would not fit the varint32 length fields with room to spare. */
+  keyBytesMax: 16 * MIB,
+  valueBytesMax: 1024 * MIB,
+  memtableSizeBytesMin: 1 * KIB,
+} as const;
+
+const WAL_RECOVERY_MODES: readonly WalRecoveryMode[] = ['tolerate-tail', 'absolute', 'point-in-time'];
+
+function boolOption(options: Options, name: 'createIfMissing' | 'errorIfExists'): boolean {
+  const value = options[name];
+  if (value === undefined) return DEFAULTS[name];
+  if (typeof value !== 'boolean') throw invalidArgument(`option ${name} must be a boolean`);
+  return value;
+}
+
+function intOption(options: Options, name: keyof typeof DEFAULTS, min: number, max: number): number {
+  const value = options[name as keyof Options];
+  if (value === undefined) return DEFAULTS[name] as number;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw invalidArgument(`option ${name} must be an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+const KNOWN_OPTIONS = new Set<string>([...Object.keys(DEFAULTS), 'fs']);
+
+/** Validates `options` (unknown names and wrong types are `INVALID_ARGUMENT`) and fills in defaults. */
+export function resolveOptions(options: Options | undefined): ResolvedOptions {
+  if (options === undefined) options = {};
+  if (typeof options !== 'object' || options === null) throw invalidArgument('options must be an object');
+  for (const name of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(name)) throw invalidArgument(`unknown option ${name}`);
+  }
+  const walRecovery = options.walRecovery ?? DEFAULTS.walRecovery;
+  if (!WAL_RECOVERY_MODES.includes(walRecovery)) {
+    throw invalidArgument(`option walRecovery must be one of ${WAL_RECOVERY_MODES.join(', ')}`);
+  }
+  return {
+    createIfMissing: boolOption(options, 'createIfMissing'),
+    errorIfExists: boolOption(options, 'errorIfExists'),
+    memtableSizeBytes: intOption(options, 'memtableSizeBytes', LIMITS.memtableSizeBytesMin, 1024 * MIB),
+    keyBytesMax: intOption(options, 'keyBytesMax', 1, LIMITS.keyBytesMax),
+    valueBytesMax: intOption(options, 'valueBytesMax', 0, LIMITS.valueBytesMax),
+    writeGroupBytesMax: intOption(options, 'writeGroupBytesMax', 1, 1024 * MIB),
+    walRecovery,
+    memtableNodeSizeMax: intOption(options, 'memtableNodeSizeMax', 4, 256),
+    fs: options.fs ?? new NodeFileSystem(),
+  };
+}
