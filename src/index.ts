@@ -1,7 +1,10 @@
 /**
  * shale: a durable, embeddable LSM-tree key-value store. The public surface only.
  */
+export { DB } from './db.js';
+export type { BatchOperation, WriteOptions, RecoveryReport } from './db.js';
 export { ShaleError, CorruptionError } from './errors.js';
 export type { ShaleErrorCode } from './errors.js';
 export type { Options, WalRecoveryMode } from './options.js';
+export type { BytesLike } from './keys.js';
 export type { FileSystem, WritableFile, RandomAccessFile, FileLock } from './fs/file-system.js';

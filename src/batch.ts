@@ -1,0 +1,94 @@
+/**
+ * Turns the caller's arguments into validated, copied write operations. Every
+ * check happens before anything is queued, so a bad argument writes nothing.
+ */
+import { invalidArgument } from './errors.js';
+import { EntryType, toBuffer } from './keys.js';
+import type { ResolvedOptions } from './options.js';
+import type { WriteOp } from './wal/write-group.js';
+
+/** One operation of `db.write([...])`. */
+export type BatchOperation =
+  | { type: 'put'; key: Uint8Array | string; value: Uint8Array | string }
+  | { type: 'delete'; key: Uint8Array | string };
+
+export interface WriteOptions {
+  /**
+   * Wait for the write to be durable (fdatasync) before resolving. Default true.
+   * With `false` the write has reached the OS when the promise resolves: it
+   * survives a process kill, not a power loss.
+   */
+  sync?: boolean;
+}
+
+type Limits = Pick<ResolvedOptions, 'keyBytesMax' | 'valueBytesMax'>;
+
+/** Copies a key into a Buffer shale owns, checking its type and size. */
+export function keyArgument(input: unknown, limits: Limits, what = 'key'): Buffer {
+  const key = ownedCopy(input, what);
+  if (key.length > limits.keyBytesMax) {
+    throw invalidArgument(`${what} is ${key.length} bytes; keyBytesMax is ${limits.keyBytesMax}`);
+  }
+  return key;
+}
+
+function valueArgument(input: unknown, limits: Limits, what = 'value'): Buffer {
+  const value = ownedCopy(input, what);
+  if (value.length > limits.valueBytesMax) {
+    throw invalidArgument(`${what} is ${value.length} bytes; valueBytesMax is ${limits.valueBytesMax}`);
+  }
+  return value;
+}
+
+/** A Buffer that the caller cannot change afterwards: strings encode fresh, bytes are copied. */
+function ownedCopy(input: unknown, what: string): Buffer {
+  if (typeof input === 'string') return toBuffer(input, what);
+  return Buffer.from(toBuffer(input, what));
+}
+
+/** Lookups need no copy: the key is only compared, never kept. */
+export function lookupKeyArgument(input: unknown, limits: Limits): Buffer {
+  const key = toBuffer(input, 'key');
+  if (key.length > limits.keyBytesMax) {
+    throw invalidArgument(`key is ${key.length} bytes; keyBytesMax is ${limits.keyBytesMax}`);
+  }
+  return key;
+}
+
+export function putOp(key: unknown, value: unknown, limits: Limits): WriteOp {
+  return { type: EntryType.PUT, key: keyArgument(key, limits), value: valueArgument(value, limits) };
+}
+
+export function deleteOp(key: unknown, limits: Limits): WriteOp {
+  return { type: EntryType.DELETE, key: keyArgument(key, limits), value: EMPTY };
+}
+
+const EMPTY: Buffer = Buffer.alloc(0);
+
+/** Validates and copies every operation of a batch. */
+export function batchOps(operations: unknown, limits: Limits): WriteOp[] {
+  if (!Array.isArray(operations)) throw invalidArgument('write() takes an array of operations');
+  return operations.map((operation: unknown, index) => {
+    if (typeof operation !== 'object' || operation === null) {
+      throw invalidArgument(`operation ${index} must be an object`);
+    }
+    const { type, key, value } = operation as { type?: unknown; key?: unknown; value?: unknown };
+    if (type === 'put') {
+      return { type: EntryType.PUT, key: keyArgument(key, limits, `operation ${index} key`), value: valueArgument(value, limits, `operation ${index} value`) };
+    }
+    if (type === 'delete' || type === 'del') {
+      return { type: EntryType.DELETE, key: keyArgument(key, limits, `operation ${index} key`), value: EMPTY };
+    }
+    throw invalidArgument(`operation ${index} has unknown type ${JSON.stringify(type)}; expected 'put' or 'delete'`);
+  });
+}
+
+/** Reads `{ sync }`, defaulting to true. */
+export function syncOption(options: unknown): boolean {
+  if (options === undefined) return true;
+  if (typeof options !== 'object' || options === null) throw invalidArgument('write options must be an object');
+  const { sync } = options as { sync?: unknown };
+  if (sync === undefined) return true;
+  if (typeof sync !== 'boolean') throw invalidArgument('option sync must be a boolean');
+  return sync;
+}

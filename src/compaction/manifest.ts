@@ -1,0 +1,170 @@
+/**
+ * The MANIFEST: a log (the WAL's framing) of version edits naming the files that
+ * make up the database, and CURRENT, the one-line file naming the live MANIFEST
+ * (docs/format.md, "MANIFEST" and "CURRENT").
+ *
+ * Every edit is synced before it takes effect, so only the last record of a
+ * MANIFEST can be torn by a crash: damage followed by an intact record is
+ * corruption. A new MANIFEST holding a snapshot of the whole state is written on
+ * every open and CURRENT is switched to it (write temp, sync, rename, sync dir).
+ */
+import { CorruptionError, ShaleError, ioError } from '../errors.js';
+import type { FileSystem } from '../fs/file-system.js';
+import { CURRENT_FILE_NAME, filePath, manifestFileName, tempFileName } from '../filenames.js';
+import { checkFileHeader } from '../wal/log-file-header.js';
+import { MANIFEST_MAGIC } from '../wal/log-format.js';
+import { readLogEvents, readWholeFile } from '../wal/log-reader.js';
+import { LogWriter, encodeFileHeader } from '../wal/log-writer.js';
+import { decodeVersionEdit, emptyEdit, encodeVersionEdit, type FileMeta, type VersionEdit } from './version-edit.js';
+
+/** The database's persistent state as the MANIFEST describes it. */
+export interface ManifestState {
+  logNumber: number;
+  nextFileNumber: number;
+  lastSequence: number;
+  /** Live tables by file number. */
+  files: Map<number, FileMeta>;
+  compactPointers: Map<number, Buffer>;
+}
+
+export function emptyManifestState(): ManifestState {
+  return { logNumber: 0, nextFileNumber: 1, lastSequence: 0, files: new Map(), compactPointers: new Map() };
+}
+
+/** Applies `edit` to `state` in place. */
+export function applyEdit(state: ManifestState, edit: VersionEdit): void {
+  if (edit.logNumber !== undefined) state.logNumber = edit.logNumber;
+  if (edit.nextFileNumber !== undefined) state.nextFileNumber = edit.nextFileNumber;
+  if (edit.lastSequence !== undefined) state.lastSequence = edit.lastSequence;
+  for (const pointer of edit.compactPointers) state.compactPointers.set(pointer.level, pointer.key);
+  for (const deleted of edit.deletedFiles) state.files.delete(deleted.fileNumber);
+  for (const file of edit.newFiles) state.files.set(file.fileNumber, file);
+}
+
+/** An edit that recreates `state` from nothing: the first record of a new MANIFEST. */
+export function snapshotEdit(state: ManifestState): VersionEdit {
+  const edit = emptyEdit();
+  edit.logNumber = state.logNumber;
+  edit.nextFileNumber = state.nextFileNumber;
+  edit.lastSequence = state.lastSequence;
+  for (const [level, key] of state.compactPointers) edit.compactPointers.push({ level, key });
+  edit.newFiles.push(...state.files.values());
+  return edit;
+}
+
+/** Reads CURRENT and returns the number of the MANIFEST it names. */
+export async function readCurrent(fs: FileSystem, dir: string): Promise<number> {
+  const file = filePath(dir, CURRENT_FILE_NAME);
+  const content = (await fs.readFile(file)).toString('latin1');
+  const match = /^MANIFEST-(\d{6,})\n$/.exec(content);
+  if (!match) throw new CorruptionError(file, 0, `CURRENT does not name a MANIFEST: ${JSON.stringify(content.slice(0, 40))}`);
+  return Number(match[1]);
+}
+
+/** Replays the MANIFEST numbered `manifestNumber` into a state. */
+export async function replayManifest(fs: FileSystem, dir: string, manifestNumber: number): Promise<ManifestState> {
+  const file = filePath(dir, manifestFileName(manifestNumber));
+  let bytes: Buffer;
+  try {
+    const handle = await fs.openRead(file);
+    try {
+      bytes = readWholeFile(handle);
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new CorruptionError(file, 0, 'the MANIFEST that CURRENT names is missing', { cause: err });
+    }
+    throw ioError(`reading ${file}`, err);
+  }
+  const state = emptyManifestState();
+  let records = 0;
+  let damage: { offset: number; reason: string } | undefined;
+  for (const event of readLogEvents(bytes)) {
+    if (event.kind === 'bad') {
+      damage ??= event;
+      continue;
+    }
+    if (damage) throw new CorruptionError(file, damage.offset, `${damage.reason}, followed by intact edits`);
+    if (records === 0) checkFileHeader(event.payload, MANIFEST_MAGIC, manifestNumber, file);
+    else applyEdit(state, decodeVersionEdit(event.payload, file, event.offset));
+    records++;
+  }
+  // A MANIFEST is only named by CURRENT once its snapshot edit is synced: it has at least two records.
+  if (records < 2) throw new CorruptionError(file, damage?.offset ?? 0, 'MANIFEST has no snapshot edit');
+  return state;
+}
+
+/** The live MANIFEST, open for appending edits. */
+export class ManifestWriter {
+  readonly manifestNumber: number;
+  readonly #log: LogWriter;
+
+  private constructor(manifestNumber: number, log: LogWriter) {
+    this.manifestNumber = manifestNumber;
+    this.#log = log;
+  }
+
+  /**
+   * Creates MANIFEST-`manifestNumber` holding a snapshot of `state`, syncs it, and
+   * points CURRENT at it (using temp file number `tempNumber`). When this resolves
+   * the new MANIFEST is the durable one.
+   */
+  static async create(
+    fs: FileSystem,
+    dir: string,
+    manifestNumber: number,
+    tempNumber: number,
+    state: ManifestState,
+  ): Promise<ManifestWriter> {
+    const path = filePath(dir, manifestFileName(manifestNumber));
+    let log: LogWriter;
+    try {
+      log = new LogWriter(await fs.create(path), path, 0);
+    } catch (err) {
+      throw ioError(`creating ${path}`, err);
+    }
+    const writer = new ManifestWriter(manifestNumber, log);
+    try {
+      await log.addRecord(encodeFileHeader(MANIFEST_MAGIC, manifestNumber));
+      await log.addRecord(encodeVersionEdit(snapshotEdit(state)));
+      await log.sync();
+      await installCurrent(fs, dir, manifestNumber, tempNumber);
+    } catch (err) {
+      await log.close().catch(() => undefined);
+      throw err;
+    }
+    return writer;
+  }
+
+  /** Appends `edit` and syncs it: when this resolves the edit is durable. */
+  async append(edit: VersionEdit): Promise<void> {
+    await this.#log.addRecord(encodeVersionEdit(edit));
+    await this.#log.sync();
+  }
+
+  async close(): Promise<void> {
+    await this.#log.close();
+  }
+}
+
+/** Replaces CURRENT so that it names MANIFEST-`manifestNumber`: write temp, sync, rename, sync dir. */
+async function installCurrent(fs: FileSystem, dir: string, manifestNumber: number, tempNumber: number): Promise<void> {
+  const temp = filePath(dir, tempFileName(tempNumber));
+  const content = Buffer.from(`${manifestFileName(manifestNumber)}\n`, 'latin1');
+  try {
+    const file = await fs.create(temp);
+    try {
+      const written = await file.append(content);
+      if (written !== content.length) throw new ShaleError('IO_ERROR', `short write to ${temp}`);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await fs.rename(temp, filePath(dir, CURRENT_FILE_NAME));
+    await fs.syncDir(dir);
+  } catch (err) {
+    throw ioError('installing CURRENT', err);
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * The memtable: the newest writes, in a B-tree (sorted-btree) ordered by internal
+ * key — user key ascending, then sequence number descending — so the newest
+ * version of a key is met first (docs/internals.md, "Memtable").
+ *
+ * A memtable is mutable until it is frozen; a frozen (immutable) one waits to be
+ * flushed to an L0 table and is only read.
+ */
+import assert from 'node:assert/strict';
+import BTreeModule from 'sorted-btree';
+import type * as BTreeTypes from 'sorted-btree';
+import { EntryType, compareKeys } from '../keys.js';
+
+// sorted-btree is CommonJS with `exports.default`; under NodeNext the default import is the module object.
+const BTree = BTreeModule.default;
+type BTree<K, V> = BTreeTypes.default<K, V>;
+
+/** An entry's position in the memtable: the B-tree key. */
+export interface MemKey {
+  readonly key: Buffer;
+  readonly seq: number;
+  readonly type: EntryType;
+}
+
+/** What a lookup found: the newest visible entry for the key. A DELETE hides older versions. */
+export interface MemLookup {
+  type: EntryType;
+  seq: number;
+  value: Buffer;
+}
+
+/** Per-entry bytes charged beyond key and value: the key object, tree slots, the value Buffer header. */
+export const ENTRY_OVERHEAD_BYTES = 64;
+
+function compareMemKeys(a: MemKey, b: MemKey): number {
+  const byKey = compareKeys(a.key, b.key);
+  if (byKey !== 0) return byKey;
+  return b.seq - a.seq;
+}
+
+export class MemTable {
+  readonly #tree: BTree<MemKey, Buffer>;
+  #approximateBytes = 0;
+  #frozen = false;
+  #smallestSeq = Number.MAX_SAFE_INTEGER;
+  #largestSeq = 0;
+
+  constructor(nodeSizeMax = 64) {
+    this.#tree = new BTree<MemKey, Buffer>(undefined, compareMemKeys, nodeSizeMax);
+  }
+
+  /** Bytes charged for the entries: keys, values and a fixed overhead each. */
+  get approximateBytes(): number {
+    return this.#approximateBytes;
+  }
+
+  get entryCount(): number {
+    return this.#tree.size;
+  }
+
+  get frozen(): boolean {
+    return this.#frozen;
+  }
+
+  /** The smallest and largest sequence numbers added (0 and 0 when empty). */
+  get sequenceRange(): { smallest: number; largest: number } {
+    return this.#tree.size === 0 ? { smallest: 0, largest: 0 } : { smallest: this.#smallestSeq, largest: this.#largestSeq };
+  }
+
+  /** Adds one entry. The caller owns `key` and `value` no longer: they must not change afterwards. */
+  add(seq: number, type: EntryType, key: Buffer, value: Buffer): void {
+    assert(!this.#frozen, 'add to a frozen memtable');
+    const added = this.#tree.set({ key, seq, type }, value, false);
+    // Invariant: sequence numbers are unique, so every add is a new entry.
+    assert(added, `duplicate sequence number ${seq}`);
+    this.#approximateBytes += key.length + value.length + ENTRY_OVERHEAD_BYTES;
+    if (seq < this.#smallestSeq) this.#smallestSeq = seq;
+    if (seq > this.#largestSeq) this.#largestSeq = seq;
+  }
+
+  /** The newest entry for `key` with sequence ≤ `snapshotSeq`, or undefined if the memtable has none. */
+  get(key: Buffer, snapshotSeq: number): MemLookup | undefined {
+    const pair = this.#tree.getPairOrNextHigher({ key, seq: snapshotSeq, type: EntryType.PUT });
+    if (pair === undefined || compareKeys(pair[0].key, key) !== 0) return undefined;
+    return { type: pair[0].type, seq: pair[0].seq, value: pair[1] };
+  }
+
+  /** Makes the memtable read-only: from now on it only waits to be flushed. */
+  freeze(): void {
+    this.#frozen = true;
+    this.#tree.freeze();
+  }
+
+  /** Every entry in internal-key order. */
+  entries(): IterableIterator<[MemKey, Buffer]> {
+    return this.#tree.entries();
+  }
+
+  /** Entries from the first one ≥ `from` (internal-key order) on. */
+  entriesFrom(from: MemKey): IterableIterator<[MemKey, Buffer]> {
+    return this.#tree.entries(from);
+  }
+
+  /** Entries from the last one ≤ `from` backwards (or from the end when `from` is undefined). */
+  entriesReversedFrom(from?: MemKey): IterableIterator<[MemKey, Buffer]> {
+    return this.#tree.entriesReversed(from);
+  }
+
+  /** Checks the tree's structure, the order of its entries and the byte accounting. For tests. */
+  checkInvariants(): void {
+    this.#tree.checkValid();
+    let bytes = 0;
+    let previous: MemKey | undefined;
+    for (const [memKey, value] of this.#tree.entries()) {
+      if (previous !== undefined) assert(compareMemKeys(previous, memKey) < 0, 'memtable entries out of order');
+      assert(memKey.type === EntryType.PUT || memKey.type === EntryType.DELETE, 'bad entry type');
+      assert(memKey.type === EntryType.PUT || value.length === 0, 'a DELETE carries a value');
+      bytes += memKey.key.length + value.length + ENTRY_OVERHEAD_BYTES;
+      previous = memKey;
+    }
+    assert.equal(bytes, this.#approximateBytes, 'memtable byte accounting drifted');
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * Opening a database: take the lock, read CURRENT and the MANIFEST, replay the
+ * write-ahead logs the MANIFEST does not cover, make the recovered state durable,
+ * start a new log and a new MANIFEST, and delete files nothing refers to
+ * (docs/durability.md, "Open and recovery").
+ */
+import { CorruptionError, ShaleError, ioError } from './errors.js';
+import type { FileLock, FileSystem } from './fs/file-system.js';
+import { CURRENT_FILE_NAME, LOCK_FILE_NAME, filePath, logFileName, parseFileName } from './filenames.js';
+import { ManifestWriter, emptyManifestState, readCurrent, replayManifest, type ManifestState } from './compaction/manifest.js';
+import { MemTable } from './memtable/memtable.js';
+import type { ResolvedOptions } from './options.js';
+import { WAL_MAGIC } from './wal/log-format.js';
+import { LogWriter, encodeFileHeader } from './wal/log-writer.js';
+import { replayLogs, type LogRepairs, type RecoveryReport } from './wal/recovery.js';
+
+/** Everything a `DB` starts with. */
+export interface OpenedDatabase {
+  lock: FileLock;
+  manifest: ManifestWriter;
+  state: ManifestState;
+  log: LogWriter;
+  logNumber: number;
+  /** The memtable holding the replayed writes (empty for a new database). */
+  memtable: MemTable;
+  lastSequence: number;
+  report: RecoveryReport;
+}
+
+export async function openDatabase(dir: string, options: ResolvedOptions): Promise<OpenedDatabase> {
+  const { fs } = options;
+  await prepareDirectory(fs, dir, options);
+  let lock: FileLock;
+  try {
+    lock = await fs.lock(filePath(dir, LOCK_FILE_NAME));
+  } catch (err) {
+    throw ioError(`locking ${dir}`, err);
+  }
+  try {
+    return await recover(fs, dir, options, lock);
+  } catch (err) {
+    await lock.release().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function prepareDirectory(fs: FileSystem, dir: string, options: ResolvedOptions): Promise<void> {
+  try {
+    if (options.createIfMissing) await fs.mkdir(dir);
+    else if (!(await fs.exists(dir))) throw new ShaleError('NOT_FOUND', `no database at ${dir} (createIfMissing is false)`);
+  } catch (err) {
+    throw ioError(`preparing ${dir}`, err);
+  }
+}
+
+async function listDirectory(fs: FileSystem, dir: string): Promise<string[]> {
+  try {
+    return await fs.list(dir);
+  } catch (err) {
+    throw ioError(`listing ${dir}`, err);
+  }
+}
+
+async function readState(fs: FileSystem, dir: string, names: string[], options: ResolvedOptions): Promise<ManifestState | undefined> {
+  if (names.includes(CURRENT_FILE_NAME)) {
+    if (options.errorIfExists) throw new ShaleError('EXISTS', `a database exists at ${dir} (errorIfExists is true)`);
+    return replayManifest(fs, dir, await readCurrent(fs, dir));
+  }
+  // Creation writes CURRENT before any log or table, so data files without CURRENT mean it was lost.
+  const dataFile = names.find((name) => ['log', 'table'].includes(parseFileName(name)?.kind ?? ''));
+  if (dataFile !== undefined) {
+    throw new CorruptionError(filePath(dir, CURRENT_FILE_NAME), 0, `CURRENT is missing but ${dataFile} exists`);
+  }
+  if (!options.createIfMissing) throw new ShaleError('NOT_FOUND', `no database at ${dir} (createIfMissing is false)`);
+  return undefined;
+}
+
+async function recover(fs: FileSystem, dir: string, options: ResolvedOptions, lock: FileLock): Promise<OpenedDatabase> {
+  const names = await listDirectory(fs, dir);
+  const state = (await readState(fs, dir, names, options)) ?? emptyManifestState();
+  let nextFileNumber = state.nextFileNumber;
+  const logNumbers: number[] = [];
+  for (const name of names) {
+    const parsed = parseFileName(name);
+    if (parsed === undefined) continue;
+    nextFileNumber = Math.max(nextFileNumber, parsed.fileNumber + 1);
+    if (parsed.kind === 'log' && parsed.fileNumber >= state.logNumber) logNumbers.push(parsed.fileNumber);
+  }
+  logNumbers.sort((a, b) => a - b);
+
+  const memtable = new MemTable(options.memtableNodeSizeMax);
+  const replay = await replayLogs(fs, dir, logNumbers, options.walRecovery, (group) => {
+    let seq = group.firstSeq;
+    // Keys and values are views into the log's bytes, which the memtable keeps alive.
+    for (const op of group.ops) memtable.add(seq++, op.type, op.key, op.value);
+  });
+  const kept = await repairLogs(fs, dir, logNumbers, replay.repairs);
+
+  const logNumber = nextFileNumber++;
+  const manifestNumber = nextFileNumber++;
+  const tempNumber = nextFileNumber++;
+  const log = await createLog(fs, dir, logNumber);
+  state.logNumber = kept[0] ?? logNumber;
+  state.nextFileNumber = nextFileNumber;
+  state.lastSequence = Math.max(state.lastSequence, replay.lastSequence);
+  let manifest: ManifestWriter;
+  try {
+    manifest = await ManifestWriter.create(fs, dir, manifestNumber, tempNumber, state);
+  } catch (err) {
+    await log.close().catch(() => undefined);
+    throw err;
+  }
+  await removeObsoleteFiles(fs, dir, state, manifestNumber);
+  return { lock, manifest, state, log, logNumber, memtable, lastSequence: state.lastSequence, report: replay.report };
+}
+
+/**
+ * Makes the replayed logs durable as recovered: cuts dropped tails, removes logs
+ * a point-in-time recovery dropped, and syncs every log kept (a killed process
+ * may have left their last bytes in the page cache only). Returns the logs kept.
+ */
+async function repairLogs(fs: FileSystem, dir: string, logNumbers: number[], repairs: LogRepairs): Promise<number[]> {
+  const kept: number[] = [];
+  const cut = new Map(repairs.truncate.map(({ fileNumber, size }) => [fileNumber, size]));
+  for (const fileNumber of logNumbers) {
+    const path = filePath(dir, logFileName(fileNumber));
+    const size = cut.get(fileNumber);
+    try {
+      if (repairs.remove.includes(fileNumber) || size === 0) {
+        await fs.remove(path);
+        continue;
+      }
+      const file = await fs.openAppend(path);
+      try {
+        if (size !== undefined) await file.truncate(size);
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+    } catch (err) {
+      throw ioError(`repairing ${path}`, err);
+    }
+    kept.push(fileNumber);
+  }
+  return kept;
+}
+
+/** Creates log `fileNumber` with its header record, synced. The caller syncs the directory. */
+export async function createLog(fs: FileSystem, dir: string, fileNumber: number): Promise<LogWriter> {
+  const path = filePath(dir, logFileName(fileNumber));
+  let log: LogWriter;
+  try {
+    log = new LogWriter(await fs.create(path), path, 0);
+  } catch (err) {
+    throw ioError(`creating ${path}`, err);
+  }
+  try {
+    await log.addRecord(encodeFileHeader(WAL_MAGIC, fileNumber));
+    await log.sync();
+  } catch (err) {
+    await log.close().catch(() => undefined);
+    throw err;
+  }
+  return log;
+}
+
+/**
+ * Deletes what no longer belongs to the database: logs below the MANIFEST's log
+ * number, old MANIFESTs, temp files, and tables no version names (partial outputs
+ * of a crash). Removals need no directory sync: a file that comes back after a
+ * crash is obsolete then too and is deleted at that open.
+ */
+async function removeObsoleteFiles(
+  fs: FileSystem,
+  dir: string,
+  state: ManifestState,
+  manifestNumber: number,
+): Promise<void> {
+  for (const name of await listDirectory(fs, dir)) {
+    const parsed = parseFileName(name);
+    if (parsed === undefined) continue;
+    const obsolete =
+      (parsed.kind === 'log' && parsed.fileNumber < state.logNumber) ||
+      (parsed.kind === 'manifest' && parsed.fileNumber !== manifestNumber) ||
+      parsed.kind === 'temp' ||
+      (parsed.kind === 'table' && !state.files.has(parsed.fileNumber));
+    if (!obsolete) continue;
+    try {
+      await fs.remove(filePath(dir, name));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(`removing ${name}`, err);
+    }
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * The payload of a WAL record: one write group, the batches the writer took from
+ * the queue in one turn (docs/format.md, "WAL write group").
+ *
+ *   kind u8 (=2) | durableOffset u64le | firstSeq u64le | count u32le | count × op
+ *   op: type u8 | keyLength varint32 | key | (PUT only) valueLength varint32 | value
+ *
+ * `durableOffset` is how many bytes of this log were known synced when the group
+ * was appended. Recovery uses it to tell a torn tail (damage past every durable
+ * offset any later record claims) from corruption of synced data.
+ */
+import { CorruptionError } from '../errors.js';
+import { readUint64, readVarint32, varint32Length, writeUint64, writeVarint32 } from '../coding.js';
+import { EntryType } from '../keys.js';
+import { RecordKind } from './log-format.js';
+
+/** One operation of a batch, with its key and value already copied into Buffers. */
+export interface WriteOp {
+  type: EntryType;
+  key: Buffer;
+  /** The value of a PUT; empty for a DELETE. */
+  value: Buffer;
+}
+
+export interface WriteGroup {
+  durableOffset: number;
+  firstSeq: number;
+  ops: WriteOp[];
+}
+
+const GROUP_HEADER_BYTES = 1 + 8 + 8 + 4;
+const EMPTY: Buffer = Buffer.alloc(0);
+
+/** The encoded size of one op. */
+export function opEncodedBytes(op: WriteOp): number {
+  let size = 1 + varint32Length(op.key.length) + op.key.length;
+  if (op.type === EntryType.PUT) size += varint32Length(op.value.length) + op.value.length;
+  return size;
+}
+
+/** Encodes a group whose ops are the concatenation of `batches`. `opBytes` is the sum of `opEncodedBytes`. */
+export function encodeWriteGroup(
+  durableOffset: number,
+  firstSeq: number,
+  batches: readonly (readonly WriteOp[])[],
+  opCount: number,
+  opBytes: number,
+): Buffer {
+  const out = Buffer.allocUnsafe(GROUP_HEADER_BYTES + opBytes);
+  out[0] = RecordKind.WRITE_GROUP;
+  writeUint64(out, durableOffset, 1);
+  writeUint64(out, firstSeq, 9);
+  out.writeUInt32LE(opCount, 17);
+  let position = GROUP_HEADER_BYTES;
+  for (const batch of batches) {
+    for (const op of batch) {
+      out[position++] = op.type;
+      position = writeVarint32(out, op.key.length, position);
+      position += op.key.copy(out, position);
+      if (op.type === EntryType.PUT) {
+        position = writeVarint32(out, op.value.length, position);
+        position += op.value.copy(out, position);
+      }
+    }
+  }
+  if (position !== out.length) throw new Error(`write group size mismatch: ${position} != ${out.length}`);
+  return out;
+}
+
+/** Reads only `durableOffset` of a record that may be a write group; undefined if it is not one. */
+export function peekDurableOffset(payload: Buffer): number | undefined {
+  if (payload.length < GROUP_HEADER_BYTES || payload[0] !== RecordKind.WRITE_GROUP) return undefined;
+  const value = readUint64(payload, 1);
+  return value < 0 ? undefined : value;
+}
+
+/**
+ * Decodes a write group. `file` and `offset` (of the record) name the place in a
+ * `CorruptionError`. Op keys and values are views into `payload`.
+ */
+export function decodeWriteGroup(payload: Buffer, file: string, offset: number): WriteGroup {
+  const fail = (detail: string): never => {
+    throw new CorruptionError(file, offset, `bad write group: ${detail}`);
+  };
+  if (payload.length < GROUP_HEADER_BYTES) fail('shorter than its header');
+  if (payload[0] !== RecordKind.WRITE_GROUP) fail(`record kind ${payload[0]} is not a write group`);
+  const durableOffset = readUint64(payload, 1);
+  const firstSeq = readUint64(payload, 9);
+  const count = payload.readUInt32LE(17);
+  if (durableOffset < 0 || firstSeq < 1) fail('bad durable offset or sequence number');
+  if (count === 0 || firstSeq + count - 1 > Number.MAX_SAFE_INTEGER) fail(`bad op count ${count}`);
+  const ops: WriteOp[] = [];
+  let position = GROUP_HEADER_BYTES;
+  const end = payload.length;
+  for (let i = 0; i < count; i++) {
+    if (position >= end) fail(`op ${i} of ${count} missing`);
+    const type = payload[position++]!;
+    if (type !== EntryType.PUT && type !== EntryType.DELETE) fail(`op ${i} has unknown type ${type}`);
+    const keyLength = readVarint32(payload, position, end) ?? fail(`op ${i} key length`);
+    position = keyLength.next;
+    if (keyLength.value > end - position) fail(`op ${i} key overruns the record`);
+    const key = payload.subarray(position, position + keyLength.value);
+    position += keyLength.value;
+    let value: Buffer = EMPTY;
+    if (type === EntryType.PUT) {
+      const valueLength = readVarint32(payload, position, end) ?? fail(`op ${i} value length`);
+      position = valueLength.next;
+      if (valueLength.value > end - position) fail(`op ${i} value overruns the record`);
+      value = payload.subarray(position, position + valueLength.value);
+      position += valueLength.value;
+    }
+    ops.push({ type: type as EntryType, key, value });
+  }
+  if (position !== end) fail(`${end - position} trailing bytes`);
+  return { durableOffset, firstSeq, ops };
+}
+
