@@ -3,6 +3,10 @@
  * stream of events: intact records, and the places where the bytes are bad.
  * The reader judges nothing: whether a bad place is a torn tail to drop or
  * corruption to report is the caller's policy (`recovery.ts`, `manifest.ts`).
+ *
+ * After damage it resynchronises by trying every byte offset for an intact chunk
+ * (type, length and CRC all valid), so intact records after damage are found even
+ * within the same 32 KiB block.
  */
 import type { RandomAccessFile } from '../fs/file-system.js';
 import { CHUNK_HEADER_BYTES, ChunkType, LOG_BLOCK_BYTES, chunkCrc, unmaskCrc } from './log-format.js';
@@ -55,8 +59,11 @@ export function* readLogEvents(bytes: Buffer): Generator<LogEvent> {
     if (problem !== undefined) {
       const event = bad(recordStart >= 0 ? recordStart : position, problem);
       if (event) yield event;
+      // Look for the next intact chunk at every following byte, not just at the next
+      // block: recovery must see the records that follow damage in the same block to
+      // tell a torn tail from corruption of synced data.
       resyncing = true;
-      position = blockEnd;
+      position += 1;
       continue;
     }
     const data = bytes.subarray(dataStart, dataEnd);

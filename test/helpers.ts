@@ -1,0 +1,51 @@
+/** Shared test helpers: temporary directories and seeds. */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after } from 'node:test';
+
+const made: string[] = [];
+after(() => {
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh empty directory, removed when the test file finishes. */
+export function tempDir(prefix = 'shale-test-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
+/** Copies a database directory (for trying many damages of one state). */
+export function copyDir(from: string): string {
+  const to = tempDir('shale-copy-');
+  for (const name of fs.readdirSync(from)) {
+    if (name !== 'LOCK') fs.copyFileSync(path.join(from, name), path.join(to, name));
+  }
+  return to;
+}
+
+/** The names of a directory's files matching `pattern`, sorted. */
+export function filesMatching(dir: string, pattern: RegExp): string[] {
+  return fs.readdirSync(dir).filter((name) => pattern.test(name)).sort();
+}
+
+/** A seed from `SEED` (decimal or 0x hex) or a random one; printed so a failure can be replayed. */
+export function testSeed(name: string): number {
+  const fromEnv = process.env['SEED'];
+  const seed = fromEnv !== undefined ? Number(fromEnv) >>> 0 : (Math.random() * 0x1_0000_0000) >>> 0;
+  console.log(`# ${name}: seed ${seed} (replay with SEED=${seed})`);
+  return seed;
+}
+
+/** mulberry32: a tiny seeded PRNG for tests that must not depend on the code under test. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
