@@ -20,8 +20,9 @@ export interface WritableFile {
   readonly size: number;
   /**
    * Appends `data` at the end of the file and resolves with the number of bytes
-   * written once the write has been handed to the OS. A count below
-   * `data.length` is a short write: the caller must treat it as a failure.
+   * written once the write has been handed to the OS. Callers await each append
+   * before starting the next: appends to one file are not queued. A count
+   * below `data.length` is a short write: the caller must treat it as a failure.
    */
   append(data: Uint8Array): Promise<number>;
   /** Makes everything appended so far durable (fdatasync). */

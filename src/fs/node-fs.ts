@@ -26,12 +26,16 @@ class NodeWritableFile implements WritableFile {
     // A write may be partial (a signal, a full disk). Write the rest until done or
     // until the OS writes nothing more; the caller checks the returned count.
     let written = 0;
-    while (written < data.length) {
-      const { bytesWritten } = await this.#handle.write(data, written, data.length - written, this.#size + written);
-      if (bytesWritten === 0) break;
-      written += bytesWritten;
+    try {
+      while (written < data.length) {
+        const { bytesWritten } = await this.#handle.write(data, written, data.length - written, this.#size + written);
+        if (bytesWritten === 0) break;
+        written += bytesWritten;
+      }
+    } finally {
+      // Bytes that reached the file before a write threw are part of it: `size` must count them.
+      this.#size += written;
     }
-    this.#size += written;
     return written;
   }
 
@@ -59,6 +63,8 @@ class NodeRandomAccessFile implements RandomAccessFile {
   }
 
   read(position: number, length: number): Buffer {
+    // After close the descriptor number may already belong to another file.
+    if (this.#fd < 0) throw Object.assign(new Error('EBADF: bad file descriptor, read'), { code: 'EBADF', errno: -9, syscall: 'read' });
     const buffer = Buffer.allocUnsafe(length);
     let filled = 0;
     while (filled < length) {
@@ -69,24 +75,34 @@ class NodeRandomAccessFile implements RandomAccessFile {
     return filled === length ? buffer : buffer.subarray(0, filled);
   }
 
+  /** Closing twice is harmless: a second fs.close could close a file that reused the descriptor. */
   async close(): Promise<void> {
-    await new Promise<void>((resolve, reject) => fs.close(this.#fd, (err) => (err ? reject(err) : resolve())));
+    const fd = this.#fd;
+    if (fd < 0) return;
+    this.#fd = -1;
+    await new Promise<void>((resolve, reject) => fs.close(fd, (err) => (err ? reject(err) : resolve())));
   }
 }
 
 /** Lock files held by this process, by absolute path: `LOCK` alone cannot tell two DBs of one process apart. */
 const locksHeldInProcess = new Set<string>();
 
-/** The identity written into a LOCK file: pid and, on Linux, the process start time (guards against pid reuse). */
-function processIdentity(pid: number): string | undefined {
+/** The fields of `/proc/<pid>/stat` from field 3 (state) on, or `undefined` where there is no /proc entry. */
+function procStatFields(pid: number): string[] | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-    // Field 22 (starttime) counts from the field after the parenthesised command name.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return `${pid} ${fields[19] ?? '?'}`;
+    // The command name (field 2) is parenthesised and may hold spaces; fields resume after its last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
+}
+
+/** The identity written into a LOCK file: pid and, on Linux, the process start time (guards against pid reuse). */
+export function processIdentity(pid: number): string | undefined {
+  const fields = procStatFields(pid);
+  // Field 22 (starttime) is index 19 counting from field 3.
+  return fields === undefined ? undefined : `${pid} ${fields[19] ?? '?'}`;
 }
 
 function ownerIsAlive(content: string): boolean {
@@ -98,6 +114,10 @@ function ownerIsAlive(content: string): boolean {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  // A killed process that its parent has not reaped yet (a zombie) still answers
+  // kill(pid, 0), but it holds no descriptors and writes nothing: its lock is stale.
+  const state = procStatFields(pid)?.[0];
+  if (state === 'Z' || state === 'X') return false;
   const now = processIdentity(pid);
   // Where /proc exists, a recorded start time that differs means the pid was reused.
   return now === undefined || content.trim().split(' ').length < 2 || now === content.trim();
