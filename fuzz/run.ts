@@ -1,0 +1,25 @@
+/**
+ * `npm run fuzz -- [--seconds N] [--seed S]`: runs every fuzz target in turns
+ * until the time is up, printing the seeds it ran.
+ */
+import { parseArgs } from 'node:util';
+import { runLogDecoderFuzz } from './log-decoders.js';
+
+const targets: Record<string, (seed: number, iterations: number) => void> = {
+  'log-decoders': runLogDecoderFuzz,
+};
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, seed: { type: 'string' } } });
+const deadline = Date.now() + Number(values.seconds) * 1000;
+let seed = values.seed !== undefined ? Number(values.seed) : (Math.random() * 2 ** 32) >>> 0;
+const firstSeed = seed;
+let rounds = 0;
+while (Date.now() < deadline) {
+  for (const [name, run] of Object.entries(targets)) {
+    run(seed, 100);
+    if (rounds % 50 === 0) process.stderr.write(`fuzz: ${name} seed ${seed}\n`);
+  }
+  seed = (seed + 1) >>> 0;
+  rounds++;
+}
+console.log(`fuzz: ${rounds} rounds of 100 iterations per target, seeds ${firstSeed}..${seed - 1}, no violations`);
