@@ -138,6 +138,11 @@ export class ManifestWriter {
     return writer;
   }
 
+  /** The MANIFEST's length in bytes. */
+  get sizeBytes(): number {
+    return this.#log.size;
+  }
+
   /** Appends `edit` and syncs it: when this resolves the edit is durable. */
   async append(edit: VersionEdit): Promise<void> {
     await this.#log.addRecord(encodeVersionEdit(edit));

@@ -1,0 +1,254 @@
+/**
+ * The user's view of the database through a merged internal iterator: for each
+ * user key in a range, the newest entry visible at a snapshot, with tombstoned
+ * keys and older versions hidden (docs/internals.md, "Read path").
+ *
+ * Forwards, the newest version of a key is the first one met with sequence ≤ the
+ * snapshot, so the inner iterator rests on the entry it yields. Backwards, versions
+ * come oldest first, so the newest visible one is the last met before the key
+ * changes: the inner iterator runs one key past, and the result is remembered
+ * (LevelDB's FindPrevUserEntry). A `DBIterator` moves in one direction only, so it
+ * never has to turn the inner iterator around.
+ */
+import assert from 'node:assert/strict';
+import { EntryType, SEQUENCE_MAX } from '../keys.js';
+import type { InternalIterator } from './internal-iterator.js';
+
+/** Range options in abstract-level's sense. Every bound given applies. */
+export interface KeyRange {
+  gt?: Buffer;
+  gte?: Buffer;
+  lt?: Buffer;
+  lte?: Buffer;
+}
+
+/** One end of a range: a key, and whether the key itself is in the range. */
+interface Bound {
+  readonly key: Buffer;
+  readonly inclusive: boolean;
+}
+
+/** The tighter of an exclusive and an inclusive bound on the same side; `sign` is +1 for lower bounds, -1 for upper. */
+function tighterBound(exclusive: Buffer | undefined, inclusive: Buffer | undefined, sign: number): Bound | undefined {
+  if (exclusive === undefined) return inclusive === undefined ? undefined : { key: inclusive, inclusive: true };
+  if (inclusive === undefined) return { key: exclusive, inclusive: false };
+  // At equal keys the exclusive bound is the tighter one.
+  return sign * inclusive.compare(exclusive) > 0 ? { key: inclusive, inclusive: true } : { key: exclusive, inclusive: false };
+}
+
+/** Whether `key` is on the far side of `lower` (below the range). */
+function belowLower(key: Buffer, lower: Bound | undefined): boolean {
+  if (lower === undefined) return false;
+  const order = key.compare(lower.key);
+  return order < 0 || (order === 0 && !lower.inclusive);
+}
+
+/** Whether `key` is on the far side of `upper` (above the range). */
+function aboveUpper(key: Buffer, upper: Bound | undefined): boolean {
+  if (upper === undefined) return false;
+  const order = key.compare(upper.key);
+  return order > 0 || (order === 0 && !upper.inclusive);
+}
+
+/**
+ * Iterates user keys and their visible values over `inner`, in key order or, with
+ * `reverse`, backwards. Unpositioned until `seekToStart()` or `seek()`. It owns
+ * `inner`: `close()` closes it. Keys and values are views that stay unchanged
+ * after the iterator moves but belong to the engine: callers that keep them copy
+ * them (`nextBatch` does).
+ */
+export class DBIterator {
+  readonly #inner: InternalIterator;
+  readonly #snapshotSeq: number;
+  readonly #lower: Bound | undefined;
+  readonly #upper: Bound | undefined;
+  readonly #reverse: boolean;
+  #key: Buffer | undefined;
+  #value: Buffer | undefined;
+
+  /**
+   * @param inner The merged internal entries; the iterator takes ownership.
+   * @param snapshotSeq Entries with a larger sequence number are invisible.
+   * @param range Bounds on user keys; when both an exclusive and an inclusive bound
+   *   are given on one side, the tighter applies.
+   * @param reverse Whether to iterate from the largest key down.
+   */
+  constructor(inner: InternalIterator, snapshotSeq: number, range: KeyRange, reverse: boolean) {
+    this.#inner = inner;
+    this.#snapshotSeq = snapshotSeq;
+    this.#lower = tighterBound(range.gt, range.gte, 1);
+    this.#upper = tighterBound(range.lt, range.lte, -1);
+    this.#reverse = reverse;
+  }
+
+  /** Whether the iterator is at a key. */
+  valid(): boolean {
+    return this.#key !== undefined;
+  }
+
+  /** The current user key (a view). Requires `valid()`. */
+  key(): Buffer {
+    assert(this.#key !== undefined, 'key() of an invalid DB iterator');
+    return this.#key;
+  }
+
+  /** The current value (a view). Requires `valid()`. */
+  value(): Buffer {
+    assert(this.#value !== undefined, 'value() of an invalid DB iterator');
+    return this.#value;
+  }
+
+  /** Moves to the first key in iteration order: the range's start, or its end when reversed. */
+  seekToStart(): void {
+    if (this.#reverse) this.#seekToUpper();
+    else this.#seekToLower();
+  }
+
+  /**
+   * Moves to the first key ≥ `target` (forward) or the last key ≤ `target`
+   * (reverse). A target outside the range ends the iteration, as in abstract-level.
+   */
+  seek(target: Buffer): void {
+    if (belowLower(target, this.#lower) || aboveUpper(target, this.#upper)) {
+      this.#clear();
+    } else if (this.#reverse) {
+      // Sequence 0 takes in every version of `target`: the newest comes last backwards.
+      this.#inner.seekForPrev(target, 0);
+      this.#findPrevUserEntry();
+    } else {
+      this.#inner.seek(target, this.#snapshotSeq);
+      this.#findNextUserEntry(undefined);
+    }
+  }
+
+  /** Moves to the next key in iteration order (the previous key when reversed). Requires `valid()`. */
+  advance(): void {
+    const key = this.key();
+    if (this.#reverse) {
+      // The inner iterator already rests before the current key's versions.
+      this.#findPrevUserEntry();
+    } else {
+      this.#inner.next();
+      this.#findNextUserEntry(key);
+    }
+  }
+
+  /**
+   * Appends copies of up to `maxEntries` entries, from the current one on, to
+   * `out`, stopping early once `maxBytes` of keys and values are taken (the entry
+   * that crosses it included, so every call with a valid iterator makes
+   * progress). Leaves the iterator at the first entry not taken. Returns the count
+   * appended.
+   */
+  nextBatch(maxEntries: number, maxBytes: number, out: [Buffer, Buffer][]): number {
+    assert(Number.isSafeInteger(maxEntries) && maxEntries >= 1, `nextBatch needs maxEntries >= 1, got ${maxEntries}`);
+    let count = 0;
+    let bytes = 0;
+    while (this.valid() && count < maxEntries) {
+      const key = this.#key!;
+      const value = this.#value!;
+      out.push([Buffer.from(key), Buffer.from(value)]);
+      count++;
+      bytes += key.length + value.length;
+      this.advance();
+      if (bytes >= maxBytes) break;
+    }
+    return count;
+  }
+
+  /** Releases the inner iterator. Idempotent; the iterator is invalid afterwards. */
+  close(): void {
+    this.#clear();
+    this.#inner.close();
+  }
+
+  #seekToLower(): void {
+    const lower = this.#lower;
+    if (lower === undefined) {
+      this.#inner.seekToFirst();
+      this.#findNextUserEntry(undefined);
+    } else {
+      // Past an exclusive bound's versions when we can: sequence 0 sorts last among them.
+      this.#inner.seek(lower.key, lower.inclusive ? this.#snapshotSeq : 0);
+      // An exclusive bound is then skipped like a key already yielded.
+      this.#findNextUserEntry(lower.inclusive ? undefined : lower.key);
+    }
+  }
+
+  #seekToUpper(): void {
+    const upper = this.#upper;
+    if (upper === undefined) {
+      this.#inner.seekToLast();
+    } else {
+      // Sequence 0 takes in every version of an inclusive bound; SEQUENCE_MAX
+      // leaves out those of an exclusive one but for a version at SEQUENCE_MAX itself.
+      this.#inner.seekForPrev(upper.key, upper.inclusive ? 0 : SEQUENCE_MAX);
+      if (!upper.inclusive) this.#skipBackwardOver(upper.key);
+    }
+    this.#findPrevUserEntry();
+  }
+
+  #skipBackwardOver(key: Buffer): void {
+    const inner = this.#inner;
+    while (inner.valid() && inner.userKey().equals(key)) inner.prev();
+  }
+
+  /**
+   * From the inner iterator's entry onwards, stops at the first visible PUT that is
+   * the newest visible version of its key, skipping every entry of `skipKey`.
+   * Ends the iteration past the upper bound.
+   */
+  #findNextUserEntry(skipKey: Buffer | undefined): void {
+    const inner = this.#inner;
+    let skip = skipKey;
+    for (; inner.valid(); inner.next()) {
+      const key = inner.userKey();
+      if (skip !== undefined && key.equals(skip)) continue;
+      if (aboveUpper(key, this.#upper)) break;
+      if (inner.seq() > this.#snapshotSeq) continue;
+      if (inner.type() === EntryType.DELETE) {
+        // The key's newest visible version is a tombstone: hide every older one.
+        skip = key;
+        continue;
+      }
+      this.#key = key;
+      this.#value = inner.value();
+      return;
+    }
+    this.#clear();
+  }
+
+  /**
+   * Walks backwards from the inner iterator's entry, remembering the newest
+   * visible version of the key being crossed, until the key changes after a PUT
+   * was remembered; that PUT is the result. The inner iterator is left on the
+   * oldest version of the key before it (the first met backwards), or invalid.
+   * Ends the iteration below the lower bound.
+   */
+  #findPrevUserEntry(): void {
+    const inner = this.#inner;
+    let key: Buffer | undefined;
+    let value: Buffer | undefined;
+    for (; inner.valid(); inner.prev()) {
+      const entryKey = inner.userKey();
+      if (key !== undefined && !entryKey.equals(key)) break;
+      if (belowLower(entryKey, this.#lower)) break;
+      if (inner.seq() > this.#snapshotSeq) continue;
+      if (inner.type() === EntryType.DELETE) {
+        // A newer tombstone hides what was remembered of this key.
+        key = undefined;
+        value = undefined;
+      } else {
+        key = entryKey;
+        value = inner.value();
+      }
+    }
+    this.#key = key;
+    this.#value = value;
+  }
+
+  #clear(): void {
+    this.#key = undefined;
+    this.#value = undefined;
+  }
+}
