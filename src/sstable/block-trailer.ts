@@ -1,0 +1,100 @@
+/**
+ * Sealing and opening stored blocks: compression and the 5-byte trailer
+ * (docs/format.md, "SSTable: block trailer").
+ *
+ * A block on disk is `contents ‖ type u8 ‖ crc u32le`, where `type` is a
+ * `CompressionType` and `crc` is the CRC-32 (IEEE, as computed by the crc-32
+ * package) of `contents ‖ type`. Covering the type byte means a flipped type
+ * cannot make good bytes decompress as garbage unnoticed.
+ */
+import snappy from '@napi-rs/snappy';
+import CRC32 from 'crc-32';
+import { CorruptionError } from '../errors.js';
+import { readVarint32 } from '../coding.js';
+import { BLOCK_TRAILER_BYTES, CompressionType, type CompressionName } from './format.js';
+
+/**
+ * Snappy turns at most 3 input bytes into 64 output bytes (a 2-byte-offset copy),
+ * so an uncompressed length claiming more than 22× the input is corrupt. Checking
+ * it before decompressing keeps a garbled length from allocating gigabytes.
+ */
+const SNAPPY_EXPANSION_MAX = 22;
+
+/** Computes the block CRC: CRC-32 of `contents` continued over the type byte. */
+export function blockChecksum(stored: Buffer, contentsEnd: number): number {
+  return CRC32.buf(stored.subarray(0, contentsEnd + 1)) >>> 0;
+}
+
+/**
+ * Returns `raw` as stored on disk: compressed with snappy when asked and when it
+ * saves at least 1/8 of the size (otherwise the CPU spent decompressing is not
+ * worth it), followed by the trailer. The result is a new buffer.
+ */
+export function sealBlock(raw: Buffer, compression: CompressionName): Buffer {
+  let contents = raw;
+  let type: CompressionType = CompressionType.NONE;
+  if (compression === 'snappy') {
+    const compressed = snappy.compressSync(raw);
+    if (compressed.length < raw.length - Math.floor(raw.length / 8)) {
+      contents = compressed;
+      type = CompressionType.SNAPPY;
+    }
+  }
+  const stored = Buffer.allocUnsafe(contents.length + BLOCK_TRAILER_BYTES);
+  contents.copy(stored, 0);
+  stored[contents.length] = type;
+  stored.writeUInt32LE(blockChecksum(stored, contents.length), contents.length + 1);
+  return stored;
+}
+
+/** What `openBlock` returns: the uncompressed contents and how they were stored. */
+export interface OpenedBlock {
+  /** The block's contents, uncompressed. A view of `stored` when it was not compressed. */
+  readonly contents: Buffer;
+  readonly compressionType: CompressionType;
+}
+
+/**
+ * Checks and decompresses a stored block (contents and trailer, exactly). Bad
+ * length, checksum, type or compressed data is a `CorruptionError` in `fileName`
+ * at `offset` (the block's file offset).
+ */
+export function openBlock(stored: Buffer, fileName: string, offset: number, verifyChecksum: boolean): OpenedBlock {
+  if (stored.length < BLOCK_TRAILER_BYTES) throw new CorruptionError(fileName, offset, 'block shorter than its trailer');
+  const contentsEnd = stored.length - BLOCK_TRAILER_BYTES;
+  if (verifyChecksum) {
+    const expected = stored.readUInt32LE(contentsEnd + 1);
+    const actual = blockChecksum(stored, contentsEnd);
+    if (actual !== expected) throw new CorruptionError(fileName, offset, `block checksum mismatch (stored ${hex32(expected)}, computed ${hex32(actual)})`);
+  }
+  const type = stored[contentsEnd]!;
+  const contents = stored.subarray(0, contentsEnd);
+  switch (type) {
+    case CompressionType.NONE:
+      return { contents, compressionType: CompressionType.NONE };
+    case CompressionType.SNAPPY:
+      return { contents: uncompressSnappy(contents, fileName, offset), compressionType: CompressionType.SNAPPY };
+    default:
+      throw new CorruptionError(fileName, offset, `unknown block compression type ${type}`);
+  }
+}
+
+function uncompressSnappy(compressed: Buffer, fileName: string, offset: number): Buffer {
+  const length = readVarint32(compressed, 0, compressed.length);
+  if (length === undefined) throw new CorruptionError(fileName, offset, 'bad snappy length');
+  if (length.value > compressed.length * SNAPPY_EXPANSION_MAX) {
+    throw new CorruptionError(fileName, offset, `snappy length ${length.value} impossible for ${compressed.length} compressed bytes`);
+  }
+  let raw: Buffer;
+  try {
+    raw = snappy.uncompressSync(compressed);
+  } catch (cause) {
+    throw new CorruptionError(fileName, offset, 'bad snappy data', { cause });
+  }
+  if (raw.length !== length.value) throw new CorruptionError(fileName, offset, 'snappy length mismatch');
+  return raw;
+}
+
+function hex32(value: number): string {
+  return '0x' + value.toString(16).padStart(8, '0');
+}

@@ -1,0 +1,56 @@
+/**
+ * Key orderings for the blocks of a table (docs/format.md, "SSTable: block contents").
+ *
+ * A block only stores sorted keys; which order they are sorted in is the caller's
+ * business. Data and index blocks hold internal keys; tests also use plain bytewise
+ * keys. A comparator compares a key *in place* (a subrange of a block buffer or of an
+ * iterator's scratch buffer) with a whole target key, so the read path never copies
+ * a key just to compare it.
+ */
+import { INTERNAL_KEY_TRAILER_BYTES } from '../keys.js';
+import { compareBytes } from './byte-ranges.js';
+
+/** An ordering of keys, comparing a range of one buffer with a whole target. */
+export interface KeyComparator {
+  /** A short name for dumps and error messages. */
+  readonly name: string;
+  /**
+   * The shortest key this ordering accepts. Block readers reject shorter keys as
+   * corruption, so `compare` may assume every key it sees is at least this long.
+   */
+  readonly keyBytesMin: number;
+  /** Compares `a[aStart, aEnd)` with all of `b`: negative, zero or positive. */
+  compare(a: Buffer, aStart: number, aEnd: number, b: Buffer): number;
+}
+
+/** memcmp order: bytewise, a shorter prefix first. */
+export const bytewiseComparator: KeyComparator = {
+  name: 'bytewise',
+  keyBytesMin: 0,
+  compare(a: Buffer, aStart: number, aEnd: number, b: Buffer): number {
+    return compareBytes(a, aStart, aEnd, b, 0, b.length);
+  },
+};
+
+/**
+ * Internal-key order (the same as `compareInternalKeys` in keys.ts): user key
+ * ascending, then the 8-byte trailer `seq << 8 | type` descending, so the newest
+ * version of a user key comes first.
+ */
+export const internalKeyComparator: KeyComparator = {
+  name: 'internal',
+  keyBytesMin: INTERNAL_KEY_TRAILER_BYTES,
+  compare(a: Buffer, aStart: number, aEnd: number, b: Buffer): number {
+    const aUserEnd = aEnd - INTERNAL_KEY_TRAILER_BYTES;
+    const bUserEnd = b.length - INTERNAL_KEY_TRAILER_BYTES;
+    const byUser = compareBytes(a, aStart, aUserEnd, b, 0, bUserEnd);
+    if (byUser !== 0) return byUser;
+    // The trailer is u64le; compare the high words, then the low words, reversed.
+    const aHigh = a.readUInt32LE(aUserEnd + 4);
+    const bHigh = b.readUInt32LE(bUserEnd + 4);
+    if (aHigh !== bHigh) return aHigh > bHigh ? -1 : 1;
+    const aLow = a.readUInt32LE(aUserEnd);
+    const bLow = b.readUInt32LE(bUserEnd);
+    return aLow === bLow ? 0 : aLow > bLow ? -1 : 1;
+  },
+};

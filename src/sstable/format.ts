@@ -1,0 +1,42 @@
+/**
+ * Constants of the table file format (docs/format.md, "SSTable"): the block
+ * trailer, the compression types, the footer size, the magic number and the
+ * format version. Every other module of `src/sstable/` takes its numbers from here.
+ *
+ * A table file is:
+ *
+ *     data block 0 … data block n-1 | filter block (optional) | properties block | index block | footer
+ *
+ * and every block is `contents ‖ compression type u8 ‖ crc32 u32le`.
+ */
+
+/** Bytes after a block's contents: the compression type (1) and the CRC-32 (4). */
+export const BLOCK_TRAILER_BYTES = 5;
+
+/**
+ * How a block's contents are stored. On disk in every block trailer: these
+ * values must never be renumbered.
+ */
+export const CompressionType = {
+  NONE: 0,
+  SNAPPY: 1,
+} as const;
+export type CompressionType = (typeof CompressionType)[keyof typeof CompressionType];
+
+/** The compression a `TableBuilder` is asked for, by name. */
+export type CompressionName = 'snappy' | 'none';
+
+/** Size of the fixed footer at the end of every table. */
+export const FOOTER_BYTES = 64;
+
+/**
+ * The last 8 bytes of every table: ASCII "SHALESST" (53 48 41 4c 45 53 53 54),
+ * which read as a u64le is 0x545353454c414853.
+ */
+export const TABLE_MAGIC = Buffer.from('SHALESST', 'latin1');
+
+/** The format version this code writes, and the only one it reads. */
+export const TABLE_FORMAT_VERSION = 1;
+
+/** Restart interval of the index block: 1, so that a binary search lands on the exact entry. */
+export const INDEX_RESTART_INTERVAL = 1;

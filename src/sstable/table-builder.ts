@@ -1,0 +1,356 @@
+/**
+ * Writes a table file from entries in internal-key order (docs/format.md,
+ * "SSTable"): data blocks, then the filter, properties and index blocks, then
+ * the footer.
+ *
+ * `add()` is synchronous: it encodes into the current data block and, when a
+ * block fills, seals it (compression, trailer) into an in-memory write buffer.
+ * Each full 64 KiB of sealed blocks is handed to one `append()`, chained behind
+ * the previous one so the file grows in order. The index entry for a block is
+ * written only when the next block's first key is known, so that it can be a
+ * short separator rather than a whole key.
+ */
+import assert from 'node:assert/strict';
+import { ioError } from '../errors.js';
+import type { WritableFile } from '../fs/file-system.js';
+import { EntryType, INTERNAL_KEY_TRAILER_BYTES, readTrailerSeq } from '../keys.js';
+import { BlockBuilder } from './block-builder.js';
+import { encodeBlockHandle, type BlockHandle } from './block-handle.js';
+import { sealBlock } from './block-trailer.js';
+import { BLOOM_BITS_PER_KEY_DEFAULT, bloomHash, buildBloomFilter } from './bloom-filter.js';
+import { compareBytes, copyBytes } from './byte-ranges.js';
+import { internalKeyComparator } from './comparator.js';
+import { encodeFooter } from './footer.js';
+import { BLOCK_TRAILER_BYTES, INDEX_RESTART_INTERVAL, TABLE_FORMAT_VERSION, type CompressionName } from './format.js';
+import { encodeProperties } from './properties.js';
+import { shortSuccessor, shortestSeparator } from './separator.js';
+
+/** How a `TableBuilder` lays out its table. */
+export interface TableBuilderOptions {
+  /** A data block is cut once its entries reach this size (before compression). Default 4096. */
+  blockSizeBytes?: number;
+  /** Entries between restart points in data blocks. Default 16. */
+  restartInterval?: number;
+  /** Bloom filter bits per user key; 0 writes no filter block. Default 10 (about 1% false positives). */
+  bloomBitsPerKey?: number;
+  /** Compression for data and index blocks. Default 'snappy'. */
+  compression?: CompressionName;
+}
+
+/** What a finished table holds: the caller records it (e.g. in a version edit). */
+export interface TableMeta {
+  /** The length of the file `finish()` wrote. */
+  readonly fileSizeBytes: number;
+  readonly entryCount: number;
+  readonly tombstoneCount: number;
+  /** The first and last internal keys of the table. */
+  readonly smallestKey: Buffer;
+  readonly largestKey: Buffer;
+  readonly smallestSeq: number;
+  readonly largestSeq: number;
+}
+
+/** The options a `TableBuilder` uses for what the caller leaves out. */
+export const TABLE_BUILDER_DEFAULTS = {
+  blockSizeBytes: 4096,
+  restartInterval: 16,
+  bloomBitsPerKey: BLOOM_BITS_PER_KEY_DEFAULT,
+  compression: 'snappy',
+} as const satisfies Required<TableBuilderOptions>;
+
+/** Sealed blocks are gathered into appends of at least this size. */
+export const TABLE_WRITE_CHUNK_BYTES = 64 * 1024;
+
+/** Past this many unwritten bytes `flushAdvised` turns true: the caller should `await flush()`. */
+export const TABLE_FLUSH_ADVISED_BYTES = 1024 * 1024;
+
+/**
+ * The bound on unwritten bytes. `add()` cannot wait, so a caller that never
+ * flushes would hold the whole table in memory; past this bound that is a bug
+ * and `add()` asserts.
+ */
+export const TABLE_BUFFERED_BYTES_MAX = 64 * 1024 * 1024;
+
+const BLOOM_BITS_PER_KEY_MAX = 64;
+
+/**
+ * Builds one table into `file`, which must be empty. Call `add()` for each entry
+ * in strictly increasing internal-key order, then `finish()` (or `abandon()`).
+ * `finish()` does not sync the file: the caller syncs, closes, and makes the file
+ * name durable.
+ */
+export class TableBuilder {
+  readonly #file: WritableFile;
+  readonly #blockSizeBytes: number;
+  readonly #restartInterval: number;
+  readonly #bloomBitsPerKey: number;
+  readonly #compression: CompressionName;
+  readonly #dataBlock: BlockBuilder;
+  readonly #indexBlock = new BlockBuilder(INDEX_RESTART_INTERVAL);
+  /** The handle of the last data block, waiting for the next key to pick its index key. */
+  #pendingHandle: BlockHandle | undefined;
+  #lastKey = Buffer.allocUnsafe(64);
+  #lastKeyLength = 0;
+  #smallestKey: Buffer | undefined;
+  #filterHashes = new Uint32Array(256);
+  #filterHashCount = 0;
+  #entryCount = 0;
+  #tombstoneCount = 0;
+  #rawKeyBytes = 0;
+  #rawValueBytes = 0;
+  #smallestSeq = Number.MAX_SAFE_INTEGER;
+  #largestSeq = 0;
+  #dataBlockCount = 0;
+  /** The file offset of the next sealed block: everything sealed so far, written or not. */
+  #offset = 0;
+  /** Sealed blocks not yet handed to a write. */
+  #pieces: Buffer[] = [];
+  #pieceBytes = 0;
+  /** Chunks handed to the write loop, in file order. */
+  #queued: Buffer[] = [];
+  #queuedBytes = 0;
+  #writeLoop: Promise<void> | undefined;
+  #writeError: unknown;
+  #state: 'building' | 'finishing' | 'finished' | 'abandoned' = 'building';
+
+  /** @param file an empty file opened for appending; the builder never closes it. */
+  constructor(file: WritableFile, options: TableBuilderOptions = {}) {
+    assert.equal(file.size, 0, 'a table is built into an empty file');
+    this.#file = file;
+    this.#blockSizeBytes = options.blockSizeBytes ?? TABLE_BUILDER_DEFAULTS.blockSizeBytes;
+    this.#restartInterval = options.restartInterval ?? TABLE_BUILDER_DEFAULTS.restartInterval;
+    this.#bloomBitsPerKey = options.bloomBitsPerKey ?? TABLE_BUILDER_DEFAULTS.bloomBitsPerKey;
+    this.#compression = options.compression ?? TABLE_BUILDER_DEFAULTS.compression;
+    assert(Number.isSafeInteger(this.#blockSizeBytes) && this.#blockSizeBytes >= 1, 'blockSizeBytes must be an integer ≥ 1');
+    assert(Number.isSafeInteger(this.#restartInterval) && this.#restartInterval >= 1, 'restartInterval must be an integer ≥ 1');
+    assert(Number.isSafeInteger(this.#bloomBitsPerKey), 'bloomBitsPerKey must be an integer');
+    assert(this.#bloomBitsPerKey >= 0 && this.#bloomBitsPerKey <= BLOOM_BITS_PER_KEY_MAX, 'bloomBitsPerKey out of range');
+    assert(this.#compression === 'snappy' || this.#compression === 'none', 'compression must be snappy or none');
+    this.#dataBlock = new BlockBuilder(this.#restartInterval);
+  }
+
+  /** Entries added so far. */
+  get entryCount(): number {
+    return this.#entryCount;
+  }
+
+  /**
+   * The size of the file if it were finished now, less the filter, properties and
+   * index blocks: what compaction compares against its target file size.
+   */
+  get approximateSizeBytes(): number {
+    return this.#offset + (this.#dataBlock.empty ? 0 : this.#dataBlock.estimatedSizeBytes);
+  }
+
+  /**
+   * Sealed bytes held in memory, not yet written. Writes proceed in the background
+   * whenever the caller yields to the event loop.
+   */
+  get bufferedBytes(): number {
+    return this.#pieceBytes + this.#queuedBytes;
+  }
+
+  /**
+   * Whether the caller should `await flush()` before adding more: `add()` never
+   * waits, and a caller adding in a loop without yielding would otherwise buffer
+   * up to `TABLE_BUFFERED_BYTES_MAX`, where `add()` asserts.
+   */
+  get flushAdvised(): boolean {
+    return this.bufferedBytes >= TABLE_FLUSH_ADVISED_BYTES;
+  }
+
+  /**
+   * Adds an entry. `internalKey` (`userKey ‖ u64le(seq << 8 | type)`) must sort
+   * strictly after the previous one. Both buffers are copied; the caller may reuse
+   * them. Throws the write error if an earlier background write failed.
+   */
+  add(internalKey: Buffer, value: Uint8Array): void {
+    assert.equal(this.#state, 'building', 'add() after finish() or abandon()');
+    if (this.#writeError !== undefined) throw this.#writeError;
+    assert(this.bufferedBytes <= TABLE_BUFFERED_BYTES_MAX, 'table builder buffer over its bound: await flush() when flushAdvised');
+    assert(internalKey.length >= INTERNAL_KEY_TRAILER_BYTES, 'internal key shorter than its trailer');
+    const userKeyLength = internalKey.length - INTERNAL_KEY_TRAILER_BYTES;
+    const type = internalKey[userKeyLength]!;
+    const seq = readTrailerSeq(internalKey, userKeyLength);
+    assert(type === EntryType.PUT || type === EntryType.DELETE, `unknown entry type ${type}`);
+    assert(seq >= 0, 'sequence number beyond 2^53 - 1');
+    if (this.#entryCount > 0) {
+      // Invariant: keys arrive strictly increasing, so the table is sorted.
+      const order = internalKeyComparator.compare(this.#lastKey, 0, this.#lastKeyLength, internalKey);
+      assert(order < 0, 'keys must be added in strictly increasing internal-key order');
+    }
+    if (this.#pendingHandle !== undefined) {
+      const separator = shortestSeparator(this.#lastKey.subarray(0, this.#lastKeyLength), internalKey);
+      this.#indexBlock.add(separator, encodeBlockHandle(this.#pendingHandle));
+      this.#pendingHandle = undefined;
+    }
+    if (this.#bloomBitsPerKey > 0 && !this.#sameUserKeyAsLast(internalKey, userKeyLength)) {
+      this.#addFilterHash(bloomHash(internalKey, 0, userKeyLength));
+    }
+    this.#dataBlock.add(internalKey, value);
+    if (this.#entryCount === 0) this.#smallestKey = Buffer.from(internalKey);
+    this.#entryCount++;
+    if (type === EntryType.DELETE) this.#tombstoneCount++;
+    this.#rawKeyBytes += internalKey.length;
+    this.#rawValueBytes += value.length;
+    if (seq < this.#smallestSeq) this.#smallestSeq = seq;
+    if (seq > this.#largestSeq) this.#largestSeq = seq;
+    this.#rememberLastKey(internalKey);
+    if (this.#dataBlock.estimatedSizeBytes >= this.#blockSizeBytes) this.#finishDataBlock();
+  }
+
+  /** Waits until every sealed block is written; throws the first write error. */
+  async flush(): Promise<void> {
+    this.#cutChunk();
+    while (this.#writeLoop !== undefined) await this.#writeLoop;
+    if (this.#writeError !== undefined) throw this.#writeError;
+  }
+
+  /**
+   * Writes the last data block, the filter, properties and index blocks and the
+   * footer, waits for every write, and describes the table. Does not sync. The
+   * table must hold at least one entry (abandon an empty one).
+   */
+  async finish(): Promise<TableMeta> {
+    assert.equal(this.#state, 'building', 'finish() after finish() or abandon()');
+    assert(this.#entryCount > 0, 'finish() of an empty table; abandon() it instead');
+    this.#state = 'finishing';
+    if (!this.#dataBlock.empty) this.#finishDataBlock();
+    const lastKey = Buffer.from(this.#lastKey.subarray(0, this.#lastKeyLength));
+    if (this.#pendingHandle !== undefined) {
+      this.#indexBlock.add(shortSuccessor(lastKey), encodeBlockHandle(this.#pendingHandle));
+      this.#pendingHandle = undefined;
+    }
+    const filterHandle =
+      this.#bloomBitsPerKey > 0 ? this.#seal(buildBloomFilter(this.#filterHashes, this.#filterHashCount, this.#bloomBitsPerKey), 'none') : undefined;
+    const smallestKey = this.#smallestKey!;
+    const propertiesHandle = this.#seal(
+      encodeProperties({
+        formatVersion: TABLE_FORMAT_VERSION,
+        entryCount: this.#entryCount,
+        tombstoneCount: this.#tombstoneCount,
+        rawKeyBytes: this.#rawKeyBytes,
+        rawValueBytes: this.#rawValueBytes,
+        dataBlockCount: this.#dataBlockCount,
+        smallestSeq: this.#smallestSeq,
+        largestSeq: this.#largestSeq,
+        smallestKey,
+        largestKey: lastKey,
+        blockSizeBytes: this.#blockSizeBytes,
+        restartInterval: this.#restartInterval,
+        bloomBitsPerKey: this.#bloomBitsPerKey,
+        compression: this.#compression,
+      }),
+      'none',
+    );
+    const indexHandle = this.#seal(this.#indexBlock.finish(), this.#compression);
+    const footer = encodeFooter({ indexHandle, filterHandle, propertiesHandle, formatVersion: TABLE_FORMAT_VERSION });
+    this.#push(footer);
+    await this.flush();
+    // Invariant: the file holds exactly the bytes sealed, in order.
+    assert.equal(this.#file.size, this.#offset, 'table file size differs from the bytes written');
+    this.#state = 'finished';
+    return {
+      fileSizeBytes: this.#offset,
+      entryCount: this.#entryCount,
+      tombstoneCount: this.#tombstoneCount,
+      smallestKey,
+      largestKey: lastKey,
+      smallestSeq: this.#smallestSeq,
+      largestSeq: this.#largestSeq,
+    };
+  }
+
+  /**
+   * Gives up on the table: buffered blocks are dropped and no more writes start
+   * (one already handed to the file may still complete). The caller closes and
+   * removes the file.
+   */
+  abandon(): void {
+    assert(this.#state === 'building' || this.#state === 'finishing', 'abandon() after finish()');
+    this.#state = 'abandoned';
+    this.#pieces = [];
+    this.#pieceBytes = 0;
+    this.#queued = [];
+    this.#queuedBytes = 0;
+  }
+
+  #finishDataBlock(): void {
+    const handle = this.#seal(this.#dataBlock.finish(), this.#compression);
+    this.#dataBlock.reset();
+    this.#dataBlockCount++;
+    this.#pendingHandle = handle;
+  }
+
+  /** Seals `contents` (copying them) into the write buffer and returns its handle. */
+  #seal(contents: Buffer, compression: CompressionName): BlockHandle {
+    const stored = sealBlock(contents, compression);
+    const handle = { offset: this.#offset, size: stored.length - BLOCK_TRAILER_BYTES };
+    this.#push(stored);
+    return handle;
+  }
+
+  #push(bytes: Buffer): void {
+    this.#pieces.push(bytes);
+    this.#pieceBytes += bytes.length;
+    this.#offset += bytes.length;
+    if (this.#pieceBytes >= TABLE_WRITE_CHUNK_BYTES) this.#cutChunk();
+  }
+
+  /** Hands the write buffer to the write loop as one chunk, starting the loop if idle. */
+  #cutChunk(): void {
+    if (this.#pieceBytes === 0) return;
+    const chunk = this.#pieces.length === 1 ? this.#pieces[0]! : Buffer.concat(this.#pieces, this.#pieceBytes);
+    this.#pieces = [];
+    this.#pieceBytes = 0;
+    this.#queued.push(chunk);
+    this.#queuedBytes += chunk.length;
+    if (this.#writeLoop === undefined) this.#writeLoop = this.#writeQueued();
+  }
+
+  /** Appends queued chunks one at a time, in order, until the queue is empty or a write fails. */
+  async #writeQueued(): Promise<void> {
+    // Yield first so that `#writeLoop` is set before the loop can end and clear it.
+    await Promise.resolve();
+    try {
+      while (this.#queued.length > 0 && this.#writeError === undefined) {
+        const chunk = this.#queued[0]!;
+        let written: number;
+        try {
+          written = await this.#file.append(chunk);
+        } catch (cause) {
+          throw ioError('append to table file', cause);
+        }
+        if (written !== chunk.length) throw ioError('append to table file', new Error(`short write: ${written} of ${chunk.length} bytes`));
+        if (this.#state === 'abandoned') return;
+        this.#queued.shift();
+        this.#queuedBytes -= chunk.length;
+      }
+    } catch (error) {
+      this.#writeError = error;
+    } finally {
+      this.#writeLoop = undefined;
+    }
+  }
+
+  #sameUserKeyAsLast(internalKey: Buffer, userKeyLength: number): boolean {
+    if (this.#entryCount === 0) return false;
+    const lastUserLength = this.#lastKeyLength - INTERNAL_KEY_TRAILER_BYTES;
+    return compareBytes(this.#lastKey, 0, lastUserLength, internalKey, 0, userKeyLength) === 0;
+  }
+
+  #addFilterHash(hash: number): void {
+    if (this.#filterHashCount === this.#filterHashes.length) {
+      const grown = new Uint32Array(this.#filterHashes.length * 2);
+      grown.set(this.#filterHashes);
+      this.#filterHashes = grown;
+    }
+    this.#filterHashes[this.#filterHashCount++] = hash;
+  }
+
+  #rememberLastKey(key: Buffer): void {
+    if (key.length > this.#lastKey.length) this.#lastKey = Buffer.allocUnsafe(Math.max(key.length, this.#lastKey.length * 2));
+    copyBytes(key, 0, key.length, this.#lastKey, 0);
+    this.#lastKeyLength = key.length;
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * The two-level iterator over a whole table (docs/format.md, "SSTable: index
+ * block"): an iterator over the index block picks a data block, an iterator over
+ * that data block walks its entries, and stepping off either end of a data block
+ * moves the index iterator and loads the neighbour.
+ */
+import assert from 'node:assert/strict';
+import { CorruptionError } from '../errors.js';
+import type { InternalIterator } from '../iterator/internal-iterator.js';
+import { EntryType, INTERNAL_KEY_TRAILER_BYTES, readTrailerSeq, writeTrailer } from '../keys.js';
+import { decodeBlockHandle, type BlockHandle } from './block-handle.js';
+import type { Block, BlockIterator } from './block-reader.js';
+import { internalKeyComparator } from './comparator.js';
+
+/** What a `TableIterator` needs from its table: the index block and a way to load data blocks. */
+export interface DataBlockSource {
+  readonly fileName: string;
+  readonly indexBlock: Block;
+  /** The decoded data block at `handle` (checked, possibly from the block cache). */
+  dataBlock(handle: BlockHandle): Block;
+}
+
+/**
+ * A seek target's type byte: above every real type, so that `(userKey, seq, 0xff)`
+ * sorts before every entry of `userKey` with a sequence ≤ seq.
+ */
+export const SEEK_TYPE = 0xff;
+
+/**
+ * An iterator over every entry of a table in internal-key order; the table's
+ * `InternalIterator`. Unpositioned until a seek. `key()` and `userKey()` return
+ * buffers the caller may keep (copied once per position); `value()` is a
+ * read-only view of an immutable block. A damaged block makes the moving call
+ * throw `CorruptionError` (naming the file and the block's offset) and leaves
+ * the iterator invalid. Holds no resources beyond memory: `close()` only drops
+ * its blocks.
+ */
+export class TableIterator implements InternalIterator {
+  readonly #source: DataBlockSource;
+  readonly #index: BlockIterator;
+  #data: BlockIterator | undefined;
+  /** The offset of the block `#data` iterates; -1 when no block is loaded. */
+  #dataOffset = -1;
+  /** The user key of the current position, cut from `key()`; reset on every move. */
+  #userKey: Buffer | undefined;
+
+  /** Prefer `TableReader.iterator()`. */
+  constructor(source: DataBlockSource) {
+    this.#source = source;
+    this.#index = source.indexBlock.iterator(internalKeyComparator);
+  }
+
+  /** Whether the iterator is at an entry. */
+  valid(): boolean {
+    return this.#dataOffset >= 0 && this.#data!.valid();
+  }
+
+  /** Moves to the first entry of the table. */
+  seekToFirst(): void {
+    this.#userKey = undefined;
+    this.#index.seekToFirst();
+    if (this.#loadBlock()) this.#data!.seekToFirst();
+    this.#skipEmptyBlocksForward();
+  }
+
+  /** Moves to the last entry of the table. */
+  seekToLast(): void {
+    this.#userKey = undefined;
+    this.#index.seekToLast();
+    if (this.#loadBlock()) this.#data!.seekToLast();
+    this.#skipEmptyBlocksBackward();
+  }
+
+  /** Moves to the first entry at or after (userKey, seq): a greater user key, or the same with a sequence ≤ seq. */
+  seek(userKey: Buffer, seq: number): void {
+    this.seekInternalKey(seekTarget(userKey, seq));
+  }
+
+  /** Moves to the last entry at or before (userKey, seq): a smaller user key, or the same with a sequence ≥ seq. */
+  seekForPrev(userKey: Buffer, seq: number): void {
+    this.seek(userKey, seq);
+    if (!this.valid()) {
+      this.seekToLast();
+      return;
+    }
+    // The entry found is at or after the target; keep it only if it is the target itself.
+    if (this.seq() === seq && this.userKey().equals(userKey)) return;
+    this.prev();
+  }
+
+  /** Moves to the first entry whose internal key is ≥ `target` (an encoded internal key), or becomes invalid. */
+  seekInternalKey(target: Buffer): void {
+    assert(target.length >= INTERNAL_KEY_TRAILER_BYTES, 'seek target is not an internal key');
+    this.#userKey = undefined;
+    this.#index.seek(target);
+    if (this.#loadBlock()) this.#data!.seek(target);
+    this.#skipEmptyBlocksForward();
+  }
+
+  /** Moves to the next entry. Requires `valid()`. */
+  next(): void {
+    assert(this.valid(), 'next() of an invalid table iterator');
+    this.#userKey = undefined;
+    this.#data!.next();
+    this.#skipEmptyBlocksForward();
+  }
+
+  /** Moves to the previous entry. Requires `valid()`. */
+  prev(): void {
+    assert(this.valid(), 'prev() of an invalid table iterator');
+    this.#userKey = undefined;
+    this.#data!.prev();
+    this.#skipEmptyBlocksBackward();
+  }
+
+  /** The current internal key (`userKey ‖ u64le(seq << 8 | type)`): a buffer the caller may keep. Requires `valid()`. */
+  key(): Buffer {
+    assert(this.valid(), 'key() of an invalid table iterator');
+    return this.#data!.key();
+  }
+
+  /** The current user key: a view of `key()`, unchanged when the iterator moves. Requires `valid()`. */
+  userKey(): Buffer {
+    if (this.#userKey === undefined) {
+      const key = this.key();
+      this.#userKey = key.subarray(0, key.length - INTERNAL_KEY_TRAILER_BYTES);
+    }
+    return this.#userKey;
+  }
+
+  /** The current entry's sequence number. Requires `valid()`. */
+  seq(): number {
+    assert(this.valid(), 'seq() of an invalid table iterator');
+    const data = this.#data!;
+    const seq = readTrailerSeq(data.rawKey(), data.keyLength - INTERNAL_KEY_TRAILER_BYTES);
+    if (seq < 0) throw new CorruptionError(this.#source.fileName, this.#dataOffset, 'sequence number beyond 2^53 - 1');
+    return seq;
+  }
+
+  /** The current entry's type: PUT or DELETE. Requires `valid()`. */
+  type(): EntryType {
+    assert(this.valid(), 'type() of an invalid table iterator');
+    const data = this.#data!;
+    const type = data.rawKey()[data.keyLength - INTERNAL_KEY_TRAILER_BYTES]!;
+    if (type !== EntryType.PUT && type !== EntryType.DELETE) throw new CorruptionError(this.#source.fileName, this.#dataOffset, `unknown entry type ${type}`);
+    return type;
+  }
+
+  /** The current value: a read-only view of an immutable block; copy it to modify it. Requires `valid()`. */
+  value(): Buffer {
+    assert(this.valid(), 'value() of an invalid table iterator');
+    return this.#data!.value();
+  }
+
+  /** Drops the current block and leaves the iterator unpositioned. Idempotent; the iterator may be reused after a seek. */
+  close(): void {
+    this.#data = undefined;
+    this.#dataOffset = -1;
+    this.#userKey = undefined;
+  }
+
+  /** Loads the block the index iterator points at; false (and invalid) when it points nowhere. */
+  #loadBlock(): boolean {
+    if (!this.#index.valid()) {
+      this.#dataOffset = -1;
+      return false;
+    }
+    const index = this.#index;
+    const indexBlock = index.block;
+    const start = index.valueStart;
+    const loadedOffset = this.#dataOffset;
+    this.#dataOffset = -1; // stays invalid if decoding or loading throws
+    const handle = decodeBlockHandle(indexBlock.data, start, start + index.valueLength, this.#source.fileName, indexBlock.offset);
+    if (handle.offset === loadedOffset) {
+      this.#dataOffset = loadedOffset;
+      return true;
+    }
+    const block = this.#source.dataBlock(handle);
+    if (this.#data === undefined) this.#data = block.iterator(internalKeyComparator);
+    else this.#data.reset(block);
+    this.#dataOffset = handle.offset;
+    return true;
+  }
+
+  #skipEmptyBlocksForward(): void {
+    while (this.#dataOffset >= 0 && !this.#data!.valid()) {
+      this.#index.next();
+      if (this.#loadBlock()) this.#data!.seekToFirst();
+    }
+  }
+
+  #skipEmptyBlocksBackward(): void {
+    while (this.#dataOffset >= 0 && !this.#data!.valid()) {
+      this.#index.prev();
+      if (this.#loadBlock()) this.#data!.seekToLast();
+    }
+  }
+}
+
+/** Encodes the seek target `userKey ‖ u64le(seq << 8 | 0xff)`. */
+export function seekTarget(userKey: Uint8Array, seq: number): Buffer {
+  assert(Number.isSafeInteger(seq) && seq >= 0, 'seek sequence must be a non-negative safe integer');
+  const target = Buffer.allocUnsafe(userKey.length + INTERNAL_KEY_TRAILER_BYTES);
+  target.set(userKey, 0);
+  writeTrailer(target, userKey.length, seq, SEEK_TYPE);
+  return target;
+}

@@ -1,0 +1,114 @@
+/**
+ * The block cache: LRU order, the byte bound, per-file eviction, counters, and
+ * its use by table readers.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { SEQUENCE_MAX } from '../../src/keys.js';
+import { BlockBuilder } from '../../src/sstable/block-builder.js';
+import { BlockCache } from '../../src/sstable/block-cache.js';
+import { Block } from '../../src/sstable/block-reader.js';
+import { TableReader } from '../../src/sstable/table-reader.js';
+import { MemoryRandomAccessFile } from './memory-file.js';
+import { SeededRandom, testSeed } from './seeded-random.js';
+import { buildTable, randomEntries } from './table-fixture.js';
+
+/** A block whose data is exactly `bytes` long (charged bytes + 128 in the cache): zero padding before an empty block's restart array. */
+function blockOf(bytes: number): Block {
+  const empty = new BlockBuilder(1).finish();
+  return new Block(Buffer.concat([Buffer.alloc(bytes - empty.length), empty]), 'f', 0);
+}
+
+describe('block cache', () => {
+  it('returns what was inserted and counts hits and misses', () => {
+    const cache = new BlockCache(10_000);
+    const block = blockOf(100);
+    assert.equal(cache.get(1, 0), undefined);
+    cache.insert(1, 0, block);
+    assert.equal(cache.get(1, 0), block);
+    assert.equal(cache.get(1, 100), undefined);
+    assert.equal(cache.get(2, 0), undefined);
+    assert.deepEqual(cache.stats, { hitCount: 1, missCount: 3, entryCount: 1, usageBytes: 228, capacityBytes: 10_000 });
+  });
+
+  it('evicts the least recently used blocks to stay within its capacity', () => {
+    const cache = new BlockCache(3 * 228);
+    for (const offset of [0, 1, 2]) cache.insert(7, offset, blockOf(100));
+    assert(cache.get(7, 0) !== undefined); // 0 is now the most recent; 1 is the oldest
+    cache.insert(7, 3, blockOf(100));
+    assert.equal(cache.get(7, 1), undefined);
+    for (const offset of [0, 2, 3]) assert(cache.get(7, offset) !== undefined, `offset ${offset}`);
+    assert.equal(cache.stats.usageBytes, 3 * 228);
+  });
+
+  it('replacing a block charges it once', () => {
+    const cache = new BlockCache(10_000);
+    cache.insert(1, 0, blockOf(100));
+    cache.insert(1, 0, blockOf(200));
+    assert.equal(cache.stats.usageBytes, 328);
+    assert.equal(cache.stats.entryCount, 1);
+  });
+
+  it('does not keep a block larger than its whole capacity', () => {
+    const cache = new BlockCache(1000);
+    cache.insert(1, 0, blockOf(100));
+    cache.insert(1, 1, blockOf(2000));
+    assert.equal(cache.get(1, 1), undefined);
+    assert(cache.get(1, 0) !== undefined);
+  });
+
+  it('evictFile drops every block of one file and no other', () => {
+    const cache = new BlockCache(100_000);
+    for (const file of [1, 2, 3]) for (const offset of [0, 4096, 8192]) cache.insert(file, offset, blockOf(64));
+    cache.evictFile(2);
+    assert.equal(cache.stats.entryCount, 6);
+    for (const offset of [0, 4096, 8192]) {
+      assert.equal(cache.get(2, offset), undefined);
+      assert(cache.get(1, offset) !== undefined);
+      assert(cache.get(3, offset) !== undefined);
+    }
+  });
+
+  it('keys huge file numbers and offsets apart', () => {
+    const cache = new BlockCache(100_000);
+    const a = blockOf(64);
+    const b = blockOf(64);
+    cache.insert(2 ** 30, 2 ** 40, a);
+    cache.insert(2 ** 30 + 1, 2 ** 40, b);
+    assert.equal(cache.get(2 ** 30, 2 ** 40), a);
+    assert.equal(cache.get(2 ** 30 + 1, 2 ** 40), b);
+  });
+
+  it('serves a table reader’s repeated reads without touching the file', async () => {
+    const rng = new SeededRandom(testSeed('block cache with a reader'));
+    const entries = randomEntries(rng, 300, 'random');
+    const { bytes } = await buildTable(entries, { blockSizeBytes: 256 });
+    const cache = new BlockCache();
+    const file = new MemoryRandomAccessFile(bytes);
+    const reader = TableReader.open(file, '000001.sst', 1, { blockCache: cache });
+    // A scan loads every block (gets alone would skip blocks holding only older versions).
+    const iterator = reader.iterator();
+    for (iterator.seekToFirst(); iterator.valid(); iterator.next());
+    for (const e of entries) reader.get(e.userKey, SEQUENCE_MAX);
+    const readsAfterFirstPass = file.readCount;
+    const missesAfterFirstPass = cache.stats.missCount;
+    for (const e of entries) assert.equal(reader.get(e.userKey, SEQUENCE_MAX)?.seq !== undefined, true);
+    assert.equal(file.readCount, readsAfterFirstPass);
+    assert.equal(cache.stats.missCount, missesAfterFirstPass);
+    assert(cache.stats.hitCount >= entries.length);
+    // A second scan reuses the cached blocks too.
+    for (iterator.seekToLast(); iterator.valid(); iterator.prev());
+    assert.equal(file.readCount, readsAfterFirstPass);
+    cache.evictFile(1);
+    assert.equal(cache.stats.entryCount, 0);
+  });
+
+  it('is not filled by a reader that skips checksum verification', async () => {
+    const { bytes } = await buildTable(randomEntries(new SeededRandom(3), 50, 'random'), { blockSizeBytes: 256 });
+    const cache = new BlockCache();
+    const reader = TableReader.open(new MemoryRandomAccessFile(bytes), '000001.sst', 1, { blockCache: cache, verifyChecksums: false });
+    const iterator = reader.iterator();
+    for (iterator.seekToFirst(); iterator.valid(); iterator.next());
+    assert.equal(cache.stats.entryCount, 0);
+  });
+});
