@@ -1,6 +1,8 @@
 /**
- * The database: argument checking, the write queue with group commit, reads over
- * the memtables, and close. Recovery lives in `open.ts`.
+ * The database: argument checking, the write queue with group commit, memtable
+ * switching and background flush, reads through memtables and tables, snapshots,
+ * iterators, and close. Recovery lives in `open.ts`, lookups below the memtables
+ * in `read-path.ts`.
  *
  * Concurrency rule (docs/internals.md, "Write path"): one writer at a time takes
  * every queued batch (up to `writeGroupBytesMax`), gives them consecutive sequence
@@ -9,26 +11,62 @@
  */
 import { ShaleError, ioError } from './errors.js';
 import type { FileLock } from './fs/file-system.js';
-import { filePath } from './filenames.js';
+import { filePath, logFileName, tableFileName } from './filenames.js';
 import { batchOps, deleteOp, lookupKeyArgument, putOp, syncOption, type BatchOperation, type WriteOptions } from './batch.js';
-import type { ManifestWriter } from './compaction/manifest.js';
+import { writeTable } from './compaction/flush.js';
+import { emptyEdit } from './compaction/version-edit.js';
+import { VersionSet } from './compaction/version-set.js';
 import { EntryType, type BytesLike } from './keys.js';
-import { MemTable } from './memtable/memtable.js';
+import { ShaleIterator } from './iterator/public-iterator.js';
+import type { KeyRange } from './iterator/db-iterator.js';
+import { MemTable, type MemLookup } from './memtable/memtable.js';
 import { openDatabase, createLog } from './open.js';
-import { resolveOptions, type Options, type ResolvedOptions } from './options.js';
+import { resolveOptions, tableBuilderOptions, type Options, type ResolvedOptions } from './options.js';
+import { buildDbIterator, getFromVersion } from './read-path.js';
+import { Snapshot, SnapshotList } from './snapshot.js';
+import { BlockCache } from './sstable/block-cache.js';
+import { TableCache } from './sstable/table-cache.js';
 import type { LogWriter } from './wal/log-writer.js';
 import type { RecoveryReport } from './wal/recovery.js';
 import { encodeWriteGroup, opEncodedBytes, type WriteOp } from './wal/write-group.js';
 
 export type { BatchOperation, WriteOptions } from './batch.js';
 export type { RecoveryReport } from './wal/recovery.js';
+export type { Snapshot } from './snapshot.js';
+export type { ShaleIterator } from './iterator/public-iterator.js';
+
+/** Options of `get`, `getMany` and the iterators. */
+export interface ReadOptions {
+  /** Read as of this snapshot instead of the latest write. */
+  snapshot?: Snapshot;
+}
+
+/** Options of `db.iterator()`, `db.keys()` and `db.values()`. Bounds are keys (bytes or strings). */
+export interface IteratorOptions extends ReadOptions {
+  gt?: BytesLike;
+  gte?: BytesLike;
+  lt?: BytesLike;
+  lte?: BytesLike;
+  /** Iterate from the largest key down. Default false. */
+  reverse?: boolean;
+  /** Stop after this many entries; -1 or Infinity for no limit. Default no limit. */
+  limit?: number;
+}
 
 interface PendingWrite {
   ops: WriteOp[];
   sync: boolean;
   encodedBytes: number;
+  /** A control entry: freeze the memtable (for `flush()`), alone in its group. */
+  rotate: boolean;
   resolve: () => void;
   reject: (err: unknown) => void;
+}
+
+/** A memtable and the log holding its writes. */
+interface MemtableSlot {
+  memtable: MemTable;
+  logNumber: number;
 }
 
 /** An open shale database. Create one with `DB.open`; close it with `close()`. */
@@ -40,18 +78,23 @@ export class DB {
 
   readonly #options: ResolvedOptions;
   readonly #lock: FileLock;
-  readonly #manifest: ManifestWriter;
+  readonly #versions: VersionSet;
+  readonly #blockCache: BlockCache;
+  readonly #tableCache: TableCache;
+  readonly #snapshots = new SnapshotList();
+  readonly #iterators = new Set<ShaleIterator<unknown>>();
   #log: LogWriter;
-  #memtable: MemTable;
+  #mem: MemtableSlot;
   /** Frozen memtables waiting for flush, newest first. */
-  readonly #immutables: MemTable[] = [];
+  #immutables: MemtableSlot[] = [];
   #lastSequence: number;
-  #nextFileNumber: number;
 
   readonly #queue: PendingWrite[] = [];
   #writerScheduled = false;
   #writerIdle: Promise<void> = Promise.resolve();
-  /** Set by the first failed write or sync; the write path stays failed until reopen. */
+  #flushing: Promise<void> | undefined;
+  #flushWaiters: (() => void)[] = [];
+  /** Set by the first failed write, sync or flush; the write path stays failed until reopen. */
   #writeError: ShaleError | undefined;
   #closing = false;
   #closePromise: Promise<void> | undefined;
@@ -60,12 +103,23 @@ export class DB {
     this.location = location;
     this.#options = options;
     this.#lock = opened.lock;
-    this.#manifest = opened.manifest;
     this.#log = opened.log;
-    this.#memtable = opened.memtable;
+    this.#mem = { memtable: new MemTable(options.memtableNodeSizeMax), logNumber: opened.logNumber };
     this.#lastSequence = opened.lastSequence;
-    this.#nextFileNumber = opened.state.nextFileNumber;
     this.recoveryReport = opened.report;
+    this.#blockCache = new BlockCache(options.blockCacheBytes);
+    this.#tableCache = new TableCache({
+      fs: options.fs,
+      dir: location,
+      maxOpenFiles: options.maxOpenFiles,
+      blockCache: this.#blockCache,
+      verifyChecksums: options.verifyChecksums,
+    });
+    this.#versions = new VersionSet(
+      { fs: options.fs, dir: location, manifestSizeBytesMax: options.manifestSizeBytesMax, deleteTables: (numbers) => this.#deleteTables(numbers) },
+      opened.state,
+      opened.manifest,
+    );
   }
 
   /**
@@ -126,19 +180,68 @@ export class DB {
   }
 
   /** The value stored under `key`, or `undefined`. The Buffer returned is the caller's own. */
-  get(key: BytesLike): Promise<Buffer | undefined> {
+  get(key: BytesLike, options?: ReadOptions): Promise<Buffer | undefined> {
     try {
       this.#checkOpen();
-      return Promise.resolve(this.#lookup(lookupKeyArgument(key, this.#options), this.#lastSequence));
+      return this.#get(lookupKeyArgument(key, this.#options), this.#readSeq(options));
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
+  /** The values of `keys`, in order, all read at one snapshot. */
+  getMany(keys: readonly BytesLike[], options?: ReadOptions): Promise<(Buffer | undefined)[]> {
+    try {
+      this.#checkOpen();
+      if (!Array.isArray(keys)) throw new ShaleError('INVALID_ARGUMENT', 'getMany() takes an array of keys');
+      const seq = this.#readSeq(options);
+      const checked = keys.map((key) => lookupKeyArgument(key, this.#options));
+      return Promise.all(checked.map((key) => this.#get(key, seq)));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** A snapshot of the database as of the last applied write. Call `release()` when done. */
+  snapshot(): Snapshot {
+    this.#checkOpen();
+    return this.#snapshots.add(this.#lastSequence);
+  }
+
   /**
-   * Closes the database: waits for queued writes, syncs the log, releases the
-   * lock. Operations called after `close()` reject with `NOT_OPEN`. Calling it
-   * again returns the same promise.
+   * An async iterator of `[key, value]` over one consistent snapshot. Close it
+   * (`for await` does; otherwise `iterator.close()`) to release what it pins.
+   */
+  iterator(options?: IteratorOptions): ShaleIterator<[Buffer, Buffer]> {
+    return this.#iterator(options, (entry) => entry);
+  }
+
+  /** Like `iterator()`, yielding keys only. */
+  keys(options?: IteratorOptions): ShaleIterator<Buffer> {
+    return this.#iterator(options, (entry) => entry[0]);
+  }
+
+  /** Like `iterator()`, yielding values only. */
+  values(options?: IteratorOptions): ShaleIterator<Buffer> {
+    return this.#iterator(options, (entry) => entry[1]);
+  }
+
+  /** Writes the memtable to a table and resolves when the table is installed. */
+  async flush(): Promise<void> {
+    this.#checkOpen();
+    await new Promise<void>((resolve, reject) => this.#push({ ops: [], sync: false, encodedBytes: 0, rotate: true, resolve, reject }));
+    const waitingFor = new Set(this.#immutables);
+    while (this.#immutables.some((slot) => waitingFor.has(slot))) {
+      if (this.#writeError) throw this.#writeError;
+      await this.#nextFlush();
+    }
+    if (this.#writeError) throw this.#writeError;
+  }
+
+  /**
+   * Closes the database: waits for queued writes and a running flush, syncs the
+   * log, closes open iterators, releases the lock. Operations called after
+   * `close()` reject with `NOT_OPEN`. Calling it again returns the same promise.
    */
   close(): Promise<void> {
     this.#closePromise ??= this.#close();
@@ -149,10 +252,13 @@ export class DB {
     this.#closing = true;
     try {
       while (this.#queue.length > 0 || this.#writerScheduled) await this.#writerIdle;
+      while (this.#flushing) await this.#flushing;
       if (this.#writeError === undefined && this.#log.size > this.#log.syncedSize) await this.#log.sync();
     } finally {
+      for (const iterator of this.#iterators) iterator.markDatabaseClosed();
       await this.#log.close().catch(() => undefined);
-      await this.#manifest.close().catch(() => undefined);
+      await this.#versions.close().catch(() => undefined);
+      await this.#tableCache.close();
       await this.#lock.release();
     }
   }
@@ -161,34 +267,87 @@ export class DB {
     if (this.#closing) throw new ShaleError('NOT_OPEN', 'the database is closed');
   }
 
-  #lookup(key: Buffer, snapshotSeq: number): Buffer | undefined {
-    let found = this.#memtable.get(key, snapshotSeq);
-    for (let i = 0; found === undefined && i < this.#immutables.length; i++) {
-      found = this.#immutables[i]!.get(key, snapshotSeq);
+  #readSeq(options: ReadOptions | undefined): number {
+    if (options === undefined) return this.#lastSequence;
+    if (typeof options !== 'object' || options === null) throw new ShaleError('INVALID_ARGUMENT', 'read options must be an object');
+    if (options.snapshot === undefined) return this.#lastSequence;
+    if (!(options.snapshot instanceof Snapshot)) throw new ShaleError('INVALID_ARGUMENT', 'option snapshot must come from db.snapshot()');
+    return options.snapshot.seqFor(this.#snapshots);
+  }
+
+  /** The memtables a read sees, newest first. */
+  #memtables(): MemTable[] {
+    return [this.#mem.memtable, ...this.#immutables.map((slot) => slot.memtable)];
+  }
+
+  #get(key: Buffer, seq: number): Promise<Buffer | undefined> {
+    for (const memtable of this.#memtables()) {
+      const found = memtable.get(key, seq);
+      if (found !== undefined) return Promise.resolve(valueOf(found));
     }
-    if (found === undefined || found.type === EntryType.DELETE) return undefined;
-    return Buffer.from(found.value);
+    return this.#getFromTables(key, seq);
+  }
+
+  async #getFromTables(key: Buffer, seq: number): Promise<Buffer | undefined> {
+    const pin = this.#versions.pin();
+    try {
+      const found = await getFromVersion(pin.version, this.#tableCache, key, seq);
+      return found === undefined ? undefined : valueOf(found);
+    } finally {
+      pin.release();
+    }
+  }
+
+  #iterator<T>(options: IteratorOptions | undefined, map: (entry: [Buffer, Buffer]) => T): ShaleIterator<T> {
+    this.#checkOpen();
+    const { range, reverse, limit } = iteratorArguments(options, this.#options);
+    // Everything the snapshot needs is captured now, synchronously: the sequence,
+    // the memtables and the version. Tables are opened on first use.
+    const seq = this.#readSeq(options);
+    const memtables = this.#memtables();
+    const pin = this.#versions.pin();
+    let releaseTables = (): void => undefined;
+    const iterator: ShaleIterator<T> = new ShaleIterator<T>(
+      {
+        build: async () => {
+          const built = await buildDbIterator(memtables, pin.version, this.#tableCache, seq, range, reverse);
+          releaseTables = built.release;
+          return built.iterator;
+        },
+        release: () => {
+          releaseTables();
+          pin.release();
+          this.#iterators.delete(iterator as ShaleIterator<unknown>);
+        },
+      },
+      map,
+      limit,
+    );
+    this.#iterators.add(iterator as ShaleIterator<unknown>);
+    return iterator;
   }
 
   #enqueue(ops: WriteOp[], sync: boolean): Promise<void> {
     if (this.#writeError) return Promise.reject(this.#writeError);
     let encodedBytes = 0;
     for (const op of ops) encodedBytes += opEncodedBytes(op);
-    return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ ops, sync, encodedBytes, resolve, reject });
-      if (!this.#writerScheduled) {
-        this.#writerScheduled = true;
-        // Start on a microtask so every write issued in this tick joins the first group.
-        this.#writerIdle = new Promise<void>((done) => queueMicrotask(() => void this.#runWriter().finally(done)));
-      }
-    });
+    return new Promise<void>((resolve, reject) => this.#push({ ops, sync, encodedBytes, rotate: false, resolve, reject }));
   }
 
-  /** Takes queued writes, oldest first, up to `writeGroupBytesMax` (always at least one). */
+  #push(pending: PendingWrite): void {
+    this.#queue.push(pending);
+    if (this.#writerScheduled) return;
+    this.#writerScheduled = true;
+    // Start on a microtask so every write issued in this tick joins the first group.
+    this.#writerIdle = new Promise<void>((done) => queueMicrotask(() => void this.#runWriter().finally(done)));
+  }
+
+  /** Takes queued writes, oldest first, up to `writeGroupBytesMax` (always at least one); a control entry goes alone. */
   #takeGroup(): PendingWrite[] {
     const group: PendingWrite[] = [this.#queue.shift()!];
+    if (group[0]!.rotate) return group;
     let bytes = group[0]!.encodedBytes;
-    while (this.#queue.length > 0 && bytes + this.#queue[0]!.encodedBytes <= this.#options.writeGroupBytesMax) {
+    while (this.#queue.length > 0 && !this.#queue[0]!.rotate && bytes + this.#queue[0]!.encodedBytes <= this.#options.writeGroupBytesMax) {
       const next = this.#queue.shift()!;
       bytes += next.encodedBytes;
       group.push(next);
@@ -205,10 +364,15 @@ export class DB {
         }
         const group = this.#takeGroup();
         try {
-          await this.#commitGroup(group);
+          if (group[0]!.rotate) {
+            if (this.#mem.memtable.entryCount > 0) await this.#rotateMemtable();
+            group[0]!.resolve();
+          } else {
+            await this.#commitGroup(group);
+          }
         } catch (err) {
           // A failed write or sync leaves the log's state unknown: never retry, fail every later write.
-          this.#writeError = ioError('write failed; the database no longer accepts writes', err);
+          this.#writeError ??= ioError('write failed; the database no longer accepts writes', err);
           for (const pending of group) pending.reject(this.#writeError);
         }
       }
@@ -218,7 +382,7 @@ export class DB {
   }
 
   async #commitGroup(group: PendingWrite[]): Promise<void> {
-    if (this.#memtable.approximateBytes >= this.#options.memtableSizeBytes) await this.#rotateMemtable();
+    if (this.#mem.memtable.approximateBytes >= this.#options.memtableSizeBytes) await this.#rotateMemtable();
     const firstSeq = this.#lastSequence + 1;
     let opCount = 0;
     let opBytes = 0;
@@ -231,40 +395,128 @@ export class DB {
     const batches = group.map((pending) => pending.ops);
     await this.#log.addRecord(encodeWriteGroup(this.#log.syncedSize, firstSeq, batches, opCount, opBytes));
     if (sync) await this.#log.sync();
+    const memtable = this.#mem.memtable;
     let seq = firstSeq;
     for (const ops of batches) {
-      for (const op of ops) this.#memtable.add(seq++, op.type, op.key, op.value);
+      for (const op of ops) memtable.add(seq++, op.type, op.key, op.value);
     }
     this.#lastSequence = seq - 1;
     for (const pending of group) pending.resolve();
   }
 
   /**
-   * Freezes the memtable and starts a new one with a new log. The old log is
-   * synced whole first: recovery treats damage in any log but the newest as
+   * Freezes the memtable and starts a new one with a new log, then starts a flush.
+   * Waits first while `immutableMemtableCountMax` memtables wait for flush. The
+   * old log is synced whole: recovery treats damage in any log but the newest as
    * corruption, which holds only if older logs are entirely durable.
    */
   async #rotateMemtable(): Promise<void> {
+    while (this.#immutables.length >= this.#options.immutableMemtableCountMax) {
+      if (this.#writeError) throw this.#writeError;
+      await this.#nextFlush();
+    }
     if (this.#log.size > this.#log.syncedSize) await this.#log.sync();
-    const fileNumber = this.#nextFileNumber++;
-    const log = await createLog(this.#options.fs, this.location, fileNumber);
+    const logNumber = this.#versions.newFileNumber();
+    const log = await createLog(this.#options.fs, this.location, logNumber);
     try {
       await this.#options.fs.syncDir(this.location);
     } catch (err) {
       await log.close().catch(() => undefined);
-      throw ioError(`syncing ${filePath(this.location, '.')}`, err);
+      throw ioError(`syncing directory ${this.location}`, err);
     }
     const old = this.#log;
     this.#log = log;
     await old.close();
-    this.#memtable.freeze();
-    this.#immutables.unshift(this.#memtable);
-    this.#memtable = new MemTable(this.#options.memtableNodeSizeMax);
+    this.#mem.memtable.freeze();
+    this.#immutables = [this.#mem, ...this.#immutables];
+    this.#mem = { memtable: new MemTable(this.#options.memtableNodeSizeMax), logNumber };
+    this.#flushing ??= this.#runFlushes().finally(() => {
+      this.#flushing = undefined;
+      this.#wakeFlushWaiters();
+    });
   }
 
-  /** Checks the memtables' invariants. For tests. */
-  checkInvariants(): void {
-    this.#memtable.checkInvariants();
-    for (const memtable of this.#immutables) memtable.checkInvariants();
+  /** Flushes frozen memtables, oldest first, until none is left or one fails. */
+  async #runFlushes(): Promise<void> {
+    while (this.#immutables.length > 0 && this.#writeError === undefined) {
+      const slot = this.#immutables[this.#immutables.length - 1]!;
+      try {
+        await this.#flushOne(slot);
+      } catch (err) {
+        this.#writeError ??= ioError('flush failed; the database no longer accepts writes', err);
+      }
+      this.#wakeFlushWaiters();
+    }
   }
+
+  /**
+   * Writes `slot`'s memtable to an L0 table, records it in the MANIFEST with the
+   * next memtable's log as the oldest one needed, then drops the memtable and
+   * deletes its log. Reads see the memtable until the table is installed.
+   */
+  async #flushOne(slot: MemtableSlot): Promise<void> {
+    const fileNumber = this.#versions.newFileNumber();
+    const meta = await writeTable(this.#options.fs, this.location, fileNumber, 0, slot.memtable.entries(), tableBuilderOptions(this.#options));
+    const index = this.#immutables.indexOf(slot);
+    const next = index > 0 ? this.#immutables[index - 1]! : this.#mem;
+    const edit = emptyEdit();
+    edit.logNumber = next.logNumber;
+    // Only what the flushed memtable holds is durable for sure: later writes may
+    // still be unsynced, and a crash must not leave lastSequence ahead of the data.
+    edit.lastSequence = slot.memtable.sequenceRange.largest;
+    if (meta !== undefined) edit.newFiles.push(meta);
+    await this.#versions.logAndApply(edit);
+    this.#immutables = this.#immutables.filter((other) => other !== slot);
+    await this.#options.fs.remove(filePath(this.location, logFileName(slot.logNumber))).catch(() => undefined);
+  }
+
+  #nextFlush(): Promise<void> {
+    return new Promise((resolve) => this.#flushWaiters.push(resolve));
+  }
+
+  #wakeFlushWaiters(): void {
+    for (const wake of this.#flushWaiters.splice(0)) wake();
+  }
+
+  #deleteTables(fileNumbers: number[]): void {
+    for (const fileNumber of fileNumbers) {
+      this.#tableCache.evict(fileNumber);
+      void this.#options.fs.remove(filePath(this.location, tableFileName(fileNumber))).catch(() => undefined);
+    }
+  }
+
+  /** Checks the memtables' and the current version's invariants. For tests. */
+  checkInvariants(): void {
+    for (const memtable of this.#memtables()) memtable.checkInvariants();
+    this.#versions.current.checkInvariants();
+  }
+
+  /** Table files per level of the current version (for tests and stats). */
+  levelFileCounts(): number[] {
+    return this.#versions.current.levels.map((files) => files.length);
+  }
+}
+
+function valueOf(found: MemLookup): Buffer | undefined {
+  return found.type === EntryType.DELETE ? undefined : Buffer.from(found.value);
+}
+
+function iteratorArguments(
+  options: IteratorOptions | undefined,
+  limits: ResolvedOptions,
+): { range: KeyRange; reverse: boolean; limit: number } {
+  if (options === undefined) return { range: {}, reverse: false, limit: Infinity };
+  if (typeof options !== 'object' || options === null) throw new ShaleError('INVALID_ARGUMENT', 'iterator options must be an object');
+  const range: KeyRange = {};
+  for (const bound of ['gt', 'gte', 'lt', 'lte'] as const) {
+    const value = options[bound];
+    if (value !== undefined) range[bound] = lookupKeyArgument(value, limits);
+  }
+  const reverse = options.reverse ?? false;
+  if (typeof reverse !== 'boolean') throw new ShaleError('INVALID_ARGUMENT', 'option reverse must be a boolean');
+  const limit = options.limit ?? Infinity;
+  if (typeof limit !== 'number' || Number.isNaN(limit) || (limit !== Infinity && !Number.isInteger(limit))) {
+    throw new ShaleError('INVALID_ARGUMENT', 'option limit must be an integer');
+  }
+  return { range, reverse, limit: limit < 0 ? Infinity : limit };
 }

@@ -1,7 +1,7 @@
 /**
  * Opening a database: take the lock, read CURRENT and the MANIFEST, replay the
- * write-ahead logs the MANIFEST does not cover, make the recovered state durable,
- * start a new log and a new MANIFEST, and delete files nothing refers to
+ * write-ahead logs the MANIFEST does not cover into a level-0 table, start a new
+ * log and a new MANIFEST, and delete files nothing refers to
  * (docs/durability.md, "Open and recovery").
  */
 import { CorruptionError, ShaleError, ioError } from './errors.js';
@@ -9,10 +9,11 @@ import type { FileLock, FileSystem } from './fs/file-system.js';
 import { CURRENT_FILE_NAME, LOCK_FILE_NAME, filePath, logFileName, parseFileName } from './filenames.js';
 import { ManifestWriter, emptyManifestState, readCurrent, replayManifest, type ManifestState } from './compaction/manifest.js';
 import { MemTable } from './memtable/memtable.js';
-import type { ResolvedOptions } from './options.js';
+import { tableBuilderOptions, type ResolvedOptions } from './options.js';
+import { writeTable } from './compaction/flush.js';
 import { WAL_MAGIC } from './wal/log-format.js';
 import { LogWriter, encodeFileHeader } from './wal/log-writer.js';
-import { replayLogs, type LogRepairs, type RecoveryReport } from './wal/recovery.js';
+import { replayLogs, type RecoveryReport } from './wal/recovery.js';
 
 /** Everything a `DB` starts with. */
 export interface OpenedDatabase {
@@ -21,8 +22,6 @@ export interface OpenedDatabase {
   state: ManifestState;
   log: LogWriter;
   logNumber: number;
-  /** The memtable holding the replayed writes (empty for a new database). */
-  memtable: MemTable;
   lastSequence: number;
   report: RecoveryReport;
 }
@@ -94,13 +93,18 @@ async function recover(fs: FileSystem, dir: string, options: ResolvedOptions, lo
     // Keys and values are views into the log's bytes, which the memtable keeps alive.
     for (const op of group.ops) memtable.add(seq++, op.type, op.key, op.value);
   });
-  const kept = await repairLogs(fs, dir, logNumbers, replay.repairs);
+  // The recovered writes become a level-0 table, synced with its directory entry, so
+  // every replayed log (with whatever torn tail it had) is obsolete once the new
+  // MANIFEST names the table.
+  const tableNumber = nextFileNumber++;
+  const table = await writeTable(fs, dir, tableNumber, 0, memtable.entries(), tableBuilderOptions(options));
+  if (table !== undefined) state.files.set(table.fileNumber, table);
 
   const logNumber = nextFileNumber++;
   const manifestNumber = nextFileNumber++;
   const tempNumber = nextFileNumber++;
   const log = await createLog(fs, dir, logNumber);
-  state.logNumber = kept[0] ?? logNumber;
+  state.logNumber = logNumber;
   state.nextFileNumber = nextFileNumber;
   state.lastSequence = Math.max(state.lastSequence, replay.lastSequence);
   let manifest: ManifestWriter;
@@ -111,38 +115,7 @@ async function recover(fs: FileSystem, dir: string, options: ResolvedOptions, lo
     throw err;
   }
   await removeObsoleteFiles(fs, dir, state, manifestNumber);
-  return { lock, manifest, state, log, logNumber, memtable, lastSequence: state.lastSequence, report: replay.report };
-}
-
-/**
- * Makes the replayed logs durable as recovered: cuts dropped tails, removes logs
- * a point-in-time recovery dropped, and syncs every log kept (a killed process
- * may have left their last bytes in the page cache only). Returns the logs kept.
- */
-async function repairLogs(fs: FileSystem, dir: string, logNumbers: number[], repairs: LogRepairs): Promise<number[]> {
-  const kept: number[] = [];
-  const cut = new Map(repairs.truncate.map(({ fileNumber, size }) => [fileNumber, size]));
-  for (const fileNumber of logNumbers) {
-    const path = filePath(dir, logFileName(fileNumber));
-    const size = cut.get(fileNumber);
-    try {
-      if (repairs.remove.includes(fileNumber) || size === 0) {
-        await fs.remove(path);
-        continue;
-      }
-      const file = await fs.openAppend(path);
-      try {
-        if (size !== undefined) await file.truncate(size);
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-    } catch (err) {
-      throw ioError(`repairing ${path}`, err);
-    }
-    kept.push(fileNumber);
-  }
-  return kept;
+  return { lock, manifest, state, log, logNumber, lastSequence: state.lastSequence, report: replay.report };
 }
 
 /** Creates log `fileNumber` with its header record, synced. The caller syncs the directory. */

@@ -36,6 +36,24 @@ export interface Options {
   walRecovery?: WalRecoveryMode;
   /** B-tree node size of the memtable (tests use 4 to cross every code path). Default 64. */
   memtableNodeSizeMax?: number;
+  /** Frozen memtables allowed to wait for flush; a write that would freeze one more waits. Default 2. */
+  immutableMemtableCountMax?: number;
+  /** Target size of a table's data block before compression. Default 4 KiB. */
+  blockSizeBytes?: number;
+  /** Keys between restart points in a block. Default 16. */
+  blockRestartInterval?: number;
+  /** Bloom filter bits per key (about 1% false positives at 10); 0 writes no filter. Default 10. */
+  bloomBitsPerKey?: number;
+  /** Compress blocks with snappy when that saves at least 1/8. Default 'snappy'. */
+  compression?: 'snappy' | 'none';
+  /** Capacity of the cache of uncompressed blocks. Default 32 MiB. */
+  blockCacheBytes?: number;
+  /** Tables kept open (unpinned) at most. Default 1000. */
+  maxOpenFiles?: number;
+  /** Verify block checksums on every read. Default true. */
+  verifyChecksums?: boolean;
+  /** A MANIFEST larger than this is replaced by a fresh snapshot. Default 4 MiB. */
+  manifestSizeBytesMax?: number;
   /** The file system; `shale/testing` has crash-simulating and fault-injecting ones. Default `node:fs`. */
   fs?: FileSystem;
 }
@@ -49,6 +67,15 @@ export interface ResolvedOptions {
   readonly writeGroupBytesMax: number;
   readonly walRecovery: WalRecoveryMode;
   readonly memtableNodeSizeMax: number;
+  readonly immutableMemtableCountMax: number;
+  readonly blockSizeBytes: number;
+  readonly blockRestartInterval: number;
+  readonly bloomBitsPerKey: number;
+  readonly compression: 'snappy' | 'none';
+  readonly blockCacheBytes: number;
+  readonly maxOpenFiles: number;
+  readonly verifyChecksums: boolean;
+  readonly manifestSizeBytesMax: number;
   readonly fs: FileSystem;
 }
 
@@ -64,6 +91,15 @@ export const DEFAULTS = {
   writeGroupBytesMax: 1 * MIB,
   walRecovery: 'tolerate-tail',
   memtableNodeSizeMax: 64,
+  immutableMemtableCountMax: 2,
+  blockSizeBytes: 4 * KIB,
+  blockRestartInterval: 16,
+  bloomBitsPerKey: 10,
+  compression: 'snappy',
+  blockCacheBytes: 32 * MIB,
+  maxOpenFiles: 1000,
+  verifyChecksums: true,
+  manifestSizeBytesMax: 4 * MIB,
 } as const satisfies Omit<ResolvedOptions, 'fs'>;
 
 /** Hard limits: values outside these are rejected whatever the caller asks. */
@@ -76,7 +112,7 @@ export const LIMITS = {
 
 const WAL_RECOVERY_MODES: readonly WalRecoveryMode[] = ['tolerate-tail', 'absolute', 'point-in-time'];
 
-function boolOption(options: Options, name: 'createIfMissing' | 'errorIfExists'): boolean {
+function boolOption(options: Options, name: 'createIfMissing' | 'errorIfExists' | 'verifyChecksums'): boolean {
   const value = options[name];
   if (value === undefined) return DEFAULTS[name];
   if (typeof value !== 'boolean') throw invalidArgument(`option ${name} must be a boolean`);
@@ -105,6 +141,8 @@ export function resolveOptions(options: Options | undefined): ResolvedOptions {
   if (!WAL_RECOVERY_MODES.includes(walRecovery)) {
     throw invalidArgument(`option walRecovery must be one of ${WAL_RECOVERY_MODES.join(', ')}`);
   }
+  const compression = options.compression ?? DEFAULTS.compression;
+  if (compression !== 'snappy' && compression !== 'none') throw invalidArgument("option compression must be 'snappy' or 'none'");
   return {
     createIfMissing: boolOption(options, 'createIfMissing'),
     errorIfExists: boolOption(options, 'errorIfExists'),
@@ -114,6 +152,30 @@ export function resolveOptions(options: Options | undefined): ResolvedOptions {
     writeGroupBytesMax: intOption(options, 'writeGroupBytesMax', 1, 1024 * MIB),
     walRecovery,
     memtableNodeSizeMax: intOption(options, 'memtableNodeSizeMax', 4, 256),
+    immutableMemtableCountMax: intOption(options, 'immutableMemtableCountMax', 1, 64),
+    blockSizeBytes: intOption(options, 'blockSizeBytes', 64, 4 * MIB),
+    blockRestartInterval: intOption(options, 'blockRestartInterval', 1, 1024),
+    bloomBitsPerKey: intOption(options, 'bloomBitsPerKey', 0, 64),
+    compression,
+    blockCacheBytes: intOption(options, 'blockCacheBytes', 0, 64 * 1024 * MIB),
+    maxOpenFiles: intOption(options, 'maxOpenFiles', 1, 1_000_000),
+    verifyChecksums: boolOption(options, 'verifyChecksums'),
+    manifestSizeBytesMax: intOption(options, 'manifestSizeBytesMax', 1 * KIB, 1024 * MIB),
     fs: options.fs ?? new NodeFileSystem(),
+  };
+}
+
+/** The table-building subset of the options. */
+export function tableBuilderOptions(options: ResolvedOptions): {
+  blockSizeBytes: number;
+  restartInterval: number;
+  bloomBitsPerKey: number;
+  compression: 'snappy' | 'none';
+} {
+  return {
+    blockSizeBytes: options.blockSizeBytes,
+    restartInterval: options.blockRestartInterval,
+    bloomBitsPerKey: options.bloomBitsPerKey,
+    compression: options.compression,
   };
 }

@@ -130,10 +130,13 @@ export class ManifestWriter {
       await log.addRecord(encodeFileHeader(MANIFEST_MAGIC, manifestNumber));
       await log.addRecord(encodeVersionEdit(snapshotEdit(state)));
       await log.sync();
+      // The MANIFEST's directory entry must be durable before CURRENT can name it:
+      // a crash may keep an unsynced rename and lose an unsynced creation.
+      await fs.syncDir(dir);
       await installCurrent(fs, dir, manifestNumber, tempNumber);
     } catch (err) {
       await log.close().catch(() => undefined);
-      throw err;
+      throw ioError(`creating ${path}`, err);
     }
     return writer;
   }

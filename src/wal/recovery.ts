@@ -33,21 +33,12 @@ export interface RecoveryReport {
   droppedRecords: number;
   /** Where the replay stopped early, and why; undefined when every log was clean. */
   stoppedAt?: { file: string; offset: number; reason: string };
-  /** Logs removed whole because an earlier log stopped the replay (point-in-time only). */
+  /** Logs skipped whole because an earlier log stopped the replay (point-in-time only). */
   logsDropped: number[];
-}
-
-/** What the caller must do to make the recovered state durable before accepting writes. */
-export interface LogRepairs {
-  /** Log files to cut to a length: the valid prefix of a log with a dropped tail. */
-  truncate: { fileNumber: number; size: number }[];
-  /** Log files to remove (point-in-time: logs after the one where replay stopped). */
-  remove: number[];
 }
 
 export interface ReplayResult {
   report: RecoveryReport;
-  repairs: LogRepairs;
   /** The last sequence number replayed, or 0 if none. */
   lastSequence: number;
 }
@@ -112,7 +103,6 @@ export async function replayLogs(
     droppedRecords: 0,
     logsDropped: [],
   };
-  const repairs: LogRepairs = { truncate: [], remove: [] };
   let lastSequence = 0;
   for (let index = 0; index < logNumbers.length; index++) {
     const fileNumber = logNumbers[index]!;
@@ -142,14 +132,12 @@ export async function replayLogs(
     report.droppedBytes += bytes.length - scan.validEnd;
     report.droppedRecords += scan.recordsAfterDamage;
     report.stoppedAt = { file, offset: scan.damage.offset, reason: scan.damage.reason };
-    repairs.truncate.push({ fileNumber, size: scan.validEnd });
     if (!newest) {
-      repairs.remove.push(...logNumbers.slice(index + 1));
       report.logsDropped.push(...logNumbers.slice(index + 1));
       break;
     }
   }
-  return { report, repairs, lastSequence };
+  return { report, lastSequence };
 }
 
 function checkDamageAllowed(scan: LogScan, mode: WalRecoveryMode, newest: boolean, file: string): void {

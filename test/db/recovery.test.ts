@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { CorruptionError, DB, ShaleError } from '../../src/index.js';
+import { CorruptionError, DB, ShaleError, type FileSystem } from '../../src/index.js';
+import { CrashableFS, Rng } from '../../src/testing/index.js';
 import { readLogEvents } from '../../src/wal/log-reader.js';
 import { copyDir, filesMatching, tempDir } from '../helpers.js';
 
@@ -158,22 +159,34 @@ describe('WAL recovery', () => {
   });
 
   it('damage in a log older than the newest is CORRUPTION; point-in-time drops the later logs', async () => {
-    const dir = tempDir();
-    let db = await DB.open(dir, { memtableSizeBytes: 1024 });
+    // Flushes that never finish keep every frozen memtable's log, as a crash before
+    // the flushes completed would.
+    const crashable = new CrashableFS();
+    const stalling = new Proxy(crashable, {
+      get(target, property) {
+        if (property === 'create') return (p: string) => (p.endsWith('.sst') ? new Promise(() => undefined) : target.create(p));
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as FileSystem;
+    const db = await DB.open('/db', { fs: stalling, memtableSizeBytes: 1024, immutableMemtableCountMax: 64 });
     for (let i = 0; i < 40; i++) await db.put(`k${i}`, `value-${i}`);
-    await db.close();
-    const logs = filesMatching(dir, /\.log$/);
+    const fs = crashable.crashClone('drop-unsynced', new Rng(1));
+    const logs = fs.listAll().filter((name) => name.endsWith('.log')).sort();
     assert.ok(logs.length >= 3, `memtable rotation made ${logs.length} logs`);
-    const older = path.join(dir, logs[0]!);
-    flipBit(older, recordOffsets(older)[3]!.offset + 12);
-    await assert.rejects(DB.open(dir), (err: unknown) => err instanceof CorruptionError && err.file === older);
-    const recovered = await keysPresent(dir, 40, { walRecovery: 'point-in-time' });
-    assert.equal(recovered.present, 2);
-    assert.deepEqual(recovered.db.recoveryReport.logsDropped, logs.slice(1).map((name) => Number.parseInt(name, 10)));
-    await recovered.db.close();
-    db = await DB.open(dir);
-    assert.equal(db.latestSequence, 2n);
-    await db.close();
+    const older = logs[0]!;
+    const offsets = [...readLogEvents(fs.readFileSync(older))].map((event) => event.offset);
+    fs.flipBit(older, offsets[3]! + 12);
+    await assert.rejects(DB.open('/db', { fs }), (err: unknown) => err instanceof CorruptionError && err.file === older);
+    const recovered = await DB.open('/db', { fs, walRecovery: 'point-in-time' });
+    const present = [];
+    for (let i = 0; i < 40; i++) if ((await recovered.get(`k${i}`)) !== undefined) present.push(i);
+    assert.deepEqual(present, [0, 1]);
+    assert.deepEqual(recovered.recoveryReport.logsDropped, logs.slice(1).map((name) => Number.parseInt(path.basename(name), 10)));
+    await recovered.close();
+    const reopened = await DB.open('/db', { fs });
+    assert.equal(reopened.latestSequence, 2n);
+    await reopened.close();
   });
 
   it('a missing CURRENT with data files present is CORRUPTION, not a fresh database', async () => {

@@ -1,0 +1,158 @@
+/**
+ * The iterators `db.iterator()`, `db.keys()` and `db.values()` return: async on
+ * the outside, synchronous inside. Each reads one snapshot for its whole life
+ * (the sequence number and the memtables are captured, and the version pinned,
+ * when it is created) and fetches entries in growing batches, so most `next()`
+ * calls are served from memory.
+ */
+import { ShaleError } from '../errors.js';
+import { toBuffer, type BytesLike } from '../keys.js';
+import type { DBIterator } from './db-iterator.js';
+
+/** Entries fetched by the first refill; each refill doubles it up to `BATCH_ENTRIES_MAX`. */
+const BATCH_ENTRIES_MIN = 16;
+const BATCH_ENTRIES_MAX = 1024;
+/** A refill stops once it holds this many key and value bytes. */
+const BATCH_BYTES_MAX = 1024 * 1024;
+
+/** What builds the iterator's source on first use and releases what it pinned. */
+export interface IteratorSource {
+  build(): Promise<DBIterator>;
+  /** Releases the pinned version and tables, and forgets the iterator. Called once. */
+  release(): void;
+}
+
+export class ShaleIterator<T> implements AsyncIterable<T> {
+  readonly #source: IteratorSource;
+  readonly #map: (entry: [Buffer, Buffer]) => T;
+  readonly #limit: number;
+  #inner: DBIterator | undefined;
+  #building: Promise<DBIterator> | undefined;
+  #buffer: [Buffer, Buffer][] = [];
+  #bufferIndex = 0;
+  #batchEntries = BATCH_ENTRIES_MIN;
+  #count = 0;
+  #pendingSeek: Buffer | undefined;
+  #closed = false;
+  #busy = false;
+
+  /** @internal Created by `DB`. */
+  constructor(source: IteratorSource, map: (entry: [Buffer, Buffer]) => T, limit: number) {
+    this.#source = source;
+    this.#map = map;
+    this.#limit = limit;
+  }
+
+  /** The number of entries returned so far. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** The next entry, or `undefined` at the end. */
+  async next(): Promise<T | undefined> {
+    const [entry] = await this.#take(1);
+    return entry;
+  }
+
+  /** Up to `size` entries; fewer (or none) at the end. */
+  async nextv(size: number): Promise<T[]> {
+    if (!Number.isInteger(size) || size < 0) throw new ShaleError('INVALID_ARGUMENT', 'nextv size must be a non-negative integer');
+    return this.#take(size);
+  }
+
+  /** Every remaining entry; then closes the iterator. */
+  async all(): Promise<T[]> {
+    try {
+      const out: T[] = [];
+      for (;;) {
+        const batch = await this.#take(BATCH_ENTRIES_MAX);
+        if (batch.length === 0) return out;
+        out.push(...batch);
+      }
+    } finally {
+      await this.close();
+    }
+  }
+
+  /**
+   * Moves to the first key at or after `target` (at or before, in reverse). A
+   * target outside the iterator's range ends it. Entries already fetched are dropped.
+   */
+  seek(target: BytesLike): void {
+    this.#checkUsable();
+    const key = toBuffer(target, 'seek target');
+    this.#buffer = [];
+    this.#bufferIndex = 0;
+    this.#batchEntries = BATCH_ENTRIES_MIN;
+    if (this.#inner === undefined) this.#pendingSeek = key;
+    else this.#inner.seek(key);
+  }
+
+  /** Releases the snapshot's version and tables. Idempotent; `for await` calls it. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#buffer = [];
+    if (this.#building !== undefined) await this.#building.catch(() => undefined);
+    this.#inner?.close();
+    this.#source.release();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
+    try {
+      for (;;) {
+        const batch = await this.#take(BATCH_ENTRIES_MAX);
+        if (batch.length === 0) return;
+        yield* batch;
+      }
+    } finally {
+      await this.close();
+    }
+  }
+
+  /** Marks the iterator closed because its database closed. */
+  markDatabaseClosed(): void {
+    void this.close();
+  }
+
+  #checkUsable(): void {
+    if (this.#closed) throw new ShaleError('NOT_OPEN', 'the iterator is closed');
+    if (this.#busy) throw new ShaleError('INVALID_ARGUMENT', 'the iterator is busy: wait for the previous call');
+  }
+
+  async #take(size: number): Promise<T[]> {
+    this.#checkUsable();
+    this.#busy = true;
+    try {
+      const inner = this.#inner ?? (await this.#build());
+      const out: T[] = [];
+      while (out.length < size && this.#count < this.#limit) {
+        if (this.#bufferIndex === this.#buffer.length && !this.#refill(inner)) break;
+        out.push(this.#map(this.#buffer[this.#bufferIndex++]!));
+        this.#count++;
+      }
+      return out;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #build(): Promise<DBIterator> {
+    this.#building ??= this.#source.build();
+    const inner = await this.#building;
+    if (this.#closed) throw new ShaleError('NOT_OPEN', 'the iterator is closed');
+    this.#inner = inner;
+    if (this.#pendingSeek !== undefined) inner.seek(this.#pendingSeek);
+    else inner.seekToStart();
+    return inner;
+  }
+
+  #refill(inner: DBIterator): boolean {
+    this.#buffer = [];
+    this.#bufferIndex = 0;
+    const wanted = Math.min(this.#batchEntries, this.#limit - this.#count);
+    inner.nextBatch(wanted, BATCH_BYTES_MAX, this.#buffer);
+    this.#batchEntries = Math.min(this.#batchEntries * 2, BATCH_ENTRIES_MAX);
+    return this.#buffer.length > 0;
+  }
+}
