@@ -491,6 +491,11 @@ export class DB {
     this.#versions.current.checkInvariants();
   }
 
+  /** The numbers of the tables the current version and pinned versions hold (for tests and stats). */
+  liveTableNumbers(): number[] {
+    return [...this.#versions.liveFiles()].sort((a, b) => a - b);
+  }
+
   /** Table files per level of the current version (for tests and stats). */
   levelFileCounts(): number[] {
     return this.#versions.current.levels.map((files) => files.length);

@@ -10,7 +10,8 @@ import { DB } from '../../src/index.js';
 
 const [dir, ackFile, cycle, writers] = process.argv.slice(2) as [string, string, string, string];
 const ackFd = fs.openSync(ackFile, 'a');
-const db = await DB.open(dir, { memtableSizeBytes: 64 * 1024 });
+// A small memtable, so that flushes (table writes, MANIFEST edits, log deletions) happen all the time.
+const db = await DB.open(dir, { memtableSizeBytes: 16 * 1024 });
 fs.writeSync(ackFd, 'open\n');
 
 async function writer(id: number): Promise<never> {

@@ -26,8 +26,19 @@ async function runAndKill(dir: string, ackFile: string, cycle: number, delayMs: 
   await exited;
 }
 
+/** After open, the directory holds exactly the live tables, one log, one MANIFEST, CURRENT and LOCK. */
+function assertNoOrphans(dir: string, db: DB, cycle: number): void {
+  const names = fs.readdirSync(dir).sort();
+  const tables = names.filter((name) => name.endsWith('.sst')).map((name) => Number.parseInt(name, 10));
+  assert.deepEqual(tables, db.liveTableNumbers(), `cycle ${cycle}: orphan or missing tables in ${names.join(' ')}`);
+  assert.equal(names.filter((name) => name.endsWith('.log')).length, 1, `cycle ${cycle}: ${names.join(' ')}`);
+  assert.equal(names.filter((name) => name.startsWith('MANIFEST-')).length, 1, `cycle ${cycle}: ${names.join(' ')}`);
+  const others = names.filter((name) => !/\.(sst|log)$/.test(name) && !name.startsWith('MANIFEST-'));
+  assert.deepEqual(others, ['CURRENT', 'LOCK'], `cycle ${cycle}: unexpected files`);
+}
+
 describe('kill -9', () => {
-  it(`never loses a write acknowledged with sync: true, across ${KILLS} kills`, async () => {
+  it(`never loses a write acknowledged with sync: true and leaves no orphan files, across ${KILLS} kills during writes and flushes`, async () => {
     const random = seededRandom(testSeed('kill -9'));
     const dir = tempDir();
     let acknowledged = 0;
@@ -43,6 +54,7 @@ describe('kill -9', () => {
           if (n % 5 === 4) assert.equal((await db.get(`${key}-pair`))?.toString(), `value of ${key}`, `half a batch`);
         }
         db.checkInvariants();
+        assertNoOrphans(dir, db, cycle);
       } finally {
         await db.close();
       }
