@@ -1,6 +1,6 @@
 /**
  * The main job on an embedded default: opens a database in ./data under the
- * project, writes, reads back, closes, reopens and prints what it found.
+ * project, writes, reads back, scans, closes, reopens and prints what it found.
  * Run it with `npm start`; run it again to see the data survive.
  */
 import * as path from 'node:path';
@@ -39,6 +39,18 @@ async function main(): Promise<void> {
     if ((await db.get(`user:${String(i).padStart(6, '0')}`)) !== undefined) found++;
   }
   console.log(`read back ${found} of ${count - 1} keys; user:000000 deleted: ${(await db.get('user:000000')) === undefined}`);
+
+  let scanned = 0;
+  let first: string | undefined;
+  let last: string | undefined;
+  for await (const [key] of db.iterator({ gte: 'user:', lt: 'user;' })) {
+    first ??= key.toString();
+    last = key.toString();
+    scanned++;
+  }
+  console.log(`scanned ${scanned} users from ${first} to ${last}`);
+  const newest = await db.keys({ gte: 'user:', lt: 'user;', reverse: true, limit: 3 }).all();
+  console.log(`last three: ${newest.map(String).join(', ')}`);
   await db.close();
 
   db = await DB.open(location);
