@@ -9,11 +9,18 @@
  * numbers, appends them to the WAL as one record, syncs once if any asked for it,
  * applies them to the memtable, and resolves them in order. Reads never wait.
  */
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ShaleError, ioError } from './errors.js';
 import type { FileLock } from './fs/file-system.js';
 import { filePath, logFileName, tableFileName } from './filenames.js';
 import { batchOps, deleteOp, lookupKeyArgument, putOp, syncOption, type BatchOperation, type WriteOptions } from './batch.js';
+import { Compactor, type CompactionEvent } from './compaction/compactor.js';
+import { InlineExecutor, type CompactionExecutor } from './compaction/executor.js';
 import { writeTable } from './compaction/flush.js';
+import { levelScores, totalBytes } from './compaction/picker.js';
+import { WorkerExecutor } from './compaction/worker-executor.js';
 import { emptyEdit } from './compaction/version-edit.js';
 import { VersionSet } from './compaction/version-set.js';
 import { EntryType, type BytesLike } from './keys.js';
@@ -53,6 +60,55 @@ export interface IteratorOptions extends ReadOptions {
   limit?: number;
 }
 
+/** What the `flush` event reports. */
+export interface FlushEvent {
+  fileNumber: number;
+  bytesWritten: number;
+  entries: number;
+  durationMs: number;
+}
+
+/** What the `stall` event reports: writes waiting (`begin`) and moving again (`end`). */
+export interface StallEvent {
+  state: 'begin' | 'end';
+  reason: 'l0-stop' | 'memtables-full';
+  /** With `end`: how long writes waited. */
+  durationMs?: number;
+}
+
+/** The events a `DB` emits. */
+export interface DBEvents {
+  flush: [FlushEvent];
+  compaction: [CompactionEvent];
+  stall: [StallEvent];
+  /** A background flush or compaction failed; writes or compactions stop until reopen. */
+  'background-error': [ShaleError];
+}
+
+/** Figures from `db.stats()`. */
+export interface DBStats {
+  levels: { level: number; fileCount: number; bytes: number; score: number }[];
+  /** Key and value bytes of every applied put and delete. */
+  userBytesWritten: number;
+  /** Bytes appended to write-ahead logs. */
+  walBytesWritten: number;
+  flushBytesWritten: number;
+  compactionBytesRead: number;
+  compactionBytesWritten: number;
+  /** (WAL + flush + compaction bytes) / user bytes. */
+  writeAmplification: number;
+  flushCount: number;
+  compactionCount: number;
+  stallCount: number;
+  stallTimeMs: number;
+  /** Write groups delayed by 1 ms because L0 reached `l0SlowdownTrigger`. */
+  slowdownCount: number;
+  blockCache: { hitCount: number; missCount: number; hitRate: number; usageBytes: number; capacityBytes: number };
+  openTableCount: number;
+  immutableMemtableCount: number;
+  liveSnapshotCount: number;
+}
+
 interface PendingWrite {
   ops: WriteOp[];
   sync: boolean;
@@ -69,8 +125,11 @@ interface MemtableSlot {
   logNumber: number;
 }
 
-/** An open shale database. Create one with `DB.open`; close it with `close()`. */
-export class DB {
+/**
+ * An open shale database. Create one with `DB.open`; close it with `close()`.
+ * Emits `flush`, `compaction`, `stall` and `background-error` (see `DBEvents`).
+ */
+export class DB extends EventEmitter<DBEvents> {
   /** The directory holding the database. */
   readonly location: string;
   /** What recovery found when this database was opened: logs replayed, tail bytes and records dropped. */
@@ -83,6 +142,20 @@ export class DB {
   readonly #tableCache: TableCache;
   readonly #snapshots = new SnapshotList();
   readonly #iterators = new Set<ShaleIterator<unknown>>();
+  readonly #executor: CompactionExecutor;
+  readonly #compactor: Compactor;
+  readonly #stats = {
+    userBytesWritten: 0,
+    walBytesWritten: 0,
+    flushBytesWritten: 0,
+    compactionBytesRead: 0,
+    compactionBytesWritten: 0,
+    flushCount: 0,
+    compactionCount: 0,
+    stallCount: 0,
+    stallTimeMs: 0,
+    slowdownCount: 0,
+  };
   #log: LogWriter;
   #mem: MemtableSlot;
   /** Frozen memtables waiting for flush, newest first. */
@@ -100,6 +173,7 @@ export class DB {
   #closePromise: Promise<void> | undefined;
 
   private constructor(location: string, options: ResolvedOptions, opened: Awaited<ReturnType<typeof openDatabase>>) {
+    super();
     this.location = location;
     this.#options = options;
     this.#lock = opened.lock;
@@ -120,6 +194,22 @@ export class DB {
       opened.state,
       opened.manifest,
     );
+    this.#executor = options.compactionExecutor === 'worker' ? new WorkerExecutor() : new InlineExecutor(options.fs);
+    this.#compactor = new Compactor({
+      versions: this.#versions,
+      options,
+      location,
+      executor: this.#executor,
+      snapshots: () => this.#snapshots.sequences(),
+      onCompaction: (event) => {
+        this.#stats.compactionCount++;
+        this.#stats.compactionBytesRead += event.bytesRead;
+        this.#stats.compactionBytesWritten += event.bytesWritten;
+        this.emit('compaction', event);
+        this.#compactor.schedule();
+      },
+      onError: (err) => this.#backgroundError(err),
+    });
   }
 
   /**
@@ -133,7 +223,9 @@ export class DB {
       throw new ShaleError('INVALID_ARGUMENT', 'location must be a non-empty string');
     }
     const resolved = resolveOptions(options);
-    return new DB(location, resolved, await openDatabase(location, resolved));
+    const db = new DB(location, resolved, await openDatabase(location, resolved));
+    db.#compactor.schedule();
+    return db;
   }
 
   /** The sequence number of the last write applied (after open: the last one recovered). */
@@ -239,6 +331,69 @@ export class DB {
   }
 
   /**
+   * Flushes the memtable, then compacts every table overlapping [start, end]
+   * (either bound may be omitted) down to the deepest level holding data there.
+   */
+  async compactRange(start?: BytesLike, end?: BytesLike): Promise<void> {
+    this.#checkOpen();
+    const low = start === undefined ? undefined : lookupKeyArgument(start, this.#options);
+    const high = end === undefined ? undefined : lookupKeyArgument(end, this.#options);
+    await this.flush();
+    await this.#compactor.compactRange(low, high);
+  }
+
+  /** Counters and per-level figures; see `DBStats`. */
+  stats(): DBStats {
+    const levels = this.#versions.current.levels;
+    const scores = levelScores(levels, this.#options);
+    const cache = this.#blockCache.stats;
+    const s = this.#stats;
+    const written = s.walBytesWritten + s.flushBytesWritten + s.compactionBytesWritten;
+    return {
+      levels: Array.from({ length: this.#options.levelCountMax }, (_, level) => ({
+        level,
+        fileCount: levels[level]?.length ?? 0,
+        bytes: totalBytes(levels[level] ?? []),
+        score: scores[level] ?? 0,
+      })),
+      ...s,
+      writeAmplification: s.userBytesWritten === 0 ? 0 : written / s.userBytesWritten,
+      blockCache: {
+        hitCount: cache.hitCount,
+        missCount: cache.missCount,
+        hitRate: cache.hitCount + cache.missCount === 0 ? 0 : cache.hitCount / (cache.hitCount + cache.missCount),
+        usageBytes: cache.usageBytes,
+        capacityBytes: cache.capacityBytes,
+      },
+      openTableCount: this.#tableCache.openCount,
+      immutableMemtableCount: this.#immutables.length,
+      liveSnapshotCount: this.#snapshots.size,
+    };
+  }
+
+  /**
+   * A named property as text, like LevelDB's: `shale.levels` (a table of levels),
+   * `shale.stats` (the `stats()` figures as JSON). Undefined for unknown names.
+   */
+  getProperty(name: string): string | undefined {
+    if (name === 'shale.stats') return JSON.stringify(this.stats(), null, 2);
+    if (name !== 'shale.levels') return undefined;
+    const stats = this.stats();
+    const mib = (bytes: number): string => (bytes / 1024 / 1024).toFixed(2);
+    const lines = ['level  files   size(MiB)  score'];
+    for (const level of stats.levels) {
+      lines.push(`L${level.level}`.padEnd(7) + String(level.fileCount).padStart(5) + mib(level.bytes).padStart(12) + level.score.toFixed(2).padStart(7));
+    }
+    lines.push(
+      `user ${mib(stats.userBytesWritten)} MiB, wal ${mib(stats.walBytesWritten)} MiB, flush ${mib(stats.flushBytesWritten)} MiB, ` +
+        `compaction ${mib(stats.compactionBytesRead)} MiB read / ${mib(stats.compactionBytesWritten)} MiB written, ` +
+        `write amplification ${stats.writeAmplification.toFixed(2)}`,
+    );
+    lines.push(`stalls ${stats.stallCount} (${stats.stallTimeMs.toFixed(0)} ms), slowdowns ${stats.slowdownCount}, block cache hit rate ${(stats.blockCache.hitRate * 100).toFixed(1)}%`);
+    return lines.join('\n');
+  }
+
+  /**
    * Closes the database: waits for queued writes and a running flush, syncs the
    * log, closes open iterators, releases the lock. Operations called after
    * `close()` reject with `NOT_OPEN`. Calling it again returns the same promise.
@@ -253,8 +408,10 @@ export class DB {
     try {
       while (this.#queue.length > 0 || this.#writerScheduled) await this.#writerIdle;
       while (this.#flushing) await this.#flushing;
+      await this.#compactor.close();
       if (this.#writeError === undefined && this.#log.size > this.#log.syncedSize) await this.#log.sync();
     } finally {
+      await this.#executor.close().catch(() => undefined);
       for (const iterator of this.#iterators) iterator.markDatabaseClosed();
       await this.#log.close().catch(() => undefined);
       await this.#versions.close().catch(() => undefined);
@@ -382,6 +539,7 @@ export class DB {
   }
 
   async #commitGroup(group: PendingWrite[]): Promise<void> {
+    await this.#throttle();
     if (this.#mem.memtable.approximateBytes >= this.#options.memtableSizeBytes) await this.#rotateMemtable();
     const firstSeq = this.#lastSequence + 1;
     let opCount = 0;
@@ -393,15 +551,60 @@ export class DB {
       sync ||= pending.sync;
     }
     const batches = group.map((pending) => pending.ops);
+    const sizeBefore = this.#log.size;
     await this.#log.addRecord(encodeWriteGroup(this.#log.syncedSize, firstSeq, batches, opCount, opBytes));
+    this.#stats.walBytesWritten += this.#log.size - sizeBefore;
     if (sync) await this.#log.sync();
     const memtable = this.#mem.memtable;
     let seq = firstSeq;
+    let userBytes = 0;
     for (const ops of batches) {
-      for (const op of ops) memtable.add(seq++, op.type, op.key, op.value);
+      for (const op of ops) {
+        memtable.add(seq++, op.type, op.key, op.value);
+        userBytes += op.key.length + op.value.length;
+      }
     }
     this.#lastSequence = seq - 1;
+    this.#stats.userBytesWritten += userBytes;
     for (const pending of group) pending.resolve();
+  }
+
+  /**
+   * Backpressure from L0: at `l0SlowdownTrigger` tables a write group waits 1 ms
+   * (spreading the delay over many writes instead of one long stall); at
+   * `l0StopTrigger` writes wait for compaction. If compactions have stopped on an
+   * error, waiting would never end: the write fails with that error instead.
+   */
+  async #throttle(): Promise<void> {
+    const l0Count = (): number => this.#versions.current.levels[0]?.length ?? 0;
+    if (l0Count() >= this.#options.l0StopTrigger) {
+      await this.#stall('l0-stop', () => l0Count() >= this.#options.l0StopTrigger, () => this.#compactor.nextCompaction());
+    } else if (l0Count() >= this.#options.l0SlowdownTrigger && this.#options.autoCompaction) {
+      this.#stats.slowdownCount++;
+      await sleep(1);
+    }
+  }
+
+  /** Waits while `blocked()` holds, reporting the stall. */
+  async #stall(reason: StallEvent['reason'], blocked: () => boolean, progress: () => Promise<void>): Promise<void> {
+    const started = performance.now();
+    this.#stats.stallCount++;
+    this.emit('stall', { state: 'begin', reason });
+    try {
+      while (blocked()) {
+        if (this.#writeError) throw this.#writeError;
+        if (reason === 'l0-stop') {
+          if (this.#compactor.error) throw this.#compactor.error;
+          if (!this.#options.autoCompaction) break;
+          this.#compactor.schedule();
+        }
+        await progress();
+      }
+    } finally {
+      const durationMs = performance.now() - started;
+      this.#stats.stallTimeMs += durationMs;
+      this.emit('stall', { state: 'end', reason, durationMs });
+    }
   }
 
   /**
@@ -411,9 +614,8 @@ export class DB {
    * corruption, which holds only if older logs are entirely durable.
    */
   async #rotateMemtable(): Promise<void> {
-    while (this.#immutables.length >= this.#options.immutableMemtableCountMax) {
-      if (this.#writeError) throw this.#writeError;
-      await this.#nextFlush();
+    if (this.#immutables.length >= this.#options.immutableMemtableCountMax) {
+      await this.#stall('memtables-full', () => this.#immutables.length >= this.#options.immutableMemtableCountMax, () => this.#nextFlush());
     }
     if (this.#log.size > this.#log.syncedSize) await this.#log.sync();
     const logNumber = this.#versions.newFileNumber();
@@ -430,9 +632,19 @@ export class DB {
     this.#mem.memtable.freeze();
     this.#immutables = [this.#mem, ...this.#immutables];
     this.#mem = { memtable: new MemTable(this.#options.memtableNodeSizeMax), logNumber };
+    this.#startFlushes();
+  }
+
+  /**
+   * Starts the flush loop unless it is running. A memtable frozen after the loop
+   * saw none left but before its promise settled would be stranded (and every
+   * `flush()` and rotation waiting on it would hang), so the loop restarts itself.
+   */
+  #startFlushes(): void {
     this.#flushing ??= this.#runFlushes().finally(() => {
       this.#flushing = undefined;
       this.#wakeFlushWaiters();
+      if (this.#immutables.length > 0 && this.#writeError === undefined) this.#startFlushes();
     });
   }
 
@@ -443,7 +655,7 @@ export class DB {
       try {
         await this.#flushOne(slot);
       } catch (err) {
-        this.#writeError ??= ioError('flush failed; the database no longer accepts writes', err);
+        this.#backgroundError(ioError('flush failed; the database no longer accepts writes', err));
       }
       this.#wakeFlushWaiters();
     }
@@ -455,6 +667,7 @@ export class DB {
    * deletes its log. Reads see the memtable until the table is installed.
    */
   async #flushOne(slot: MemtableSlot): Promise<void> {
+    const started = performance.now();
     const fileNumber = this.#versions.newFileNumber();
     const meta = await writeTable(this.#options.fs, this.location, fileNumber, 0, slot.memtable.entries(), tableBuilderOptions(this.#options));
     const index = this.#immutables.indexOf(slot);
@@ -468,6 +681,18 @@ export class DB {
     await this.#versions.logAndApply(edit);
     this.#immutables = this.#immutables.filter((other) => other !== slot);
     await this.#options.fs.remove(filePath(this.location, logFileName(slot.logNumber))).catch(() => undefined);
+    if (meta !== undefined) {
+      this.#stats.flushCount++;
+      this.#stats.flushBytesWritten += meta.sizeBytes;
+      this.emit('flush', { fileNumber, bytesWritten: meta.sizeBytes, entries: slot.memtable.entryCount, durationMs: performance.now() - started });
+    }
+    this.#compactor.schedule();
+  }
+
+  /** Records a background failure: writes fail from now on, and listeners hear of it. */
+  #backgroundError(err: ShaleError): void {
+    if (err.code !== 'CORRUPTION') this.#writeError ??= err;
+    this.emit('background-error', err);
   }
 
   #nextFlush(): Promise<void> {

@@ -54,6 +54,28 @@ export interface Options {
   verifyChecksums?: boolean;
   /** A MANIFEST larger than this is replaced by a fresh snapshot. Default 4 MiB. */
   manifestSizeBytesMax?: number;
+  /** L0 table count that scores 1 and starts an L0 compaction. Default 4. */
+  l0CompactionTrigger?: number;
+  /** L0 table count at which each write group is delayed by 1 ms. Default 8. */
+  l0SlowdownTrigger?: number;
+  /** L0 table count at which writes wait for compaction. Default 12. */
+  l0StopTrigger?: number;
+  /** Target size of L1; level n's is this × levelSizeMultiplier^(n-1). Default 10 MiB. */
+  levelBaseBytes?: number;
+  /** Growth factor between levels. Default 10. */
+  levelSizeMultiplier?: number;
+  /** Number of levels, L0 included. Default 7. */
+  levelCountMax?: number;
+  /** Compaction output tables are cut at about this size. Default 2 MiB. */
+  targetFileSizeBytes?: number;
+  /**
+   * Where compactions run: 'worker' (a worker thread; needs the default file
+   * system) or 'inline' (the main thread, through the `fs` seam, yielding to the
+   * event loop every 1,000 entries). Default 'worker', or 'inline' with a custom `fs`.
+   */
+  compactionExecutor?: 'worker' | 'inline';
+  /** Compact in the background when a level scores ≥ 1. Default true. */
+  autoCompaction?: boolean;
   /** The file system; `shale/testing` has crash-simulating and fault-injecting ones. Default `node:fs`. */
   fs?: FileSystem;
 }
@@ -76,6 +98,15 @@ export interface ResolvedOptions {
   readonly maxOpenFiles: number;
   readonly verifyChecksums: boolean;
   readonly manifestSizeBytesMax: number;
+  readonly l0CompactionTrigger: number;
+  readonly l0SlowdownTrigger: number;
+  readonly l0StopTrigger: number;
+  readonly levelBaseBytes: number;
+  readonly levelSizeMultiplier: number;
+  readonly levelCountMax: number;
+  readonly targetFileSizeBytes: number;
+  readonly compactionExecutor: 'worker' | 'inline';
+  readonly autoCompaction: boolean;
   readonly fs: FileSystem;
 }
 
@@ -100,7 +131,15 @@ export const DEFAULTS = {
   maxOpenFiles: 1000,
   verifyChecksums: true,
   manifestSizeBytesMax: 4 * MIB,
-} as const satisfies Omit<ResolvedOptions, 'fs'>;
+  l0CompactionTrigger: 4,
+  l0SlowdownTrigger: 8,
+  l0StopTrigger: 12,
+  levelBaseBytes: 10 * MIB,
+  levelSizeMultiplier: 10,
+  levelCountMax: 7,
+  targetFileSizeBytes: 2 * MIB,
+  autoCompaction: true,
+} as const satisfies Omit<ResolvedOptions, 'fs' | 'compactionExecutor'>;
 
 /** Hard limits: values outside these are rejected whatever the caller asks. */
 export const LIMITS = {
@@ -112,7 +151,7 @@ export const LIMITS = {
 
 const WAL_RECOVERY_MODES: readonly WalRecoveryMode[] = ['tolerate-tail', 'absolute', 'point-in-time'];
 
-function boolOption(options: Options, name: 'createIfMissing' | 'errorIfExists' | 'verifyChecksums'): boolean {
+function boolOption(options: Options, name: 'createIfMissing' | 'errorIfExists' | 'verifyChecksums' | 'autoCompaction'): boolean {
   const value = options[name];
   if (value === undefined) return DEFAULTS[name];
   if (typeof value !== 'boolean') throw invalidArgument(`option ${name} must be a boolean`);
@@ -128,7 +167,7 @@ function intOption(options: Options, name: keyof typeof DEFAULTS, min: number, m
   return value;
 }
 
-const KNOWN_OPTIONS = new Set<string>([...Object.keys(DEFAULTS), 'fs']);
+const KNOWN_OPTIONS = new Set<string>([...Object.keys(DEFAULTS), 'fs', 'compactionExecutor']);
 
 /** Validates `options` (unknown names and wrong types are `INVALID_ARGUMENT`) and fills in defaults. */
 export function resolveOptions(options: Options | undefined): ResolvedOptions {
@@ -140,6 +179,11 @@ export function resolveOptions(options: Options | undefined): ResolvedOptions {
   const walRecovery = options.walRecovery ?? DEFAULTS.walRecovery;
   if (!WAL_RECOVERY_MODES.includes(walRecovery)) {
     throw invalidArgument(`option walRecovery must be one of ${WAL_RECOVERY_MODES.join(', ')}`);
+  }
+  const executor = options.compactionExecutor ?? (options.fs === undefined ? 'worker' : 'inline');
+  if (executor !== 'worker' && executor !== 'inline') throw invalidArgument("option compactionExecutor must be 'worker' or 'inline'");
+  if (executor === 'worker' && options.fs !== undefined) {
+    throw invalidArgument("compactionExecutor 'worker' needs the default file system: a worker cannot reach a custom fs");
   }
   const compression = options.compression ?? DEFAULTS.compression;
   if (compression !== 'snappy' && compression !== 'none') throw invalidArgument("option compression must be 'snappy' or 'none'");
@@ -161,7 +205,25 @@ export function resolveOptions(options: Options | undefined): ResolvedOptions {
     maxOpenFiles: intOption(options, 'maxOpenFiles', 1, 1_000_000),
     verifyChecksums: boolOption(options, 'verifyChecksums'),
     manifestSizeBytesMax: intOption(options, 'manifestSizeBytesMax', 1 * KIB, 1024 * MIB),
+    ...levelOptions(options),
+    compactionExecutor: executor,
+    autoCompaction: boolOption(options, 'autoCompaction'),
     fs: options.fs ?? new NodeFileSystem(),
+  };
+}
+
+function levelOptions(options: Options) {
+  const l0CompactionTrigger = intOption(options, 'l0CompactionTrigger', 1, 1000);
+  const l0SlowdownTrigger = intOption(options, 'l0SlowdownTrigger', l0CompactionTrigger, 1000);
+  const l0StopTrigger = intOption(options, 'l0StopTrigger', l0SlowdownTrigger, 1000);
+  return {
+    l0CompactionTrigger,
+    l0SlowdownTrigger,
+    l0StopTrigger,
+    levelBaseBytes: intOption(options, 'levelBaseBytes', 1 * KIB, 1024 * 1024 * MIB),
+    levelSizeMultiplier: intOption(options, 'levelSizeMultiplier', 2, 100),
+    levelCountMax: intOption(options, 'levelCountMax', 2, 15),
+    targetFileSizeBytes: intOption(options, 'targetFileSizeBytes', 1 * KIB, 1024 * MIB),
   };
 }
 

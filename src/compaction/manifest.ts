@@ -34,8 +34,9 @@ export function emptyManifestState(): ManifestState {
 /** Applies `edit` to `state` in place. */
 export function applyEdit(state: ManifestState, edit: VersionEdit): void {
   if (edit.logNumber !== undefined) state.logNumber = edit.logNumber;
-  if (edit.nextFileNumber !== undefined) state.nextFileNumber = edit.nextFileNumber;
-  if (edit.lastSequence !== undefined) state.lastSequence = edit.lastSequence;
+  // Counters only grow: numbers taken while an edit was being written must not be handed out again.
+  if (edit.nextFileNumber !== undefined) state.nextFileNumber = Math.max(state.nextFileNumber, edit.nextFileNumber);
+  if (edit.lastSequence !== undefined) state.lastSequence = Math.max(state.lastSequence, edit.lastSequence);
   for (const pointer of edit.compactPointers) state.compactPointers.set(pointer.level, pointer.key);
   for (const deleted of edit.deletedFiles) state.files.delete(deleted.fileNumber);
   for (const file of edit.newFiles) state.files.set(file.fileNumber, file);

@@ -12,6 +12,8 @@ const [dir, ackFile, cycle, writers] = process.argv.slice(2) as [string, string,
 const ackFd = fs.openSync(ackFile, 'a');
 // A small memtable, so that flushes (table writes, MANIFEST edits, log deletions) happen all the time.
 const db = await DB.open(dir, { memtableSizeBytes: 16 * 1024 });
+db.on('flush', () => fs.writeSync(ackFd, '#flush\n'));
+db.on('compaction', () => fs.writeSync(ackFd, '#compaction\n'));
 fs.writeSync(ackFd, 'open\n');
 
 async function writer(id: number): Promise<never> {

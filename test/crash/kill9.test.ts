@@ -12,12 +12,14 @@ const KILLS = Number(process.env['KILLS'] ?? 20);
 
 /** Runs the child until it has opened the database, then `delayMs` more, then SIGKILLs it. */
 async function runAndKill(dir: string, ackFile: string, cycle: number, delayMs: number): Promise<void> {
-  const child = spawn(process.execPath, [childScript, dir, ackFile, String(cycle), '8'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, [childScript, dir, ackFile, String(cycle), '8'], { stdio: ['ignore', 'inherit', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   const started = Date.now();
   // Wait for the child to report that its open completed, so the kill lands among writes.
   while (!fs.existsSync(ackFile) || !fs.readFileSync(ackFile, 'latin1').includes('open\n')) {
-    if (child.exitCode !== null) throw new Error(`child exited with ${child.exitCode} before opening`);
+    if (child.exitCode !== null) throw new Error(`child exited with ${child.exitCode} before opening: ${stderr}`);
     if (Date.now() - started > 20_000) throw new Error('child did not open within 20 s');
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
@@ -38,15 +40,21 @@ function assertNoOrphans(dir: string, db: DB, cycle: number): void {
 }
 
 describe('kill -9', () => {
-  it(`never loses a write acknowledged with sync: true and leaves no orphan files, across ${KILLS} kills during writes and flushes`, async () => {
+  it(`never loses a write acknowledged with sync: true and leaves no orphan files, across ${KILLS} kills during writes, flushes and compactions`, async () => {
     const random = seededRandom(testSeed('kill -9'));
     const dir = tempDir();
     let acknowledged = 0;
+    let flushes = 0;
+    let compactions = 0;
     for (let cycle = 0; cycle < KILLS; cycle++) {
       const ackFile = path.join(tempDir('shale-acks-'), 'acks');
       await runAndKill(dir, ackFile, cycle, 20 + Math.floor(random() * 300));
-      const acks = fs.readFileSync(ackFile, 'latin1').split('\n').filter((line) => line.length > 0 && line !== 'open');
-      const db = await DB.open(dir);
+      const lines = fs.readFileSync(ackFile, 'latin1').split('\n');
+      flushes += lines.filter((line) => line === '#flush').length;
+      compactions += lines.filter((line) => line === '#compaction').length;
+      const acks = lines.filter((line) => line.length > 0 && line !== 'open' && !line.startsWith('#'));
+      // No background compaction in the checking open: the orphan check lists the directory.
+      const db = await DB.open(dir, { autoCompaction: false });
       try {
         for (const key of acks) {
           assert.equal((await db.get(key))?.toString(), `value of ${key}`, `cycle ${cycle}: acknowledged ${key} lost`);
@@ -60,7 +68,7 @@ describe('kill -9', () => {
       }
       acknowledged += acks.length;
     }
-    console.log(`# kill -9: ${KILLS} kills, ${acknowledged} acknowledged writes all recovered`);
+    console.log(`# kill -9: ${KILLS} kills, ${acknowledged} acknowledged writes all recovered; the children completed ${flushes} flushes and ${compactions} compactions`);
     assert.ok(acknowledged > KILLS, 'the children acknowledged writes before being killed');
   });
 });

@@ -1,0 +1,222 @@
+/**
+ * The merge at the heart of a compaction (docs/internals.md, "Compaction"): read
+ * the input tables in internal-key order, drop what no reader can see, and write
+ * the rest to new tables of the output level. Runs the same in the worker thread
+ * and inline; everything it needs arrives in a serialisable `CompactionJobSpec`.
+ *
+ * What is dropped: versions are grouped into snapshot stripes (the entries each
+ * live snapshot, or the latest read, would see the same way); within a stripe only
+ * the newest version of a key is visible, so the older ones go. A tombstone goes
+ * too when every snapshot sees it (stripe 0) and no deeper level can hold an older
+ * value of its key.
+ */
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { ioError } from '../errors.js';
+import type { FileSystem, RandomAccessFile, WritableFile } from '../fs/file-system.js';
+import { filePath, tableFileName } from '../filenames.js';
+import { EntryType, encodeInternalKey } from '../keys.js';
+import type { InternalIterator } from '../iterator/internal-iterator.js';
+import { MergingIterator } from '../iterator/merging-iterator.js';
+import { TableBuilder, type TableBuilderOptions } from '../sstable/table-builder.js';
+import { TableReader } from '../sstable/table-reader.js';
+import type { FileMeta } from './version-edit.js';
+
+/** A user-key range: [smallest, largest], inclusive. */
+export type KeySpan = readonly [Buffer, Buffer];
+
+export interface CompactionJobSpec {
+  dir: string;
+  outputLevel: number;
+  /** Input table numbers (any order: the merge orders entries). */
+  inputs: number[];
+  /** Live snapshot sequence numbers, ascending. */
+  snapshots: number[];
+  /** For each level below the output, its tables' user-key spans in key order: where older values may live. */
+  deeperSpans: KeySpan[][];
+  /** User-key spans and sizes of the output level's next level: output files are cut to bound overlap with them. */
+  grandparents: { span: KeySpan; sizeBytes: number }[];
+  targetFileSizeBytes: number;
+  grandparentOverlapBytesMax: number;
+  tableOptions: TableBuilderOptions;
+  verifyChecksums: boolean;
+  /** Yield to the event loop every this many entries (inline runs share the main thread); 0 never. */
+  yieldEveryEntries: number;
+}
+
+export interface CompactionJobResult {
+  outputs: FileMeta[];
+  bytesRead: number;
+  bytesWritten: number;
+  entriesRead: number;
+  entriesWritten: number;
+}
+
+/** The index of the snapshot stripe `seq` falls in: the first snapshot ≥ seq, or past the last. */
+function stripeOf(snapshots: readonly number[], seq: number): number {
+  let low = 0;
+  let high = snapshots.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (snapshots[middle]! < seq) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
+/** Answers "could a deeper level hold `key`?" for ascending keys, in amortised O(levels). */
+class DeeperLevels {
+  readonly #spans: KeySpan[][];
+  readonly #positions: number[];
+
+  constructor(spans: KeySpan[][]) {
+    this.#spans = spans;
+    this.#positions = spans.map(() => 0);
+  }
+
+  mayHold(key: Buffer): boolean {
+    for (let level = 0; level < this.#spans.length; level++) {
+      const spans = this.#spans[level]!;
+      let position = this.#positions[level]!;
+      while (position < spans.length && spans[position]![1].compare(key) < 0) position++;
+      this.#positions[level] = position;
+      if (position < spans.length && spans[position]![0].compare(key) <= 0) return true;
+    }
+    return false;
+  }
+}
+
+/** One output table being written. */
+interface Output {
+  fileNumber: number;
+  path: string;
+  file: WritableFile;
+  builder: TableBuilder;
+}
+
+/**
+ * Runs a compaction: merges the inputs into new tables at `spec.outputLevel`,
+ * synced with their directory. On failure, removes its outputs and throws
+ * (a `CorruptionError` if an input is corrupt).
+ */
+export async function runCompactionJob(
+  spec: CompactionJobSpec,
+  fs: FileSystem,
+  allocateFileNumber: () => Promise<number>,
+): Promise<CompactionJobResult> {
+  const opened: RandomAccessFile[] = [];
+  const outputs: Output[] = [];
+  const finished: FileMeta[] = [];
+  try {
+    const children: InternalIterator[] = [];
+    let bytesRead = 0;
+    for (const fileNumber of spec.inputs) {
+      const path = filePath(spec.dir, tableFileName(fileNumber));
+      const file = await fs.openRead(path).catch((err: unknown) => {
+        throw ioError(`opening compaction input ${path}`, err);
+      });
+      opened.push(file);
+      bytesRead += file.size;
+      children.push(TableReader.open(file, path, fileNumber, { verifyChecksums: spec.verifyChecksums }).iterator());
+    }
+    const merged = new MergingIterator(children);
+    const counts = await mergeInto(spec, merged, fs, allocateFileNumber, outputs, finished);
+    merged.close();
+    if (finished.length > 0) await fs.syncDir(spec.dir);
+    const bytesWritten = finished.reduce((sum, meta) => sum + meta.sizeBytes, 0);
+    return { outputs: finished, bytesRead, bytesWritten, ...counts };
+  } catch (err) {
+    for (const output of outputs) {
+      output.builder.abandon();
+      await output.file.close().catch(() => undefined);
+    }
+    for (const output of [...outputs, ...finished.map((meta) => ({ path: filePath(spec.dir, tableFileName(meta.fileNumber)) }))]) {
+      await fs.remove(output.path).catch(() => undefined);
+    }
+    throw err;
+  } finally {
+    for (const file of opened) await file.close().catch(() => undefined);
+  }
+}
+
+async function mergeInto(
+  spec: CompactionJobSpec,
+  merged: InternalIterator,
+  fs: FileSystem,
+  allocateFileNumber: () => Promise<number>,
+  outputs: Output[],
+  finished: FileMeta[],
+): Promise<{ entriesRead: number; entriesWritten: number }> {
+  const deeper = new DeeperLevels(spec.deeperSpans);
+  let grandparentIndex = 0;
+  let overlappedBytes = 0;
+  let currentKey: Buffer | undefined;
+  let previousStripe = -1;
+  let entriesRead = 0;
+  let entriesWritten = 0;
+  for (merged.seekToFirst(); merged.valid(); merged.next()) {
+    entriesRead++;
+    const userKey = merged.userKey();
+    const seq = merged.seq();
+    const type = merged.type();
+    const newKey = currentKey === undefined || currentKey.compare(userKey) !== 0;
+    if (newKey) {
+      currentKey = Buffer.from(userKey);
+      previousStripe = -1;
+      // Outputs are cut only between user keys: all versions of a key stay in one table.
+      while (grandparentIndex < spec.grandparents.length && spec.grandparents[grandparentIndex]!.span[1].compare(userKey) < 0) {
+        if (outputs.length > 0) overlappedBytes += spec.grandparents[grandparentIndex]!.sizeBytes;
+        grandparentIndex++;
+      }
+      const current = outputs[0];
+      if (current && (current.builder.approximateSizeBytes >= spec.targetFileSizeBytes || overlappedBytes > spec.grandparentOverlapBytesMax)) {
+        finished.push(await finishOutput(spec, fs, outputs.shift()!));
+        overlappedBytes = 0;
+      }
+    }
+    const stripe = stripeOf(spec.snapshots, seq);
+    const hidden = stripe === previousStripe;
+    const obsoleteTombstone = !hidden && type === EntryType.DELETE && stripe === 0 && !deeper.mayHold(userKey);
+    previousStripe = stripe;
+    if (!hidden && !obsoleteTombstone) {
+      if (outputs.length === 0) outputs.push(await startOutput(spec, fs, await allocateFileNumber()));
+      const builder = outputs[0]!.builder;
+      builder.add(encodeInternalKey(userKey, seq, type), merged.value());
+      entriesWritten++;
+      if (builder.flushAdvised) await builder.flush();
+    }
+    if (spec.yieldEveryEntries > 0 && entriesRead % spec.yieldEveryEntries === 0) await yieldToEventLoop();
+  }
+  if (outputs.length > 0) finished.push(await finishOutput(spec, fs, outputs.shift()!));
+  return { entriesRead, entriesWritten };
+}
+
+async function startOutput(spec: CompactionJobSpec, fs: FileSystem, fileNumber: number): Promise<Output> {
+  const path = filePath(spec.dir, tableFileName(fileNumber));
+  const file = await fs.create(path).catch((err: unknown) => {
+    throw ioError(`creating compaction output ${path}`, err);
+  });
+  return { fileNumber, path, file, builder: new TableBuilder(file, spec.tableOptions) };
+}
+
+/** Finishes, syncs and closes an output; on failure removes it (the caller no longer lists it). */
+async function finishOutput(spec: CompactionJobSpec, fs: FileSystem, output: Output): Promise<FileMeta> {
+  try {
+    const meta = await output.builder.finish();
+    await output.file.sync();
+    await output.file.close();
+    return {
+      level: spec.outputLevel,
+      fileNumber: output.fileNumber,
+      sizeBytes: meta.fileSizeBytes,
+      smallest: meta.smallestKey,
+      largest: meta.largestKey,
+      smallestSeq: meta.smallestSeq,
+      largestSeq: meta.largestSeq,
+    };
+  } catch (err) {
+    output.builder.abandon();
+    await output.file.close().catch(() => undefined);
+    await fs.remove(output.path).catch(() => undefined);
+    throw ioError(`writing compaction output ${output.path}`, err);
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * The compaction worker thread: receives job specs, runs them with the real file
+ * system, asks the main thread for file numbers, and posts results or errors.
+ */
+import { parentPort } from 'node:worker_threads';
+import { NodeFileSystem } from '../fs/node-fs.js';
+import { runCompactionJob, type CompactionJobSpec, type KeySpan } from './compaction-job.js';
+import { asBuffer, serializeError } from './executor.js';
+import type { WorkerReply, WorkerRequest } from './worker-executor.js';
+
+const port = parentPort!;
+const fs = new NodeFileSystem();
+const numberWaiters = new Map<number, (fileNumber: number) => void>();
+let nextRequestId = 0;
+
+function revive(spec: CompactionJobSpec): CompactionJobSpec {
+  const span = ([smallest, largest]: KeySpan): KeySpan => [asBuffer(smallest), asBuffer(largest)];
+  return {
+    ...spec,
+    deeperSpans: spec.deeperSpans.map((level) => level.map(span)),
+    grandparents: spec.grandparents.map((grandparent) => ({ ...grandparent, span: span(grandparent.span) })),
+  };
+}
+
+function allocateFileNumber(): Promise<number> {
+  const requestId = nextRequestId++;
+  return new Promise((resolve) => {
+    numberWaiters.set(requestId, resolve);
+    port.postMessage({ type: 'file-number', requestId } satisfies WorkerReply);
+  });
+}
+
+port.on('message', (message: WorkerRequest) => {
+  if (message.type === 'file-number') {
+    numberWaiters.get(message.requestId)?.(message.fileNumber);
+    numberWaiters.delete(message.requestId);
+    return;
+  }
+  const { jobId } = message;
+  runCompactionJob(revive(message.spec), fs, allocateFileNumber).then(
+    (result) => port.postMessage({ type: 'done', jobId, result } satisfies WorkerReply),
+    (err: unknown) => port.postMessage({ type: 'failed', jobId, error: serializeError(err) } satisfies WorkerReply),
+  );
+});
