@@ -1,0 +1,54 @@
+/**
+ * The writer process of `shale crashtest`: several concurrent writers issue puts,
+ * deletes and batches, sync and not, until the process is killed. Each intent is
+ * appended to the intent log (synchronously) before its call, and each
+ * acknowledgement after it resolves, so a SIGKILL cannot lose what was logged.
+ */
+import * as fs from 'node:fs';
+import { DB } from '../db.js';
+import { Rng } from '../testing/rng.js';
+import { KEY_SPACE, encodeIntent, makeValue, type CrashOp, type Intent } from './crashtest-workload.js';
+
+export interface ChildArguments {
+  dir: string;
+  intentLog: string;
+  ackLog: string;
+  seed: number;
+  writers: number;
+  /** Intent numbers continue across cycles. */
+  firstIntent: number;
+}
+
+function randomOps(rng: Rng, intent: number): CrashOp[] {
+  const count = rng.bool(0.2) ? rng.range(2, 20) : 1;
+  const ops: CrashOp[] = [];
+  for (let i = 0; i < count; i++) {
+    const key = `key${String(rng.int(KEY_SPACE)).padStart(5, '0')}`;
+    ops.push(rng.bool(0.15) ? { type: 'delete', key } : { type: 'put', key, value: makeValue(key, intent, rng.int(300)) });
+  }
+  return ops;
+}
+
+export async function runCrashtestChild(args: ChildArguments): Promise<never> {
+  const intentFd = fs.openSync(args.intentLog, 'a');
+  const ackFd = fs.openSync(args.ackLog, 'a');
+  // Small sizes, so flushes and compactions happen within a cycle.
+  const db = await DB.open(args.dir, { memtableSizeBytes: 64 * 1024, targetFileSizeBytes: 64 * 1024, levelBaseBytes: 256 * 1024 });
+  fs.writeSync(ackFd, 'open\n');
+  const rng = new Rng(args.seed);
+  let next = args.firstIntent;
+  const writer = async (): Promise<never> => {
+    for (;;) {
+      const index = next++;
+      const intent: Intent = { index, ops: randomOps(rng, index), sync: rng.bool(0.5) };
+      fs.writeSync(intentFd, `${encodeIntent(intent)}\n`);
+      const [op] = intent.ops;
+      const options = { sync: intent.sync };
+      if (intent.ops.length > 1) await db.write(intent.ops, options);
+      else if (op!.type === 'put') await db.put(op!.key, op!.value, options);
+      else await db.delete(op!.key, options);
+      fs.writeSync(ackFd, `${intent.index}\n`);
+    }
+  };
+  return Promise.all(Array.from({ length: args.writers }, writer)) as Promise<never>;
+}

@@ -1,0 +1,48 @@
+/**
+ * The operations of the kill -9 crash test, shared by the writer (child) and the
+ * checker (parent): a seeded stream of puts, deletes and batches over a small key
+ * space, with self-verifying values, and the model that replays them.
+ */
+import CRC32 from 'crc-32';
+
+/** One operation as the intent log records it: `p key value`, `d key`, or a batch of them. */
+export type CrashOp = { type: 'put'; key: string; value: string } | { type: 'delete'; key: string };
+
+/** An intent: one db call (a put, a delete or a batch), numbered in issue order. */
+export interface Intent {
+  index: number;
+  ops: CrashOp[];
+  sync: boolean;
+}
+
+export const KEY_SPACE = 2000;
+
+/** A value that names its key and intent and carries a checksum, so misplaced or damaged values are caught. */
+export function makeValue(key: string, intent: number, padding: number): string {
+  const body = `${key}|${intent}|${'x'.repeat(padding)}`;
+  return `${body}|${(CRC32.str(body) >>> 0).toString(16)}`;
+}
+
+/** Whether `value` is one `makeValue` made for `key`. */
+export function valueIsIntact(key: string, value: string): boolean {
+  const cut = value.lastIndexOf('|');
+  const body = value.slice(0, cut);
+  return body.startsWith(`${key}|`) && (CRC32.str(body) >>> 0).toString(16) === value.slice(cut + 1);
+}
+
+/** Serialises an intent as one line of the intent log. */
+export function encodeIntent(intent: Intent): string {
+  return JSON.stringify(intent);
+}
+
+export function decodeIntent(line: string): Intent {
+  return JSON.parse(line) as Intent;
+}
+
+/** Applies an intent to a model state. */
+export function applyIntent(state: Map<string, string>, intent: Intent): void {
+  for (const op of intent.ops) {
+    if (op.type === 'put') state.set(op.key, op.value);
+    else state.delete(op.key);
+  }
+}
