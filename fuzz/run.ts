@@ -4,9 +4,14 @@
  */
 import { parseArgs } from 'node:util';
 import { runLogDecoderFuzz } from './log-decoders.js';
+import { runTableDecoderFuzz } from './table-decoders.js';
 
-const targets: Record<string, (seed: number, iterations: number) => void> = {
+/** A target runs `iterations` cases from `seed` and throws (or rejects) on the first violation. */
+type FuzzTarget = (seed: number, iterations: number) => void | Promise<void>;
+
+const targets: Record<string, FuzzTarget> = {
   'log-decoders': runLogDecoderFuzz,
+  'table-decoders': runTableDecoderFuzz,
 };
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, seed: { type: 'string' } } });
@@ -16,7 +21,7 @@ const firstSeed = seed;
 let rounds = 0;
 while (Date.now() < deadline) {
   for (const [name, run] of Object.entries(targets)) {
-    run(seed, 100);
+    await run(seed, 100);
     if (rounds % 50 === 0) process.stderr.write(`fuzz: ${name} seed ${seed}\n`);
   }
   seed = (seed + 1) >>> 0;

@@ -10,6 +10,7 @@ import type { InternalIterator } from '../iterator/internal-iterator.js';
 import { EntryType, INTERNAL_KEY_TRAILER_BYTES, readTrailerSeq, writeTrailer } from '../keys.js';
 import { decodeBlockHandle, type BlockHandle } from './block-handle.js';
 import type { Block, BlockIterator } from './block-reader.js';
+import { compareBytes } from './byte-ranges.js';
 import { internalKeyComparator } from './comparator.js';
 
 /** What a `TableIterator` needs from its table: the index block and a way to load data blocks. */
@@ -57,7 +58,7 @@ export class TableIterator implements InternalIterator {
 
   /** Moves to the first entry of the table. */
   seekToFirst(): void {
-    this.#userKey = undefined;
+    this.#unposition();
     this.#index.seekToFirst();
     if (this.#loadBlock()) this.#data!.seekToFirst();
     this.#skipEmptyBlocksForward();
@@ -65,7 +66,7 @@ export class TableIterator implements InternalIterator {
 
   /** Moves to the last entry of the table. */
   seekToLast(): void {
-    this.#userKey = undefined;
+    this.#unposition();
     this.#index.seekToLast();
     if (this.#loadBlock()) this.#data!.seekToLast();
     this.#skipEmptyBlocksBackward();
@@ -84,14 +85,14 @@ export class TableIterator implements InternalIterator {
       return;
     }
     // The entry found is at or after the target; keep it only if it is the target itself.
-    if (this.seq() === seq && this.userKey().equals(userKey)) return;
+    if (this.#isAt(userKey, seq)) return;
     this.prev();
   }
 
   /** Moves to the first entry whose internal key is ≥ `target` (an encoded internal key), or becomes invalid. */
   seekInternalKey(target: Buffer): void {
     assert(target.length >= INTERNAL_KEY_TRAILER_BYTES, 'seek target is not an internal key');
-    this.#userKey = undefined;
+    this.#unposition();
     this.#index.seek(target);
     if (this.#loadBlock()) this.#data!.seek(target);
     this.#skipEmptyBlocksForward();
@@ -157,6 +158,29 @@ export class TableIterator implements InternalIterator {
     this.#data = undefined;
     this.#dataOffset = -1;
     this.#userKey = undefined;
+  }
+
+  /**
+   * Whether the current entry is (userKey, seq), read from the raw key without
+   * `seq()`: a damaged sequence number never equals a real one, so such an entry
+   * is simply not the target (it is reported when it is read), rather than an
+   * error thrown with the iterator left on it.
+   */
+  #isAt(userKey: Buffer, seq: number): boolean {
+    const data = this.#data!;
+    const key = data.rawKey();
+    const userKeyLength = data.keyLength - INTERNAL_KEY_TRAILER_BYTES;
+    return readTrailerSeq(key, userKeyLength) === seq && compareBytes(key, 0, userKeyLength, userKey, 0, userKey.length) === 0;
+  }
+
+  /**
+   * Leaves the iterator invalid before a seek moves the index: a damaged index
+   * block makes the index move throw, and the iterator must not then still report
+   * its old entry. The loaded block stays, so a seek within it need not reload it.
+   */
+  #unposition(): void {
+    this.#userKey = undefined;
+    this.#data?.reset(this.#data.block);
   }
 
   /** Loads the block the index iterator points at; false (and invalid) when it points nowhere. */
