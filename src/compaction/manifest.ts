@@ -3,16 +3,23 @@
  * make up the database, and CURRENT, the one-line file naming the live MANIFEST
  * (docs/format.md, "MANIFEST" and "CURRENT").
  *
- * Every edit is synced before it takes effect, so only the last record of a
- * MANIFEST can be torn by a crash: damage followed by an intact record is
- * corruption. A new MANIFEST holding a snapshot of the whole state is written on
- * every open and CURRENT is switched to it (write temp, sync, rename, sync dir).
+ * Every edit is synced, then followed by a commit record, synced too, before it
+ * takes effect (before any file it obsoletes is deleted). So a crash can only
+ * tear the last record, and damage followed by an intact record is corruption.
+ * The commit record is what makes bit rot in the last edit detectable: a damaged
+ * edit is followed by its intact commit. An intact edit whose commit was torn is
+ * applied: everything it names was synced before it was written, and files it
+ * obsoletes were not deleted yet, so applying it loses nothing.
+ *
+ * A new MANIFEST holding a snapshot of the whole state is written on every open
+ * and CURRENT is switched to it (write temp, sync, rename, sync dir).
  */
 import { CorruptionError, ShaleError, ioError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
 import { CURRENT_FILE_NAME, filePath, manifestFileName, tempFileName } from '../filenames.js';
 import { checkFileHeader } from '../wal/log-file-header.js';
-import { MANIFEST_MAGIC } from '../wal/log-format.js';
+import { MANIFEST_MAGIC, RecordKind } from '../wal/log-format.js';
+import { readUint64, writeUint64 } from '../coding.js';
 import { readLogEvents, readWholeFile } from '../wal/log-reader.js';
 import { LogWriter, encodeFileHeader } from '../wal/log-writer.js';
 import { decodeVersionEdit, emptyEdit, encodeVersionEdit, type FileMeta, type VersionEdit } from './version-edit.js';
@@ -89,12 +96,25 @@ export async function replayManifest(fs: FileSystem, dir: string, manifestNumber
     }
     if (damage) throw new CorruptionError(file, damage.offset, `${damage.reason}, followed by intact edits`);
     if (records === 0) checkFileHeader(event.payload, MANIFEST_MAGIC, manifestNumber, file);
+    else if (event.payload[0] === RecordKind.EDIT_COMMIT) checkCommit(event.payload, file, event.offset);
     else applyEdit(state, decodeVersionEdit(event.payload, file, event.offset));
     records++;
   }
   // A MANIFEST is only named by CURRENT once its snapshot edit is synced: it has at least two records.
   if (records < 2) throw new CorruptionError(file, damage?.offset ?? 0, 'MANIFEST has no snapshot edit');
   return state;
+}
+
+/** The commit record: kind, then the offset of the edit record it commits (u64le). */
+function encodeCommit(editOffset: number): Buffer {
+  const out = Buffer.alloc(9);
+  out[0] = RecordKind.EDIT_COMMIT;
+  writeUint64(out, editOffset, 1);
+  return out;
+}
+
+function checkCommit(payload: Buffer, file: string, offset: number): void {
+  if (payload.length !== 9 || readUint64(payload, 1) < 0) throw new CorruptionError(file, offset, 'bad edit commit record');
 }
 
 /** The live MANIFEST, open for appending edits. */
@@ -129,7 +149,9 @@ export class ManifestWriter {
     const writer = new ManifestWriter(manifestNumber, log);
     try {
       await log.addRecord(encodeFileHeader(MANIFEST_MAGIC, manifestNumber));
+      const editOffset = log.size;
       await log.addRecord(encodeVersionEdit(snapshotEdit(state)));
+      await log.addRecord(encodeCommit(editOffset));
       await log.sync();
       // The MANIFEST's directory entry must be durable before CURRENT can name it:
       // a crash may keep an unsynced rename and lose an unsynced creation.
@@ -147,9 +169,12 @@ export class ManifestWriter {
     return this.#log.size;
   }
 
-  /** Appends `edit` and syncs it: when this resolves the edit is durable. */
+  /** Appends `edit`, syncs it, then commits it: when this resolves the edit is durable and may take effect. */
   async append(edit: VersionEdit): Promise<void> {
+    const editOffset = this.#log.size;
     await this.#log.addRecord(encodeVersionEdit(edit));
+    await this.#log.sync();
+    await this.#log.addRecord(encodeCommit(editOffset));
     await this.#log.sync();
   }
 

@@ -41,16 +41,21 @@ export class TableCache {
   /** Opens (or finds) table `fileNumber` and pins it. Every acquire needs one `release`. */
   async acquire(fileNumber: number): Promise<TableReader> {
     let table = this.#tables.get(fileNumber);
-    if (table === undefined) {
+    // A table opened unpinned may be closed by another acquire before this one
+    // resumes: pin only a table that is still in the cache.
+    while (table === undefined) {
       let opening = this.#opening.get(fileNumber);
       if (opening === undefined) {
         opening = this.#open(fileNumber).finally(() => this.#opening.delete(fileNumber));
         this.#opening.set(fileNumber, opening);
       }
-      table = await opening;
+      const opened = await opening;
+      table = this.#tables.get(fileNumber) === opened ? opened : undefined;
     }
     table.pins++;
     this.#touch(fileNumber, table);
+    // Only now, with the new reader pinned, may others be closed to respect the bound.
+    this.#closeExcess();
     return table.reader;
   }
 
@@ -93,7 +98,6 @@ export class TableCache {
       const reader = TableReader.open(file, path, fileNumber, { verifyChecksums, blockCache });
       const table = { reader, file, pins: 0 };
       this.#tables.set(fileNumber, table);
-      this.#closeExcess();
       return table;
     } catch (err) {
       await file.close().catch(() => undefined);

@@ -32,6 +32,8 @@ export const RecordKind = {
   WRITE_GROUP: 2,
   /** A MANIFEST version edit. */
   VERSION_EDIT: 3,
+  /** A MANIFEST commit: the edit before it was synced whole (see manifest.ts). */
+  EDIT_COMMIT: 4,
 } as const;
 
 const MASK_DELTA = 0xa282ead8;
