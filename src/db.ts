@@ -570,22 +570,29 @@ export class DB extends EventEmitter<DBEvents> {
   }
 
   /**
-   * Backpressure from L0: at `l0SlowdownTrigger` tables a write group waits 1 ms
-   * (spreading the delay over many writes instead of one long stall); at
-   * `l0StopTrigger` writes wait for compaction. If compactions have stopped on an
-   * error, waiting would never end: the write fails with that error instead.
+   * Tables L0 holds or will hold: its installed tables and the frozen memtables
+   * that will flush into it. Backpressure counts both, so L0 stays within
+   * `l0StopTrigger` even when memtables were frozen before writes stopped.
+   */
+  #l0Pending(): number {
+    return (this.#versions.current.levels[0]?.length ?? 0) + this.#immutables.length;
+  }
+
+  /**
+   * Slowdown: at `l0SlowdownTrigger` a write group waits 1 ms, spreading the delay
+   * over many writes instead of one long stall later.
    */
   async #throttle(): Promise<void> {
-    const l0Count = (): number => this.#versions.current.levels[0]?.length ?? 0;
-    if (l0Count() >= this.#options.l0StopTrigger) {
-      await this.#stall('l0-stop', () => l0Count() >= this.#options.l0StopTrigger, () => this.#compactor.nextCompaction());
-    } else if (l0Count() >= this.#options.l0SlowdownTrigger && this.#options.autoCompaction) {
+    if (this.#options.autoCompaction && this.#l0Pending() >= this.#options.l0SlowdownTrigger) {
       this.#stats.slowdownCount++;
       await sleep(1);
     }
   }
 
-  /** Waits while `blocked()` holds, reporting the stall. */
+  /**
+   * Waits while `blocked()` holds, reporting the stall. If compactions have
+   * stopped on an error, an L0 stall would never end: it fails with that error.
+   */
   async #stall(reason: StallEvent['reason'], blocked: () => boolean, progress: () => Promise<void>): Promise<void> {
     const started = performance.now();
     this.#stats.stallCount++;
@@ -595,7 +602,6 @@ export class DB extends EventEmitter<DBEvents> {
         if (this.#writeError) throw this.#writeError;
         if (reason === 'l0-stop') {
           if (this.#compactor.error) throw this.#compactor.error;
-          if (!this.#options.autoCompaction) break;
           this.#compactor.schedule();
         }
         await progress();
@@ -608,15 +614,29 @@ export class DB extends EventEmitter<DBEvents> {
   }
 
   /**
+   * Waits until the memtable may be frozen: fewer than `immutableMemtableCountMax`
+   * frozen memtables wait for flush, and (with compaction on) L0 with them stays
+   * below `l0StopTrigger`. Like LevelDB, writes stop only once the memtable is
+   * full: until then they go on into it.
+   */
+  async #waitForRoom(): Promise<void> {
+    const { immutableMemtableCountMax, l0StopTrigger, autoCompaction } = this.#options;
+    const memtablesFull = (): boolean => this.#immutables.length >= immutableMemtableCountMax;
+    const l0Full = (): boolean => autoCompaction && this.#l0Pending() >= l0StopTrigger;
+    while (memtablesFull() || l0Full()) {
+      if (memtablesFull()) await this.#stall('memtables-full', memtablesFull, () => this.#nextFlush());
+      else await this.#stall('l0-stop', () => l0Full() && !memtablesFull(), () => this.#compactor.nextCompaction());
+    }
+  }
+
+  /**
    * Freezes the memtable and starts a new one with a new log, then starts a flush.
-   * Waits first while `immutableMemtableCountMax` memtables wait for flush. The
+   * Waits first for room (`#waitForRoom`). The
    * old log is synced whole: recovery treats damage in any log but the newest as
    * corruption, which holds only if older logs are entirely durable.
    */
   async #rotateMemtable(): Promise<void> {
-    if (this.#immutables.length >= this.#options.immutableMemtableCountMax) {
-      await this.#stall('memtables-full', () => this.#immutables.length >= this.#options.immutableMemtableCountMax, () => this.#nextFlush());
-    }
+    await this.#waitForRoom();
     if (this.#log.size > this.#log.syncedSize) await this.#log.sync();
     const logNumber = this.#versions.newFileNumber();
     const log = await createLog(this.#options.fs, this.location, logNumber);

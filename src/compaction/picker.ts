@@ -86,6 +86,23 @@ export function overlapping(files: readonly FileMeta[], smallest: Buffer | undef
 }
 
 /**
+ * The L0 tables overlapping [smallest, largest], closed under overlap: L0 tables
+ * overlap each other, so a table overlapping one taken is taken too. Otherwise an
+ * older version of a key could stay in L0, where reads look first, while a newer
+ * one moves below it.
+ */
+function overlappingL0(files: readonly FileMeta[], smallest: Buffer, largest: Buffer): FileMeta[] {
+  let taken = overlapping(files, smallest, largest);
+  for (;;) {
+    if (taken.length === 0) return taken;
+    const range = userKeyRange(taken);
+    const grown = overlapping(files, range.smallest, range.largest);
+    if (grown.length === taken.length) return grown;
+    taken = grown;
+  }
+}
+
+/**
  * Picks the compaction to run next, or undefined when every score is below 1.
  * `compactPointers` maps a level to the largest internal key its last compaction took.
  */
@@ -126,13 +143,15 @@ export function expandCompaction(
 ): Compaction {
   const source = levels[level] ?? [];
   const below = levels[level + 1] ?? [];
-  let inputs0 = level === 0 ? overlapping(source, userKeyRange(seed).smallest, userKeyRange(seed).largest) : seed;
+  const sourceOverlapping = (smallest: Buffer, largest: Buffer): FileMeta[] =>
+    level === 0 ? overlappingL0(source, smallest, largest) : overlapping(source, smallest, largest);
+  let inputs0 = level === 0 ? sourceOverlapping(userKeyRange(seed).smallest, userKeyRange(seed).largest) : seed;
   const range = userKeyRange(inputs0);
   let inputs1 = overlapping(below, range.smallest, range.largest);
   if (inputs1.length > 0) {
     // Grow the source side over the whole range the inputs cover, if that pulls in no more of the level below.
     const all = userKeyRange([...inputs0, ...inputs1]);
-    const expanded0 = overlapping(source, all.smallest, all.largest);
+    const expanded0 = sourceOverlapping(all.smallest, all.largest);
     if (expanded0.length > inputs0.length && totalBytes(expanded0) + totalBytes(inputs1) < expandedInputBytesMax(options)) {
       const expandedRange = userKeyRange(expanded0);
       const expanded1 = overlapping(below, expandedRange.smallest, expandedRange.largest);

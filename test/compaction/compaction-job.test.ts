@@ -1,0 +1,349 @@
+/**
+ * The compaction merge (`runCompactionJob`) run directly on input tables built
+ * with `TableBuilder` on a `CrashableFS`: which versions and tombstones it drops
+ * and keeps (snapshot stripes, deeper levels), where it cuts output tables
+ * (target size, grandparent overlap, never inside a user key), and that a
+ * failed job leaves no output behind.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { CorruptionError } from '../../src/errors.js';
+import { runCompactionJob, type CompactionJobResult, type CompactionJobSpec, type KeySpan } from '../../src/compaction/compaction-job.js';
+import { userKeyOf } from '../../src/compaction/version.js';
+import type { FileMeta } from '../../src/compaction/version-edit.js';
+import { filePath, tableFileName } from '../../src/filenames.js';
+import { EntryType, compareInternalKeys, encodeInternalKey } from '../../src/keys.js';
+import { TableBuilder, type TableBuilderOptions } from '../../src/sstable/table-builder.js';
+import { TableReader } from '../../src/sstable/table-reader.js';
+import { CrashableFS, FaultFS, Rng } from '../../src/testing/index.js';
+import { dataBlockHandles } from '../sstable/table-fixture.js';
+import { testSeed } from '../helpers.js';
+
+const DIR = '/db';
+const TABLE_OPTIONS: TableBuilderOptions = { blockSizeBytes: 256, compression: 'none', bloomBitsPerKey: 10, restartInterval: 4 };
+
+/** One entry of an input or output table. */
+interface Entry {
+  key: string;
+  seq: number;
+  type: EntryType;
+  value: string;
+}
+
+const put = (key: string, seq: number, value = `${key}@${seq}`): Entry => ({ key, seq, type: EntryType.PUT, value });
+const del = (key: string, seq: number): Entry => ({ key, seq, type: EntryType.DELETE, value: '' });
+
+function internalKey(entry: Entry): Buffer {
+  return encodeInternalKey(Buffer.from(entry.key), entry.seq, entry.type);
+}
+
+function sorted(entries: readonly Entry[]): Entry[] {
+  return [...entries].sort((a, b) => compareInternalKeys(internalKey(a), internalKey(b)));
+}
+
+/** Writes table `fileNumber` holding `entries` (any order) into DIR, synced. */
+async function writeInput(fs: CrashableFS, fileNumber: number, entries: readonly Entry[], options = TABLE_OPTIONS): Promise<string> {
+  const path = filePath(DIR, tableFileName(fileNumber));
+  await fs.mkdir(DIR);
+  const file = await fs.create(path);
+  const builder = new TableBuilder(file, options);
+  for (const entry of sorted(entries)) builder.add(internalKey(entry), Buffer.from(entry.value));
+  await builder.finish();
+  await file.sync();
+  await file.close();
+  await fs.syncDir(DIR);
+  return path;
+}
+
+/** Every entry of table `fileNumber`, in table order. */
+async function readTable(fs: CrashableFS | FaultFS, fileNumber: number): Promise<Entry[]> {
+  const path = filePath(DIR, tableFileName(fileNumber));
+  const file = await fs.openRead(path);
+  try {
+    const iterator = TableReader.open(file, path, fileNumber).iterator();
+    const entries: Entry[] = [];
+    for (iterator.seekToFirst(); iterator.valid(); iterator.next()) {
+      entries.push({ key: iterator.userKey().toString(), seq: iterator.seq(), type: iterator.type(), value: iterator.value().toString() });
+    }
+    iterator.close();
+    return entries;
+  } finally {
+    await file.close();
+  }
+}
+
+function spec(inputs: number[], overrides: Partial<CompactionJobSpec> = {}): CompactionJobSpec {
+  return {
+    dir: DIR,
+    outputLevel: 1,
+    inputs,
+    snapshots: [],
+    deeperSpans: [],
+    grandparents: [],
+    targetFileSizeBytes: 1024 * 1024,
+    grandparentOverlapBytesMax: 10 * 1024 * 1024,
+    tableOptions: TABLE_OPTIONS,
+    verifyChecksums: true,
+    yieldEveryEntries: 0,
+    ...overrides,
+  };
+}
+
+/** File numbers for outputs, from 100 up; records what it handed out. */
+function numbers(): { allocate: () => Promise<number>; allocated: number[] } {
+  const allocated: number[] = [];
+  let next = 100;
+  return {
+    allocated,
+    allocate: () => {
+      allocated.push(next);
+      return Promise.resolve(next++);
+    },
+  };
+}
+
+async function run(fs: CrashableFS, jobSpec: CompactionJobSpec): Promise<{ result: CompactionJobResult; outputs: Entry[][] }> {
+  const result = await runCompactionJob(jobSpec, fs, numbers().allocate);
+  const outputs: Entry[][] = [];
+  for (const meta of result.outputs) outputs.push(await readTable(fs, meta.fileNumber));
+  return { result, outputs };
+}
+
+function show(entries: readonly Entry[]): string[] {
+  return entries.map((e) => `${e.key}@${e.seq}${e.type === EntryType.DELETE ? ':DEL' : ''}`);
+}
+
+function span(smallest: string, largest: string): KeySpan {
+  return [Buffer.from(smallest), Buffer.from(largest)];
+}
+
+/** The user-key range of an output table's metadata. */
+function userRange(meta: FileMeta): [string, string] {
+  return [userKeyOf(meta.smallest).toString(), userKeyOf(meta.largest).toString()];
+}
+
+/** Checks outputs are in key order, do not overlap, and no user key lies in two of them. */
+function checkDisjoint(outputs: readonly FileMeta[]): void {
+  for (let i = 1; i < outputs.length; i++) {
+    const [, previousLargest] = userRange(outputs[i - 1]!);
+    const [smallest] = userRange(outputs[i]!);
+    assert.ok(previousLargest < smallest, `outputs ${i - 1} and ${i} share or invert user keys: ${previousLargest} ≥ ${smallest}`);
+  }
+}
+
+function pad(i: number, width = 4): string {
+  return String(i).padStart(width, '0');
+}
+
+describe('compaction job: which versions survive', () => {
+  it('versions hidden by a newer version in the same snapshot stripe are dropped', async () => {
+    const fs = new CrashableFS();
+    await writeInput(fs, 1, [put('a', 1), put('a', 4), put('b', 2)]);
+    await writeInput(fs, 2, [put('a', 6), put('b', 5), put('c', 3)]);
+    const { result, outputs } = await run(fs, spec([1, 2]));
+    assert.deepEqual(show(outputs.flat()), ['a@6', 'b@5', 'c@3']);
+    assert.equal(result.entriesRead, 6);
+    assert.equal(result.entriesWritten, 3);
+    assert.equal(outputs.flat()[0]!.value, 'a@6', 'the newest value survives');
+  });
+
+  it('each live snapshot keeps the newest version it can see, and only that one', async () => {
+    const fs = new CrashableFS();
+    await writeInput(fs, 1, Array.from({ length: 10 }, (_, i) => put('k', i + 1)));
+    // Stripes: seq ≤ 3 (every snapshot sees them), 4..7 (snapshot 7 and the latest read), 8..10 (the latest read).
+    const { outputs } = await run(fs, spec([1], { snapshots: [3, 7] }));
+    assert.deepEqual(show(outputs.flat()), ['k@10', 'k@7', 'k@3']);
+  });
+
+  it('a snapshot at the exact sequence of a version keeps that version', async () => {
+    const fs = new CrashableFS();
+    await writeInput(fs, 1, [put('k', 2), put('k', 5), put('k', 9)]);
+    const { outputs } = await run(fs, spec([1], { snapshots: [2, 5, 9] }));
+    assert.deepEqual(show(outputs.flat()), ['k@9', 'k@5', 'k@2']);
+  });
+
+  it('a tombstone every snapshot sees is dropped at the base level, with the versions it hides', async () => {
+    const fs = new CrashableFS();
+    await writeInput(fs, 1, [put('a', 1), put('k', 2), put('z', 3)]);
+    await writeInput(fs, 2, [del('k', 5)]);
+    const { outputs } = await run(fs, spec([1, 2]));
+    assert.deepEqual(show(outputs.flat()), ['a@1', 'z@3']);
+  });
+
+  it('a tombstone is kept when a deeper level may hold its key, and the versions it hides are dropped', async () => {
+    const fs = new CrashableFS();
+    await writeInput(fs, 1, [put('a', 1), put('k', 2), put('z', 3)]);
+    await writeInput(fs, 2, [del('k', 5)]);
+    const { outputs } = await run(fs, spec([1, 2], { deeperSpans: [[span('b', 'c')], [span('j', 'l')]] }));
+    assert.deepEqual(show(outputs.flat()), ['a@1', 'k@5:DEL', 'z@3']);
+  });
+
+  it('a tombstone is dropped when the deeper levels hold tables, but none whose range holds its key', async () => {
+    const fs = new CrashableFS();
+    await writeInput(fs, 1, [put('k', 2), del('k', 5), del('m', 6), del('x', 7)]);
+    const { outputs } = await run(fs, spec([1], { deeperSpans: [[span('a', 'j'), span('l', 'l')], [span('n', 'w')]] }));
+    assert.deepEqual(show(outputs.flat()), []);
+  });
+
+  it('a tombstone is kept while a snapshot older than it is live, and so is the version that snapshot sees', async () => {
+    const fs = new CrashableFS();
+    await writeInput(fs, 1, [put('k', 2), del('k', 5)]);
+    const kept = await run(fs, spec([1], { snapshots: [3] }));
+    assert.deepEqual(show(kept.outputs.flat()), ['k@5:DEL', 'k@2']);
+    // A snapshot newer than the tombstone sees it too: it is obsolete again.
+    const fs2 = new CrashableFS();
+    await writeInput(fs2, 1, [put('k', 2), del('k', 5)]);
+    const dropped = await run(fs2, spec([1], { snapshots: [6] }));
+    assert.deepEqual(show(dropped.outputs.flat()), []);
+  });
+
+  it('an empty result writes no output table', async () => {
+    const fs = new CrashableFS();
+    await writeInput(fs, 1, [put('k', 1), del('k', 2)]);
+    const { result } = await run(fs, spec([1]));
+    assert.deepEqual(result.outputs, []);
+    assert.deepEqual(fs.listAll(), [filePath(DIR, tableFileName(1))]);
+  });
+
+  it('what every snapshot reads is unchanged by the merge, and nothing invisible survives (randomized)', async () => {
+    const seed = testSeed('compaction job visibility');
+    const rng = new Rng(seed);
+    for (let round = 0; round < 30; round++) {
+      const fs = new CrashableFS();
+      const keyCount = rng.range(1, 12);
+      const tableCount = rng.range(1, 4);
+      const tables: Entry[][] = Array.from({ length: tableCount }, () => []);
+      let seq = 0;
+      for (let i = rng.range(1, 80); i > 0; i--) {
+        const key = `k${pad(rng.int(keyCount), 2)}`;
+        seq += rng.range(1, 3);
+        tables[rng.int(tableCount)]!.push(rng.bool(0.3) ? del(key, seq) : put(key, seq));
+      }
+      const inputs: number[] = [];
+      for (let t = 0; t < tableCount; t++) {
+        if (tables[t]!.length === 0) continue;
+        await writeInput(fs, t + 1, tables[t]!);
+        inputs.push(t + 1);
+      }
+      const snapshots = [...new Set(Array.from({ length: rng.int(4) }, () => rng.range(1, seq)))].sort((a, b) => a - b);
+      const deeperSpans = rng.bool() ? [[span(`k${pad(rng.int(keyCount), 2)}`, `k${pad(rng.int(keyCount), 2)}z`)]] : [];
+      const all = sorted(tables.flat());
+      const { outputs } = await run(fs, spec(inputs, { snapshots, deeperSpans, targetFileSizeBytes: 1024 }));
+      const out = outputs.flat();
+      const context = `seed ${seed} round ${round}: snapshots ${snapshots.join(',')}, deeper ${deeperSpans.flat().map((s) => `${s[0]}..${s[1]}`)}`;
+      // A reader at S sees the newest version with seq ≤ S; a tombstone or no version reads as absent.
+      const read = (entries: Entry[], key: string, at: number): string | undefined => {
+        const found = entries.find((e) => e.key === key && e.seq <= at);
+        return found === undefined || found.type === EntryType.DELETE ? undefined : found.value;
+      };
+      const keys = [...new Set(all.map((e) => e.key))];
+      for (const at of [...snapshots, Infinity]) {
+        for (const key of keys) assert.equal(read(out, key, at), read(all, key, at), `${context}: ${key} at ${at}`);
+      }
+      // Minimal: one version per key per stripe at most, and no tombstone every reader sees unless a deeper span may hold its key.
+      for (const key of keys) {
+        const versions = out.filter((e) => e.key === key);
+        const stripes = versions.map((e) => snapshots.findIndex((s) => s >= e.seq)).map((i) => (i < 0 ? snapshots.length : i));
+        assert.equal(new Set(stripes).size, stripes.length, `${context}: two versions of ${key} in one stripe`);
+        const oldest = versions.at(-1);
+        const deeperMayHold = deeperSpans.flat().some(([low, high]) => low.toString() <= key && key <= high.toString());
+        if (oldest?.type === EntryType.DELETE && stripes.at(-1) === 0) assert.ok(deeperMayHold, `${context}: obsolete tombstone of ${key} kept`);
+      }
+    }
+  });
+});
+
+describe('compaction job: where outputs are cut', () => {
+  it('outputs are cut near targetFileSizeBytes and never split one user key across two outputs', async () => {
+    const fs = new CrashableFS();
+    const targetFileSizeBytes = 4096;
+    const entries: Entry[] = [];
+    let seq = 0;
+    for (let i = 0; i < 200; i++) {
+      // Every tenth key has 12 versions, all kept by snapshots: more than a target's worth of bytes for one key.
+      const versions = i % 10 === 0 ? 12 : 1;
+      for (let v = 0; v < versions; v++) entries.push(put(`key${pad(i)}`, ++seq, `v${seq}-`.padEnd(400, 'x')));
+    }
+    await writeInput(fs, 1, entries.filter((_, i) => i % 2 === 0));
+    await writeInput(fs, 2, entries.filter((_, i) => i % 2 === 1));
+    const snapshots = Array.from({ length: seq }, (_, i) => i + 1);
+    const { result, outputs } = await run(fs, spec([1, 2], { snapshots, targetFileSizeBytes }));
+    assert.equal(outputs.flat().length, entries.length, 'snapshots at every sequence keep every version');
+    assert.ok(result.outputs.length >= 10, `many outputs: ${result.outputs.length}`);
+    checkDisjoint(result.outputs);
+    const keyGroupBytesMax = 12 * 430;
+    for (const [index, meta] of result.outputs.entries()) {
+      const last = index === result.outputs.length - 1;
+      // Cut only once the data reached the target, at the next user key: at most one key's versions (and the metadata blocks) past it.
+      if (!last) assert.ok(meta.sizeBytes >= targetFileSizeBytes, `output ${index} cut early: ${meta.sizeBytes} bytes`);
+      assert.ok(meta.sizeBytes <= targetFileSizeBytes + keyGroupBytesMax + 2048, `output ${index} too big: ${meta.sizeBytes} bytes`);
+    }
+    const bigKeyOutputs = outputs.map((table) => table.filter((e) => e.key === 'key0100').length).filter((count) => count > 0);
+    assert.deepEqual(bigKeyOutputs, [12], 'the 12 versions of key0100 (about 5 KiB, more than a target) lie in one output');
+    for (const [index, table] of outputs.entries()) assert.deepEqual(userRange(result.outputs[index]!), [table[0]!.key, table.at(-1)!.key]);
+  });
+
+  it('outputs are cut early by grandparent overlap', async () => {
+    const fs = new CrashableFS();
+    await writeInput(fs, 1, Array.from({ length: 100 }, (_, i) => put(`k${pad(i, 3)}`, i + 1)));
+    // Ten grandparents of 1000 bytes, each over 6 of every 10 keys; at most 2500 bytes of overlap per output.
+    const grandparents = Array.from({ length: 10 }, (_, g) => ({ span: span(`k${pad(10 * g, 3)}`, `k${pad(10 * g + 5, 3)}`), sizeBytes: 1000 }));
+    const grandparentOverlapBytesMax = 2500;
+    const alone = await runCompactionJob(spec([1]), fs, numbers().allocate);
+    assert.equal(alone.outputs.length, 1, 'without grandparents the inputs fit one output');
+    for (const meta of alone.outputs) await fs.remove(filePath(DIR, tableFileName(meta.fileNumber)));
+    const { result, outputs } = await run(fs, spec([1], { grandparents, grandparentOverlapBytesMax }));
+    assert.ok(result.outputs.length >= 3, `cut by grandparent overlap into ${result.outputs.length} outputs`);
+    assert.equal(outputs.flat().length, 100);
+    checkDisjoint(result.outputs);
+    for (const [index, meta] of result.outputs.entries()) {
+      const [smallest, largest] = userRange(meta);
+      const overlapBytes = grandparents
+        .filter(({ span: [low, high] }) => low.toString() <= largest && high.toString() >= smallest)
+        .reduce((sum, grandparent) => sum + grandparent.sizeBytes, 0);
+      // The limit, plus the grandparent straddling each end of the output.
+      assert.ok(overlapBytes <= grandparentOverlapBytesMax + 2 * 1000, `output ${index} (${smallest}..${largest}) overlaps ${overlapBytes} grandparent bytes`);
+    }
+  });
+});
+
+describe('compaction job: failures', () => {
+  it('a corrupt input block makes the job fail with CorruptionError and leaves no output files behind', async () => {
+    const fs = new CrashableFS();
+    const entries = Array.from({ length: 400 }, (_, i) => put(`key${pad(i)}`, i + 1, `value-${i}-`.repeat(4)));
+    await writeInput(fs, 1, entries.filter((_, i) => i % 2 === 0));
+    const damaged = await writeInput(fs, 2, entries.filter((_, i) => i % 2 === 1));
+    const handle = await fs.openRead(damaged);
+    const blocks = dataBlockHandles(TableReader.open(handle, damaged, 2));
+    await handle.close();
+    assert.ok(blocks.length >= 20, `many data blocks: ${blocks.length}`);
+    // A block two thirds of the way in: several outputs are finished before the merge reaches it.
+    const block = blocks[Math.floor((blocks.length * 2) / 3)]!;
+    fs.flipBit(damaged, block.offset + 5, 3);
+    const before = fs.listAll();
+    const { allocate, allocated } = numbers();
+    await assert.rejects(runCompactionJob(spec([1, 2], { targetFileSizeBytes: 2048 }), fs, allocate), (err: unknown) => {
+      assert.ok(err instanceof CorruptionError, `expected a CorruptionError, got ${String(err)}`);
+      assert.equal(err.code, 'CORRUPTION');
+      assert.equal(err.file, damaged);
+      assert.equal(err.offset, block.offset);
+      return true;
+    });
+    assert.ok(allocated.length >= 3, `outputs were started before the damage was met: ${allocated.join(', ')}`);
+    assert.deepEqual(fs.listAll(), before, 'every output, finished or not, is removed');
+  });
+
+  it('a failed output write (ENOSPC) fails the job and leaves no output files behind', async () => {
+    const base = new CrashableFS();
+    await writeInput(base, 1, Array.from({ length: 400 }, (_, i) => put(`key${pad(i)}`, i + 1, `value-${i}-`.repeat(4))));
+    const fs = new FaultFS(base);
+    // The third output's first write fails: two finished outputs exist by then.
+    fs.addRule({ op: 'create', path: /\.sst$/, nth: 3, error: 'ENOSPC' });
+    const before = base.listAll();
+    await assert.rejects(runCompactionJob(spec([1], { targetFileSizeBytes: 2048 }), fs, numbers().allocate), (err: unknown) => {
+      assert.ok(err instanceof Error && 'code' in err && err.code === 'IO_ERROR', `expected IO_ERROR, got ${String(err)}`);
+      return true;
+    });
+    assert.deepEqual(base.listAll(), before);
+  });
+});

@@ -1,0 +1,248 @@
+/**
+ * The compaction picker against a text golden file, in the style of Pebble's
+ * datadriven tests: `test/compaction/testdata/picker.golden` holds the cases, each
+ * a command and the levels it starts from, then `----` and what the picker
+ * decided (the level scores, the pick: level, inputs per level, grandparents,
+ * trivial move or not). `REWRITE=1` regenerates every expectation (review the
+ * diff before committing); otherwise a mismatch fails with a diff.
+ *
+ * Commands (options are `name=value`, defaults in `DEFAULT_OPTIONS`):
+ *
+ *     pick [options]                     levelScores() and pickCompaction()
+ *     expand L<n> <file>... [options]    expandCompaction() of the named seed tables
+ *
+ * Input lines:
+ *
+ *     L<n>                               the tables that follow are in level n
+ *       <file> <smallest>..<largest> <sizeBytes>
+ *     pointer L<n> <key>                 level n's compaction pointer: past every version of <key>
+ *
+ * Keys are ASCII user keys. A table's keys get sequence numbers from its file
+ * number (a higher number is newer), so L0 is ordered as the engine orders it.
+ * Each case's levels go through `Version`, and `checkInvariants()`, first.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { after, describe, it } from 'node:test';
+import { EntryType, encodeInternalKey } from '../../src/keys.js';
+import { expandCompaction, grandparentOverlapBytesMax, levelScores, pickCompaction, totalBytes, type Compaction, type PickerOptions } from '../../src/compaction/picker.js';
+import { Version, userKeyOf } from '../../src/compaction/version.js';
+import type { FileMeta } from '../../src/compaction/version-edit.js';
+
+const GOLDEN = new URL('../../../test/compaction/testdata/picker.golden', import.meta.url);
+const REWRITE = process.env['REWRITE'] === '1';
+
+/** Small round numbers, so that scores and limits are easy to read off a case. */
+const DEFAULT_OPTIONS: PickerOptions = {
+  l0CompactionTrigger: 4,
+  levelBaseBytes: 1000,
+  levelSizeMultiplier: 10,
+  levelCountMax: 4,
+  targetFileSizeBytes: 100,
+};
+
+/** One case of the golden file. */
+interface Case {
+  /** The comment lines above the command: the test's name. */
+  title: string;
+  command: string;
+  input: string[];
+  expected: string;
+  /** The line of the command in the golden file (1-based), for messages. */
+  line: number;
+}
+
+/** Splits the golden file into cases: comment lines, a command, input lines, `----`, output up to a blank line. */
+function parseGolden(text: string): Case[] {
+  const lines = text.split('\n');
+  const cases: Case[] = [];
+  let comments: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line.trim() === '') {
+      comments = [];
+      continue;
+    }
+    if (line.startsWith('#')) {
+      comments.push(line.replace(/^#\s?/, ''));
+      continue;
+    }
+    const start = i;
+    const input: string[] = [];
+    for (i++; i < lines.length && lines[i] !== '----'; i++) input.push(lines[i]!);
+    assert.ok(i < lines.length, `picker.golden:${start + 1}: case without '----'`);
+    const output: string[] = [];
+    for (i++; i < lines.length && lines[i]!.trim() !== ''; i++) output.push(lines[i]!);
+    cases.push({ title: comments.join(' '), command: line, input, expected: output.join('\n'), line: start + 1 });
+    comments = [];
+  }
+  return cases;
+}
+
+/** Writes the cases back with `outputs` in place of their expectations. */
+function formatGolden(text: string, cases: Case[], outputs: Map<Case, string>): string {
+  const lines = text.split('\n');
+  const out: string[] = [];
+  let i = 0;
+  for (const c of cases) {
+    while (i < c.line - 1) out.push(lines[i++]!);
+    out.push(c.command, ...c.input, '----', outputs.get(c) ?? c.expected);
+    i = c.line + c.input.length + 1;
+    while (i < lines.length && lines[i]!.trim() !== '') i++;
+  }
+  while (i < lines.length) out.push(lines[i++]!);
+  return out.join('\n');
+}
+
+function pad(fileNumber: number): string {
+  return String(fileNumber).padStart(6, '0');
+}
+
+/** A table of `level` with user keys [smallest, largest]; its sequence numbers grow with its file number. */
+function table(level: number, fileNumber: number, smallest: string, largest: string, sizeBytes: number): FileMeta {
+  const smallestSeq = fileNumber * 100;
+  const largestSeq = fileNumber * 100 + 1;
+  return {
+    level,
+    fileNumber,
+    sizeBytes,
+    // The newer version first, so that a one-key table's smallest internal key sorts before its largest.
+    smallest: encodeInternalKey(Buffer.from(smallest), largestSeq, EntryType.PUT),
+    largest: encodeInternalKey(Buffer.from(largest), smallestSeq, EntryType.PUT),
+    smallestSeq,
+    largestSeq,
+  };
+}
+
+interface Setup {
+  levels: readonly (readonly FileMeta[])[];
+  pointers: Map<number, Buffer>;
+  options: PickerOptions;
+  /** Command words that are not options (the `expand` seed). */
+  words: string[];
+}
+
+function parseCase(c: Case): Setup {
+  const [, ...args] = c.command.split(/\s+/);
+  const options: PickerOptions = { ...DEFAULT_OPTIONS };
+  const words: string[] = [];
+  for (const arg of args) {
+    const option = /^(\w+)=(\d+)$/.exec(arg);
+    if (option === null) {
+      words.push(arg);
+      continue;
+    }
+    assert.ok(option[1]! in options, `picker.golden:${c.line}: unknown option ${option[1]}`);
+    options[option[1] as keyof PickerOptions] = Number(option[2]);
+  }
+  const levels: FileMeta[][] = Array.from({ length: options.levelCountMax }, () => []);
+  const pointers = new Map<number, Buffer>();
+  let level = -1;
+  for (const raw of c.input) {
+    const line = raw.trim();
+    const levelHeader = /^L(\d+)$/.exec(line);
+    const file = /^(\d+) (\S+)\.\.(\S+) (\d+)$/.exec(line);
+    const pointer = /^pointer L(\d+) (\S+)$/.exec(line);
+    if (levelHeader) {
+      level = Number(levelHeader[1]);
+      assert.ok(level < options.levelCountMax, `picker.golden:${c.line}: L${level} past levelCountMax`);
+    } else if (file) {
+      assert.ok(level >= 0, `picker.golden:${c.line}: a table before any L<n> line`);
+      levels[level]!.push(table(level, Number(file[1]), file[2]!, file[3]!, Number(file[4])));
+    } else if (pointer) {
+      // Sequence 0 sorts after every version of the key: the pointer is past all of them.
+      pointers.set(Number(pointer[1]), encodeInternalKey(Buffer.from(pointer[2]!), 0, EntryType.DELETE));
+    } else {
+      assert.fail(`picker.golden:${c.line}: cannot parse input line ${JSON.stringify(raw)}`);
+    }
+  }
+  const version = new Version(levels, () => undefined);
+  version.checkInvariants();
+  return { levels: version.levels, pointers, options, words };
+}
+
+function describeScores(levels: readonly (readonly FileMeta[])[], options: PickerOptions): string {
+  const scores = levelScores(levels, options).map((score, level) => `L${level} ${score.toFixed(2)}`);
+  const last = options.levelCountMax - 1;
+  return `scores: ${scores.join('  ')}  (L${last} is the last level: ${totalBytes(levels[last] ?? [])} bytes, never compacted)`;
+}
+
+function fileList(files: readonly FileMeta[]): string {
+  if (files.length === 0) return 'none';
+  const keys = (file: FileMeta): string => `${userKeyOf(file.smallest).toString()}..${userKeyOf(file.largest).toString()}`;
+  return files.map((file) => `${pad(file.fileNumber)}[${keys(file)}]`).join(' ');
+}
+
+function describePick(compaction: Compaction | undefined, options: PickerOptions): string {
+  if (compaction === undefined) return 'pick: none';
+  const { level, outputLevel, inputs, grandparents } = compaction;
+  const inputBytes = totalBytes(inputs[0]) + totalBytes(inputs[1]);
+  const gpBytes = totalBytes(grandparents);
+  return [
+    `pick: L${level} -> L${outputLevel}, score ${compaction.score.toFixed(2)}`,
+    `  inputs L${level}: ${fileList(inputs[0])}`,
+    `  inputs L${outputLevel}: ${fileList(inputs[1])}`,
+    `  input bytes: ${inputBytes}`,
+    `  grandparents L${outputLevel + 1}: ${fileList(grandparents)} (${gpBytes} bytes, limit ${grandparentOverlapBytesMax(options)})`,
+    `  trivial move: ${compaction.trivialMove ? 'yes' : 'no'}`,
+  ].join('\n');
+}
+
+/** Runs one case and returns its output text. */
+function run(c: Case): string {
+  const setup = parseCase(c);
+  const verb = c.command.split(/\s+/)[0];
+  if (verb === 'pick') {
+    assert.equal(setup.words.length, 0, `picker.golden:${c.line}: pick takes only options`);
+    const compaction = pickCompaction(setup.levels, setup.pointers, setup.options);
+    return `${describeScores(setup.levels, setup.options)}\n${describePick(compaction, setup.options)}`;
+  }
+  if (verb === 'expand') {
+    const [levelWord, ...seedWords] = setup.words;
+    const level = Number(/^L(\d+)$/.exec(levelWord ?? '')?.[1] ?? NaN);
+    assert.ok(Number.isInteger(level), `picker.golden:${c.line}: expand L<n> <file>...`);
+    const wanted = new Set(seedWords.map(Number));
+    const seed = (setup.levels[level] ?? []).filter((file) => wanted.has(file.fileNumber));
+    assert.equal(seed.length, wanted.size, `picker.golden:${c.line}: a seed table is not in L${level}`);
+    return describePick(expandCompaction(setup.levels, level, seed, setup.options, 0), setup.options);
+  }
+  return assert.fail(`picker.golden:${c.line}: unknown command ${verb}`);
+}
+
+/** Invariants every pick must keep, whatever the golden says. */
+function checkPick(c: Case): void {
+  const setup = parseCase(c);
+  if (c.command.startsWith('expand')) return;
+  const compaction = pickCompaction(setup.levels, setup.pointers, setup.options);
+  if (compaction === undefined) {
+    for (const score of levelScores(setup.levels, setup.options)) assert.ok(score < 1, 'no pick while a level scores ≥ 1');
+    return;
+  }
+  assert.ok(compaction.level < setup.options.levelCountMax - 1, 'the last level is never picked');
+  assert.equal(compaction.score, Math.max(...levelScores(setup.levels, setup.options)), 'the highest score is picked');
+  assert.ok(compaction.inputs[0].length > 0, 'a pick has source tables');
+}
+
+describe('compaction picker (testdata/picker.golden; REWRITE=1 regenerates)', () => {
+  const text = readFileSync(GOLDEN, 'utf8');
+  const cases = parseGolden(text);
+  const outputs = new Map<Case, string>();
+
+  it('the golden file holds the cases the picker is specified by', () => {
+    assert.ok(cases.length >= 12, `only ${cases.length} cases in picker.golden`);
+    for (const c of cases) assert.ok(c.title.length > 0, `picker.golden:${c.line}: a case needs a comment naming it`);
+  });
+
+  for (const c of cases) {
+    it(`${c.title} (picker.golden:${c.line})`, () => {
+      const output = run(c);
+      outputs.set(c, output);
+      checkPick(c);
+      if (!REWRITE) assert.equal(output, c.expected, `picker.golden:${c.line} differs (REWRITE=1 regenerates; review the diff)`);
+    });
+  }
+
+  after(() => {
+    if (REWRITE) writeFileSync(GOLDEN, formatGolden(text, cases, outputs));
+  });
+});
