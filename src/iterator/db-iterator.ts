@@ -14,7 +14,11 @@ import assert from 'node:assert/strict';
 import { EntryType, SEQUENCE_MAX } from '../keys.js';
 import type { InternalIterator } from './internal-iterator.js';
 
-/** Range options in abstract-level's sense. Every bound given applies. */
+/**
+ * Bounds of an iteration. Every bound given applies, so with both `gt` and `gte`
+ * the tighter wins (abstract-level instead lets `gte` override `gt`; the Level
+ * adapter drops the overridden bound before it gets here).
+ */
 export interface KeyRange {
   gt?: Buffer;
   gte?: Buffer;

@@ -1,0 +1,9 @@
+/**
+ * `shale/level`: shale as an abstract-level database. The public surface of the
+ * adapter only.
+ */
+export { ShaleLevel } from './shale-level.js';
+export type { ShaleLevelOptions, ShaleTuning } from './shale-level.js';
+export { ShaleLevelIterator, ShaleLevelKeyIterator, ShaleLevelValueIterator } from './iterators.js';
+export { ShaleLevelSnapshot } from './shale-level-snapshot.js';
+export { LevelError } from './errors.js';

@@ -1,0 +1,348 @@
+/**
+ * `ShaleLevel`: shale behind the abstract-level interface, so that everything
+ * written for `level` (sublevels, encodings, hooks, streams, the ecosystem's
+ * plugins) runs on a shale database in a directory. abstract-level does argument
+ * checking, encodings, sublevels, deferred open, events and hooks; this class
+ * maps its private API (`_open`, `_get`, `_batch`, `_iterator`, ...) onto `DB`.
+ *
+ * Every read takes its snapshot synchronously, when it is called: `get` and
+ * `getMany` capture the sequence number before they first wait, iterators capture
+ * it (and pin the memtables and tables) when created. Explicit snapshots are
+ * shale snapshots.
+ */
+import { AbstractLevel, type AbstractDatabaseOptions, type AbstractSnapshot } from 'abstract-level';
+import { DB, type IteratorOptions, type ReadOptions, type WriteOptions } from '../db.js';
+import type { BatchOperation } from '../batch.js';
+import { DEFAULTS, type Options } from '../options.js';
+import { databaseNotOpenError, toLevelError } from './errors.js';
+import { STORAGE_ENCODINGS, fromStorage, storedByteLength, type StorageData, type StorageFormat } from './formats.js';
+import {
+  ShaleLevelIterator,
+  ShaleLevelKeyIterator,
+  ShaleLevelValueIterator,
+  shaleIteratorOptions,
+  type PrivateIteratorOptions,
+  type PrivateRangeOptions,
+} from './iterators.js';
+import { ShaleLevelSnapshot, type SnapshotOptions } from './shale-level-snapshot.js';
+
+/** Keys deleted per batch by `clear()`: bounds the memory and the WAL record of each step. */
+const CLEAR_BATCH_KEYS_MAX = 1024;
+
+/**
+ * The options of `new ShaleLevel(location, options)`: abstract-level's
+ * (`keyEncoding`, `valueEncoding`, `createIfMissing`, `errorIfExists`, `passive`)
+ * and shale's tuning (`memtableSizeBytes`, `keyBytesMax`, `fs`, ...; see
+ * `Options`). The constructor keeps shale's tuning for every open (reopens too);
+ * `db.open(options)` takes abstract-level's only. Other names are the user's own:
+ * abstract-level shows them to postopen hooks and otherwise ignores them.
+ */
+export type ShaleLevelOptions<K, V> = AbstractDatabaseOptions<K, V> & ShaleTuning;
+
+/** shale's options but those abstract-level owns (it passes them to `_open`). */
+export type ShaleTuning = Omit<Options, 'createIfMissing' | 'errorIfExists'>;
+
+/** The names of the options in `ShaleTuning`, taken out of the constructor's options. */
+const SHALE_TUNING_NAMES: ReadonlySet<string> = new Set(
+  [...Object.keys(DEFAULTS), 'fs'].filter((name) => name !== 'createIfMissing' && name !== 'errorIfExists'),
+);
+
+/**
+ * What this database does, for abstract-level, its test suite and its users.
+ * Each `true` is implemented here and exercised by abstract-level's shared suite;
+ * abstract-level adds `deferredOpen` and the events itself.
+ */
+const MANIFEST = {
+  /** Keys and values arrive as Buffers, Uint8Arrays or strings, all native to shale; abstract-level transcodes the rest. */
+  encodings: STORAGE_ENCODINGS,
+  /** `get`, `getMany`, `has`, `hasMany` and iterators read the sequence number current when they are called. */
+  implicitSnapshots: true,
+  /** `db.snapshot()` is a shale snapshot; every read, and `clear()`, take `{ snapshot }`. */
+  explicitSnapshots: true,
+  /** A directory on disk, with shale's durability contract. */
+  permanence: true,
+  /** Iterators seek with shale's `seek()`. */
+  seek: true,
+  createIfMissing: true,
+  errorIfExists: true,
+  /** `has` and `hasMany`, as lookups whose values are dropped. */
+  has: true,
+  /** shale reads tables asynchronously: there is no synchronous get. */
+  getSync: false,
+  /** An abort rejects an iterator read in progress with `LEVEL_ABORTED` at once (the shale read is abandoned, not stopped). */
+  signals: { iterators: true },
+};
+
+/** What the private read methods receive. */
+interface PrivateReadOptions {
+  readonly keyEncoding: StorageFormat;
+  readonly valueEncoding: StorageFormat;
+  readonly snapshot?: unknown;
+}
+
+/**
+ * What `_put`, `_del` and `_batch` receive. `sync` is shale's and passed through:
+ * unlike classic-level's (default false), it defaults to true, a write resolving
+ * once it is on disk.
+ */
+interface PrivateWriteOptions {
+  readonly sync?: unknown;
+}
+
+/** One operation of `_batch`: encoded, prefixed, with encoding names. */
+interface PrivateBatchOperation {
+  readonly type: 'put' | 'del';
+  readonly key: StorageData;
+  readonly value?: StorageData;
+}
+
+/**
+ * An abstract-level database stored by shale in the directory `location`.
+ * Construct it and use it: it opens itself (operations wait for the open).
+ * Close it with `close()`; that closes its iterators, snapshots and sublevels.
+ */
+export class ShaleLevel<KDefault = string, VDefault = string> extends AbstractLevel<StorageData, KDefault, VDefault> {
+  readonly #location: string;
+  readonly #shaleOptions: ShaleTuning;
+  #db: DB | undefined;
+
+  /**
+   * @param location The database directory (created on open unless `createIfMissing: false`).
+   * @param options Encodings and open options for abstract-level, tuning for shale.
+   */
+  constructor(location: string, options?: ShaleLevelOptions<KDefault, VDefault>) {
+    if (typeof location !== 'string' || location === '') {
+      throw new TypeError("The first argument 'location' must be a non-empty string");
+    }
+    const { shale, level } = splitOptions(options);
+    super(MANIFEST, level);
+    this.#location = location;
+    this.#shaleOptions = shale;
+  }
+
+  /** The database directory. */
+  get location(): string {
+    return this.#location;
+  }
+
+  /** @internal The open shale database; `LEVEL_DATABASE_NOT_OPEN` if there is none. */
+  get #shale(): DB {
+    if (this.#db === undefined) throw databaseNotOpenError();
+    return this.#db;
+  }
+
+  async _open(options: { createIfMissing: boolean; errorIfExists: boolean }): Promise<void> {
+    const shaleOptions: Options = {
+      ...this.#shaleOptions,
+      createIfMissing: options.createIfMissing,
+      errorIfExists: options.errorIfExists,
+    };
+    try {
+      this.#db = await DB.open(this.#location, shaleOptions);
+    } catch (err) {
+      throw toLevelError(err, { kind: 'open', location: this.#location });
+    }
+  }
+
+  /**
+   * Closes the shale database: queued writes finish, the log is synced, the lock
+   * released. abstract-level has closed this database's iterators and snapshots
+   * first. If shale's close fails (its files are released all the same),
+   * abstract-level reports the database open again, but calls get
+   * `LEVEL_DATABASE_NOT_OPEN`; a second `close()` succeeds and `open()` reopens.
+   */
+  async _close(): Promise<void> {
+    const db = this.#db;
+    this.#db = undefined;
+    try {
+      await db?.close();
+    } catch (err) {
+      throw toLevelError(err, { kind: 'operation' });
+    }
+  }
+
+  async _get(key: StorageData, options: PrivateReadOptions): Promise<unknown> {
+    try {
+      const value = await this.#shale.get(key, readOptions(options));
+      return value === undefined ? undefined : fromStorage(value, options.valueEncoding);
+    } catch (err) {
+      throw toLevelError(err, { kind: 'operation', invalid: () => this.#oversizedKeys([key]) });
+    }
+  }
+
+  async _getMany(keys: StorageData[], options: PrivateReadOptions): Promise<unknown[]> {
+    try {
+      const values = await this.#shale.getMany(keys, readOptions(options));
+      return values.map((value) => (value === undefined ? undefined : fromStorage(value, options.valueEncoding)));
+    } catch (err) {
+      throw toLevelError(err, { kind: 'operation', invalid: () => this.#oversizedKeys(keys) });
+    }
+  }
+
+  /** Implemented as a `get` whose value is dropped: shale has no key-only lookup yet. */
+  async _has(key: StorageData, options: PrivateReadOptions): Promise<boolean> {
+    try {
+      return (await this.#shale.get(key, readOptions(options))) !== undefined;
+    } catch (err) {
+      throw toLevelError(err, { kind: 'operation', invalid: () => this.#oversizedKeys([key]) });
+    }
+  }
+
+  async _hasMany(keys: StorageData[], options: PrivateReadOptions): Promise<boolean[]> {
+    try {
+      return (await this.#shale.getMany(keys, readOptions(options))).map((value) => value !== undefined);
+    } catch (err) {
+      throw toLevelError(err, { kind: 'operation', invalid: () => this.#oversizedKeys(keys) });
+    }
+  }
+
+  async _put(key: StorageData, value: StorageData, options: PrivateWriteOptions): Promise<void> {
+    try {
+      await this.#shale.put(key, value, writeOptions(options));
+    } catch (err) {
+      throw toLevelError(err, { kind: 'operation', invalid: () => this.#oversized([{ type: 'put', key, value }]) });
+    }
+  }
+
+  async _del(key: StorageData, options: PrivateWriteOptions): Promise<void> {
+    try {
+      await this.#shale.delete(key, writeOptions(options));
+    } catch (err) {
+      throw toLevelError(err, { kind: 'operation', invalid: () => this.#oversized([{ type: 'del', key }]) });
+    }
+  }
+
+  /** Atomic, as shale's `write` is. The chained batch is abstract-level's default, which ends here too. */
+  async _batch(operations: PrivateBatchOperation[], options: PrivateWriteOptions): Promise<void> {
+    const batch: BatchOperation[] = operations.map((op) =>
+      op.type === 'put' ? { type: 'put', key: op.key, value: op.value as StorageData } : { type: 'delete', key: op.key },
+    );
+    try {
+      await this.#shale.write(batch, writeOptions(options));
+    } catch (err) {
+      throw toLevelError(err, { kind: 'operation', invalid: () => this.#oversized(operations) });
+    }
+  }
+
+  /**
+   * Deletes the keys of a range, read from one snapshot (the one given, or one
+   * taken now), in batches of `CLEAR_BATCH_KEYS_MAX`. Not atomic as a whole, as
+   * abstract-level allows. Only the last batch waits for fdatasync: recovery is
+   * prefix-consistent, so when it is durable every batch before it is too.
+   */
+  async _clear(options: PrivateRangeOptions): Promise<void> {
+    const db = this.#shale;
+    let keys;
+    try {
+      keys = db.keys(shaleIteratorOptions(options, snapshotOf(options.snapshot)));
+    } catch (err) {
+      throw toLevelError(err, { kind: 'operation' });
+    }
+    try {
+      let batch = await keys.nextv(CLEAR_BATCH_KEYS_MAX);
+      while (batch.length > 0) {
+        const next = await keys.nextv(CLEAR_BATCH_KEYS_MAX);
+        const deletes: BatchOperation[] = batch.map((key) => ({ type: 'delete', key }));
+        await db.write(deletes, { sync: next.length === 0 });
+        batch = next;
+      }
+    } catch (err) {
+      throw toLevelError(err, { kind: 'operation' });
+    } finally {
+      await keys.close();
+    }
+  }
+
+  _iterator(options: PrivateIteratorOptions): ShaleLevelIterator<KDefault, VDefault> {
+    const db = this.#shale;
+    const shaleOptions = shaleIteratorOptions(options, snapshotOf(options.snapshot));
+    try {
+      return new ShaleLevelIterator(this, options, db, shaleOptions);
+    } catch (err) {
+      throw toLevelError(err, { kind: 'operation' });
+    }
+  }
+
+  _keys(options: PrivateIteratorOptions): ShaleLevelKeyIterator<KDefault> {
+    const db = this.#shale;
+    const shaleOptions = shaleIteratorOptions(options, snapshotOf(options.snapshot));
+    try {
+      return new ShaleLevelKeyIterator(this, options, db, shaleOptions);
+    } catch (err) {
+      throw toLevelError(err, { kind: 'operation' });
+    }
+  }
+
+  _values(options: PrivateIteratorOptions): ShaleLevelValueIterator<KDefault, VDefault> {
+    const db = this.#shale;
+    const shaleOptions = shaleIteratorOptions(options, snapshotOf(options.snapshot));
+    try {
+      return new ShaleLevelValueIterator(this, options, db, shaleOptions);
+    } catch (err) {
+      throw toLevelError(err, { kind: 'operation' });
+    }
+  }
+
+  /** Takes a shale snapshot now, synchronously: writes issued after this call are not in it. */
+  _snapshot(options: SnapshotOptions): AbstractSnapshot {
+    let snapshot;
+    try {
+      snapshot = this.#shale.snapshot();
+    } catch (err) {
+      throw toLevelError(err, { kind: 'operation' });
+    }
+    return new ShaleLevelSnapshot(options, snapshot);
+  }
+
+  /**
+   * Which argument of a rejected write is over shale's size limits: shale says
+   * only `INVALID_ARGUMENT`, abstract-level wants `LEVEL_INVALID_KEY` or `LEVEL_INVALID_VALUE`.
+   */
+  #oversized(operations: readonly PrivateBatchOperation[]): 'key' | 'value' | undefined {
+    const keyBytesMax = this.#shaleOptions.keyBytesMax ?? DEFAULTS.keyBytesMax;
+    const valueBytesMax = this.#shaleOptions.valueBytesMax ?? DEFAULTS.valueBytesMax;
+    for (const op of operations) {
+      if (storedByteLength(op.key) > keyBytesMax) return 'key';
+      if (op.value !== undefined && storedByteLength(op.value) > valueBytesMax) return 'value';
+    }
+    return undefined;
+  }
+
+  #oversizedKeys(keys: readonly StorageData[]): 'key' | undefined {
+    return this.#oversized(keys.map((key) => ({ type: 'del', key }))) === 'key' ? 'key' : undefined;
+  }
+}
+
+/**
+ * Splits the constructor's options: shale's tuning stays with the adapter (and
+ * applies to every open, reopens included); the rest (encodings, open options,
+ * the user's own) goes to abstract-level, which shows it to postopen hooks.
+ */
+function splitOptions<K, V>(options: ShaleLevelOptions<K, V> | undefined): {
+  shale: ShaleTuning;
+  level: AbstractDatabaseOptions<K, V>;
+} {
+  const shale: Record<string, unknown> = {};
+  const level: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(options ?? {})) {
+    if (SHALE_TUNING_NAMES.has(name)) shale[name] = value;
+    else level[name] = value;
+  }
+  return { shale: shale as ShaleTuning, level: level as AbstractDatabaseOptions<K, V> };
+}
+
+/** The shale snapshot behind an abstract-level snapshot option, if any. */
+function snapshotOf(snapshot: unknown): IteratorOptions['snapshot'] {
+  if (snapshot === undefined || snapshot === null) return undefined;
+  if (!(snapshot instanceof ShaleLevelSnapshot)) throw new TypeError('The snapshot option must come from db.snapshot() of a ShaleLevel');
+  return snapshot.shaleSnapshot;
+}
+
+function readOptions(options: PrivateReadOptions): ReadOptions | undefined {
+  const snapshot = snapshotOf(options.snapshot);
+  return snapshot === undefined ? undefined : { snapshot };
+}
+
+function writeOptions(options: PrivateWriteOptions): WriteOptions | undefined {
+  return typeof options.sync === 'boolean' ? { sync: options.sync } : undefined;
+}
