@@ -31,6 +31,7 @@ import { openDatabase, createLog } from './open.js';
 import { resolveOptions, tableBuilderOptions, type Options, type ResolvedOptions } from './options.js';
 import { buildDbIterator, getFromVersion } from './read-path.js';
 import { Snapshot, SnapshotList } from './snapshot.js';
+import { LoopTurns, READS_BETWEEN_TURNS } from './event-loop.js';
 import { BlockCache } from './sstable/block-cache.js';
 import { TableCache } from './sstable/table-cache.js';
 import type { LogWriter } from './wal/log-writer.js';
@@ -142,6 +143,7 @@ export class DB extends EventEmitter<DBEvents> {
   readonly #tableCache: TableCache;
   readonly #snapshots = new SnapshotList();
   readonly #iterators = new Set<ShaleIterator<unknown>>();
+  readonly #loopTurns = new LoopTurns(READS_BETWEEN_TURNS);
   readonly #executor: CompactionExecutor;
   readonly #compactor: Compactor;
   readonly #stats = {
@@ -275,7 +277,10 @@ export class DB extends EventEmitter<DBEvents> {
   get(key: BytesLike, options?: ReadOptions): Promise<Buffer | undefined> {
     try {
       this.#checkOpen();
-      return this.#get(lookupKeyArgument(key, this.#options), this.#readSeq(options));
+      const checked = lookupKeyArgument(key, this.#options);
+      // The read point is taken after the turn: a read point held across it is no snapshot.
+      if (this.#loopTurns.due()) return LoopTurns.next().then(() => this.get(checked, options));
+      return this.#get(checked, this.#readSeq(options));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -286,8 +291,9 @@ export class DB extends EventEmitter<DBEvents> {
     try {
       this.#checkOpen();
       if (!Array.isArray(keys)) throw new ShaleError('INVALID_ARGUMENT', 'getMany() takes an array of keys');
-      const seq = this.#readSeq(options);
       const checked = keys.map((key) => lookupKeyArgument(key, this.#options));
+      if (this.#loopTurns.due()) return LoopTurns.next().then(() => this.getMany(checked, options));
+      const seq = this.#readSeq(options);
       return Promise.all(checked.map((key) => this.#get(key, seq)));
     } catch (err) {
       return Promise.reject(err);

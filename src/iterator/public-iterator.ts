@@ -7,6 +7,7 @@
  */
 import { ShaleError } from '../errors.js';
 import { toBuffer, type BytesLike } from '../keys.js';
+import { ENTRIES_BETWEEN_TURNS, LoopTurns } from '../event-loop.js';
 import type { DBIterator } from './db-iterator.js';
 
 /** Entries fetched by the first refill; each refill doubles it up to `BATCH_ENTRIES_MAX`. */
@@ -35,6 +36,7 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
   #pendingSeek: Buffer | undefined;
   #closed = false;
   #busy = false;
+  readonly #loopTurns = new LoopTurns(ENTRIES_BETWEEN_TURNS);
 
   /** @internal Created by `DB`. */
   constructor(source: IteratorSource, map: (entry: [Buffer, Buffer]) => T, limit: number) {
@@ -124,6 +126,7 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
     this.#checkUsable();
     this.#busy = true;
     try {
+      if (this.#loopTurns.due()) await LoopTurns.next();
       const inner = this.#inner ?? (await this.#build());
       const out: T[] = [];
       while (out.length < size && this.#count < this.#limit) {
@@ -131,6 +134,7 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
         out.push(this.#map(this.#buffer[this.#bufferIndex++]!));
         this.#count++;
       }
+      this.#loopTurns.add(out.length);
       return out;
     } finally {
       this.#busy = false;
