@@ -11,7 +11,7 @@
  * never has to turn the inner iterator around.
  */
 import assert from 'node:assert/strict';
-import { EntryType, SEQUENCE_MAX } from '../keys.js';
+import { EntryType, SEQUENCE_MAX, compareKeys } from '../keys.js';
 import type { InternalIterator } from './internal-iterator.js';
 
 /**
@@ -43,14 +43,14 @@ function tighterBound(exclusive: Buffer | undefined, inclusive: Buffer | undefin
 /** Whether `key` is on the far side of `lower` (below the range). */
 function belowLower(key: Buffer, lower: Bound | undefined): boolean {
   if (lower === undefined) return false;
-  const order = key.compare(lower.key);
+  const order = compareKeys(key, lower.key);
   return order < 0 || (order === 0 && !lower.inclusive);
 }
 
 /** Whether `key` is on the far side of `upper` (above the range). */
 function aboveUpper(key: Buffer, upper: Bound | undefined): boolean {
   if (upper === undefined) return false;
-  const order = key.compare(upper.key);
+  const order = compareKeys(key, upper.key);
   return order > 0 || (order === 0 && !upper.inclusive);
 }
 

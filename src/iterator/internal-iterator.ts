@@ -5,7 +5,7 @@
  * (bytewise), then sequence descending. It is synchronous: tables are read with
  * synchronous block reads behind a block cache (docs/internals.md, "Read path").
  */
-import type { EntryType } from '../keys.js';
+import { compareKeys, type EntryType } from '../keys.js';
 
 export interface InternalIterator {
   /** Whether the iterator is positioned at an entry. */
@@ -42,7 +42,7 @@ export interface InternalIterator {
 
 /** Orders (user key, seq) pairs in internal-key order. */
 export function compareInternal(aKey: Buffer, aSeq: number, bKey: Buffer, bSeq: number): number {
-  const byKey = aKey.compare(bKey);
+  const byKey = compareKeys(aKey, bKey);
   if (byKey !== 0) return byKey;
   return aSeq === bSeq ? 0 : aSeq > bSeq ? -1 : 1;
 }
