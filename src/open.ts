@@ -46,7 +46,7 @@ export async function openDatabase(dir: string, options: ResolvedOptions): Promi
 async function prepareDirectory(fs: FileSystem, dir: string, options: ResolvedOptions): Promise<void> {
   try {
     if (options.createIfMissing) await fs.mkdir(dir);
-    else if (!(await fs.exists(dir))) throw new ShaleError('NOT_FOUND', `no database at ${dir} (createIfMissing is false)`);
+    else if (!(await fs.exists(dir))) throw new ShaleError('NOT_FOUND', `database ${dir} does not exist (createIfMissing is false)`);
   } catch (err) {
     throw ioError(`preparing ${dir}`, err);
   }
@@ -62,7 +62,7 @@ async function listDirectory(fs: FileSystem, dir: string): Promise<string[]> {
 
 async function readState(fs: FileSystem, dir: string, names: string[], options: ResolvedOptions): Promise<ManifestState | undefined> {
   if (names.includes(CURRENT_FILE_NAME)) {
-    if (options.errorIfExists) throw new ShaleError('EXISTS', `a database exists at ${dir} (errorIfExists is true)`);
+    if (options.errorIfExists) throw new ShaleError('EXISTS', `database ${dir} already exists (errorIfExists is true)`);
     return replayManifest(fs, dir, await readCurrent(fs, dir));
   }
   // Creation writes CURRENT before any log or table, so data files without CURRENT mean it was lost.
@@ -70,7 +70,7 @@ async function readState(fs: FileSystem, dir: string, names: string[], options: 
   if (dataFile !== undefined) {
     throw new CorruptionError(filePath(dir, CURRENT_FILE_NAME), 0, `CURRENT is missing but ${dataFile} exists`);
   }
-  if (!options.createIfMissing) throw new ShaleError('NOT_FOUND', `no database at ${dir} (createIfMissing is false)`);
+  if (!options.createIfMissing) throw new ShaleError('NOT_FOUND', `database ${dir} does not exist (createIfMissing is false)`);
   return undefined;
 }
 
@@ -103,15 +103,20 @@ async function recover(fs: FileSystem, dir: string, options: ResolvedOptions, lo
   const logNumber = nextFileNumber++;
   const manifestNumber = nextFileNumber++;
   const tempNumber = nextFileNumber++;
-  const log = await createLog(fs, dir, logNumber);
   state.logNumber = logNumber;
   state.nextFileNumber = nextFileNumber;
   state.lastSequence = Math.max(state.lastSequence, replay.lastSequence);
-  let manifest: ManifestWriter;
+  // CURRENT is switched before the new log exists. A log created first could
+  // outlive a crash before the switch: on a new database it would be a log
+  // without CURRENT (refused as corruption), and on recovery it would be a newer
+  // log than the one just replayed, turning that log's torn tail into corruption.
+  const manifest = await ManifestWriter.create(fs, dir, manifestNumber, tempNumber, state);
+  let log: LogWriter;
   try {
-    manifest = await ManifestWriter.create(fs, dir, manifestNumber, tempNumber, state);
+    log = await createLog(fs, dir, logNumber);
+    await syncDirectory(fs, dir, log);
   } catch (err) {
-    await log.close().catch(() => undefined);
+    await manifest.close().catch(() => undefined);
     throw err;
   }
   await removeObsoleteFiles(fs, dir, state, manifestNumber);
@@ -135,6 +140,16 @@ export async function createLog(fs: FileSystem, dir: string, fileNumber: number)
     throw err;
   }
   return log;
+}
+
+/** Makes the new log's directory entry durable before any write relies on it. */
+async function syncDirectory(fs: FileSystem, dir: string, log: LogWriter): Promise<void> {
+  try {
+    await fs.syncDir(dir);
+  } catch (err) {
+    await log.close().catch(() => undefined);
+    throw ioError(`syncing directory ${dir}`, err);
+  }
 }
 
 /**

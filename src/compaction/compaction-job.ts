@@ -200,8 +200,11 @@ async function startOutput(spec: CompactionJobSpec, fs: FileSystem, fileNumber: 
 
 /** Finishes, syncs and closes an output; on failure removes it (the caller no longer lists it). */
 async function finishOutput(spec: CompactionJobSpec, fs: FileSystem, output: Output): Promise<FileMeta> {
+  // Past finish() the builder is done; a failing sync or close must not abandon it.
+  let finished = false;
   try {
     const meta = await output.builder.finish();
+    finished = true;
     await output.file.sync();
     await output.file.close();
     return {
@@ -214,7 +217,7 @@ async function finishOutput(spec: CompactionJobSpec, fs: FileSystem, output: Out
       largestSeq: meta.largestSeq,
     };
   } catch (err) {
-    output.builder.abandon();
+    if (!finished) output.builder.abandon();
     await output.file.close().catch(() => undefined);
     await fs.remove(output.path).catch(() => undefined);
     throw ioError(`writing compaction output ${output.path}`, err);

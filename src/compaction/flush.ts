@@ -39,6 +39,8 @@ export async function writeTable(
     throw ioError(`creating table ${path}`, err);
   }
   const builder = new TableBuilder(file, tableOptions);
+  // Past finish() the builder is done; a failing sync or close must not abandon it.
+  let finished = false;
   try {
     for (let count = 1; !entry.done; count++) {
       const [key, value] = entry.value;
@@ -50,6 +52,7 @@ export async function writeTable(
       entry = iterator.next();
     }
     const meta = await builder.finish();
+    finished = true;
     await file.sync();
     await file.close();
     await fs.syncDir(dir);
@@ -63,7 +66,7 @@ export async function writeTable(
       largestSeq: meta.largestSeq,
     };
   } catch (err) {
-    builder.abandon();
+    if (!finished) builder.abandon();
     await file.close().catch(() => undefined);
     await fs.remove(path).catch(() => undefined);
     throw ioError(`writing table ${path}`, err);

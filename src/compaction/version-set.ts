@@ -32,6 +32,12 @@ export class VersionSet {
   /** Tables dropped from the current version that a pinned version may still read. */
   readonly #dropped = new Set<number>();
   #applying: Promise<void> = Promise.resolve();
+  /**
+   * The first failed MANIFEST write. A failed append may have left part of a
+   * record behind; an intact edit appended after it would turn that torn tail
+   * into corruption the next open refuses. So every later edit fails with it.
+   */
+  #error: unknown;
 
   constructor(options: VersionSetOptions, state: ManifestState, manifest: ManifestWriter) {
     this.#options = options;
@@ -74,11 +80,17 @@ export class VersionSet {
   }
 
   async #apply(edit: VersionEdit): Promise<void> {
+    if (this.#error !== undefined) throw this.#error;
     const after = this.#current.levelsAfter(edit);
     edit.nextFileNumber = this.#state.nextFileNumber;
     if (edit.lastSequence !== undefined) edit.lastSequence = Math.max(edit.lastSequence, this.#state.lastSequence);
-    if (this.#manifest.sizeBytes > this.#options.manifestSizeBytesMax) await this.#rotateManifest(edit);
-    else await this.#manifest.append(edit);
+    try {
+      if (this.#manifest.sizeBytes > this.#options.manifestSizeBytesMax) await this.#rotateManifest(edit);
+      else await this.#manifest.append(edit);
+    } catch (err) {
+      this.#error = err;
+      throw err;
+    }
     applyEdit(this.#state, edit);
     const previous = this.#current;
     this.#current = this.#newVersion(after);

@@ -1,0 +1,156 @@
+/**
+ * What the simulator writes: a key space, self-verifying values and random
+ * writes (puts, deletes, batches, sync or not), all drawn from one `Rng`.
+ *
+ * A value carries its key, the id of the write that stored it, its index in that
+ * write and a checksum, so a read that returns a corrupted value, another key's
+ * value or an older version of the right key is caught on the value alone,
+ * before it is compared with the model:
+ *
+ *   0xA5 | keyLength u8 | key | writeId u32le | opIndex u16le | padLength u16le | pad | fnv1a32 u32le
+ */
+import type { Rng } from '../src/testing/rng.js';
+
+const VALUE_MAGIC = 0xa5;
+
+/** One operation of a write, as issued. */
+export type SimOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'delete'; key: Buffer };
+
+/** One call of `db.put`, `db.delete` or `db.write`: its operations get consecutive sequence numbers. */
+export interface SimWrite {
+  /** Unique over the whole seed (it survives crashes inside the values). */
+  writeId: number;
+  kind: 'put' | 'delete' | 'batch';
+  sync: boolean;
+  ops: SimOp[];
+}
+
+/** FNV-1a, 32 bits: enough to tell a damaged value from an intact one. */
+export function fnv1a32(bytes: Uint8Array, start = 0, end = bytes.length): number {
+  let hash = 0x811c9dc5;
+  for (let i = start; i < end; i++) {
+    hash ^= bytes[i]!;
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+const keyCache: Buffer[] = [];
+
+/**
+ * The key with index `index`: mostly `k0042`, some with a suffix, so keys differ
+ * in length and share prefixes. The Buffer is shared: never change it.
+ */
+export function keyOf(index: number): Buffer {
+  let key = keyCache[index];
+  if (key === undefined) {
+    const base = `k${String(index).padStart(4, '0')}`;
+    const suffixLength = index % 5 === 0 ? index % 11 : 0;
+    key = Buffer.from(base + (suffixLength > 0 ? `-${'abcdefghij'.slice(0, suffixLength)}` : ''), 'latin1');
+    keyCache[index] = key;
+  }
+  return key;
+}
+
+/** A value that proves where it came from (see the module comment). */
+export function encodeValue(key: Buffer, writeId: number, opIndex: number, padLength: number): Buffer {
+  const value = Buffer.alloc(1 + 1 + key.length + 4 + 2 + 2 + padLength + 4);
+  let offset = value.writeUInt8(VALUE_MAGIC, 0);
+  offset = value.writeUInt8(key.length, offset);
+  offset += key.copy(value, offset);
+  offset = value.writeUInt32LE(writeId >>> 0, offset);
+  offset = value.writeUInt16LE(opIndex, offset);
+  offset = value.writeUInt16LE(padLength, offset);
+  for (let i = 0; i < padLength; i++) value[offset + i] = (writeId * 31 + i * 7 + opIndex) & 0xff;
+  offset += padLength;
+  value.writeUInt32LE(fnv1a32(value, 0, offset), offset);
+  return value;
+}
+
+/** What a value says about itself. */
+export interface DecodedValue {
+  key: Buffer;
+  writeId: number;
+  opIndex: number;
+}
+
+/** Decodes and checks a value; returns why it is bad instead when it is. */
+export function decodeValue(value: Buffer): DecodedValue | string {
+  if (value.length < 14) return `value too short (${value.length} bytes)`;
+  if (value[0] !== VALUE_MAGIC) return `bad value magic 0x${value[0]!.toString(16)}`;
+  const keyLength = value[1]!;
+  const padOffset = 2 + keyLength + 8;
+  if (value.length < padOffset + 4) return `value too short for its key (${value.length} bytes)`;
+  const padLength = value.readUInt16LE(padOffset - 2);
+  if (value.length !== padOffset + padLength + 4) return `value length ${value.length} does not match its pad length ${padLength}`;
+  const checksum = value.readUInt32LE(value.length - 4);
+  if (checksum !== fnv1a32(value, 0, value.length - 4)) return 'value checksum mismatch';
+  return {
+    key: value.subarray(2, 2 + keyLength),
+    writeId: value.readUInt32LE(2 + keyLength),
+    opIndex: value.readUInt16LE(2 + keyLength + 4),
+  };
+}
+
+/** The shape of one seed's writes, drawn once per seed. */
+export interface WorkloadShape {
+  keyCount: number;
+  /** Keys [0, hotKeyCount) are written far more often (overwrites, deletes of live keys). */
+  hotKeyCount: number;
+  syncProbability: number;
+  deleteProbability: number;
+  batchProbability: number;
+  /** Most values pad to at most this; one in 16 is large (several blocks). */
+  padBytesMax: number;
+}
+
+export function drawShape(rng: Rng): WorkloadShape {
+  const keyCount = rng.pick([24, 64, 160, 400]);
+  return {
+    keyCount,
+    hotKeyCount: Math.max(4, keyCount >> rng.range(2, 4)),
+    syncProbability: rng.pick([0, 0.05, 0.3, 0.7]),
+    deleteProbability: rng.pick([0.05, 0.2, 0.4]),
+    batchProbability: rng.pick([0.1, 0.3]),
+    padBytesMax: rng.pick([8, 48, 160]),
+  };
+}
+
+/** Draws writes. `writeId`s come from the caller, which numbers writes over the whole seed. */
+export class WorkloadGen {
+  readonly shape: WorkloadShape;
+  readonly #rng: Rng;
+
+  constructor(rng: Rng, shape: WorkloadShape) {
+    this.#rng = rng;
+    this.shape = shape;
+  }
+
+  randomKey(): Buffer {
+    const { keyCount, hotKeyCount } = this.shape;
+    return keyOf(this.#rng.bool(0.5) ? this.#rng.int(hotKeyCount) : this.#rng.int(keyCount));
+  }
+
+  #padLength(): number {
+    if (this.#rng.int(16) === 0) return this.#rng.range(200, 1200);
+    return this.#rng.range(0, this.shape.padBytesMax);
+  }
+
+  #op(writeId: number, opIndex: number): SimOp {
+    const key = this.randomKey();
+    if (this.#rng.bool(this.shape.deleteProbability)) return { type: 'delete', key };
+    return { type: 'put', key, value: encodeValue(key, writeId, opIndex, this.#padLength()) };
+  }
+
+  nextWrite(writeId: number): SimWrite {
+    const sync = this.#rng.bool(this.shape.syncProbability);
+    if (this.#rng.bool(this.shape.batchProbability)) {
+      // Batches may touch one key twice: the later operation wins.
+      const count = this.#rng.range(2, 8);
+      const ops = Array.from({ length: count }, (_, i) => this.#op(writeId, i));
+      return { writeId, kind: 'batch', sync, ops };
+    }
+    const op = this.#op(writeId, 0);
+    return { writeId, kind: op.type, sync, ops: [op] };
+  }
+}
