@@ -96,20 +96,27 @@ function sameState(a: Map<string, string>, b: Map<string, string>): boolean {
 }
 
 /**
- * Finds the prefix of `intents` whose result equals `recovered`, starting at the
- * last acknowledged one: every acknowledged intent must be inside it. Returns the
- * prefix length, or -1.
+ * The lengths of the prefixes of `intents` whose result equals `recovered`, from
+ * the last acknowledged intent on (every acknowledged intent must be inside).
+ * Several can match: an intent that changes nothing (a delete of a missing key)
+ * leaves the state as it was; `latestSequence` tells them apart.
  */
-export function matchingPrefix(model: Map<string, string>, intents: Intent[], acked: Set<number>, recovered: Map<string, string>): number {
+export function matchingPrefixes(model: Map<string, string>, intents: Intent[], acked: Set<number>, recovered: Map<string, string>): number[] {
   let lastAcked = -1;
   intents.forEach((intent, position) => acked.has(intent.index) && (lastAcked = position));
   const state = new Map(model);
   for (let position = 0; position <= lastAcked; position++) applyIntent(state, intents[position]!);
+  const matches: number[] = [];
   for (let length = lastAcked + 1; length <= intents.length; length++) {
-    if (sameState(state, recovered)) return length;
+    if (sameState(state, recovered)) matches.push(length);
     if (length < intents.length) applyIntent(state, intents[length]!);
   }
-  return -1;
+  return matches;
+}
+
+/** The number of operations (sequence numbers) in the first `length` intents. */
+function opCount(intents: Intent[], length: number): number {
+  return intents.slice(0, length).reduce((sum, intent) => sum + intent.ops.length, 0);
 }
 
 export async function runCrashtest(options: CrashtestOptions): Promise<CrashtestSummary> {
@@ -128,14 +135,12 @@ export async function runCrashtest(options: CrashtestOptions): Promise<Crashtest
     });
     try {
       const recovered = await readState(db, violations, cycle);
-      const prefix = matchingPrefix(model, intents, acked, recovered);
-      if (prefix < 0) {
+      const prefixes = matchingPrefixes(model, intents, acked, recovered);
+      const sequences = prefixes.map((length) => baseSequence + BigInt(opCount(intents, length)));
+      if (prefixes.length === 0) {
         violations.push(`cycle ${cycle}: the database is no prefix of the ${intents.length} writes issued (${acked.size} acknowledged)`);
-      } else {
-        const ops = intents.slice(0, prefix).reduce((sum, intent) => sum + intent.ops.length, 0);
-        if (db.latestSequence !== baseSequence + BigInt(ops)) {
-          violations.push(`cycle ${cycle}: latestSequence ${db.latestSequence}, expected ${baseSequence + BigInt(ops)}`);
-        }
+      } else if (!sequences.includes(db.latestSequence)) {
+        violations.push(`cycle ${cycle}: latestSequence ${db.latestSequence}, expected one of ${sequences.join(', ')}`);
       }
       model = recovered;
       baseSequence = db.latestSequence;

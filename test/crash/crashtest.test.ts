@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { matchingPrefix, runCrashtest } from '../../src/cli/crashtest.js';
+import { matchingPrefixes, runCrashtest } from '../../src/cli/crashtest.js';
 import { makeValue, valueIsIntact, type Intent } from '../../src/cli/crashtest-workload.js';
 import { tempDir, testSeed } from '../helpers.js';
 
@@ -10,13 +10,16 @@ const cliPath = fileURLToPath(new URL('../../src/cli/shale.js', import.meta.url)
 const CYCLES = Number(process.env['CRASHTEST_CYCLES'] ?? 50);
 
 describe('shale crashtest', () => {
-  it('finds the prefix of issued writes a recovered state equals, and none when an acknowledged write is missing', () => {
+  it('finds the prefixes of issued writes a recovered state equals, and none when an acknowledged write is missing', () => {
     const put = (index: number, key: string): Intent => ({ index, sync: true, ops: [{ type: 'put', key, value: `v${index}` }] });
+    const del = (index: number, key: string): Intent => ({ index, sync: true, ops: [{ type: 'delete', key }] });
     const intents = [put(0, 'a'), put(1, 'b'), put(2, 'a'), put(3, 'c')];
     const base = new Map<string, string>();
-    assert.equal(matchingPrefix(base, intents, new Set([0, 1]), new Map([['a', 'v2'], ['b', 'v1']])), 3);
-    assert.equal(matchingPrefix(base, intents, new Set([0, 1, 2]), new Map([['a', 'v0'], ['b', 'v1']])), -1, 'acknowledged intent 2 lost');
-    assert.equal(matchingPrefix(base, intents, new Set([0]), new Map([['a', 'v0'], ['c', 'v3']])), -1, 'a hole: 3 without 1');
+    assert.deepEqual(matchingPrefixes(base, intents, new Set([0, 1]), new Map([['a', 'v2'], ['b', 'v1']])), [3]);
+    assert.deepEqual(matchingPrefixes(base, intents, new Set([0, 1, 2]), new Map([['a', 'v0'], ['b', 'v1']])), [], 'acknowledged intent 2 lost');
+    assert.deepEqual(matchingPrefixes(base, intents, new Set([0]), new Map([['a', 'v0'], ['c', 'v3']])), [], 'a hole: 3 without 1');
+    // A delete of a missing key changes nothing: two prefixes match, and only latestSequence tells them apart.
+    assert.deepEqual(matchingPrefixes(base, [put(0, 'a'), del(1, 'z')], new Set([0]), new Map([['a', 'v0']])), [1, 2]);
   });
 
   it('recognises intact values and rejects damaged or misplaced ones', () => {
