@@ -12,12 +12,13 @@
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ioError } from '../errors.js';
-import type { FileSystem, RandomAccessFile, WritableFile } from '../fs/file-system.js';
+import type { FileSystem, RandomAccessFile } from '../fs/file-system.js';
 import { filePath, tableFileName } from '../filenames.js';
 import { EntryType, encodeInternalKey } from '../keys.js';
 import type { InternalIterator } from '../iterator/internal-iterator.js';
 import { MergingIterator } from '../iterator/merging-iterator.js';
-import { TableBuilder, type TableBuilderOptions } from '../sstable/table-builder.js';
+import type { TableBuilderOptions } from '../sstable/table-builder.js';
+import { TableOutput } from './table-output.js';
 import { TableReader } from '../sstable/table-reader.js';
 import type { FileMeta } from './version-edit.js';
 
@@ -85,14 +86,6 @@ class DeeperLevels {
   }
 }
 
-/** One output table being written. */
-interface Output {
-  fileNumber: number;
-  path: string;
-  file: WritableFile;
-  builder: TableBuilder;
-}
-
 /**
  * Runs a compaction: merges the inputs into new tables at `spec.outputLevel`,
  * synced with their directory. On failure, removes its outputs and throws
@@ -104,7 +97,7 @@ export async function runCompactionJob(
   allocateFileNumber: () => Promise<number>,
 ): Promise<CompactionJobResult> {
   const opened: RandomAccessFile[] = [];
-  const outputs: Output[] = [];
+  const outputs: TableOutput[] = [];
   const finished: FileMeta[] = [];
   try {
     const children: InternalIterator[] = [];
@@ -125,13 +118,8 @@ export async function runCompactionJob(
     const bytesWritten = finished.reduce((sum, meta) => sum + meta.sizeBytes, 0);
     return { outputs: finished, bytesRead, bytesWritten, ...counts };
   } catch (err) {
-    for (const output of outputs) {
-      output.builder.abandon();
-      await output.file.close().catch(() => undefined);
-    }
-    for (const output of [...outputs, ...finished.map((meta) => ({ path: filePath(spec.dir, tableFileName(meta.fileNumber)) }))]) {
-      await fs.remove(output.path).catch(() => undefined);
-    }
+    for (const output of outputs) await output.discard();
+    for (const meta of finished) await fs.remove(filePath(spec.dir, tableFileName(meta.fileNumber))).catch(() => undefined);
     throw err;
   } finally {
     for (const file of opened) await file.close().catch(() => undefined);
@@ -143,7 +131,7 @@ async function mergeInto(
   merged: InternalIterator,
   fs: FileSystem,
   allocateFileNumber: () => Promise<number>,
-  outputs: Output[],
+  outputs: TableOutput[],
   finished: FileMeta[],
 ): Promise<{ entriesRead: number; entriesWritten: number }> {
   const deeper = new DeeperLevels(spec.deeperSpans);
@@ -169,7 +157,7 @@ async function mergeInto(
       }
       const current = outputs[0];
       if (current && (current.builder.approximateSizeBytes >= spec.targetFileSizeBytes || overlappedBytes > spec.grandparentOverlapBytesMax)) {
-        finished.push(await finishOutput(spec, fs, outputs.shift()!));
+        finished.push(await outputs.shift()!.finish(spec.outputLevel));
         overlappedBytes = 0;
       }
     }
@@ -178,7 +166,7 @@ async function mergeInto(
     const obsoleteTombstone = !hidden && type === EntryType.DELETE && stripe === 0 && !deeper.mayHold(userKey);
     previousStripe = stripe;
     if (!hidden && !obsoleteTombstone) {
-      if (outputs.length === 0) outputs.push(await startOutput(spec, fs, await allocateFileNumber()));
+      if (outputs.length === 0) outputs.push(await TableOutput.create(fs, spec.dir, await allocateFileNumber(), spec.tableOptions));
       const builder = outputs[0]!.builder;
       builder.add(encodeInternalKey(userKey, seq, type), merged.value());
       entriesWritten++;
@@ -186,40 +174,6 @@ async function mergeInto(
     }
     if (spec.yieldEveryEntries > 0 && entriesRead % spec.yieldEveryEntries === 0) await yieldToEventLoop();
   }
-  if (outputs.length > 0) finished.push(await finishOutput(spec, fs, outputs.shift()!));
+  if (outputs.length > 0) finished.push(await outputs.shift()!.finish(spec.outputLevel));
   return { entriesRead, entriesWritten };
-}
-
-async function startOutput(spec: CompactionJobSpec, fs: FileSystem, fileNumber: number): Promise<Output> {
-  const path = filePath(spec.dir, tableFileName(fileNumber));
-  const file = await fs.create(path).catch((err: unknown) => {
-    throw ioError(`creating compaction output ${path}`, err);
-  });
-  return { fileNumber, path, file, builder: new TableBuilder(file, spec.tableOptions) };
-}
-
-/** Finishes, syncs and closes an output; on failure removes it (the caller no longer lists it). */
-async function finishOutput(spec: CompactionJobSpec, fs: FileSystem, output: Output): Promise<FileMeta> {
-  // Past finish() the builder is done; a failing sync or close must not abandon it.
-  let finished = false;
-  try {
-    const meta = await output.builder.finish();
-    finished = true;
-    await output.file.sync();
-    await output.file.close();
-    return {
-      level: spec.outputLevel,
-      fileNumber: output.fileNumber,
-      sizeBytes: meta.fileSizeBytes,
-      smallest: meta.smallestKey,
-      largest: meta.largestKey,
-      smallestSeq: meta.smallestSeq,
-      largestSeq: meta.largestSeq,
-    };
-  } catch (err) {
-    if (!finished) output.builder.abandon();
-    await output.file.close().catch(() => undefined);
-    await fs.remove(output.path).catch(() => undefined);
-    throw ioError(`writing compaction output ${output.path}`, err);
-  }
 }

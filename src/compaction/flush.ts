@@ -5,11 +5,11 @@
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ioError } from '../errors.js';
-import type { FileSystem, WritableFile } from '../fs/file-system.js';
-import { filePath, tableFileName } from '../filenames.js';
+import type { FileSystem } from '../fs/file-system.js';
 import { encodeInternalKey } from '../keys.js';
 import type { MemKey } from '../memtable/memtable.js';
-import { TableBuilder, type TableBuilderOptions } from '../sstable/table-builder.js';
+import type { TableBuilderOptions } from '../sstable/table-builder.js';
+import { TableOutput } from './table-output.js';
 import type { FileMeta } from './version-edit.js';
 
 /** Entries encoded between yields to the event loop (about a millisecond of work). */
@@ -31,44 +31,27 @@ export async function writeTable(
   const iterator = entries[Symbol.iterator]();
   let entry = iterator.next();
   if (entry.done) return undefined;
-  const path = filePath(dir, tableFileName(fileNumber));
-  let file: WritableFile;
-  try {
-    file = await fs.create(path);
-  } catch (err) {
-    throw ioError(`creating table ${path}`, err);
-  }
-  const builder = new TableBuilder(file, tableOptions);
-  // Past finish() the builder is done; a failing sync or close must not abandon it.
-  let finished = false;
+  const output = await TableOutput.create(fs, dir, fileNumber, tableOptions);
   try {
     for (let count = 1; !entry.done; count++) {
       const [key, value] = entry.value;
-      builder.add(encodeInternalKey(key.key, key.seq, key.type), value);
+      output.builder.add(encodeInternalKey(key.key, key.seq, key.type), value);
       if (count % FLUSH_SLICE_ENTRIES === 0) {
-        if (builder.flushAdvised) await builder.flush();
+        if (output.builder.flushAdvised) await output.builder.flush();
         await yieldToEventLoop();
       }
       entry = iterator.next();
     }
-    const meta = await builder.finish();
-    finished = true;
-    await file.sync();
-    await file.close();
-    await fs.syncDir(dir);
-    return {
-      level,
-      fileNumber,
-      sizeBytes: meta.fileSizeBytes,
-      smallest: meta.smallestKey,
-      largest: meta.largestKey,
-      smallestSeq: meta.smallestSeq,
-      largestSeq: meta.largestSeq,
-    };
   } catch (err) {
-    if (!finished) builder.abandon();
-    await file.close().catch(() => undefined);
-    await fs.remove(path).catch(() => undefined);
-    throw ioError(`writing table ${path}`, err);
+    await output.discard();
+    throw ioError(`writing table ${output.path}`, err);
   }
+  const meta = await output.finish(level);
+  try {
+    await fs.syncDir(dir);
+  } catch (err) {
+    await fs.remove(output.path).catch(() => undefined);
+    throw ioError(`syncing directory ${dir}`, err);
+  }
+  return meta;
 }
