@@ -6,7 +6,7 @@
  */
 import { CorruptionError, ShaleError, ioError } from './errors.js';
 import type { FileLock, FileSystem } from './fs/file-system.js';
-import { CURRENT_FILE_NAME, LOCK_FILE_NAME, filePath, logFileName, parseFileName } from './filenames.js';
+import { CURRENT_FILE_NAME, LOCK_FILE_NAME, filePath, logFileName, manifestFileName, parseFileName, tableFileName } from './filenames.js';
 import { ManifestWriter, emptyManifestState, readCurrent, replayManifest, type ManifestState } from './compaction/manifest.js';
 import { MemTable } from './memtable/memtable.js';
 import { tableBuilderOptions, type ResolvedOptions } from './options.js';
@@ -63,7 +63,10 @@ async function listDirectory(fs: FileSystem, dir: string): Promise<string[]> {
 async function readState(fs: FileSystem, dir: string, names: string[], options: ResolvedOptions): Promise<ManifestState | undefined> {
   if (names.includes(CURRENT_FILE_NAME)) {
     if (options.errorIfExists) throw new ShaleError('EXISTS', `database ${dir} already exists (errorIfExists is true)`);
-    return replayManifest(fs, dir, await readCurrent(fs, dir));
+    const manifestNumber = await readCurrent(fs, dir);
+    const state = await replayManifest(fs, dir, manifestNumber);
+    checkFilesPresent(state, names, filePath(dir, manifestFileName(manifestNumber)));
+    return state;
   }
   // Creation writes CURRENT before any log or table, so data files without CURRENT mean it was lost.
   const dataFile = names.find((name) => ['log', 'table'].includes(parseFileName(name)?.kind ?? ''));
@@ -72,6 +75,29 @@ async function readState(fs: FileSystem, dir: string, names: string[], options: 
   }
   if (!options.createIfMissing) throw new ShaleError('NOT_FOUND', `database ${dir} does not exist (createIfMissing is false)`);
   return undefined;
+}
+
+/**
+ * Checks that the files the MANIFEST needs exist: every table it names, and the
+ * log its log number names whenever any later log exists. A MANIFEST that lost
+ * committed edits (cut short, say) would otherwise open as an older state whose
+ * logs are gone: silent loss. A missing log with no later one is legitimate: a
+ * crash between switching CURRENT and creating the new log.
+ */
+function checkFilesPresent(state: ManifestState, names: string[], manifest: string): void {
+  const present = new Set(names);
+  for (const fileNumber of state.files.keys()) {
+    if (!present.has(tableFileName(fileNumber))) {
+      throw new CorruptionError(manifest, 0, `the MANIFEST names table ${tableFileName(fileNumber)}, which is missing`);
+    }
+  }
+  const laterLog = names.some((name) => {
+    const parsed = parseFileName(name);
+    return parsed?.kind === 'log' && parsed.fileNumber > state.logNumber;
+  });
+  if (laterLog && !present.has(logFileName(state.logNumber))) {
+    throw new CorruptionError(manifest, 0, `the MANIFEST needs log ${logFileName(state.logNumber)}, which is missing while later logs exist`);
+  }
 }
 
 async function recover(fs: FileSystem, dir: string, options: ResolvedOptions, lock: FileLock): Promise<OpenedDatabase> {

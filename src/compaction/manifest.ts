@@ -82,7 +82,9 @@ export async function replayManifest(fs: FileSystem, dir: string, manifestNumber
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new CorruptionError(file, 0, 'the MANIFEST that CURRENT names is missing', { cause: err });
+      // The damaged file is CURRENT (or the MANIFEST was lost): name CURRENT, whose content is wrong.
+      const current = filePath(dir, CURRENT_FILE_NAME);
+      throw new CorruptionError(current, 0, `CURRENT names ${manifestFileName(manifestNumber)}, which does not exist`, { cause: err });
     }
     throw ioError(`reading ${file}`, err);
   }

@@ -198,7 +198,10 @@ describe('WAL recovery', () => {
   it('a CURRENT naming no MANIFEST is CORRUPTION naming CURRENT', async () => {
     const dir = await databaseWithRecords(2);
     fs.writeFileSync(path.join(dir, 'CURRENT'), 'MANIFEST-999999\n');
-    await assert.rejects(DB.open(dir), (err: unknown) => err instanceof CorruptionError && err.file.includes('MANIFEST-999999'));
+    await assert.rejects(
+      DB.open(dir),
+      (err: unknown) => err instanceof CorruptionError && err.file.endsWith('CURRENT') && err.message.includes('MANIFEST-999999'),
+    );
     fs.writeFileSync(path.join(dir, 'CURRENT'), 'garbage');
     await assert.rejects(DB.open(dir), (err: unknown) => err instanceof CorruptionError && err.file.endsWith('CURRENT'));
   });
