@@ -93,12 +93,18 @@ export function compareInternalKeys(a: Buffer, b: Buffer): number {
   const aUser = a.length - INTERNAL_KEY_TRAILER_BYTES;
   const bUser = b.length - INTERNAL_KEY_TRAILER_BYTES;
   const byUser = a.compare(b, 0, bUser, 0, aUser);
-  if (byUser !== 0) return byUser;
-  // Larger trailer (newer) first: compare the high then the low 32-bit words, reversed.
-  const aHigh = a.readUInt32LE(aUser + 4);
-  const bHigh = b.readUInt32LE(bUser + 4);
+  return byUser !== 0 ? byUser : compareTrailers(a, aUser, b, bUser);
+}
+
+/**
+ * Orders two trailers (at `aOffset` in `a`, `bOffset` in `b`) newest first: the
+ * larger u64le `seq << 8 | type` sorts before, comparing high then low words.
+ */
+export function compareTrailers(a: Buffer, aOffset: number, b: Buffer, bOffset: number): number {
+  const aHigh = a.readUInt32LE(aOffset + 4);
+  const bHigh = b.readUInt32LE(bOffset + 4);
   if (aHigh !== bHigh) return aHigh > bHigh ? -1 : 1;
-  const aLow = a.readUInt32LE(aUser);
-  const bLow = b.readUInt32LE(bUser);
+  const aLow = a.readUInt32LE(aOffset);
+  const bLow = b.readUInt32LE(bOffset);
   return aLow === bLow ? 0 : aLow > bLow ? -1 : 1;
 }

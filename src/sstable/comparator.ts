@@ -7,7 +7,7 @@
  * iterator's scratch buffer) with a whole target key, so the read path never copies
  * a key just to compare it.
  */
-import { INTERNAL_KEY_TRAILER_BYTES } from '../keys.js';
+import { INTERNAL_KEY_TRAILER_BYTES, compareTrailers } from '../keys.js';
 import { compareBytes } from './byte-ranges.js';
 
 /** An ordering of keys, comparing a range of one buffer with a whole target. */
@@ -44,13 +44,6 @@ export const internalKeyComparator: KeyComparator = {
     const aUserEnd = aEnd - INTERNAL_KEY_TRAILER_BYTES;
     const bUserEnd = b.length - INTERNAL_KEY_TRAILER_BYTES;
     const byUser = compareBytes(a, aStart, aUserEnd, b, 0, bUserEnd);
-    if (byUser !== 0) return byUser;
-    // The trailer is u64le; compare the high words, then the low words, reversed.
-    const aHigh = a.readUInt32LE(aUserEnd + 4);
-    const bHigh = b.readUInt32LE(bUserEnd + 4);
-    if (aHigh !== bHigh) return aHigh > bHigh ? -1 : 1;
-    const aLow = a.readUInt32LE(aUserEnd);
-    const bLow = b.readUInt32LE(bUserEnd);
-    return aLow === bLow ? 0 : aLow > bLow ? -1 : 1;
+    return byUser !== 0 ? byUser : compareTrailers(a, aUserEnd, b, bUserEnd);
   },
 };
