@@ -12,7 +12,7 @@ import { MemTable } from './memtable/memtable.js';
 import { tableBuilderOptions, type ResolvedOptions } from './options.js';
 import { writeTable } from './compaction/flush.js';
 import { WAL_MAGIC } from './wal/log-format.js';
-import { LogWriter, encodeFileHeader } from './wal/log-writer.js';
+import { LogWriter } from './wal/log-writer.js';
 import { replayLogs, type RecoveryReport } from './wal/recovery.js';
 
 /** Everything a `DB` starts with. */
@@ -151,15 +151,8 @@ async function recover(fs: FileSystem, dir: string, options: ResolvedOptions, lo
 
 /** Creates log `fileNumber` with its header record, synced. The caller syncs the directory. */
 export async function createLog(fs: FileSystem, dir: string, fileNumber: number): Promise<LogWriter> {
-  const path = filePath(dir, logFileName(fileNumber));
-  let log: LogWriter;
+  const log = await LogWriter.create(fs, filePath(dir, logFileName(fileNumber)), WAL_MAGIC, fileNumber);
   try {
-    log = new LogWriter(await fs.create(path), path, 0);
-  } catch (err) {
-    throw ioError(`creating ${path}`, err);
-  }
-  try {
-    await log.addRecord(encodeFileHeader(WAL_MAGIC, fileNumber));
     await log.sync();
   } catch (err) {
     await log.close().catch(() => undefined);

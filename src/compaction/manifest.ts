@@ -21,7 +21,7 @@ import { checkFileHeader } from '../wal/log-file-header.js';
 import { MANIFEST_MAGIC, RecordKind } from '../wal/log-format.js';
 import { readUint64, writeUint64 } from '../coding.js';
 import { readLogEvents, readWholeFile } from '../wal/log-reader.js';
-import { LogWriter, encodeFileHeader } from '../wal/log-writer.js';
+import { LogWriter } from '../wal/log-writer.js';
 import { decodeVersionEdit, emptyEdit, encodeVersionEdit, type FileMeta, type VersionEdit } from './version-edit.js';
 
 /** The database's persistent state as the MANIFEST describes it. */
@@ -142,15 +142,9 @@ export class ManifestWriter {
     state: ManifestState,
   ): Promise<ManifestWriter> {
     const path = filePath(dir, manifestFileName(manifestNumber));
-    let log: LogWriter;
-    try {
-      log = new LogWriter(await fs.create(path), path, 0);
-    } catch (err) {
-      throw ioError(`creating ${path}`, err);
-    }
+    const log = await LogWriter.create(fs, path, MANIFEST_MAGIC, manifestNumber);
     const writer = new ManifestWriter(manifestNumber, log);
     try {
-      await log.addRecord(encodeFileHeader(MANIFEST_MAGIC, manifestNumber));
       const editOffset = log.size;
       await log.addRecord(encodeVersionEdit(snapshotEdit(state)));
       await log.addRecord(encodeCommit(editOffset));

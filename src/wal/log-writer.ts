@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { ShaleError, ioError } from '../errors.js';
-import type { WritableFile } from '../fs/file-system.js';
+import type { FileSystem, WritableFile } from '../fs/file-system.js';
 import { writeUint64 } from '../coding.js';
 import {
   CHUNK_HEADER_BYTES,
@@ -132,6 +132,27 @@ export class LogWriter {
       throw ioError(`sync of ${this.path} failed`, err);
     }
     this.#syncedSize = size;
+  }
+
+  /**
+   * Creates a new log file at `path` and appends its header record (`magic`,
+   * `fileNumber`), unsynced: the caller appends more or syncs. On failure the
+   * file is closed and the error is `IO_ERROR`.
+   */
+  static async create(fs: FileSystem, path: string, magic: string, fileNumber: number): Promise<LogWriter> {
+    let log: LogWriter;
+    try {
+      log = new LogWriter(await fs.create(path), path, 0);
+    } catch (err) {
+      throw ioError(`creating ${path}`, err);
+    }
+    try {
+      await log.addRecord(encodeFileHeader(magic, fileNumber));
+    } catch (err) {
+      await log.close().catch(() => undefined);
+      throw err;
+    }
+    return log;
   }
 
   async close(): Promise<void> {
