@@ -33,7 +33,8 @@ import type { TableIterator } from '../src/sstable/table-iterator.js';
 import { TableReader } from '../src/sstable/table-reader.js';
 import { Rng } from '../src/testing/rng.js';
 import { MemoryRandomAccessFile } from '../test/sstable/memory-file.js';
-import { attempt, buildValidTable, walkBlock, type ValidTable } from './table-decoders.js';
+import { attempt } from './damage.js';
+import { buildValidTable, walkBlock, type ValidTable } from './table-decoders.js';
 
 const FILE_NAME = 'jazzer.sst';
 const FOOTER_CHECKED_BYTES = 52;

@@ -28,7 +28,6 @@
  */
 import assert from 'node:assert/strict';
 import CRC32 from 'crc-32';
-import { CorruptionError, ShaleError } from '../src/errors.js';
 import { EntryType, INTERNAL_KEY_TRAILER_BYTES, SEQUENCE_MAX, compareInternalKeys, encodeInternalKey } from '../src/keys.js';
 import { BlockBuilder } from '../src/sstable/block-builder.js';
 import { BlockCache } from '../src/sstable/block-cache.js';
@@ -44,6 +43,7 @@ import { TableBuilder, type TableBuilderOptions } from '../src/sstable/table-bui
 import { seekTarget, type TableIterator } from '../src/sstable/table-iterator.js';
 import { TableReader } from '../src/sstable/table-reader.js';
 import { Rng } from '../src/testing/rng.js';
+import { attempt, damageBytes, isAllowedDecodeError, type Attempt } from './damage.js';
 import { MemoryRandomAccessFile, MemoryWritableFile } from '../test/sstable/memory-file.js';
 
 const FILE_NAME = 'fuzz.sst';
@@ -194,34 +194,6 @@ function damageInPlace(bytes: Buffer, rng: Rng, start: number, end: number): voi
   }
 }
 
-/** Raw damage anywhere (like the log target's): flips, zeroed ranges, truncation, inserted garbage. */
-function damageRaw(original: Buffer, rng: Rng, focusStart: number): Buffer {
-  let out = Buffer.from(original);
-  const edits = rng.range(1, 4);
-  for (let i = 0; i < edits && out.length > 0; i++) {
-    // Half the edits land in the metadata and footer, which a uniform pick rarely hits.
-    const from = rng.bool() ? Math.min(focusStart, out.length - 1) : 0;
-    const at = rng.range(from, out.length - 1);
-    switch (rng.int(5)) {
-      case 0:
-        out[at]! ^= 1 << rng.int(8);
-        break;
-      case 1:
-        out.fill(0, at, Math.min(out.length, at + rng.range(1, 4096)));
-        break;
-      case 2:
-        out = out.subarray(0, at);
-        break;
-      case 3:
-        out = Buffer.concat([out.subarray(0, at), out.subarray(Math.min(out.length, at + rng.range(1, 64)))]);
-        break;
-      default:
-        out = Buffer.concat([out.subarray(0, at), rng.bytes(rng.range(1, 64)), out.subarray(at)]);
-    }
-  }
-  return out;
-}
-
 /**
  * Forged damage: one block (contents and maybe its compression type) or the
  * footer is changed in place and its checksum recomputed, so that the damage gets
@@ -259,26 +231,6 @@ function damageForged(table: ValidTable, rng: Rng): Buffer {
 // ---------------------------------------------------------------------------
 // Calling decoders
 
-/** The errors a decoder of damaged bytes may throw. */
-function isAllowed(err: unknown): boolean {
-  return err instanceof CorruptionError || (err instanceof ShaleError && err.code === 'NOT_SUPPORTED');
-}
-
-/** What `attempt` returns. */
-export type Attempt<T> = { ok: true; value: T } | { ok: false };
-
-/**
- * Runs `decode`; a `CorruptionError` (or NOT_SUPPORTED) gives `{ ok: false }`,
- * any other error propagates: that is a bug in the decoder.
- */
-export function attempt<T>(decode: () => T): Attempt<T> {
-  try {
-    return { ok: true, value: decode() };
-  } catch (err) {
-    if (isAllowed(err)) return { ok: false };
-    throw err;
-  }
-}
 
 function readEntry(iterator: TableIterator): ReadEntry {
   const key = iterator.key();
@@ -465,7 +417,7 @@ function damagePiece(piece: Buffer, rng: Rng): Buffer {
     damageInPlace(out, rng, 0, out.length);
     return out;
   }
-  return damageRaw(piece, rng, 0);
+  return damageBytes(piece, rng, 0);
 }
 
 /**
@@ -595,7 +547,7 @@ async function runIteration(rng: Rng): Promise<void> {
       const verifyChecksums = rng.bool(0.85);
       const { footer } = table;
       const metaStart = Math.min(footer.indexHandle.offset, footer.propertiesHandle.offset, footer.filterHandle?.offset ?? Infinity);
-      openAndRead(damageRaw(table.bytes, rng, metaStart), model, rng, verifyChecksums ? 'exact' : 'typesOnly', verifyChecksums);
+      openAndRead(damageBytes(table.bytes, rng, metaStart), model, rng, verifyChecksums ? 'exact' : 'typesOnly', verifyChecksums);
     }
     fuzzBlocks(table, rng);
     fuzzTrailer(table, rng);

@@ -65,6 +65,18 @@ export function frameRecord(payload: Uint8Array, blockOffset: number): Buffer {
   return out;
 }
 
+/** The bytes a log holding exactly `payloads` as records (no header added) consists of: for tests and fuzzing. */
+export function frameLog(payloads: readonly Uint8Array[]): Buffer {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for (const payload of payloads) {
+    const framed = frameRecord(payload, size % LOG_BLOCK_BYTES);
+    parts.push(framed);
+    size += framed.length;
+  }
+  return Buffer.concat(parts);
+}
+
 /** Encodes the header record payload: kind, 4-byte magic, version u16le, file number u64le. */
 export function encodeFileHeader(magic: string, fileNumber: number): Buffer {
   assert.equal(Buffer.byteLength(magic, 'latin1'), 4);

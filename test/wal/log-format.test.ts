@@ -2,23 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CHUNK_HEADER_BYTES, LOG_BLOCK_BYTES, maskCrc, unmaskCrc } from '../../src/wal/log-format.js';
 import { readLogEvents } from '../../src/wal/log-reader.js';
-import { encodeFileHeader, frameRecord, framedSize } from '../../src/wal/log-writer.js';
+import { encodeFileHeader, frameLog, frameRecord, framedSize } from '../../src/wal/log-writer.js';
 import { decodeWriteGroup, encodeWriteGroup, opEncodedBytes, type WriteOp } from '../../src/wal/write-group.js';
 import { EntryType } from '../../src/keys.js';
 import { CorruptionError } from '../../src/errors.js';
 import { seededRandom, testSeed } from '../helpers.js';
-
-/** Frames every payload one after another, as a LogWriter would. */
-function writeLog(payloads: Buffer[]): Buffer {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for (const payload of payloads) {
-    const framed = frameRecord(payload, size % LOG_BLOCK_BYTES);
-    parts.push(framed);
-    size += framed.length;
-  }
-  return Buffer.concat(parts);
-}
 
 describe('log framing', () => {
   // The CRC was computed independently: Python zlib.crc32(b'\x01hello'), then masked.
@@ -48,7 +36,7 @@ describe('log framing', () => {
       payloads.push(Buffer.from(Array.from({ length: size }, () => Math.floor(random() * 256))));
     }
     payloads.push(Buffer.alloc(0), Buffer.alloc(LOG_BLOCK_BYTES - CHUNK_HEADER_BYTES, 7));
-    const events = [...readLogEvents(writeLog(payloads))];
+    const events = [...readLogEvents(frameLog(payloads))];
     assert.equal(events.length, payloads.length);
     events.forEach((event, i) => {
       assert.equal(event.kind, 'record');
@@ -57,7 +45,7 @@ describe('log framing', () => {
   });
 
   it('reports a torn last record once, after every intact record', () => {
-    const log = writeLog([Buffer.from('one'), Buffer.from('two'), Buffer.alloc(100, 1)]);
+    const log = frameLog([Buffer.from('one'), Buffer.from('two'), Buffer.alloc(100, 1)]);
     const torn = log.subarray(0, log.length - 10);
     const events = [...readLogEvents(torn)];
     assert.deepEqual(events.map((e) => e.kind), ['record', 'record', 'bad']);
@@ -66,7 +54,7 @@ describe('log framing', () => {
 
   it('reports a checksum mismatch at the damaged record and resynchronises at the next block', () => {
     const big = Buffer.alloc(LOG_BLOCK_BYTES, 2);
-    const log = writeLog([Buffer.from('first'), big, Buffer.from('after')]);
+    const log = frameLog([Buffer.from('first'), big, Buffer.from('after')]);
     log[CHUNK_HEADER_BYTES + 5 + CHUNK_HEADER_BYTES + 100]! ^= 1; // inside the big record's first chunk
     const events = [...readLogEvents(log)];
     assert.deepEqual(events.map((e) => e.kind), ['record', 'bad', 'record']);
@@ -75,7 +63,7 @@ describe('log framing', () => {
   });
 
   it('treats zeroed bytes as damage, not as records', () => {
-    const log = Buffer.concat([writeLog([Buffer.from('kept')]), Buffer.alloc(4096)]);
+    const log = Buffer.concat([frameLog([Buffer.from('kept')]), Buffer.alloc(4096)]);
     const events = [...readLogEvents(log)];
     assert.deepEqual(events.map((e) => e.kind), ['record', 'bad']);
     if (events[1]!.kind === 'bad') assert.equal(events[1]!.reason, 'zeroed bytes');
