@@ -10,7 +10,7 @@ import { BlockCache } from '../../src/sstable/block-cache.js';
 import { Block } from '../../src/sstable/block-reader.js';
 import { TableReader } from '../../src/sstable/table-reader.js';
 import { MemoryRandomAccessFile } from './memory-file.js';
-import { SeededRandom, testSeed } from './seeded-random.js';
+import { SeededRandom, testSeed } from '../helpers.js';
 import { buildTable, randomEntries } from './table-fixture.js';
 
 /** A block whose data is exactly `bytes` long (charged bytes + 128 in the cache): zero padding before an empty block's restart array. */

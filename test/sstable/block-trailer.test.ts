@@ -8,7 +8,7 @@ import CRC32 from 'crc-32';
 import { CorruptionError } from '../../src/errors.js';
 import { openBlock, sealBlock } from '../../src/sstable/block-trailer.js';
 import { CompressionType } from '../../src/sstable/format.js';
-import { SeededRandom, testSeed } from './seeded-random.js';
+import { SeededRandom, testSeed } from '../helpers.js';
 
 const FILE = '000005.sst';
 

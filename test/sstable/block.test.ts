@@ -10,7 +10,7 @@ import { EntryType, compareInternalKeys, encodeInternalKey } from '../../src/key
 import { BlockBuilder } from '../../src/sstable/block-builder.js';
 import { Block } from '../../src/sstable/block-reader.js';
 import { bytewiseComparator, internalKeyComparator } from '../../src/sstable/comparator.js';
-import { SeededRandom, testSeed } from './seeded-random.js';
+import { SeededRandom, testSeed } from '../helpers.js';
 
 const FILE = '000009.sst';
 const BLOCK_OFFSET = 4096;

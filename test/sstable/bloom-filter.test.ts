@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CorruptionError } from '../../src/errors.js';
 import { BloomFilter, bloomHash, bloomProbeCount, buildBloomFilter, murmurHash32 } from '../../src/sstable/bloom-filter.js';
-import { SeededRandom, testSeed } from './seeded-random.js';
+import { SeededRandom, testSeed } from '../helpers.js';
 
 function filterOver(keys: Buffer[], bitsPerKey: number): Buffer {
   const hashes = new Uint32Array(keys.map((key) => bloomHash(key, 0, key.length)));

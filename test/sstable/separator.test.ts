@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EntryType, SEQUENCE_MAX, compareInternalKeys, encodeInternalKey } from '../../src/keys.js';
 import { shortSuccessor, shortestSeparator } from '../../src/sstable/separator.js';
-import { SeededRandom, testSeed } from './seeded-random.js';
+import { SeededRandom, testSeed } from '../helpers.js';
 
 const ik = (user: string | Buffer, seq: number, type: EntryType = EntryType.PUT): Buffer =>
   encodeInternalKey(typeof user === 'string' ? Buffer.from(user) : user, seq, type);

@@ -12,7 +12,7 @@ import type { BlockHandle } from '../../src/sstable/block-handle.js';
 import { decodeFooter } from '../../src/sstable/footer.js';
 import { FOOTER_BYTES } from '../../src/sstable/format.js';
 import type { TableReader } from '../../src/sstable/table-reader.js';
-import { SeededRandom, testSeed } from './seeded-random.js';
+import { SeededRandom, testSeed } from '../helpers.js';
 import { TABLE_FILE_NAME, buildTable, dataBlockHandles, entry, expectedGet, openTable, type TestEntry } from './table-fixture.js';
 
 function isCorruptionAt(offset: number): (error: unknown) => boolean {

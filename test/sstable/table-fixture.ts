@@ -8,7 +8,7 @@ import { decodeBlockHandle } from '../../src/sstable/block-handle.js';
 import { TableBuilder, type TableBuilderOptions, type TableMeta } from '../../src/sstable/table-builder.js';
 import { TableReader, type TableReaderOptions } from '../../src/sstable/table-reader.js';
 import { MemoryRandomAccessFile, MemoryWritableFile } from './memory-file.js';
-import type { SeededRandom } from './seeded-random.js';
+import type { SeededRandom } from '../helpers.js';
 
 export const TABLE_FILE_NAME = '000042.sst';
 export const TABLE_FILE_NUMBER = 42;

@@ -12,7 +12,7 @@ import { TABLE_FLUSH_ADVISED_BYTES, TABLE_WRITE_CHUNK_BYTES, TableBuilder, type 
 import type { TableReader } from '../../src/sstable/table-reader.js';
 import { GOLDEN_ENTRIES, GOLDEN_OPTIONS } from './golden-table.js';
 import { MemoryWritableFile } from './memory-file.js';
-import { SeededRandom, testSeed } from './seeded-random.js';
+import { SeededRandom, testSeed } from '../helpers.js';
 import { TABLE_FILE_NAME, buildTable, dataBlockHandles, entry, expectedGet, openTable, randomEntries, type TestEntry } from './table-fixture.js';
 
 const LAYOUT_GOLDEN = new URL('../../../test/sstable/testdata/table-layout.golden', import.meta.url);
