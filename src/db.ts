@@ -444,10 +444,10 @@ export class DB extends EventEmitter<DBEvents> {
   }
 
   #get(key: Buffer, seq: number): Promise<Buffer | undefined> {
-    for (const memtable of this.#memtables()) {
-      const found = memtable.get(key, seq);
-      if (found !== undefined) return Promise.resolve(valueOf(found));
-    }
+    // The hot path: walk the memtables in place rather than through #memtables()'s new array.
+    let found = this.#mem.memtable.get(key, seq);
+    for (let i = 0; found === undefined && i < this.#immutables.length; i++) found = this.#immutables[i]!.memtable.get(key, seq);
+    if (found !== undefined) return Promise.resolve(valueOf(found));
     return this.#getFromTables(key, seq);
   }
 
