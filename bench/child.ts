@@ -39,7 +39,7 @@ async function prepareFill(engine: Engine, job: RunJob): Promise<number> {
 
 async function run(job: RunJob): Promise<RunResult> {
   const spec = WORKLOADS[job.workload];
-  const engine = await openEngine(job.engine, job.dir);
+  const engine = await openEngine(job.engine, job.dir, { durableWrites: spec.durableWrites === true });
   const setup: RunResult['setup'] = { fillMs: undefined, compactMs: undefined, compaction: undefined };
   if (job.prepare.fill) setup.fillMs = await prepareFill(engine, job);
   if (job.prepare.compact) {

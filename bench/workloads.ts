@@ -31,6 +31,8 @@ export interface WorkloadSpec {
   leaves: Leaves;
   /** Whether the workload writes (the report gives it disk usage and write amplification). */
   writes: boolean;
+  /** Whether its writes are durable (sync) ones: engines open in their durable mode for it. */
+  durableWrites?: boolean;
   /** What one "op" of ops/s is. */
   opUnit: string;
   /** What one latency sample times. */
@@ -134,6 +136,7 @@ export const WORKLOADS: Record<WorkloadName, WorkloadSpec> = {
     needs: 'empty',
     leaves: 'scratch',
     writes: true,
+    durableWrites: true,
     opUnit: 'put',
     latencyUnit: 'put',
   },
@@ -143,6 +146,7 @@ export const WORKLOADS: Record<WorkloadName, WorkloadSpec> = {
     needs: 'empty',
     leaves: 'scratch',
     writes: true,
+    durableWrites: true,
     opUnit: 'put',
     latencyUnit: 'put',
   },

@@ -88,15 +88,26 @@ export interface Engine {
   close(): Promise<void>;
 }
 
+/** How a workload's process opens its engine. */
+export interface OpenMode {
+  /**
+   * True when the workload's writes are durable ones (fillsync). An engine whose
+   * durability is a per-database setting rather than a per-write flag (lmdb)
+   * opens in its durable mode then, and in its "survives a process crash, not a
+   * power loss" mode otherwise, the promise the others' non-sync writes make.
+   */
+  durableWrites: boolean;
+}
+
 /** Opens `name`'s adapter on `dir` (created if missing). Loads only that engine's module. */
-export async function openEngine(name: EngineName, dir: string): Promise<Engine> {
+export async function openEngine(name: EngineName, dir: string, mode: OpenMode): Promise<Engine> {
   switch (name) {
     case 'shale':
       return (await import('./shale.js')).openShale(dir);
     case 'classic-level':
       return (await import('./classic-level.js')).openClassicLevel(dir);
     case 'lmdb':
-      return (await import('./lmdb.js')).openLmdb(dir);
+      return (await import('./lmdb.js')).openLmdb(dir, mode);
   }
 }
 

@@ -7,7 +7,7 @@
  * Keys and values are stored raw (`keyEncoding`/`encoding: 'binary'`).
  */
 import type { RootDatabase } from 'lmdb';
-import type { CompactOutcome, Engine, EngineInfo, EngineStats, RangeReader, ReadChunk } from './engine.js';
+import type { CompactOutcome, Engine, OpenMode, EngineInfo, EngineStats, RangeReader, ReadChunk } from './engine.js';
 
 export const LMDB_INFO: EngineInfo = {
   name: 'lmdb',
@@ -24,13 +24,14 @@ export const LMDB_INFO: EngineInfo = {
   },
   durability: {
     write:
-      'lmdb-js has no non-sync mode short of noSync: every transaction is fdatasynced. With its default overlappingSync (Linux), ' +
-      'the commit releases the write lock before the sync so the next transaction overlaps it, but the put promise resolves only ' +
-      'after the sync (the report measures how long db.flushed adds). Survives a power loss',
+      'lmdb-js has no per-write sync flag: durability is set per database. For non-sync workloads it is opened with noSync: true, ' +
+      'so a commit writes its pages to the OS and never fdatasyncs: like the others\' non-sync writes, this survives a process ' +
+      'crash, not a power loss (LMDB: a system crash may lose or corrupt the latest transactions)',
     syncWrite:
-      'the same commit, then await db.flushed (resolves once the transaction is synced and its meta page written): survives a power loss',
+      'opened with lmdb-js defaults (overlappingSync: the commit releases the write lock before its sync, so the next ' +
+      'transaction overlaps it); the commit, then await db.flushed (resolves once the transaction is synced and its meta page written): survives a power loss',
   },
-  settings: 'lmdb-js defaults: overlappingSync, no compression, map grown on demand; binary keys and values',
+  settings: 'lmdb-js defaults (overlappingSync), plus noSync for the non-sync workloads; no compression, map grown on demand; binary keys and values',
 };
 
 type Db = RootDatabase<Buffer, Buffer>;
@@ -139,8 +140,8 @@ class LmdbEngine implements Engine {
   }
 }
 
-export async function openLmdb(dir: string): Promise<Engine> {
+export async function openLmdb(dir: string, mode: OpenMode): Promise<Engine> {
   const { open } = await import('lmdb');
-  const db = open<Buffer, Buffer>({ path: dir, keyEncoding: 'binary', encoding: 'binary' });
+  const db = open<Buffer, Buffer>({ path: dir, keyEncoding: 'binary', encoding: 'binary', noSync: !mode.durableWrites });
   return new LmdbEngine(db);
 }
