@@ -18,7 +18,7 @@ import { filePath, logFileName, tableFileName } from './filenames.js';
 import { batchOps, deleteOp, lookupKeyArgument, putOp, syncOption, type BatchOperation, type WriteOptions } from './batch.js';
 import { Compactor, type CompactionEvent } from './compaction/compactor.js';
 import { InlineExecutor, type CompactionExecutor } from './compaction/executor.js';
-import { writeTable } from './compaction/flush.js';
+import { encodeFlushEntries } from './compaction/flush.js';
 import { levelScores, totalBytes } from './compaction/picker.js';
 import { WorkerExecutor } from './compaction/worker-executor.js';
 import { emptyEdit } from './compaction/version-edit.js';
@@ -695,7 +695,9 @@ export class DB extends EventEmitter<DBEvents> {
   async #flushOne(slot: MemtableSlot): Promise<void> {
     const started = performance.now();
     const fileNumber = this.#versions.newFileNumber();
-    const meta = await writeTable(this.#options.fs, this.location, fileNumber, 0, slot.memtable.entries(), tableBuilderOptions(this.#options));
+    // The main thread only copies the entries out; the table is built in the background executor.
+    const entries = await encodeFlushEntries(slot.memtable);
+    const meta = await this.#executor.flush({ dir: this.location, fileNumber, tableOptions: tableBuilderOptions(this.#options), entries, yieldEveryEntries: 0 });
     const index = this.#immutables.indexOf(slot);
     const next = index > 0 ? this.#immutables[index - 1]! : this.#mem;
     const edit = emptyEdit();

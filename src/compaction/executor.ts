@@ -7,9 +7,14 @@
 import { CorruptionError, ShaleError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
 import { runCompactionJob, type CompactionJobResult, type CompactionJobSpec } from './compaction-job.js';
+import { runFlushJob, type FlushJobSpec } from './flush.js';
+import type { FileMeta } from './version-edit.js';
 
+/** Runs the background jobs: compactions and the building of flushed tables. Jobs may overlap. */
 export interface CompactionExecutor {
   run(spec: CompactionJobSpec, allocateFileNumber: () => Promise<number>): Promise<CompactionJobResult>;
+  /** Builds a flushed memtable's L0 table. `spec.entries` may be transferred (left detached). */
+  flush(spec: FlushJobSpec): Promise<FileMeta | undefined>;
   close(): Promise<void>;
 }
 
@@ -25,6 +30,10 @@ export class InlineExecutor implements CompactionExecutor {
 
   run(spec: CompactionJobSpec, allocateFileNumber: () => Promise<number>): Promise<CompactionJobResult> {
     return runCompactionJob({ ...spec, yieldEveryEntries: INLINE_YIELD_ENTRIES }, this.#fs, allocateFileNumber);
+  }
+
+  flush(spec: FlushJobSpec): Promise<FileMeta | undefined> {
+    return runFlushJob({ ...spec, yieldEveryEntries: INLINE_YIELD_ENTRIES }, this.#fs);
   }
 
   async close(): Promise<void> {}

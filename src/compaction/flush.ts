@@ -1,26 +1,93 @@
 /**
- * Writing a memtable to a level-0 table (docs/internals.md, "Flush"). The work
- * runs on the main thread in bounded slices: it yields to the event loop every
- * `FLUSH_SLICE_ENTRIES` entries, so a flush never blocks it for long.
+ * Writing a memtable to a level-0 table (docs/internals.md, "Flush").
+ *
+ * A flush has two halves. On the main thread, `encodeFlushEntries` copies the
+ * frozen memtable's entries, in order, into one flat buffer, in slices that yield
+ * to the event loop; that is all the main thread pays. `runFlushJob` then builds,
+ * compresses, writes and syncs the table from that buffer, in the compaction
+ * worker (or inline, through the file-system seam, for tests and custom file
+ * systems). Recovery, before the database is open, uses `writeTable` directly.
  */
+import assert from 'node:assert/strict';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ioError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
-import { encodeInternalKey } from '../keys.js';
-import type { MemKey } from '../memtable/memtable.js';
+import { INTERNAL_KEY_TRAILER_BYTES, encodeInternalKey, writeTrailer } from '../keys.js';
+import { ENTRY_OVERHEAD_BYTES, type MemKey, type MemTable } from '../memtable/memtable.js';
 import type { TableBuilderOptions } from '../sstable/table-builder.js';
 import { TableOutput } from './table-output.js';
 import type { FileMeta } from './version-edit.js';
 
-/** Entries encoded between yields to the event loop (about a millisecond of work). */
+/** Entries handled between yields to the event loop on the main thread (well under a millisecond of work). */
 export const FLUSH_SLICE_ENTRIES = 1000;
 
+/** What a flush job needs; `entries` is the output of `encodeFlushEntries`, transferable to the worker. */
+export interface FlushJobSpec {
+  dir: string;
+  fileNumber: number;
+  tableOptions: TableBuilderOptions;
+  entries: Uint8Array;
+  /** Yield to the event loop every this many entries (inline runs share the main thread); 0 never. */
+  yieldEveryEntries: number;
+}
+
 /**
- * Writes `entries` (in internal-key order) to table `fileNumber` at `level`, syncs
- * it and its directory entry, and returns its metadata; `undefined` if there were
- * no entries. A partial file is removed on failure.
+ * Copies `memtable`'s entries, in internal-key order, into one buffer that owns
+ * its memory (so it can be transferred to a worker):
+ *
+ *   per entry: internalKeyLength u32le | internal key | valueLength u32le | value
+ *
+ * The memtable must be frozen. Yields to the event loop every `yieldEveryEntries`.
  */
-export async function writeTable(
+export async function encodeFlushEntries(memtable: MemTable, yieldEveryEntries = FLUSH_SLICE_ENTRIES): Promise<Uint8Array> {
+  // The memtable charges each entry its key, its value and ENTRY_OVERHEAD_BYTES,
+  // more than the 16 bytes of lengths and trailer it takes here: one pass suffices.
+  assert(ENTRY_OVERHEAD_BYTES >= 8 + INTERNAL_KEY_TRAILER_BYTES);
+  const out = Buffer.allocUnsafeSlow(memtable.approximateBytes);
+  let position = 0;
+  let count = 0;
+  for (const [memKey, value] of memtable.entries()) {
+    out.writeUInt32LE(memKey.key.length + INTERNAL_KEY_TRAILER_BYTES, position);
+    position += 4;
+    position += memKey.key.copy(out, position);
+    writeTrailer(out, position, memKey.seq, memKey.type);
+    position += INTERNAL_KEY_TRAILER_BYTES;
+    out.writeUInt32LE(value.length, position);
+    position += 4;
+    position += value.copy(out, position);
+    if (++count % yieldEveryEntries === 0) await yieldToEventLoop();
+  }
+  return out.subarray(0, position);
+}
+
+/** The entries of `encodeFlushEntries`' buffer, as [internal key, value] views into it. */
+export function* decodeFlushEntries(bytes: Uint8Array): Generator<[Buffer, Buffer]> {
+  const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let position = 0;
+  while (position < buffer.length) {
+    const keyLength = buffer.readUInt32LE(position);
+    position += 4;
+    const key = buffer.subarray(position, position + keyLength);
+    position += keyLength;
+    const valueLength = buffer.readUInt32LE(position);
+    position += 4;
+    const value = buffer.subarray(position, position + valueLength);
+    position += valueLength;
+    yield [key, value];
+  }
+}
+
+/** Runs a flush job: table `spec.fileNumber` at L0 from the encoded entries, synced with its directory entry. */
+export function runFlushJob(spec: FlushJobSpec, fs: FileSystem): Promise<FileMeta | undefined> {
+  return buildTable(fs, spec.dir, spec.fileNumber, 0, decodeFlushEntries(spec.entries), spec.tableOptions, spec.yieldEveryEntries);
+}
+
+/**
+ * Writes memtable entries (in internal-key order) to table `fileNumber` at
+ * `level` on the calling thread, yielding every `FLUSH_SLICE_ENTRIES`. For
+ * recovery, which runs before the database (and its worker) is up.
+ */
+export function writeTable(
   fs: FileSystem,
   dir: string,
   fileNumber: number,
@@ -28,19 +95,35 @@ export async function writeTable(
   entries: Iterable<[MemKey, Buffer]>,
   tableOptions: TableBuilderOptions,
 ): Promise<FileMeta | undefined> {
-  const iterator = entries[Symbol.iterator]();
-  let entry = iterator.next();
+  function* internalEntries(): Generator<[Buffer, Buffer]> {
+    for (const [key, value] of entries) yield [encodeInternalKey(key.key, key.seq, key.type), value];
+  }
+  return buildTable(fs, dir, fileNumber, level, internalEntries(), tableOptions, FLUSH_SLICE_ENTRIES);
+}
+
+/**
+ * Writes [internal key, value] entries to table `fileNumber` at `level`, syncs it
+ * and its directory entry, and returns its metadata; `undefined` if there were no
+ * entries. A partial file is removed on failure.
+ */
+async function buildTable(
+  fs: FileSystem,
+  dir: string,
+  fileNumber: number,
+  level: number,
+  entries: Iterator<[Buffer, Buffer]>,
+  tableOptions: TableBuilderOptions,
+  yieldEveryEntries: number,
+): Promise<FileMeta | undefined> {
+  let entry = entries.next();
   if (entry.done) return undefined;
   const output = await TableOutput.create(fs, dir, fileNumber, tableOptions);
   try {
     for (let count = 1; !entry.done; count++) {
-      const [key, value] = entry.value;
-      output.builder.add(encodeInternalKey(key.key, key.seq, key.type), value);
-      if (count % FLUSH_SLICE_ENTRIES === 0) {
-        if (output.builder.flushAdvised) await output.builder.flush();
-        await yieldToEventLoop();
-      }
-      entry = iterator.next();
+      output.builder.add(entry.value[0], entry.value[1]);
+      if (output.builder.flushAdvised) await output.builder.flush();
+      if (yieldEveryEntries > 0 && count % yieldEveryEntries === 0) await yieldToEventLoop();
+      entry = entries.next();
     }
   } catch (err) {
     await output.discard();

@@ -1,26 +1,30 @@
 /**
- * Runs compaction jobs in one `worker_threads` worker, one job at a time. The
- * main thread only sends the spec, answers file-number requests and receives
- * the outputs' metadata; reading, merging, compressing and writing happen in the
- * worker.
+ * Runs background jobs (compactions, and the table-building half of flushes) in
+ * one `worker_threads` worker. The main thread sends a job, answers its
+ * file-number requests and receives the outputs' metadata; reading, merging,
+ * compressing and writing happen in the worker. Jobs may overlap there: each is
+ * asynchronous, so a flush makes progress while a compaction waits for I/O.
  */
 import { Worker } from 'node:worker_threads';
 import type { CompactionJobResult, CompactionJobSpec } from './compaction-job.js';
 import { asBuffer, deserializeError, type CompactionExecutor, type SerializedError } from './executor.js';
+import type { FlushJobSpec } from './flush.js';
+import type { FileMeta } from './version-edit.js';
 
 export type WorkerRequest =
-  | { type: 'run'; jobId: number; spec: CompactionJobSpec }
-  | { type: 'file-number'; requestId: number; fileNumber: number };
+  | { type: 'compact'; jobId: number; spec: CompactionJobSpec }
+  | { type: 'flush'; jobId: number; spec: FlushJobSpec }
+  | { type: 'file-number'; jobId: number; requestId: number; fileNumber: number };
 
 export type WorkerReply =
-  | { type: 'file-number'; requestId: number }
-  | { type: 'done'; jobId: number; result: CompactionJobResult }
+  | { type: 'file-number'; jobId: number; requestId: number }
+  | { type: 'done'; jobId: number; result: CompactionJobResult | FileMeta | undefined }
   | { type: 'failed'; jobId: number; error: SerializedError };
 
 interface Job {
-  resolve: (result: CompactionJobResult) => void;
+  resolve: (result: CompactionJobResult | FileMeta | undefined) => void;
   reject: (err: unknown) => void;
-  allocateFileNumber: () => Promise<number>;
+  allocateFileNumber?: () => Promise<number>;
 }
 
 export class WorkerExecutor implements CompactionExecutor {
@@ -28,20 +32,35 @@ export class WorkerExecutor implements CompactionExecutor {
   readonly #jobs = new Map<number, Job>();
   #nextJobId = 0;
 
-  run(spec: CompactionJobSpec, allocateFileNumber: () => Promise<number>): Promise<CompactionJobResult> {
-    const worker = this.#ensureWorker();
-    const jobId = this.#nextJobId++;
-    return new Promise((resolve, reject) => {
-      this.#jobs.set(jobId, { resolve, reject, allocateFileNumber });
-      worker.ref();
-      worker.postMessage({ type: 'run', jobId, spec } satisfies WorkerRequest);
-    });
+  async run(spec: CompactionJobSpec, allocateFileNumber: () => Promise<number>): Promise<CompactionJobResult> {
+    const result = (await this.#submit((jobId) => ({ type: 'compact', jobId, spec }), [], allocateFileNumber)) as CompactionJobResult;
+    return { ...result, outputs: result.outputs.map(reviveMeta) };
+  }
+
+  async flush(spec: FlushJobSpec): Promise<FileMeta | undefined> {
+    // The entries move to the worker without a copy (encodeFlushEntries owns their memory).
+    const meta = (await this.#submit((jobId) => ({ type: 'flush', jobId, spec }), [spec.entries.buffer as ArrayBuffer])) as FileMeta | undefined;
+    return meta === undefined ? undefined : reviveMeta(meta);
   }
 
   async close(): Promise<void> {
     const worker = this.#worker;
     this.#worker = undefined;
     if (worker) await worker.terminate();
+  }
+
+  #submit(
+    request: (jobId: number) => WorkerRequest,
+    transfer: ArrayBuffer[],
+    allocateFileNumber?: () => Promise<number>,
+  ): Promise<CompactionJobResult | FileMeta | undefined> {
+    const worker = this.#ensureWorker();
+    const jobId = this.#nextJobId++;
+    return new Promise((resolve, reject) => {
+      this.#jobs.set(jobId, { resolve, reject, ...(allocateFileNumber ? { allocateFileNumber } : {}) });
+      worker.ref();
+      worker.postMessage(request(jobId), transfer);
+    });
   }
 
   #ensureWorker(): Worker {
@@ -58,20 +77,19 @@ export class WorkerExecutor implements CompactionExecutor {
   }
 
   #onReply(worker: Worker, reply: WorkerReply): void {
+    const job = this.#jobs.get(reply.jobId);
     if (reply.type === 'file-number') {
-      // Any job will do: one runs at a time, and numbers are only unique, not ordered.
-      const job = [...this.#jobs.values()][0];
-      void job?.allocateFileNumber().then((fileNumber) =>
-        worker.postMessage({ type: 'file-number', requestId: reply.requestId, fileNumber } satisfies WorkerRequest),
+      const { jobId, requestId } = reply;
+      void job?.allocateFileNumber?.().then((fileNumber) =>
+        worker.postMessage({ type: 'file-number', jobId, requestId, fileNumber } satisfies WorkerRequest),
       );
       return;
     }
-    const job = this.#jobs.get(reply.jobId);
     this.#jobs.delete(reply.jobId);
     if (this.#jobs.size === 0) worker.unref();
     if (!job) return;
     if (reply.type === 'failed') job.reject(deserializeError(reply.error));
-    else job.resolve(reviveResult(reply.result));
+    else job.resolve(reply.result);
   }
 
   #failAll(err: unknown): void {
@@ -80,9 +98,7 @@ export class WorkerExecutor implements CompactionExecutor {
   }
 }
 
-function reviveResult(result: CompactionJobResult): CompactionJobResult {
-  return {
-    ...result,
-    outputs: result.outputs.map((meta) => ({ ...meta, smallest: asBuffer(meta.smallest), largest: asBuffer(meta.largest) })),
-  };
+/** Structured clone turned the metadata's key Buffers into Uint8Arrays. */
+function reviveMeta(meta: FileMeta): FileMeta {
+  return { ...meta, smallest: asBuffer(meta.smallest), largest: asBuffer(meta.largest) };
 }

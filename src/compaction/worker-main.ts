@@ -1,11 +1,13 @@
 /**
- * The compaction worker thread: receives job specs, runs them with the real file
- * system, asks the main thread for file numbers, and posts results or errors.
+ * The background worker thread: receives compaction and flush jobs, runs them
+ * with the real file system, asks the main thread for file numbers, and posts
+ * results or errors.
  */
 import { parentPort } from 'node:worker_threads';
 import { NodeFileSystem } from '../fs/node-fs.js';
 import { runCompactionJob, type CompactionJobSpec, type KeySpan } from './compaction-job.js';
 import { asBuffer, serializeError } from './executor.js';
+import { runFlushJob } from './flush.js';
 import type { WorkerReply, WorkerRequest } from './worker-executor.js';
 
 const port = parentPort!;
@@ -22,11 +24,11 @@ function revive(spec: CompactionJobSpec): CompactionJobSpec {
   };
 }
 
-function allocateFileNumber(): Promise<number> {
+function allocateFileNumber(jobId: number): Promise<number> {
   const requestId = nextRequestId++;
   return new Promise((resolve) => {
     numberWaiters.set(requestId, resolve);
-    port.postMessage({ type: 'file-number', requestId } satisfies WorkerReply);
+    port.postMessage({ type: 'file-number', jobId, requestId } satisfies WorkerReply);
   });
 }
 
@@ -37,7 +39,11 @@ port.on('message', (message: WorkerRequest) => {
     return;
   }
   const { jobId } = message;
-  runCompactionJob(revive(message.spec), fs, allocateFileNumber).then(
+  const job =
+    message.type === 'compact'
+      ? runCompactionJob(revive(message.spec), fs, () => allocateFileNumber(jobId))
+      : runFlushJob(message.spec, fs);
+  job.then(
     (result) => port.postMessage({ type: 'done', jobId, result } satisfies WorkerReply),
     (err: unknown) => port.postMessage({ type: 'failed', jobId, error: serializeError(err) } satisfies WorkerReply),
   );
