@@ -572,6 +572,10 @@ export class DB extends EventEmitter<DBEvents> {
     }
     this.#lastSequence = seq - 1;
     this.#stats.userBytesWritten += userBytes;
+    // A non-sync group never waited for I/O (small appends are synchronous writes),
+    // so without this turn a stream of writers, each issuing its next write when the
+    // last resolves, would run on microtasks alone and starve the event loop.
+    if (!sync) await LoopTurns.next();
     for (const pending of group) pending.resolve();
   }
 
