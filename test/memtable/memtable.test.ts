@@ -28,6 +28,28 @@ describe('memtable', () => {
     assert.deepEqual(order, ['@5', 'a@6', 'a@2', 'ab@4', 'b@1', '\xff@3']);
   });
 
+  it('orders like bytewise comparison for keys around the prefix words\' edges (0x00 and 0xff bytes, lengths 0–40)', () => {
+    const random = seededRandom(testSeed('memtable prefix order'));
+    const memtable = new MemTable(4);
+    const alphabet = [0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff];
+    const reference: { key: Buffer; seq: number }[] = [];
+    for (let seq = 1; seq <= 4000; seq++) {
+      // Keys share long prefixes, so that ties on one, two or all three prefix words are common.
+      const length = Math.floor(random() * 41);
+      const key = Buffer.alloc(length, 0x61);
+      for (let i = 0; i < length; i++) if (random() < 0.15) key[i] = alphabet[Math.floor(random() * alphabet.length)]!;
+      memtable.add(seq, EntryType.PUT, key, Buffer.alloc(0));
+      reference.push({ key, seq });
+    }
+    reference.sort((a, b) => Buffer.compare(a.key, b.key) || b.seq - a.seq);
+    assert.deepEqual(
+      [...memtable.entries()].map(([k]) => `${k.key.toString('hex')}@${k.seq}`),
+      reference.map(({ key, seq }) => `${key.toString('hex')}@${seq}`),
+    );
+    memtable.checkInvariants();
+    for (const { key, seq } of reference.slice(0, 500)) assert.ok((memtable.get(key, seq)?.seq ?? 0) >= seq, 'every key is found');
+  });
+
   it('accounts bytes exactly and refuses writes once frozen', () => {
     const memtable = new MemTable(4);
     memtable.add(1, EntryType.PUT, Buffer.from('key'), Buffer.from('value'));
