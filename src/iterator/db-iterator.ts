@@ -194,7 +194,7 @@ export class DBIterator {
 
   #skipBackwardOver(key: Buffer): void {
     const inner = this.#inner;
-    while (inner.valid() && inner.userKey().equals(key)) inner.prev();
+    while (inner.valid() && compareKeys(inner.userKey(), key) === 0) inner.prev();
   }
 
   /**
@@ -207,7 +207,7 @@ export class DBIterator {
     let skip = skipKey;
     for (; inner.valid(); inner.next()) {
       const key = inner.userKey();
-      if (skip !== undefined && key.equals(skip)) continue;
+      if (skip !== undefined && compareKeys(key, skip) === 0) continue;
       if (aboveUpper(key, this.#upper)) break;
       if (inner.seq() > this.#snapshotSeq) continue;
       if (inner.type() === EntryType.DELETE) {
@@ -235,7 +235,7 @@ export class DBIterator {
     let value: Buffer | undefined;
     for (; inner.valid(); inner.prev()) {
       const entryKey = inner.userKey();
-      if (key !== undefined && !entryKey.equals(key)) break;
+      if (key !== undefined && compareKeys(entryKey, key) !== 0) break;
       if (belowLower(entryKey, this.#lower)) break;
       if (inner.seq() > this.#snapshotSeq) continue;
       if (inner.type() === EntryType.DELETE) {

@@ -59,7 +59,7 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
   /** Up to `size` entries; fewer (or none) at the end. */
   async nextv(size: number): Promise<T[]> {
     if (!Number.isInteger(size) || size < 0) throw new ShaleError('INVALID_ARGUMENT', 'nextv size must be a non-negative integer');
-    return this.#take(size);
+    return this.#take(size, true);
   }
 
   /** Every remaining entry; then closes the iterator. */
@@ -122,7 +122,8 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
     if (this.#busy) throw new ShaleError('INVALID_ARGUMENT', 'the iterator is busy: wait for the previous call');
   }
 
-  async #take(size: number): Promise<T[]> {
+  /** Up to `size` entries; `exact`: fetch only what is taken (nextv), else in growing batches. */
+  async #take(size: number, exact = false): Promise<T[]> {
     this.#checkUsable();
     this.#busy = true;
     try {
@@ -130,7 +131,7 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
       const inner = this.#inner ?? (await this.#build());
       const out: T[] = [];
       while (out.length < size && this.#count < this.#limit) {
-        if (this.#bufferIndex === this.#buffer.length && !this.#refill(inner)) break;
+        if (this.#bufferIndex === this.#buffer.length && !this.#refill(inner, exact ? size - out.length : 0)) break;
         out.push(this.#map(this.#buffer[this.#bufferIndex++]!));
         this.#count++;
       }
@@ -151,10 +152,17 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
     return inner;
   }
 
-  #refill(inner: DBIterator): boolean {
+  /**
+   * Fetches the next batch: `needed` entries when given (a `nextv(n)` fetches
+   * what it returns and no more, since the caller chose its batch: after a seek,
+   * `nextv(10)` would otherwise decode and copy 16), else a growing batch (for
+   * `next()`, `all()` and `for await`).
+   */
+  #refill(inner: DBIterator, needed: number): boolean {
     this.#buffer = [];
     this.#bufferIndex = 0;
-    const wanted = Math.min(this.#batchEntries, this.#limit - this.#count);
+    const batch = needed > 0 ? Math.min(needed, BATCH_ENTRIES_MAX) : this.#batchEntries;
+    const wanted = Math.min(batch, this.#limit - this.#count);
     inner.nextBatch(wanted, BATCH_BYTES_MAX, this.#buffer);
     this.#batchEntries = Math.min(this.#batchEntries * 2, BATCH_ENTRIES_MAX);
     return this.#buffer.length > 0;

@@ -1,5 +1,5 @@
 /**
- * The block cache: LRU order, the byte bound, per-file eviction, counters, and
+ * The block cache: CLOCK order, the byte bound, per-file eviction, counters, and
  * its use by table readers.
  */
 import assert from 'node:assert/strict';
@@ -31,14 +31,21 @@ describe('block cache', () => {
     assert.deepEqual(cache.stats, { hitCount: 1, missCount: 3, entryCount: 1, usageBytes: 228, capacityBytes: 10_000 });
   });
 
-  it('evicts the least recently used blocks to stay within its capacity', () => {
+  it('evicts the oldest blocks not hit since eviction passed them (second chance) to stay within its capacity', () => {
     const cache = new BlockCache(3 * 228);
     for (const offset of [0, 1, 2]) cache.insert(7, offset, blockOf(100));
-    assert(cache.get(7, 0) !== undefined); // 0 is now the most recent; 1 is the oldest
+    assert(cache.get(7, 0) !== undefined); // 0 is marked: eviction passes over it, to 1
     cache.insert(7, 3, blockOf(100));
     assert.equal(cache.get(7, 1), undefined);
     for (const offset of [0, 2, 3]) assert(cache.get(7, offset) !== undefined, `offset ${offset}`);
     assert.equal(cache.stats.usageBytes, 3 * 228);
+    // Order 2, 3, 0, all marked: eviction clears every mark once, then takes 2; only a new hit saves 3 next time.
+    cache.insert(7, 4, blockOf(100));
+    assert.equal(cache.get(7, 2), undefined);
+    assert(cache.get(7, 0) !== undefined);
+    cache.insert(7, 5, blockOf(100));
+    assert.equal(cache.get(7, 3), undefined);
+    for (const offset of [0, 4, 5]) assert(cache.get(7, offset) !== undefined, `offset ${offset}`);
   });
 
   it('replacing a block charges it once', () => {
