@@ -14,7 +14,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ioError } from '../errors.js';
 import type { FileSystem, RandomAccessFile } from '../fs/file-system.js';
 import { filePath, tableFileName } from '../filenames.js';
-import { EntryType, encodeInternalKey } from '../keys.js';
+import { EntryType } from '../keys.js';
 import type { InternalIterator } from '../iterator/internal-iterator.js';
 import { MergingIterator } from '../iterator/merging-iterator.js';
 import type { TableBuilderOptions } from '../sstable/table-builder.js';
@@ -148,7 +148,8 @@ async function mergeInto(
     const type = merged.type();
     const newKey = currentKey === undefined || currentKey.compare(userKey) !== 0;
     if (newKey) {
-      currentKey = Buffer.from(userKey);
+      // Iterators keep a key unchanged after they move (InternalIterator.userKey).
+      currentKey = userKey;
       previousStripe = -1;
       // Outputs are cut only between user keys: all versions of a key stay in one table.
       while (grandparentIndex < spec.grandparents.length && spec.grandparents[grandparentIndex]!.span[1].compare(userKey) < 0) {
@@ -168,7 +169,7 @@ async function mergeInto(
     if (!hidden && !obsoleteTombstone) {
       if (outputs.length === 0) outputs.push(await TableOutput.create(fs, spec.dir, await allocateFileNumber(), spec.tableOptions));
       const builder = outputs[0]!.builder;
-      builder.add(encodeInternalKey(userKey, seq, type), merged.value());
+      builder.add(merged.internalKey(), merged.value());
       entriesWritten++;
       if (builder.flushAdvised) await builder.flush();
     }

@@ -32,6 +32,12 @@ export interface InternalIterator {
    * that hand it out copy it.
    */
   userKey(): Buffer;
+  /**
+   * The current entry's internal key (`userKey ‖ u64le(seq << 8 | type)`, as tables
+   * store it), with the same lifetime rule as `userKey`. Compaction writes it as it
+   * is; a table iterator has it without building it.
+   */
+  internalKey(): Buffer;
   seq(): number;
   type(): EntryType;
   /** The current entry's value (empty for a DELETE). Same lifetime rule as `userKey`. */

@@ -85,6 +85,10 @@ export class LevelIterator<T> implements InternalIterator {
     return this.#current().userKey();
   }
 
+  internalKey(): Buffer {
+    return this.#current().internalKey();
+  }
+
   seq(): number {
     return this.#current().seq();
   }

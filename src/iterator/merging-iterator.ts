@@ -86,6 +86,10 @@ export class MergingIterator implements InternalIterator {
     return this.#currentChild().userKey();
   }
 
+  internalKey(): Buffer {
+    return this.#currentChild().internalKey();
+  }
+
   seq(): number {
     return this.#currentChild().seq();
   }

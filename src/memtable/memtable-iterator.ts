@@ -12,7 +12,7 @@
  */
 import assert from 'node:assert/strict';
 import type { InternalIterator } from '../iterator/internal-iterator.js';
-import { EntryType } from '../keys.js';
+import { EntryType, encodeInternalKey } from '../keys.js';
 import { memKey, type MemKey, type MemTable } from './memtable.js';
 
 type Pair = [MemKey, Buffer];
@@ -83,6 +83,11 @@ export class MemTableIterator implements InternalIterator {
 
   userKey(): Buffer {
     return this.#at()[0].key;
+  }
+
+  internalKey(): Buffer {
+    const [memKey] = this.#at();
+    return encodeInternalKey(memKey.key, memKey.seq, memKey.type);
   }
 
   seq(): number {

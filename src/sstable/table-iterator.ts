@@ -120,6 +120,11 @@ export class TableIterator implements InternalIterator {
     return this.#data!.key();
   }
 
+  /** The same as `key()`. */
+  internalKey(): Buffer {
+    return this.key();
+  }
+
   /** The current user key: a view of `key()`, unchanged when the iterator moves. Requires `valid()`. */
   userKey(): Buffer {
     if (this.#userKey === undefined) {

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MergingIterator } from '../../src/iterator/merging-iterator.js';
+import { EntryType, encodeInternalKey } from '../../src/keys.js';
+import { MemTable } from '../../src/memtable/memtable.js';
+import { MemTableIterator } from '../../src/memtable/memtable-iterator.js';
+import { buildTable, entry, openTable } from '../sstable/table-fixture.js';
 import { Rng } from '../../src/testing/rng.js';
 import { testSeed } from '../helpers.js';
 import { assertAt, randomWalk } from './iterator-model.js';
@@ -117,5 +121,25 @@ describe('merging iterator', () => {
       children.map((child) => child.closeCount),
       [1, 1, 1],
     );
+  });
+});
+
+describe('internalKey() of every iterator kind', () => {
+  it('is userKey ‖ trailer(seq, type) at every entry of a merge of a memtable, a table and a vector', async () => {
+    const memtable = new MemTable(4);
+    memtable.add(5, EntryType.PUT, Buffer.from('b'), Buffer.from('mem'));
+    memtable.add(6, EntryType.DELETE, Buffer.from('a'), Buffer.alloc(0));
+    const { bytes } = await buildTable([entry('a', 2, EntryType.PUT, 'x'), entry('c', 3, EntryType.DELETE), entry('longer key', 4, EntryType.PUT, 'y')], { blockSizeBytes: 16 });
+    const merge = new MergingIterator([
+      new MemTableIterator(memtable),
+      openTable(bytes).iterator(),
+      new VectorIterator([put('b', 1, 'v'), del('d', 7)]),
+    ]);
+    const seen: string[] = [];
+    for (merge.seekToFirst(); merge.valid(); merge.next()) {
+      assert.deepEqual(merge.internalKey(), encodeInternalKey(merge.userKey(), merge.seq(), merge.type()));
+      seen.push(`${merge.userKey().toString()}@${merge.seq()}`);
+    }
+    assert.deepEqual(seen, ['a@6', 'a@2', 'b@5', 'b@1', 'c@3', 'd@7', 'longer key@4']);
   });
 });

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { compareInternal, type InternalIterator } from '../../src/iterator/internal-iterator.js';
-import { EntryType } from '../../src/keys.js';
+import { EntryType, encodeInternalKey } from '../../src/keys.js';
 
 /** One internal entry. */
 export interface Entry {
@@ -72,6 +72,11 @@ export class VectorIterator implements InternalIterator {
 
   userKey(): Buffer {
     return this.#at().userKey;
+  }
+
+  internalKey(): Buffer {
+    const entry = this.#at();
+    return encodeInternalKey(entry.userKey, entry.seq, entry.type);
   }
 
   seq(): number {
