@@ -6,7 +6,7 @@
  * A memtable is mutable until it is frozen; a frozen (immutable) one waits to be
  * flushed to an L0 table and is only read.
  */
-import assert from 'node:assert/strict';
+import assert from '../assert.js';
 import BTreeModule from 'sorted-btree';
 import type * as BTreeTypes from 'sorted-btree';
 import { EntryType, compareKeys } from '../keys.js';
@@ -112,7 +112,8 @@ export class MemTable {
     assert(!this.#frozen, 'add to a frozen memtable');
     const added = this.#tree.set(memKey(key, seq, type), value, false);
     // Invariant: sequence numbers are unique, so every add is a new entry.
-    assert(added, `duplicate sequence number ${seq}`);
+    // (The message is built only on failure: this runs for every write.)
+    if (!added) assert.fail(`duplicate sequence number ${seq}`);
     this.#approximateBytes += key.length + value.length + ENTRY_OVERHEAD_BYTES;
     if (seq < this.#smallestSeq) this.#smallestSeq = seq;
     if (seq > this.#largestSeq) this.#largestSeq = seq;

@@ -12,7 +12,7 @@
  * binary-search the restart points and decode from any of them. The block ends
  * with the restart offsets (u32le each) and their count (u32le).
  */
-import assert from 'node:assert/strict';
+import assert from '../assert.js';
 import { varint32Length, writeVarint32 } from '../coding.js';
 import { copyBytes } from './byte-ranges.js';
 

@@ -10,7 +10,7 @@
  * written only when the next block's first key is known, so that it can be a
  * short separator rather than a whole key.
  */
-import assert from 'node:assert/strict';
+import assert from '../assert.js';
 import { ioError } from '../errors.js';
 import type { WritableFile } from '../fs/file-system.js';
 import { EntryType, INTERNAL_KEY_TRAILER_BYTES, readTrailerSeq } from '../keys.js';
@@ -172,7 +172,7 @@ export class TableBuilder {
     const userKeyLength = internalKey.length - INTERNAL_KEY_TRAILER_BYTES;
     const type = internalKey[userKeyLength]!;
     const seq = readTrailerSeq(internalKey, userKeyLength);
-    assert(type === EntryType.PUT || type === EntryType.DELETE, `unknown entry type ${type}`);
+    if (type !== EntryType.PUT && type !== EntryType.DELETE) assert.fail(`unknown entry type ${type}`);
     assert(seq >= 0, 'sequence number beyond 2^53 - 1');
     if (this.#entryCount > 0) {
       // Invariant: keys arrive strictly increasing, so the table is sorted.
