@@ -49,12 +49,14 @@ export async function encodeFlushEntries(memtable: MemTable, yieldEveryEntries =
   for (const [memKey, value] of memtable.entries()) {
     out.writeUInt32LE(memKey.key.length + INTERNAL_KEY_TRAILER_BYTES, position);
     position += 4;
-    position += memKey.key.copy(out, position);
+    out.set(memKey.key, position);
+    position += memKey.key.length;
     writeTrailer(out, position, memKey.seq, memKey.type);
     position += INTERNAL_KEY_TRAILER_BYTES;
     out.writeUInt32LE(value.length, position);
     position += 4;
-    position += value.copy(out, position);
+    out.set(value, position);
+    position += value.length;
     if (++count % yieldEveryEntries === 0) await yieldToEventLoop();
   }
   return out.subarray(0, position);
