@@ -878,21 +878,31 @@ describe('compaction through the database: bounded memory', () => {
     const writeCount = Math.ceil((COMPACTION_MB * 1024 * 1024) / (valueBytes + 16));
     const warmUpCount = Math.floor(writeCount / 4);
     let retainedAfterWarmUp = 0;
-    const kept = new Map<string, Buffer>();
-    const inFlightMax = 64;
+    const kept: [string, Buffer][] = [];
+    let readsDuringLoad = 0;
+    const writersInFlight = 64;
     try {
-      const inFlight = new Set<Promise<void>>();
-      for (let i = 0; i < writeCount; i++) {
-        const key = rng.bytes(16).toString('hex');
-        const value = rng.bytes(valueBytes);
-        if (i % 500 === 0) kept.set(key, value);
-        const write: Promise<void> = db.put(key, value, { sync: false }).finally(() => inFlight.delete(write));
-        inFlight.add(write);
-        if (inFlight.size >= inFlightMax) await Promise.race(inFlight);
-        if (i % 1000 === 0) sample();
-        if (i === warmUpCount) retainedAfterWarmUp = retainedBytes(gc);
-      }
-      await Promise.all(inFlight);
+      // 64 writers, each issuing its next write when its last resolves: writes are
+      // made in index order, so the seed decides every key and value.
+      let next = 0;
+      const writer = async (): Promise<void> => {
+        while (next < writeCount) {
+          const i = next++;
+          const key = rng.bytes(16).toString('hex');
+          const value = rng.bytes(valueBytes);
+          if (i % 500 === 0) kept.push([key, value]);
+          if (i % 1000 === 0) sample();
+          if (i === warmUpCount) retainedAfterWarmUp = retainedBytes(gc);
+          await db.put(key, value, { sync: false });
+          if (i % 2000 === 0) {
+            // Reads stay right while flushes and compactions run: one kept key, read back mid-load.
+            const [readKey, readValue] = kept[rng.int(kept.length)]!;
+            assert.ok((await db.get(readKey))?.equals(readValue), `key ${readKey} reads back during the load`);
+            readsDuringLoad++;
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: writersInFlight }, writer));
       sample();
       const retainedGrowthMiB = (retainedBytes(gc) - retainedAfterWarmUp) / 1024 / 1024;
       const seconds = (performance.now() - started) / 1000;
@@ -900,7 +910,7 @@ describe('compaction through the database: bounded memory', () => {
       const stats = db.stats();
       console.log(
         `# bounded memory: ${COMPACTION_MB} MiB in ${writeCount} writes, ${seconds.toFixed(1)} s, ${compactions} compactions, ` +
-          `${stalls} stalls, L0 max ${l0Max}, rss growth max ${rssGrowthMiB.toFixed(0)} MiB, retained growth after warm-up ` +
+          `${stalls} stalls, ${readsDuringLoad} reads during the load, L0 max ${l0Max}, rss growth max ${rssGrowthMiB.toFixed(0)} MiB, retained growth after warm-up ` +
           `${retainedGrowthMiB.toFixed(1)} MiB, write amplification ${stats.writeAmplification.toFixed(1)}, levels ${db.levelFileCounts().join(' ')}`,
       );
       assert.deepEqual(errors, []);
@@ -910,6 +920,7 @@ describe('compaction through the database: bounded memory', () => {
       // Three quarters of the data were written after the warm-up; keeping even half of it would show here.
       assert.ok(retainedGrowthMiB < Math.max(16, (COMPACTION_MB * 3) / 8), `main-thread memory still reachable grew by ${retainedGrowthMiB.toFixed(1)} MiB`);
       assert.ok(compactions > 10, `compactions: ${compactions}`);
+      assert.ok(readsDuringLoad >= writeCount / 2000 - 1, `reads during the load: ${readsDuringLoad}`);
       for (const [key, value] of kept) assert.ok((await db.get(key))?.equals(value), `key ${key} reads back`);
       db.checkInvariants();
     } finally {
