@@ -916,7 +916,12 @@ describe('compaction through the database: bounded memory', () => {
       assert.deepEqual(errors, []);
       assert.ok(stalls > 0 || l0Max < l0StopTrigger, 'L0 reached the stop trigger only with writes stopped');
       assert.ok(l0Max <= l0StopTrigger, `L0 reached ${l0Max} tables, past l0StopTrigger ${l0StopTrigger}`);
-      assert.ok(rssGrowthMiB < 300, `rss grew by ${rssGrowthMiB.toFixed(0)} MiB`);
+      // RSS also counts both JavaScript heaps and glibc's per-thread arenas, which keep
+      // freed memory: measured growth is 40–90 MiB at 32 MiB and levels off near
+      // 340 MiB from 500 MiB on (docs/internals.md, "Memory"). At COMPACTION_MB=1024,
+      // holding on to the data written would break this bound; at the default, only the
+      // retained-memory check below can see a leak.
+      assert.ok(rssGrowthMiB < 512, `rss grew by ${rssGrowthMiB.toFixed(0)} MiB`);
       // Three quarters of the data were written after the warm-up; keeping even half of it would show here.
       assert.ok(retainedGrowthMiB < Math.max(16, (COMPACTION_MB * 3) / 8), `main-thread memory still reachable grew by ${retainedGrowthMiB.toFixed(1)} MiB`);
       assert.ok(compactions > 10, `compactions: ${compactions}`);
