@@ -31,7 +31,7 @@ describe('block cache', () => {
     assert.deepEqual(cache.stats, { hitCount: 1, missCount: 3, entryCount: 1, usageBytes: 228, capacityBytes: 10_000 });
   });
 
-  it('evicts the oldest blocks not hit since eviction passed them (second chance) to stay within its capacity', () => {
+  it('evicts the blocks its hand finds not hit since it last passed (second chance) to stay within its capacity', () => {
     const cache = new BlockCache(3 * 228);
     for (const offset of [0, 1, 2]) cache.insert(7, offset, blockOf(100));
     assert(cache.get(7, 0) !== undefined); // 0 is marked: eviction passes over it, to 1
@@ -46,6 +46,48 @@ describe('block cache', () => {
     cache.insert(7, 5, blockOf(100));
     assert.equal(cache.get(7, 3), undefined);
     for (const offset of [0, 4, 5]) assert(cache.get(7, offset) !== undefined, `offset ${offset}`);
+  });
+
+  it('keeps its byte count exact and its bound under random inserts, hits and file evictions', () => {
+    const rng = new SeededRandom(testSeed('block cache random'));
+    const cache = new BlockCache(20 * 228);
+    const present = new Map<string, number>(); // key → charged bytes, as far as the test can know
+    for (let step = 0; step < 5000; step++) {
+      const fileNumber = rng.int(0, 3);
+      const offset = rng.int(0, 29);
+      const roll = rng.next();
+      if (roll < 0.5) {
+        const bytes = rng.int(50, 349);
+        cache.insert(fileNumber, offset, blockOf(bytes));
+        present.set(`${fileNumber}:${offset}`, bytes + 128);
+      } else if (roll < 0.98) {
+        const hit = cache.get(fileNumber, offset) !== undefined;
+        if (!hit) present.delete(`${fileNumber}:${offset}`);
+      } else {
+        cache.evictFile(fileNumber);
+        for (const key of [...present.keys()]) if (key.startsWith(`${fileNumber}:`)) present.delete(key);
+        for (let i = 0; i < 30; i++) assert.equal(cache.get(fileNumber, i), undefined);
+      }
+      const { usageBytes, entryCount, capacityBytes } = cache.stats;
+      assert.ok(usageBytes <= capacityBytes, `step ${step}: ${usageBytes} bytes over ${capacityBytes}`);
+      // Every block the cache still holds was charged what the test inserted last under its key.
+      if (step % 100 === 0) {
+        let charged = 0;
+        let held = 0;
+        for (const [key, bytes] of present) {
+          const [file, at] = key.split(':').map(Number) as [number, number];
+          if (cache.get(file, at) !== undefined) {
+            charged += bytes;
+            held++;
+          } else {
+            present.delete(key);
+          }
+        }
+        assert.equal(held, cache.stats.entryCount, `step ${step}: entries`);
+        assert.equal(charged, cache.stats.usageBytes, `step ${step}: bytes`);
+      }
+      assert.ok(entryCount <= 20);
+    }
   });
 
   it('replacing a block charges it once', () => {
