@@ -560,7 +560,31 @@ export class DB extends EventEmitter<DBEvents> {
     const sizeBefore = this.#log.size;
     await this.#log.addRecord(encodeWriteGroup(this.#log.syncedSize, firstSeq, batches, opCount, opBytes));
     this.#stats.walBytesWritten += this.#log.size - sizeBefore;
-    if (sync) await this.#log.sync();
+    // The group goes into the memtable while its fdatasync runs (as in LevelDB), so
+    // the main thread's share of a sync group overlaps the disk's. It stays invisible
+    // until `#lastSequence` moves past it: every read filters on sequence. If the
+    // sync fails, the write path is poisoned with the group unseen in a memtable that
+    // is then never frozen or flushed.
+    const synced = sync ? this.#log.sync() : undefined;
+    let userBytes: number;
+    try {
+      userBytes = this.#applyToMemtable(batches, firstSeq);
+    } catch (err) {
+      await synced?.catch(() => undefined);
+      throw err;
+    }
+    await synced;
+    this.#lastSequence = firstSeq + opCount - 1;
+    this.#stats.userBytesWritten += userBytes;
+    // A non-sync group never waited for I/O (small appends are synchronous writes),
+    // so without this turn a stream of writers, each issuing its next write when the
+    // last resolves, would run on microtasks alone and starve the event loop.
+    if (!sync) await LoopTurns.next();
+    for (const pending of group) pending.resolve();
+  }
+
+  /** Adds a group's ops to the active memtable from `firstSeq` on; returns their key and value bytes. */
+  #applyToMemtable(batches: readonly (readonly WriteOp[])[], firstSeq: number): number {
     const memtable = this.#mem.memtable;
     let seq = firstSeq;
     let userBytes = 0;
@@ -570,13 +594,7 @@ export class DB extends EventEmitter<DBEvents> {
         userBytes += op.key.length + op.value.length;
       }
     }
-    this.#lastSequence = seq - 1;
-    this.#stats.userBytesWritten += userBytes;
-    // A non-sync group never waited for I/O (small appends are synchronous writes),
-    // so without this turn a stream of writers, each issuing its next write when the
-    // last resolves, would run on microtasks alone and starve the event loop.
-    if (!sync) await LoopTurns.next();
-    for (const pending of group) pending.resolve();
+    return userBytes;
   }
 
   /**

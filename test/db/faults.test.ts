@@ -74,6 +74,10 @@ describe('I/O errors poison the write path', () => {
       await assert.rejects(db.write([{ type: 'delete', key: 'k0' }]), isIoError);
       assert.equal((await db.get('k4'))?.toString(), 'v4');
       assert.equal(await db.get('k5'), undefined, 'a failed write is never visible');
+      assert.deepEqual((await db.keys().all()).map(String), ['k0', 'k1', 'k2', 'k3', 'k4'], 'nor to an iterator');
+      const snapshot = db.snapshot();
+      assert.equal(await db.get('k5', { snapshot }), undefined, 'nor at a snapshot taken after the failure');
+      snapshot.release();
       assert.equal(db.latestSequence, 5n);
       const syncsBeforeClose = fs.calls.sync;
       await db.close();
