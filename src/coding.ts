@@ -62,3 +62,17 @@ export function readVarint32(buffer: Uint8Array, offset: number, limit: number):
   }
   return undefined;
 }
+
+/**
+ * A copy of `bytes` in an ArrayBuffer of its own, exactly as long. For bytes that
+ * live long or cross to the worker, such as a table's smallest and largest keys.
+ * A small `Buffer.from` copy is a slice of a shared 8 KiB pool and keeps the whole
+ * pool alive. Structured clone also copies a view's entire backing ArrayBuffer, so
+ * each such key crossing between threads carried 8 KiB, or a whole MANIFEST
+ * record for keys decoded from one.
+ */
+export function standaloneCopy(bytes: Uint8Array): Buffer {
+  const copy = Buffer.allocUnsafeSlow(bytes.length);
+  copy.set(bytes);
+  return copy;
+}

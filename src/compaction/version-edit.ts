@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { CorruptionError } from '../errors.js';
-import { readUint64, readVarint32, varint32Length, writeUint64, writeVarint32 } from '../coding.js';
+import { readUint64, readVarint32, standaloneCopy, varint32Length, writeUint64, writeVarint32 } from '../coding.js';
 import { RecordKind } from '../wal/log-format.js';
 
 /** Field tags. On disk: never renumber. */
@@ -119,7 +119,8 @@ export function decodeVersionEdit(payload: Buffer, file: string, offset: number)
   const bytes = (): Buffer => {
     const length = varint();
     if (length > end - position) fail('key overruns the record');
-    const value = Buffer.from(payload.subarray(position, position + length));
+    // Its own buffer: a file's keys live as long as the file and are sent to the worker.
+    const value = standaloneCopy(payload.subarray(position, position + length));
     position += length;
     return value;
   };

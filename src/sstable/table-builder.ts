@@ -11,6 +11,7 @@
  * short separator rather than a whole key.
  */
 import assert from '../assert.js';
+import { standaloneCopy } from '../coding.js';
 import { ioError } from '../errors.js';
 import type { WritableFile } from '../fs/file-system.js';
 import { EntryType, INTERNAL_KEY_TRAILER_BYTES, readTrailerSeq } from '../keys.js';
@@ -188,7 +189,8 @@ export class TableBuilder {
       this.#addFilterHash(bloomHash(internalKey, 0, userKeyLength));
     }
     this.#dataBlock.add(internalKey, value);
-    if (this.#entryCount === 0) this.#smallestKey = Buffer.from(internalKey);
+    // The table's bounds live as long as the table and cross threads: buffers of their own (coding.ts).
+    if (this.#entryCount === 0) this.#smallestKey = standaloneCopy(internalKey);
     this.#entryCount++;
     if (type === EntryType.DELETE) this.#tombstoneCount++;
     this.#rawKeyBytes += internalKey.length;
@@ -216,7 +218,7 @@ export class TableBuilder {
     assert(this.#entryCount > 0, 'finish() of an empty table; abandon() it instead');
     this.#state = 'finishing';
     if (!this.#dataBlock.empty) this.#finishDataBlock();
-    const lastKey = Buffer.from(this.#lastKey.subarray(0, this.#lastKeyLength));
+    const lastKey = standaloneCopy(this.#lastKey.subarray(0, this.#lastKeyLength));
     if (this.#pendingHandle !== undefined) {
       this.#indexBlock.add(shortSuccessor(lastKey), encodeBlockHandle(this.#pendingHandle));
       this.#pendingHandle = undefined;

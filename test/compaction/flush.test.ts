@@ -71,6 +71,9 @@ describe('flush', () => {
         assert.equal(meta.level, 0);
         assert.equal(meta.sizeBytes, bytes[0]!.length);
         assert.ok(Buffer.isBuffer(meta.smallest) && Buffer.isBuffer(meta.largest), 'keys come back as Buffers');
+        // Not slices of an 8 KiB pool: structured clone would carry (and the main thread keep) the whole pool.
+        assert.equal(meta.smallest.buffer.byteLength, meta.smallest.length, 'smallest key has a buffer of its own');
+        assert.equal(meta.largest.buffer.byteLength, meta.largest.length, 'largest key has a buffer of its own');
         assert.deepEqual(meta, metas[0]);
       }
     } finally {
