@@ -7,9 +7,9 @@
 import { engineStallSpans } from './monitor.js';
 import type { RunRecord } from './runner.js';
 
-const WIDTH = 960;
+const WIDTH = 1000;
 const PLOT_LEFT = 100;
-const PLOT_RIGHT = 180;
+const PLOT_RIGHT = 220;
 const PLOT_TOP = 50;
 const PLOT_HEIGHT = 320;
 const STRIP_HEIGHT = 18;
