@@ -152,16 +152,19 @@ export class MemTable {
     this.#tree.checkValid();
     let bytes = 0;
     let previous: MemKey | undefined;
-    for (const [memKey, value] of this.#tree.entries()) {
+    for (const [entryKey, value] of this.#tree.entries()) {
       if (previous !== undefined) {
         // Against plain bytewise order, not the prefix-word shortcut the tree uses.
-        const byKey = compareKeys(previous.key, memKey.key);
-        assert(byKey < 0 || (byKey === 0 && previous.seq > memKey.seq), 'memtable entries out of order');
+        const byKey = compareKeys(previous.key, entryKey.key);
+        assert(byKey < 0 || (byKey === 0 && previous.seq > entryKey.seq), 'memtable entries out of order');
       }
-      assert(memKey.type === EntryType.PUT || memKey.type === EntryType.DELETE, 'bad entry type');
-      assert(memKey.type === EntryType.PUT || value.length === 0, 'a DELETE carries a value');
-      bytes += memKey.key.length + value.length + ENTRY_OVERHEAD_BYTES;
-      previous = memKey;
+      // The prefix words are derived from the key: they must still match it.
+      const derived = memKey(entryKey.key, entryKey.seq, entryKey.type);
+      assert(derived.p0 === entryKey.p0 && derived.p1 === entryKey.p1 && derived.p2 === entryKey.p2, 'memtable prefix words differ from the key');
+      assert(entryKey.type === EntryType.PUT || entryKey.type === EntryType.DELETE, 'bad entry type');
+      assert(entryKey.type === EntryType.PUT || value.length === 0, 'a DELETE carries a value');
+      bytes += entryKey.key.length + value.length + ENTRY_OVERHEAD_BYTES;
+      previous = entryKey;
     }
     assert.equal(bytes, this.#approximateBytes, 'memtable byte accounting drifted');
   }
