@@ -9,7 +9,7 @@
  * length by `npm run fuzz`.
  */
 import assert from 'node:assert/strict';
-import { decodeVersionEdit } from '../src/compaction/version-edit.js';
+import { decodeVersionEdit } from '../src/version/version-edit.js';
 import { EntryType } from '../src/keys.js';
 import { Rng } from '../src/testing/rng.js';
 import { checkFileHeader } from '../src/wal/log-file-header.js';

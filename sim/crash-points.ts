@@ -7,7 +7,7 @@
  * The clones are taken while the operation runs (the hook cannot wait) and
  * checked after it completes; states are small, so holding them is cheap.
  */
-import { DB } from '../src/db.js';
+import { DB } from '../src/db/db.js';
 import type { Options } from '../src/options.js';
 import { CrashableFS, type CrashMode } from '../src/testing/crashable-fs.js';
 import { Rng } from '../src/testing/rng.js';

@@ -7,7 +7,7 @@
  * open, or a `background-error` event), refuses every write after that, and
  * keeps serving reads of what it had applied.
  */
-import { DB } from '../src/db.js';
+import { DB } from '../src/db/db.js';
 import { ShaleError } from '../src/errors.js';
 import type { FileSystem } from '../src/fs/file-system.js';
 import type { Options } from '../src/options.js';

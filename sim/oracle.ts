@@ -15,7 +15,7 @@
  * found incrementally from the last acknowledged sync write: a running count of
  * keys that differ is kept while the writes are applied one operation at a time.
  */
-import type { DB, IteratorOptions, ReadOptions } from '../src/db.js';
+import type { DB, IteratorOptions, ReadOptions } from '../src/db/db.js';
 import type { CrashableFS } from '../src/testing/crashable-fs.js';
 import { decodeValue, type SimWrite } from './workload.js';
 

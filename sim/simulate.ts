@@ -16,9 +16,9 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { DB } from '../src/db.js';
+import { DB } from '../src/db/db.js';
 import type { Options } from '../src/options.js';
-import type { Snapshot } from '../src/snapshot.js';
+import type { Snapshot } from '../src/db/snapshot.js';
 import { CrashableFS, type CrashMode } from '../src/testing/crashable-fs.js';
 import { Rng } from '../src/testing/rng.js';
 import { CrashPointFS, type MutatingOp } from './crash-point-fs.js';

@@ -1,9 +1,9 @@
 /**
  * shale: a durable, embeddable LSM-tree key-value store. The public surface only.
  */
-export { DB } from './db.js';
-export type { BatchOperation, WriteOptions, RecoveryReport, ReadOptions, IteratorOptions } from './db.js';
-export { Snapshot } from './snapshot.js';
+export { DB } from './db/db.js';
+export type { BatchOperation, WriteOptions, RecoveryReport, ReadOptions, IteratorOptions } from './db/db.js';
+export { Snapshot } from './db/snapshot.js';
 export { ShaleIterator } from './iterator/public-iterator.js';
 export { ShaleError, CorruptionError } from './errors.js';
 export type { ShaleErrorCode } from './errors.js';

@@ -5,7 +5,7 @@
  * acknowledgement after it resolves, so a SIGKILL cannot lose what was logged.
  */
 import * as fs from 'node:fs';
-import { DB } from '../db.js';
+import { DB } from '../db/db.js';
 import { Rng } from '../testing/rng.js';
 import { KEY_SPACE, encodeIntent, makeValue, type CrashOp, type Intent } from './crashtest-workload.js';
 

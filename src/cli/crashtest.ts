@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DB } from '../db.js';
+import { DB } from '../db/db.js';
 import { Rng } from '../testing/rng.js';
 import { applyIntent, decodeIntent, valueIsIntact, type Intent } from './crashtest-workload.js';
 

@@ -20,7 +20,7 @@ import { MergingIterator } from '../iterator/merging-iterator.js';
 import type { TableBuilderOptions } from '../sstable/table-builder.js';
 import { TableOutput } from './table-output.js';
 import { TableReader } from '../sstable/table-reader.js';
-import type { FileMeta } from './version-edit.js';
+import type { FileMeta } from '../version/version-edit.js';
 
 /** A user-key range: [smallest, largest], inclusive. */
 export type KeySpan = readonly [Buffer, Buffer];

@@ -15,9 +15,9 @@ import { tableBuilderOptions } from '../options.js';
 import type { CompactionJobSpec, KeySpan } from './compaction-job.js';
 import type { CompactionExecutor } from './executor.js';
 import { expandCompaction, grandparentOverlapBytesMax, overlapping, pickCompaction, totalBytes, type Compaction } from './picker.js';
-import { userKeyOf } from './version.js';
-import { emptyEdit, type FileMeta } from './version-edit.js';
-import type { VersionSet } from './version-set.js';
+import { userKeyOf } from '../version/version.js';
+import { emptyEdit, type FileMeta } from '../version/version-edit.js';
+import type { VersionSet } from '../version/version-set.js';
 
 /** What the `compaction` event reports. */
 export interface CompactionEvent {

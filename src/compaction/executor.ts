@@ -8,7 +8,7 @@ import { CorruptionError, ShaleError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
 import { runCompactionJob, type CompactionJobResult, type CompactionJobSpec } from './compaction-job.js';
 import { runFlushJob, type FlushJobSpec } from './flush.js';
-import type { FileMeta } from './version-edit.js';
+import type { FileMeta } from '../version/version-edit.js';
 
 /** Runs the background jobs: compactions and the building of flushed tables. Jobs may overlap. */
 export interface CompactionExecutor {

@@ -16,7 +16,7 @@ import { INTERNAL_KEY_TRAILER_BYTES, encodeInternalKey, writeTrailer } from '../
 import { ENTRY_OVERHEAD_BYTES, type MemKey, type MemTable } from '../memtable/memtable.js';
 import type { TableBuilderOptions } from '../sstable/table-builder.js';
 import { TableOutput } from './table-output.js';
-import type { FileMeta } from './version-edit.js';
+import type { FileMeta } from '../version/version-edit.js';
 
 /** Entries handled between yields to the event loop on the main thread (well under a millisecond of work). */
 export const FLUSH_SLICE_ENTRIES = 1000;

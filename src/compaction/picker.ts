@@ -12,8 +12,8 @@
  * below moves down by a MANIFEST edit alone.
  */
 import { compareInternalKeys } from '../keys.js';
-import { userKeyOf } from './version.js';
-import type { FileMeta } from './version-edit.js';
+import { userKeyOf } from '../version/version.js';
+import type { FileMeta } from '../version/version-edit.js';
 
 export interface PickerOptions {
   l0CompactionTrigger: number;

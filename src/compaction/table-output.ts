@@ -7,7 +7,7 @@ import { ioError } from '../errors.js';
 import type { FileSystem, WritableFile } from '../fs/file-system.js';
 import { filePath, tableFileName } from '../filenames.js';
 import { TableBuilder, type TableBuilderOptions } from '../sstable/table-builder.js';
-import type { FileMeta } from './version-edit.js';
+import type { FileMeta } from '../version/version-edit.js';
 
 export class TableOutput {
   readonly fileNumber: number;

@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import type { CompactionJobResult, CompactionJobSpec } from './compaction-job.js';
 import { asBuffer, deserializeError, type CompactionExecutor, type SerializedError } from './executor.js';
 import type { FlushJobSpec } from './flush.js';
-import type { FileMeta } from './version-edit.js';
+import type { FileMeta } from '../version/version-edit.js';
 
 export type WorkerRequest =
   | { type: 'compact'; jobId: number; spec: CompactionJobSpec }

@@ -10,7 +10,7 @@
  * (LevelDB's FindPrevUserEntry). A `DBIterator` moves in one direction only, so it
  * never has to turn the inner iterator around.
  */
-import assert from '../assert.js';
+import assert from '../util/assert.js';
 import { EntryType, SEQUENCE_MAX, compareKeys } from '../keys.js';
 import type { InternalIterator } from './internal-iterator.js';
 

@@ -6,7 +6,7 @@
  * table that can hold a key. Tables are opened lazily, one at a time: moving to a
  * neighbour closes the table iterator left behind.
  */
-import assert from '../assert.js';
+import assert from '../util/assert.js';
 import type { EntryType } from '../keys.js';
 import type { InternalIterator } from './internal-iterator.js';
 

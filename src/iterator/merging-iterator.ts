@@ -13,7 +13,7 @@
  * repositions every child but the current one on the other side of the current
  * entry, as LevelDB's merger does.
  */
-import assert from '../assert.js';
+import assert from '../util/assert.js';
 import type { EntryType } from '../keys.js';
 import { IndexHeap, type IndexOrder } from './index-heap.js';
 import { compareInternal, type InternalIterator } from './internal-iterator.js';

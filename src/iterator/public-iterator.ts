@@ -7,7 +7,7 @@
  */
 import { ShaleError } from '../errors.js';
 import { toBuffer, type BytesLike } from '../keys.js';
-import { ENTRIES_BETWEEN_TURNS, LoopTurns } from '../event-loop.js';
+import { ENTRIES_BETWEEN_TURNS, LoopTurns } from '../util/event-loop.js';
 import type { DBIterator } from './db-iterator.js';
 
 /** Entries fetched by the first refill; each refill doubles it up to `BATCH_ENTRIES_MAX`. */

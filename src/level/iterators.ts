@@ -7,9 +7,9 @@
  * storage format abstract-level asked for.
  */
 import { AbstractIterator, AbstractKeyIterator, AbstractValueIterator } from 'abstract-level';
-import type { DB, IteratorOptions } from '../db.js';
+import type { DB, IteratorOptions } from '../db/db.js';
 import type { ShaleIterator } from '../iterator/public-iterator.js';
-import type { Snapshot } from '../snapshot.js';
+import type { Snapshot } from '../db/snapshot.js';
 import { LevelAbortError, toLevelError } from './errors.js';
 import { fromStorage, type StorageData, type StorageFormat } from './formats.js';
 import type { ShaleLevel } from './shale-level.js';

@@ -4,7 +4,7 @@
  * once, after the last of them; that releases the shale snapshot.
  */
 import { AbstractSnapshot } from 'abstract-level';
-import type { Snapshot } from '../snapshot.js';
+import type { Snapshot } from '../db/snapshot.js';
 import { snapshotNotOpenError } from './errors.js';
 
 /**

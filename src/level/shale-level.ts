@@ -11,8 +11,8 @@
  * shale snapshots.
  */
 import { AbstractLevel, type AbstractDatabaseOptions, type AbstractSnapshot } from 'abstract-level';
-import { DB, type IteratorOptions, type ReadOptions, type WriteOptions } from '../db.js';
-import type { BatchOperation } from '../batch.js';
+import { DB, type IteratorOptions, type ReadOptions, type WriteOptions } from '../db/db.js';
+import type { BatchOperation } from '../db/batch.js';
 import { DEFAULTS, type Options } from '../options.js';
 import { databaseNotOpenError, toLevelError } from './errors.js';
 import { STORAGE_ENCODINGS, fromStorage, storedByteLength, type StorageData, type StorageFormat } from './formats.js';

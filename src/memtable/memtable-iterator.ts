@@ -10,7 +10,7 @@
  * When the count moved, or the direction turned, the next step starts a fresh
  * generator at the current entry, an O(log n) descent; otherwise a step is O(1).
  */
-import assert from '../assert.js';
+import assert from '../util/assert.js';
 import type { InternalIterator } from '../iterator/internal-iterator.js';
 import { EntryType, encodeInternalKey } from '../keys.js';
 import { memKey, type MemKey, type MemTable } from './memtable.js';

@@ -6,7 +6,7 @@
  * A memtable is mutable until it is frozen; a frozen (immutable) one waits to be
  * flushed to an L0 table and is only read.
  */
-import assert from '../assert.js';
+import assert from '../util/assert.js';
 import BTreeModule from 'sorted-btree';
 import type * as BTreeTypes from 'sorted-btree';
 import { EntryType, compareKeys } from '../keys.js';

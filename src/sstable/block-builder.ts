@@ -12,8 +12,8 @@
  * binary-search the restart points and decode from any of them. The block ends
  * with the restart offsets (u32le each) and their count (u32le).
  */
-import assert from '../assert.js';
-import { varint32Length, writeVarint32 } from '../coding.js';
+import assert from '../util/assert.js';
+import { varint32Length, writeVarint32 } from '../util/coding.js';
 import { copyBytes } from './byte-ranges.js';
 
 /** Bytes of one restart array slot and of the trailing count. */

@@ -8,7 +8,7 @@
  * length that points outside the entry area is a `CorruptionError` naming the
  * file and the block's offset in it.
  */
-import assert from '../assert.js';
+import assert from '../util/assert.js';
 import { CorruptionError } from '../errors.js';
 import { RESTART_BYTES } from './block-builder.js';
 import { copyBytes } from './byte-ranges.js';

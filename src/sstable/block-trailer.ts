@@ -10,7 +10,7 @@
 import snappy from '@napi-rs/snappy';
 import CRC32 from 'crc-32';
 import { CorruptionError } from '../errors.js';
-import { readVarint32 } from '../coding.js';
+import { readVarint32 } from '../util/coding.js';
 import { BLOCK_TRAILER_BYTES, CompressionType, type CompressionName } from './format.js';
 
 /**

@@ -18,7 +18,7 @@
  * error somewhere else in the file.
  */
 import CRC32 from 'crc-32';
-import { readUint64, writeUint64 } from '../coding.js';
+import { readUint64, writeUint64 } from '../util/coding.js';
 import { CorruptionError } from '../errors.js';
 import type { BlockHandle } from './block-handle.js';
 import { BLOCK_TRAILER_BYTES, FOOTER_BYTES, TABLE_FORMAT_VERSION, TABLE_MAGIC } from './format.js';

@@ -20,7 +20,7 @@
  * The block ends right after the largest key. A table always holds at least one
  * entry, so both keys are real internal keys.
  */
-import { readUint64, readVarint32, varint32Length, writeUint64, writeVarint32 } from '../coding.js';
+import { readUint64, readVarint32, varint32Length, writeUint64, writeVarint32 } from '../util/coding.js';
 import { CorruptionError } from '../errors.js';
 import { INTERNAL_KEY_TRAILER_BYTES, compareInternalKeys } from '../keys.js';
 import { CompressionType, type CompressionName } from './format.js';

@@ -10,8 +10,8 @@
  * written only when the next block's first key is known, so that it can be a
  * short separator rather than a whole key.
  */
-import assert from '../assert.js';
-import { standaloneCopy } from '../coding.js';
+import assert from '../util/assert.js';
+import { standaloneCopy } from '../util/coding.js';
 import { ioError } from '../errors.js';
 import type { WritableFile } from '../fs/file-system.js';
 import { EntryType, INTERNAL_KEY_TRAILER_BYTES, readTrailerSeq } from '../keys.js';

@@ -4,7 +4,7 @@
  * that data block walks its entries, and stepping off either end of a data block
  * moves the index iterator and loads the neighbour.
  */
-import assert from '../assert.js';
+import assert from '../util/assert.js';
 import { CorruptionError } from '../errors.js';
 import type { InternalIterator } from '../iterator/internal-iterator.js';
 import { EntryType, INTERNAL_KEY_TRAILER_BYTES, readTrailerSeq, writeTrailer } from '../keys.js';

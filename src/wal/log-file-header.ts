@@ -4,7 +4,7 @@
  *   kind u8 (=1) | magic 4 bytes | format version u16le | file number u64le
  */
 import { CorruptionError, ShaleError } from '../errors.js';
-import { readUint64 } from '../coding.js';
+import { readUint64 } from '../util/coding.js';
 import { LOG_FORMAT_VERSION, RecordKind } from './log-format.js';
 
 const HEADER_PAYLOAD_BYTES = 1 + 4 + 2 + 8;

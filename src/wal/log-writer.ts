@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { ShaleError, ioError } from '../errors.js';
 import type { FileSystem, WritableFile } from '../fs/file-system.js';
-import { writeUint64 } from '../coding.js';
+import { writeUint64 } from '../util/coding.js';
 import {
   CHUNK_HEADER_BYTES,
   ChunkType,

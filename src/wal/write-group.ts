@@ -10,7 +10,7 @@
  * offset any later record claims) from corruption of synced data.
  */
 import { CorruptionError } from '../errors.js';
-import { readUint64, readVarint32, varint32Length, writeUint64, writeVarint32 } from '../coding.js';
+import { readUint64, readVarint32, varint32Length, writeUint64, writeVarint32 } from '../util/coding.js';
 import { EntryType } from '../keys.js';
 import { RecordKind } from './log-format.js';
 

@@ -26,8 +26,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { EntryType, encodeInternalKey } from '../../src/keys.js';
 import { expandCompaction, grandparentOverlapBytesMax, levelScores, pickCompaction, totalBytes, type Compaction, type PickerOptions } from '../../src/compaction/picker.js';
-import { Version, userKeyOf } from '../../src/compaction/version.js';
-import type { FileMeta } from '../../src/compaction/version-edit.js';
+import { Version, userKeyOf } from '../../src/version/version.js';
+import type { FileMeta } from '../../src/version/version-edit.js';
 
 const GOLDEN = new URL('../../../test/compaction/testdata/picker.golden', import.meta.url);
 const REWRITE = process.env['REWRITE'] === '1';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { DB } from '../../src/index.js';
 import { CrashableFS } from '../../src/testing/index.js';
-import { ENTRIES_BETWEEN_TURNS, READS_BETWEEN_TURNS } from '../../src/event-loop.js';
+import { ENTRIES_BETWEEN_TURNS, READS_BETWEEN_TURNS } from '../../src/util/event-loop.js';
 
 it('a loop of awaited gets that never wait for I/O still lets the event loop turn', async () => {
   const db = await DB.open('/db', { fs: new CrashableFS() });

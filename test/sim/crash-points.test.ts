@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DB } from '../../src/db.js';
+import { DB } from '../../src/db/db.js';
 import type { Options } from '../../src/options.js';
 import { Rng } from '../../src/testing/rng.js';
 import { CrashPointFS } from '../../sim/crash-point-fs.js';

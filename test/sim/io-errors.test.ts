@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DB } from '../../src/db.js';
+import { DB } from '../../src/db/db.js';
 import { ShaleError } from '../../src/errors.js';
 import { CrashableFS } from '../../src/testing/crashable-fs.js';
 import { FaultFS, type FaultOp, type FaultRule } from '../../src/testing/fault-fs.js';

@@ -7,15 +7,15 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DB } from '../../src/db.js';
+import { DB } from '../../src/db/db.js';
 import type { Options } from '../../src/options.js';
 import { ShaleError } from '../../src/errors.js';
 import { CrashableFS, type CrashMode } from '../../src/testing/crashable-fs.js';
 import { FaultFS } from '../../src/testing/fault-fs.js';
 import { Rng } from '../../src/testing/rng.js';
-import { ManifestWriter, emptyManifestState, replayManifest } from '../../src/compaction/manifest.js';
-import { emptyEdit } from '../../src/compaction/version-edit.js';
-import { VersionSet } from '../../src/compaction/version-set.js';
+import { ManifestWriter, emptyManifestState, replayManifest } from '../../src/version/manifest.js';
+import { emptyEdit } from '../../src/version/version-edit.js';
+import { VersionSet } from '../../src/version/version-set.js';
 import { CrashPointFS } from '../../sim/crash-point-fs.js';
 import { History, checkFiles, checkRecovered } from '../../sim/oracle.js';
 import { CRASH_MODES, DIR } from '../../sim/simulate.js';

@@ -7,16 +7,16 @@
  * search), skipping tables whose bloom filter says no. The first entry visible at
  * the snapshot decides: a PUT's value, or a DELETE's absence.
  */
-import { userKeyOf, type Version } from './compaction/version.js';
-import type { FileMeta } from './compaction/version-edit.js';
-import type { InternalIterator } from './iterator/internal-iterator.js';
-import { DBIterator, type KeyRange } from './iterator/db-iterator.js';
-import { LevelIterator } from './iterator/level-iterator.js';
-import { MergingIterator } from './iterator/merging-iterator.js';
-import type { MemLookup, MemTable } from './memtable/memtable.js';
-import { MemTableIterator } from './memtable/memtable-iterator.js';
-import type { TableCache } from './sstable/table-cache.js';
-import type { TableReader } from './sstable/table-reader.js';
+import { userKeyOf, type Version } from '../version/version.js';
+import type { FileMeta } from '../version/version-edit.js';
+import type { InternalIterator } from '../iterator/internal-iterator.js';
+import { DBIterator, type KeyRange } from '../iterator/db-iterator.js';
+import { LevelIterator } from '../iterator/level-iterator.js';
+import { MergingIterator } from '../iterator/merging-iterator.js';
+import type { MemLookup, MemTable } from '../memtable/memtable.js';
+import { MemTableIterator } from '../memtable/memtable-iterator.js';
+import type { TableCache } from '../sstable/table-cache.js';
+import type { TableReader } from '../sstable/table-reader.js';
 
 function holdsKey(file: FileMeta, key: Buffer): boolean {
   return userKeyOf(file.smallest).compare(key) <= 0 && userKeyOf(file.largest).compare(key) >= 0;

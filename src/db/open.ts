@@ -4,16 +4,16 @@
  * log and a new MANIFEST, and delete files nothing refers to
  * (docs/durability.md, "Open and recovery").
  */
-import { CorruptionError, ShaleError, ioError } from './errors.js';
-import type { FileLock, FileSystem } from './fs/file-system.js';
-import { CURRENT_FILE_NAME, LOCK_FILE_NAME, filePath, logFileName, manifestFileName, parseFileName, tableFileName } from './filenames.js';
-import { ManifestWriter, emptyManifestState, readCurrent, replayManifest, type ManifestState } from './compaction/manifest.js';
-import { MemTable } from './memtable/memtable.js';
-import { tableBuilderOptions, type ResolvedOptions } from './options.js';
-import { writeTable } from './compaction/flush.js';
-import { WAL_MAGIC } from './wal/log-format.js';
-import { LogWriter } from './wal/log-writer.js';
-import { replayLogs, type RecoveryReport } from './wal/recovery.js';
+import { CorruptionError, ShaleError, ioError } from '../errors.js';
+import type { FileLock, FileSystem } from '../fs/file-system.js';
+import { CURRENT_FILE_NAME, LOCK_FILE_NAME, filePath, logFileName, manifestFileName, parseFileName, tableFileName } from '../filenames.js';
+import { ManifestWriter, emptyManifestState, readCurrent, replayManifest, type ManifestState } from '../version/manifest.js';
+import { MemTable } from '../memtable/memtable.js';
+import { tableBuilderOptions, type ResolvedOptions } from '../options.js';
+import { writeTable } from '../compaction/flush.js';
+import { WAL_MAGIC } from '../wal/log-format.js';
+import { LogWriter } from '../wal/log-writer.js';
+import { replayLogs, type RecoveryReport } from '../wal/recovery.js';
 
 /** Everything a `DB` starts with. */
 export interface OpenedDatabase {

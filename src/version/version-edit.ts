@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { CorruptionError } from '../errors.js';
-import { readUint64, readVarint32, standaloneCopy, varint32Length, writeUint64, writeVarint32 } from '../coding.js';
+import { readUint64, readVarint32, standaloneCopy, varint32Length, writeUint64, writeVarint32 } from '../util/coding.js';
 import { RecordKind } from '../wal/log-format.js';
 
 /** Field tags. On disk: never renumber. */

@@ -19,7 +19,7 @@ import type { FileSystem } from '../fs/file-system.js';
 import { CURRENT_FILE_NAME, filePath, manifestFileName, tempFileName } from '../filenames.js';
 import { checkFileHeader } from '../wal/log-file-header.js';
 import { MANIFEST_MAGIC, RecordKind } from '../wal/log-format.js';
-import { readUint64, writeUint64 } from '../coding.js';
+import { readUint64, writeUint64 } from '../util/coding.js';
 import { readLogEvents, readWholeFile } from '../wal/log-reader.js';
 import { LogWriter } from '../wal/log-writer.js';
 import { decodeVersionEdit, emptyEdit, encodeVersionEdit, type FileMeta, type VersionEdit } from './version-edit.js';

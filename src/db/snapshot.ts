@@ -2,7 +2,7 @@
  * Snapshots: a fixed sequence number that reads can ask for. While a snapshot
  * lives, compaction keeps every version it can see.
  */
-import { ShaleError } from './errors.js';
+import { ShaleError } from '../errors.js';
 
 /** A consistent read point. Release it when done: a live snapshot keeps old versions on disk. */
 export class Snapshot {

@@ -2,10 +2,10 @@
  * Turns the caller's arguments into validated, copied write operations. Every
  * check happens before anything is queued, so a bad argument writes nothing.
  */
-import { invalidArgument } from './errors.js';
-import { EntryType, toBuffer } from './keys.js';
-import type { ResolvedOptions } from './options.js';
-import type { WriteOp } from './wal/write-group.js';
+import { invalidArgument } from '../errors.js';
+import { EntryType, toBuffer } from '../keys.js';
+import type { ResolvedOptions } from '../options.js';
+import type { WriteOp } from '../wal/write-group.js';
 
 /** One operation of `db.write([...])`. */
 export type BatchOperation =

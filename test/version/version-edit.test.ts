@@ -1,7 +1,7 @@
 /** Version edits: a round trip, and decoded keys that own their bytes. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeVersionEdit, emptyEdit, encodeVersionEdit } from '../../src/compaction/version-edit.js';
+import { decodeVersionEdit, emptyEdit, encodeVersionEdit } from '../../src/version/version-edit.js';
 import { EntryType, encodeInternalKey } from '../../src/keys.js';
 
 describe('version edit', () => {
