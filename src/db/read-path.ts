@@ -1,22 +1,189 @@
 /**
- * Reads below the memtables: point lookups through the levels, and the merged
- * iterator over memtables and tables (docs/internals.md, "Read path").
+ * Reads: point lookups through the memtables and the levels, and the merged
+ * iterator over memtables and tables, at a snapshot (docs/internals.md, "Read path").
  *
  * A get looks in L0 newest first (every table whose key range holds the key),
  * then in each deeper level in the one table whose range can hold it (binary
  * search), skipping tables whose bloom filter says no. The first entry visible at
  * the snapshot decides: a PUT's value, or a DELETE's absence.
  */
-import { userKeyOf, type Version } from '../version/version.js';
-import type { FileMeta } from '../version/version-edit.js';
+import { ShaleError } from '../errors.js';
 import type { InternalIterator } from '../iterator/internal-iterator.js';
 import { DBIterator, type KeyRange } from '../iterator/db-iterator.js';
 import { LevelIterator } from '../iterator/level-iterator.js';
 import { MergingIterator } from '../iterator/merging-iterator.js';
+import { ShaleIterator } from '../iterator/public-iterator.js';
+import { EntryType, type BytesLike } from '../keys.js';
 import type { MemLookup, MemTable } from '../memtable/memtable.js';
 import { MemTableIterator } from '../memtable/memtable-iterator.js';
+import type { ResolvedOptions } from '../options.js';
 import type { TableCache } from '../sstable/table-cache.js';
 import type { TableReader } from '../sstable/table-reader.js';
+import { LoopTurns, READS_BETWEEN_TURNS } from '../util/event-loop.js';
+import { userKeyOf, type Version } from '../version/version.js';
+import type { FileMeta } from '../version/version-edit.js';
+import type { VersionSet } from '../version/version-set.js';
+import { keyArgument, lookupKeyArgument } from './batch.js';
+import type { MemtableSet } from './memtable-set.js';
+import { Snapshot, type SnapshotList } from './snapshot.js';
+
+/** Options of `get`, `getMany` and the iterators. */
+export interface ReadOptions {
+  /** Read as of this snapshot instead of the latest write. */
+  snapshot?: Snapshot;
+}
+
+/** Options of `db.iterator()`, `db.keys()` and `db.values()`. Bounds are keys (bytes or strings). */
+export interface IteratorOptions extends ReadOptions {
+  gt?: BytesLike;
+  gte?: BytesLike;
+  lt?: BytesLike;
+  lte?: BytesLike;
+  /** Iterate from the largest key down. Default false. */
+  reverse?: boolean;
+  /** Stop after this many entries; -1 or Infinity for no limit. Default no limit. */
+  limit?: number;
+}
+
+/** What reads work with. */
+export interface ReadPathParts {
+  options: ResolvedOptions;
+  memtables: MemtableSet;
+  versions: VersionSet;
+  tableCache: TableCache;
+  snapshots: SnapshotList;
+  /** The sequence number of the last applied write: the default read point. */
+  lastSequence(): number;
+  /** Throws `NOT_OPEN` once the database is closing. */
+  checkOpen(): void;
+}
+
+/**
+ * Gets and iterators. A read's point (its sequence number) is taken when the call
+ * is made; a key or bound the read still needs after it first waits is copied, so
+ * the caller may reuse its buffers as soon as the call returns.
+ */
+export class ReadPath {
+  readonly #parts: ReadPathParts;
+  readonly #loopTurns = new LoopTurns(READS_BETWEEN_TURNS);
+  readonly #iterators = new Set<ShaleIterator<unknown>>();
+
+  constructor(parts: ReadPathParts) {
+    this.#parts = parts;
+  }
+
+  get(key: BytesLike, options: ReadOptions | undefined): Promise<Buffer | undefined> {
+    const checked = lookupKeyArgument(key, this.#parts.options);
+    // The read point is taken after the turn: a read point held across it is no snapshot.
+    if (this.#loopTurns.due()) {
+      const owned = Buffer.from(checked);
+      return LoopTurns.next().then(() => {
+        this.#parts.checkOpen();
+        return this.#get(owned, this.#readSeq(options));
+      });
+    }
+    return this.#get(checked, this.#readSeq(options));
+  }
+
+  getMany(keys: readonly BytesLike[], options: ReadOptions | undefined): Promise<(Buffer | undefined)[]> {
+    if (!Array.isArray(keys)) throw new ShaleError('INVALID_ARGUMENT', 'getMany() takes an array of keys');
+    const checked = keys.map((key) => lookupKeyArgument(key, this.#parts.options));
+    if (this.#loopTurns.due()) {
+      const owned = checked.map((key) => Buffer.from(key));
+      return LoopTurns.next().then(() => {
+        this.#parts.checkOpen();
+        return this.#getMany(owned, this.#readSeq(options));
+      });
+    }
+    return this.#getMany(checked, this.#readSeq(options));
+  }
+
+  /** An iterator over one consistent snapshot, captured now. */
+  iterator<T>(options: IteratorOptions | undefined, map: (entry: [Buffer, Buffer]) => T): ShaleIterator<T> {
+    const { memtables, versions, tableCache } = this.#parts;
+    const { range, reverse, limit } = iteratorArguments(options, this.#parts.options);
+    // Everything the snapshot needs is captured now, synchronously: the sequence,
+    // the memtables and the version. Tables are opened on first use.
+    const seq = this.#readSeq(options);
+    const frozen = memtables.all();
+    const pin = versions.pin();
+    let releaseTables = (): void => undefined;
+    const iterator: ShaleIterator<T> = new ShaleIterator<T>(
+      {
+        build: async () => {
+          const built = await buildDbIterator(frozen, pin.version, tableCache, seq, range, reverse);
+          releaseTables = built.release;
+          return built.iterator;
+        },
+        release: () => {
+          releaseTables();
+          pin.release();
+          this.#iterators.delete(iterator as ShaleIterator<unknown>);
+        },
+      },
+      map,
+      limit,
+    );
+    this.#iterators.add(iterator as ShaleIterator<unknown>);
+    return iterator;
+  }
+
+  /** Closes every open iterator: their next calls reject with `NOT_OPEN`. */
+  closeIterators(): void {
+    for (const iterator of this.#iterators) iterator.markDatabaseClosed();
+  }
+
+  #readSeq(options: ReadOptions | undefined): number {
+    if (options === undefined) return this.#parts.lastSequence();
+    if (typeof options !== 'object' || options === null) throw new ShaleError('INVALID_ARGUMENT', 'read options must be an object');
+    if (options.snapshot === undefined) return this.#parts.lastSequence();
+    if (!(options.snapshot instanceof Snapshot)) throw new ShaleError('INVALID_ARGUMENT', 'option snapshot must come from db.snapshot()');
+    return options.snapshot.seqFor(this.#parts.snapshots);
+  }
+
+  #getMany(keys: Buffer[], seq: number): Promise<(Buffer | undefined)[]> {
+    return Promise.all(keys.map((key) => this.#get(key, seq)));
+  }
+
+  #get(key: Buffer, seq: number): Promise<Buffer | undefined> {
+    const found = this.#parts.memtables.get(key, seq);
+    if (found !== undefined) return Promise.resolve(valueOf(found));
+    // The table read waits for I/O: the key must be the read's own by then.
+    return this.#getFromTables(Buffer.from(key), seq);
+  }
+
+  async #getFromTables(key: Buffer, seq: number): Promise<Buffer | undefined> {
+    const pin = this.#parts.versions.pin();
+    try {
+      const found = await getFromVersion(pin.version, this.#parts.tableCache, key, seq);
+      return found === undefined ? undefined : valueOf(found);
+    } finally {
+      pin.release();
+    }
+  }
+}
+
+function valueOf(found: MemLookup): Buffer | undefined {
+  return found.type === EntryType.DELETE ? undefined : Buffer.from(found.value);
+}
+
+/** Validates iterator options; bounds are copied, since the iterator reads them long after the call. */
+function iteratorArguments(options: IteratorOptions | undefined, limits: ResolvedOptions): { range: KeyRange; reverse: boolean; limit: number } {
+  if (options === undefined) return { range: {}, reverse: false, limit: Infinity };
+  if (typeof options !== 'object' || options === null) throw new ShaleError('INVALID_ARGUMENT', 'iterator options must be an object');
+  const range: KeyRange = {};
+  for (const bound of ['gt', 'gte', 'lt', 'lte'] as const) {
+    const value = options[bound];
+    if (value !== undefined) range[bound] = keyArgument(value, limits);
+  }
+  const reverse = options.reverse ?? false;
+  if (typeof reverse !== 'boolean') throw new ShaleError('INVALID_ARGUMENT', 'option reverse must be a boolean');
+  const limit = options.limit ?? Infinity;
+  if (typeof limit !== 'number' || Number.isNaN(limit) || (limit !== Infinity && !Number.isInteger(limit))) {
+    throw new ShaleError('INVALID_ARGUMENT', 'option limit must be an integer');
+  }
+  return { range, reverse, limit: limit < 0 ? Infinity : limit };
+}
 
 function holdsKey(file: FileMeta, key: Buffer): boolean {
   return userKeyOf(file.smallest).compare(key) <= 0 && userKeyOf(file.largest).compare(key) >= 0;

@@ -82,7 +82,8 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
    */
   seek(target: BytesLike): void {
     this.#checkUsable();
-    const key = toBuffer(target, 'seek target');
+    // A copy: the target is read again when the iterator is built or refilled, after the call.
+    const key = Buffer.from(toBuffer(target, 'seek target'));
     this.#buffer = [];
     this.#bufferIndex = 0;
     this.#batchEntries = BATCH_ENTRIES_MIN;
@@ -95,6 +96,7 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
     if (this.#closed) return;
     this.#closed = true;
     this.#buffer = [];
+    this.#bufferIndex = 0;
     if (this.#building !== undefined) await this.#building.catch(() => undefined);
     this.#inner?.close();
     this.#source.release();
@@ -117,8 +119,12 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
     void this.close();
   }
 
-  #checkUsable(): void {
+  #checkClosed(): void {
     if (this.#closed) throw new ShaleError('NOT_OPEN', 'the iterator is closed');
+  }
+
+  #checkUsable(): void {
+    this.#checkClosed();
     if (this.#busy) throw new ShaleError('INVALID_ARGUMENT', 'the iterator is busy: wait for the previous call');
   }
 
@@ -127,7 +133,12 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
     this.#checkUsable();
     this.#busy = true;
     try {
-      if (this.#loopTurns.due()) await LoopTurns.next();
+      if (this.#loopTurns.due()) {
+        await LoopTurns.next();
+        // The database (or the caller) may have closed the iterator during the turn:
+        // that is NOT_OPEN, never an empty batch that would look like the end of the data.
+        this.#checkClosed();
+      }
       const inner = this.#inner ?? (await this.#build());
       const out: T[] = [];
       while (out.length < size && this.#count < this.#limit) {
@@ -145,7 +156,7 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
   async #build(): Promise<DBIterator> {
     this.#building ??= this.#source.build();
     const inner = await this.#building;
-    if (this.#closed) throw new ShaleError('NOT_OPEN', 'the iterator is closed');
+    this.#checkClosed();
     this.#inner = inner;
     if (this.#pendingSeek !== undefined) inner.seek(this.#pendingSeek);
     else inner.seekToStart();

@@ -1,0 +1,302 @@
+/**
+ * The write path: the queue, group commit, WAL append and sync, applying to the
+ * memtable, backpressure, and memtable rotation (docs/internals.md, "Write path").
+ *
+ * Concurrency rule: one writer at a time takes every queued batch (up to
+ * `writeGroupBytesMax`), gives them consecutive sequence numbers, appends them to
+ * the WAL as one record, syncs once if any asked for it, applies them to the
+ * memtable, and resolves them in order. Reads never wait: a write becomes visible
+ * when `lastSequence` moves past it.
+ */
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Compactor } from '../compaction/compactor.js';
+import { ioError, type ShaleError } from '../errors.js';
+import type { ResolvedOptions } from '../options.js';
+import { LoopTurns } from '../util/event-loop.js';
+import type { VersionSet } from '../version/version-set.js';
+import type { LogWriter } from '../wal/log-writer.js';
+import { encodeWriteGroup, opEncodedBytes, type WriteOp } from '../wal/write-group.js';
+import type { Flusher } from './flusher.js';
+import type { MemtableSet } from './memtable-set.js';
+import { createLog } from './open.js';
+import type { Counters, StallEvent } from './stats.js';
+
+interface PendingWrite {
+  ops: WriteOp[];
+  sync: boolean;
+  encodedBytes: number;
+  /** A control entry: freeze the memtable (for `flush()`), alone in its group. */
+  rotate: boolean;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/** What the write pipeline works with. */
+export interface WritePipelineParts {
+  options: ResolvedOptions;
+  location: string;
+  memtables: MemtableSet;
+  versions: VersionSet;
+  compactor: Compactor;
+  flusher: Flusher;
+  counters: Counters;
+  /** The log recovery left open for the active memtable. */
+  log: LogWriter;
+  /** The last sequence number recovery found. */
+  lastSequence: number;
+  onStall(event: StallEvent): void;
+}
+
+export class WritePipeline {
+  readonly #parts: WritePipelineParts;
+  readonly #options: ResolvedOptions;
+  readonly #memtables: MemtableSet;
+  readonly #counters: Counters;
+  #log: LogWriter;
+  #lastSequence: number;
+  readonly #queue: PendingWrite[] = [];
+  #writerScheduled = false;
+  #writerIdle: Promise<void> = Promise.resolve();
+  /** Set by the first failed write, sync or flush; the write path stays failed until reopen. */
+  #error: ShaleError | undefined;
+
+  constructor(parts: WritePipelineParts) {
+    this.#parts = parts;
+    this.#options = parts.options;
+    this.#memtables = parts.memtables;
+    this.#counters = parts.counters;
+    this.#log = parts.log;
+    this.#lastSequence = parts.lastSequence;
+  }
+
+  /** The sequence number of the last write applied and visible to reads. */
+  get lastSequence(): number {
+    return this.#lastSequence;
+  }
+
+  /** The failure that stopped the write path, if any. */
+  get error(): ShaleError | undefined {
+    return this.#error;
+  }
+
+  /** Stops the write path: this write and every later one rejects with `err` (the first failure wins). */
+  fail(err: ShaleError): void {
+    this.#error ??= err;
+  }
+
+  /** Queues `ops` as one atomic batch; resolves once applied (and durable, with `sync`). */
+  write(ops: WriteOp[], sync: boolean): Promise<void> {
+    if (this.#error) return Promise.reject(this.#error);
+    let encodedBytes = 0;
+    for (const op of ops) encodedBytes += opEncodedBytes(op);
+    return new Promise<void>((resolve, reject) => this.#push({ ops, sync, encodedBytes, rotate: false, resolve, reject }));
+  }
+
+  /** Freezes the active memtable (if it holds anything) after every write queued before this call. */
+  rotate(): Promise<void> {
+    return new Promise<void>((resolve, reject) => this.#push({ ops: [], sync: false, encodedBytes: 0, rotate: true, resolve, reject }));
+  }
+
+  /** Waits until every queued write has been applied or rejected. */
+  async drain(): Promise<void> {
+    while (this.#queue.length > 0 || this.#writerScheduled) await this.#writerIdle;
+  }
+
+  /** Syncs what the log holds unsynced, unless the write path failed. Call after `drain()`. */
+  async syncLog(): Promise<void> {
+    if (this.#error === undefined && this.#log.size > this.#log.syncedSize) await this.#log.sync();
+  }
+
+  closeLog(): Promise<void> {
+    return this.#log.close();
+  }
+
+  #push(pending: PendingWrite): void {
+    this.#queue.push(pending);
+    if (this.#writerScheduled) return;
+    this.#writerScheduled = true;
+    // Start on a microtask so every write issued in this tick joins the first group.
+    this.#writerIdle = new Promise<void>((done) => queueMicrotask(() => void this.#runWriter().finally(done)));
+  }
+
+  /** Takes queued writes, oldest first, up to `writeGroupBytesMax` (always at least one); a control entry goes alone. */
+  #takeGroup(): PendingWrite[] {
+    const group: PendingWrite[] = [this.#queue.shift()!];
+    if (group[0]!.rotate) return group;
+    let bytes = group[0]!.encodedBytes;
+    while (this.#queue.length > 0 && !this.#queue[0]!.rotate && bytes + this.#queue[0]!.encodedBytes <= this.#options.writeGroupBytesMax) {
+      const next = this.#queue.shift()!;
+      bytes += next.encodedBytes;
+      group.push(next);
+    }
+    return group;
+  }
+
+  async #runWriter(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        if (this.#error) {
+          for (const pending of this.#queue.splice(0)) pending.reject(this.#error);
+          return;
+        }
+        const group = this.#takeGroup();
+        try {
+          if (group[0]!.rotate) {
+            if (this.#memtables.active.memtable.entryCount > 0) await this.#rotateMemtable();
+            group[0]!.resolve();
+          } else {
+            await this.#commitGroup(group);
+          }
+        } catch (err) {
+          // A failed write or sync leaves the log's state unknown: never retry, fail every later write.
+          this.#error ??= ioError('write failed; the database no longer accepts writes', err);
+          for (const pending of group) pending.reject(this.#error);
+        }
+      }
+    } finally {
+      this.#writerScheduled = false;
+    }
+  }
+
+  async #commitGroup(group: PendingWrite[]): Promise<void> {
+    await this.#throttle();
+    if (this.#memtables.active.memtable.approximateBytes >= this.#options.memtableSizeBytes) await this.#rotateMemtable();
+    const firstSeq = this.#lastSequence + 1;
+    let opCount = 0;
+    let opBytes = 0;
+    let sync = false;
+    for (const pending of group) {
+      opCount += pending.ops.length;
+      opBytes += pending.encodedBytes;
+      sync ||= pending.sync;
+    }
+    const batches = group.map((pending) => pending.ops);
+    const sizeBefore = this.#log.size;
+    await this.#log.addRecord(encodeWriteGroup(this.#log.syncedSize, firstSeq, batches, opCount, opBytes));
+    this.#counters.walBytesWritten += this.#log.size - sizeBefore;
+    // The group goes into the memtable while its fdatasync runs (as in LevelDB), so
+    // the main thread's share of a sync group overlaps the disk's. It stays invisible
+    // until `#lastSequence` moves past it: every read filters on sequence. If the
+    // sync fails, the write path is poisoned with the group unseen in a memtable that
+    // is then never frozen or flushed.
+    const synced = sync ? this.#log.sync() : undefined;
+    let userBytes: number;
+    try {
+      userBytes = this.#applyToMemtable(batches, firstSeq);
+    } catch (err) {
+      await synced?.catch(() => undefined);
+      throw err;
+    }
+    await synced;
+    this.#lastSequence = firstSeq + opCount - 1;
+    this.#counters.userBytesWritten += userBytes;
+    // A non-sync group never waited for I/O (small appends are synchronous writes),
+    // so without this turn a stream of writers, each issuing its next write when the
+    // last resolves, would run on microtasks alone and starve the event loop.
+    if (!sync) await LoopTurns.next();
+    for (const pending of group) pending.resolve();
+  }
+
+  /** Adds a group's ops to the active memtable from `firstSeq` on; returns their key and value bytes. */
+  #applyToMemtable(batches: readonly (readonly WriteOp[])[], firstSeq: number): number {
+    const memtable = this.#memtables.active.memtable;
+    let seq = firstSeq;
+    let userBytes = 0;
+    for (const ops of batches) {
+      for (const op of ops) {
+        memtable.add(seq++, op.type, op.key, op.value);
+        userBytes += op.key.length + op.value.length;
+      }
+    }
+    return userBytes;
+  }
+
+  /**
+   * Tables L0 holds or will hold: its installed tables and the frozen memtables
+   * that will flush into it. Backpressure counts both, so L0 stays within
+   * `l0StopTrigger` even when memtables were frozen before writes stopped.
+   */
+  #l0Pending(): number {
+    return (this.#parts.versions.current.levels[0]?.length ?? 0) + this.#memtables.immutables.length;
+  }
+
+  /**
+   * Slowdown: at `l0SlowdownTrigger` a write group waits 1 ms, spreading the delay
+   * over many writes instead of one long stall later.
+   */
+  async #throttle(): Promise<void> {
+    if (this.#options.autoCompaction && this.#l0Pending() >= this.#options.l0SlowdownTrigger) {
+      this.#counters.slowdownCount++;
+      await sleep(1);
+    }
+  }
+
+  /**
+   * Waits while `blocked()` holds, reporting the stall. If compactions have
+   * stopped on an error, an L0 stall would never end: it fails with that error.
+   */
+  async #stall(reason: StallEvent['reason'], blocked: () => boolean, progress: () => Promise<void>): Promise<void> {
+    const { compactor } = this.#parts;
+    const started = performance.now();
+    this.#counters.stallCount++;
+    this.#parts.onStall({ state: 'begin', reason });
+    try {
+      while (blocked()) {
+        if (this.#error) throw this.#error;
+        if (reason === 'l0-stop') {
+          if (compactor.error) throw compactor.error;
+          compactor.schedule();
+        }
+        await progress();
+      }
+    } finally {
+      const durationMs = performance.now() - started;
+      this.#counters.stallTimeMs += durationMs;
+      this.#parts.onStall({ state: 'end', reason, durationMs });
+    }
+  }
+
+  /**
+   * Waits until the memtable may be frozen: fewer than `immutableMemtableCountMax`
+   * frozen memtables wait for flush, and (with compaction on) L0 with them stays
+   * below `l0StopTrigger`. Like LevelDB, writes stop only once the memtable is
+   * full: until then they go on into it.
+   */
+  async #waitForRoom(): Promise<void> {
+    const { immutableMemtableCountMax, l0StopTrigger, autoCompaction } = this.#options;
+    const { compactor, flusher } = this.#parts;
+    const memtablesFull = (): boolean => this.#memtables.immutables.length >= immutableMemtableCountMax;
+    const l0Full = (): boolean => autoCompaction && this.#l0Pending() >= l0StopTrigger;
+    while (memtablesFull() || l0Full()) {
+      if (memtablesFull()) await this.#stall('memtables-full', memtablesFull, () => flusher.next());
+      else await this.#stall('l0-stop', () => l0Full() && !memtablesFull(), () => compactor.nextCompaction());
+    }
+  }
+
+  /**
+   * Freezes the memtable and starts a new one with a new log, then starts a flush.
+   * Waits first for room (`#waitForRoom`). The old log is synced whole: recovery
+   * treats damage in any log but the newest as corruption, which holds only if
+   * older logs are entirely durable.
+   */
+  async #rotateMemtable(): Promise<void> {
+    const { fs } = this.#options;
+    const { location } = this.#parts;
+    await this.#waitForRoom();
+    if (this.#log.size > this.#log.syncedSize) await this.#log.sync();
+    const logNumber = this.#parts.versions.newFileNumber();
+    const log = await createLog(fs, location, logNumber);
+    try {
+      await fs.syncDir(location);
+    } catch (err) {
+      await log.close().catch(() => undefined);
+      throw ioError(`syncing directory ${location}`, err);
+    }
+    const old = this.#log;
+    this.#log = log;
+    await old.close();
+    this.#memtables.freezeActive(logNumber);
+    this.#parts.flusher.start();
+  }
+}
