@@ -8,7 +8,7 @@
  * cannot make good bytes decompress as garbage unnoticed.
  */
 import snappy from '@napi-rs/snappy';
-import CRC32 from 'crc-32';
+import { crc32 } from '../util/crc32.js';
 import { CorruptionError } from '../errors.js';
 import { readVarint32 } from '../util/coding.js';
 import { BLOCK_TRAILER_BYTES, CompressionType, type CompressionName } from './format.js';
@@ -22,7 +22,7 @@ const SNAPPY_EXPANSION_MAX = 22;
 
 /** Computes the block CRC: CRC-32 of `contents` continued over the type byte. */
 export function blockChecksum(stored: Buffer, contentsEnd: number): number {
-  return CRC32.buf(stored.subarray(0, contentsEnd + 1)) >>> 0;
+  return crc32(stored.subarray(0, contentsEnd + 1));
 }
 
 /**

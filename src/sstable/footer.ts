@@ -17,7 +17,7 @@
  * trusts: a flipped bit in an offset must be caught here, not show up as an odd
  * error somewhere else in the file.
  */
-import CRC32 from 'crc-32';
+import { crc32 } from '../util/crc32.js';
 import { readUint64, writeUint64 } from '../util/coding.js';
 import { CorruptionError } from '../errors.js';
 import type { BlockHandle } from './block-handle.js';
@@ -43,7 +43,7 @@ export function encodeFooter(footer: Footer): Buffer {
   writeHandle(out, 16, footer.filterHandle ?? { offset: 0, size: 0 });
   writeHandle(out, 32, footer.propertiesHandle);
   out.writeUInt32LE(footer.formatVersion, VERSION_OFFSET);
-  out.writeUInt32LE(CRC32.buf(out.subarray(0, CHECKSUM_OFFSET)) >>> 0, CHECKSUM_OFFSET);
+  out.writeUInt32LE(crc32(out.subarray(0, CHECKSUM_OFFSET)), CHECKSUM_OFFSET);
   TABLE_MAGIC.copy(out, MAGIC_OFFSET);
   return out;
 }
@@ -63,7 +63,7 @@ export function decodeFooter(bytes: Buffer, fileSize: number, fileName: string):
   if (fileSize < FOOTER_BYTES || bytes.length !== FOOTER_BYTES) corrupt(`file of ${fileSize} bytes is too short for a table footer`);
   if (!bytes.subarray(MAGIC_OFFSET).equals(TABLE_MAGIC)) corrupt('bad table magic (not a table, or truncated)');
   const expected = bytes.readUInt32LE(CHECKSUM_OFFSET);
-  if ((CRC32.buf(bytes.subarray(0, CHECKSUM_OFFSET)) >>> 0) !== expected) corrupt('footer checksum mismatch');
+  if (crc32(bytes.subarray(0, CHECKSUM_OFFSET)) !== expected) corrupt('footer checksum mismatch');
   const formatVersion = bytes.readUInt32LE(VERSION_OFFSET);
   if (formatVersion !== TABLE_FORMAT_VERSION) corrupt(`unsupported table format version ${formatVersion}`);
   const indexHandle = readHandle(bytes, 0, footerOffset, corrupt);
