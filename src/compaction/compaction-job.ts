@@ -18,6 +18,7 @@ import { EntryType } from '../keys.js';
 import type { InternalIterator } from '../iterator/internal-iterator.js';
 import { MergingIterator } from '../iterator/merging-iterator.js';
 import type { TableBuilderOptions } from '../sstable/table-builder.js';
+import { ReadaheadFile } from './readahead-file.js';
 import { TableOutput } from './table-output.js';
 import { TableReader } from '../sstable/table-reader.js';
 import type { FileMeta } from '../version/version-edit.js';
@@ -104,9 +105,10 @@ export async function runCompactionJob(
     let bytesRead = 0;
     for (const fileNumber of spec.inputs) {
       const path = filePath(spec.dir, tableFileName(fileNumber));
-      const file = await fs.openRead(path).catch((err: unknown) => {
+      const opening = await fs.openRead(path).catch((err: unknown) => {
         throw ioError(`opening compaction input ${path}`, err);
       });
+      const file = new ReadaheadFile(opening);
       opened.push(file);
       bytesRead += file.size;
       children.push(TableReader.open(file, path, fileNumber, { verifyChecksums: spec.verifyChecksums }).iterator());
