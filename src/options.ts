@@ -46,6 +46,13 @@ export interface Options {
   bloomBitsPerKey?: number;
   /** Compress blocks with snappy when that saves at least 1/8. Default 'snappy'. */
   compression?: 'snappy' | 'none';
+  /**
+   * Tables of levels below this one are written uncompressed whatever `compression`
+   * says: L0 and L1 data is rewritten soon, so compressing it costs CPU on the path
+   * that stalls writes and saves little space (RocksDB's recommended
+   * `compression_per_level`). 0 compresses every level. Default 2.
+   */
+  compressionMinLevel?: number;
   /** Capacity of the cache of uncompressed blocks. Default 32 MiB. */
   blockCacheBytes?: number;
   /** Tables kept open (unpinned) at most. Default 1000. */
@@ -56,10 +63,15 @@ export interface Options {
   manifestSizeBytesMax?: number;
   /** L0 table count that scores 1 and starts an L0 compaction. Default 4. */
   l0CompactionTrigger?: number;
-  /** L0 table count at which each write group is delayed by 1 ms. Default 8. */
+  /** L0 table count (frozen memtables included) from which writes are paced. Default 8. */
   l0SlowdownTrigger?: number;
   /** L0 table count at which writes wait for compaction. Default 12. */
   l0StopTrigger?: number;
+  /**
+   * Write rate, in bytes per second, at `l0SlowdownTrigger`; it falls as L0 grows
+   * toward `l0StopTrigger` (RocksDB's `delayed_write_rate`). Default 16 MiB/s.
+   */
+  delayedWriteRateBytesPerSec?: number;
   /** Target size of L1; level n's is this × levelSizeMultiplier^(n-1). Default 10 MiB. */
   levelBaseBytes?: number;
   /** Growth factor between levels. Default 10. */
@@ -74,6 +86,11 @@ export interface Options {
    * event loop every 1,000 entries). Default 'worker', or 'inline' with a custom `fs`.
    */
   compactionExecutor?: 'worker' | 'inline';
+  /**
+   * Background compactions that may run at once (on disjoint tables and key
+   * ranges), so that an L0 compaction need not wait behind a deep one. Default 2.
+   */
+  compactionThreads?: number;
   /** Compact in the background when a level scores ≥ 1. Default true. */
   autoCompaction?: boolean;
   /** The file system; `shale/testing` has crash-simulating and fault-injecting ones. Default `node:fs`. */
@@ -94,6 +111,7 @@ export interface ResolvedOptions {
   readonly blockRestartInterval: number;
   readonly bloomBitsPerKey: number;
   readonly compression: 'snappy' | 'none';
+  readonly compressionMinLevel: number;
   readonly blockCacheBytes: number;
   readonly maxOpenFiles: number;
   readonly verifyChecksums: boolean;
@@ -101,10 +119,12 @@ export interface ResolvedOptions {
   readonly l0CompactionTrigger: number;
   readonly l0SlowdownTrigger: number;
   readonly l0StopTrigger: number;
+  readonly delayedWriteRateBytesPerSec: number;
   readonly levelBaseBytes: number;
   readonly levelSizeMultiplier: number;
   readonly levelCountMax: number;
   readonly targetFileSizeBytes: number;
+  readonly compactionThreads: number;
   readonly compactionExecutor: 'worker' | 'inline';
   readonly autoCompaction: boolean;
   readonly fs: FileSystem;
@@ -134,10 +154,13 @@ export const DEFAULTS = {
   l0CompactionTrigger: 4,
   l0SlowdownTrigger: 8,
   l0StopTrigger: 12,
+  delayedWriteRateBytesPerSec: 16 * MIB,
   levelBaseBytes: 10 * MIB,
   levelSizeMultiplier: 10,
   levelCountMax: 7,
   targetFileSizeBytes: 2 * MIB,
+  compressionMinLevel: 2,
+  compactionThreads: 2,
   autoCompaction: true,
 } as const satisfies Omit<ResolvedOptions, 'fs' | 'compactionExecutor'>;
 
@@ -201,12 +224,14 @@ export function resolveOptions(options: Options | undefined): ResolvedOptions {
     blockRestartInterval: intOption(options, 'blockRestartInterval', 1, 1024),
     bloomBitsPerKey: intOption(options, 'bloomBitsPerKey', 0, 64),
     compression,
+    compressionMinLevel: intOption(options, 'compressionMinLevel', 0, 64),
     blockCacheBytes: intOption(options, 'blockCacheBytes', 0, 64 * 1024 * MIB),
     maxOpenFiles: intOption(options, 'maxOpenFiles', 1, 1_000_000),
     verifyChecksums: boolOption(options, 'verifyChecksums'),
     manifestSizeBytesMax: intOption(options, 'manifestSizeBytesMax', 1 * KIB, 1024 * MIB),
     ...levelOptions(options),
     compactionExecutor: executor,
+    compactionThreads: intOption(options, 'compactionThreads', 1, 64),
     autoCompaction: boolOption(options, 'autoCompaction'),
     fs: options.fs ?? new NodeFileSystem(),
   };
@@ -220,6 +245,7 @@ function levelOptions(options: Options) {
     l0CompactionTrigger,
     l0SlowdownTrigger,
     l0StopTrigger,
+    delayedWriteRateBytesPerSec: intOption(options, 'delayedWriteRateBytesPerSec', 1 * KIB, 1024 * 1024 * MIB),
     levelBaseBytes: intOption(options, 'levelBaseBytes', 1 * KIB, 1024 * 1024 * MIB),
     levelSizeMultiplier: intOption(options, 'levelSizeMultiplier', 2, 100),
     levelCountMax: intOption(options, 'levelCountMax', 2, 15),
@@ -227,8 +253,8 @@ function levelOptions(options: Options) {
   };
 }
 
-/** The table-building subset of the options. */
-export function tableBuilderOptions(options: ResolvedOptions): {
+/** The table-building subset of the options, for a table written at `level`. */
+export function tableBuilderOptions(options: ResolvedOptions, level: number): {
   blockSizeBytes: number;
   restartInterval: number;
   bloomBitsPerKey: number;
@@ -238,6 +264,6 @@ export function tableBuilderOptions(options: ResolvedOptions): {
     blockSizeBytes: options.blockSizeBytes,
     restartInterval: options.blockRestartInterval,
     bloomBitsPerKey: options.bloomBitsPerKey,
-    compression: options.compression,
+    compression: level >= options.compressionMinLevel ? options.compression : 'none',
   };
 }

@@ -4,7 +4,7 @@
  * (`compactRange`, `stats`, `on('stall')`) are used when present and reported
  * as absent otherwise, so the harness runs on every revision.
  */
-import type { DB } from '../../src/index.js';
+import type { DB, Options } from '../../src/index.js';
 import type { CompactOutcome, Engine, EngineInfo, EngineStats, RangeReader, ReadChunk } from './engine.js';
 
 export const SHALE_INFO: EngineInfo = {
@@ -148,5 +148,14 @@ class ShaleEngine implements Engine {
 
 export async function openShale(dir: string): Promise<Engine> {
   const { DB } = await import('../../src/index.js');
-  return new ShaleEngine(await DB.open(dir));
+  return new ShaleEngine(await DB.open(dir, benchOptions()));
+}
+
+/**
+ * Options for an A/B run of one setting: `SHALE_BENCH_OPTIONS='{"compressionMinLevel":0}'`.
+ * Unset, shale runs at its defaults, as every recorded run does.
+ */
+function benchOptions(): Options | undefined {
+  const text = process.env['SHALE_BENCH_OPTIONS'];
+  return text === undefined || text === '' ? undefined : (JSON.parse(text) as Options);
 }

@@ -1,9 +1,14 @@
 /**
- * Runs compactions, one at a time, in the background or on request
- * (docs/internals.md, "Compaction"). The picker chooses, the executor merges (in
- * the worker or inline), and the main thread alone installs the result: one
- * MANIFEST edit deleting the inputs and adding the outputs, durable before the
- * inputs are released for deletion.
+ * Runs compactions in the background or on request (docs/internals.md,
+ * "Compaction"). The picker chooses, the executor merges (in the workers or
+ * inline), and the main thread alone installs each result: one MANIFEST edit
+ * deleting the inputs and adding the outputs, durable before the inputs are
+ * released for deletion.
+ *
+ * Up to `compactionThreads` automatic compactions run at once, each on tables no
+ * other holds and writing key ranges no other writes into the same level
+ * (`CompactionsInProgress`), so an L0 compaction never waits behind a long one
+ * deeper down. A manual `compactRange` waits for them and runs alone.
  *
  * A failed compaction stops compactions until reopen: a corrupt input must not
  * be compacted around (that would drop data), and an I/O error is not retried.
@@ -14,7 +19,16 @@ import type { ResolvedOptions } from '../options.js';
 import { tableBuilderOptions } from '../options.js';
 import type { CompactionJobSpec, KeySpan } from './compaction-job.js';
 import type { CompactionExecutor } from './executor.js';
-import { expandCompaction, grandparentOverlapBytesMax, overlapping, pickCompaction, totalBytes, type Compaction } from './picker.js';
+import {
+  expandCompaction,
+  grandparentOverlapBytesMax,
+  outputRange,
+  overlapping,
+  pickCompaction,
+  totalBytes,
+  type Compaction,
+  type CompactionsInProgress,
+} from './picker.js';
 import { userKeyOf } from '../version/version.js';
 import { emptyEdit, type FileMeta } from '../version/version-edit.js';
 import type { VersionSet } from '../version/version-set.js';
@@ -45,9 +59,10 @@ export interface CompactorHost {
 
 export class Compactor {
   readonly #host: CompactorHost;
-  /** Serialises compactions, automatic and manual. */
-  #lock: Promise<void> = Promise.resolve();
-  #running: Promise<void> | undefined;
+  /** Automatic compactions running now. */
+  readonly #running = new Set<Compaction>();
+  /** Settles when the running manual compaction (if any) ends; automatic ones start only after it. */
+  #manual: Promise<void> | undefined;
   #error: ShaleError | undefined;
   #closed = false;
   #waiters: (() => void)[] = [];
@@ -61,13 +76,27 @@ export class Compactor {
     return this.#error;
   }
 
-  /** Starts background compactions if a level needs one and none is running. */
+  /** The number of compactions running now (for stats and tests). */
+  get runningCount(): number {
+    return this.#running.size;
+  }
+
+  /** Starts background compactions while a level needs one, a thread is free and a pick meets no running one. */
   schedule(): void {
-    if (this.#running || this.#closed || this.#error || !this.#host.options.autoCompaction) return;
-    this.#running = this.#runAutomatic().finally(() => {
-      this.#running = undefined;
-      this.#wake();
-    });
+    const { options, versions } = this.#host;
+    if (this.#closed || this.#error || !options.autoCompaction || this.#manual) return;
+    while (this.#running.size < options.compactionThreads) {
+      const compaction = pickCompaction(versions.current.levels, versions.state.compactPointers, options, this.#inProgress());
+      if (compaction === undefined) return;
+      this.#running.add(compaction);
+      void this.#run(compaction, false)
+        .catch(() => undefined)
+        .finally(() => {
+          this.#running.delete(compaction);
+          this.#wake();
+          this.schedule();
+        });
+    }
   }
 
   /** Resolves after the next compaction finishes (or fails, or the compactor closes). */
@@ -81,62 +110,62 @@ export class Compactor {
    * level by level down to the deepest level holding such a table (at least L1).
    */
   async compactRange(start: Buffer | undefined, end: Buffer | undefined): Promise<void> {
+    while (this.#manual) await this.#manual;
+    const manual = this.#compactRange(start, end);
+    this.#manual = manual.then(
+      () => undefined,
+      () => undefined,
+    );
+    try {
+      await manual;
+    } finally {
+      this.#manual = undefined;
+      this.schedule();
+    }
+  }
+
+  async #compactRange(start: Buffer | undefined, end: Buffer | undefined): Promise<void> {
     const { versions } = this.#host;
+    await this.#idle();
     const deepest = versions.current.levels.reduce((last, files, level) => (overlapping(files, start, end).length > 0 ? level : last), 0);
     for (let level = 0; level < Math.max(1, deepest); level++) {
       for (;;) {
         this.#checkUsable();
-        const picked = await this.#exclusive(async () => {
-          const levels = versions.current.levels;
-          const files = overlapping(levels[level] ?? [], start, end);
-          if (files.length === 0) return false;
-          const compaction = expandCompaction(levels, level, level === 0 ? files : files.slice(0, 1), this.#pickerOptions(), 0);
-          await this.#run(compaction, true);
-          return true;
-        });
-        if (!picked) break;
+        const levels = versions.current.levels;
+        const files = overlapping(levels[level] ?? [], start, end);
+        if (files.length === 0) break;
+        await this.#run(expandCompaction(levels, level, level === 0 ? files : files.slice(0, 1), this.#host.options, 0), true);
       }
     }
     this.#checkUsable();
   }
 
-  /** Waits for a running compaction, then refuses new ones. */
+  /** Waits for running compactions, then refuses new ones. */
   async close(): Promise<void> {
     this.#closed = true;
-    await this.#running;
-    await this.#lock;
+    await this.#idle();
+    while (this.#manual) await this.#manual;
     this.#wake();
+  }
+
+  /** Waits until no automatic compaction runs. */
+  async #idle(): Promise<void> {
+    while (this.#running.size > 0) await new Promise<void>((resolve) => this.#waiters.push(resolve));
+  }
+
+  #inProgress(): CompactionsInProgress {
+    const files = new Set<number>();
+    const outputs = [];
+    for (const compaction of this.#running) {
+      for (const level of compaction.inputs) for (const file of level) files.add(file.fileNumber);
+      outputs.push(outputRange(compaction));
+    }
+    return { files, outputs };
   }
 
   #checkUsable(): void {
     if (this.#error) throw this.#error;
     if (this.#closed) throw new ShaleError('NOT_OPEN', 'the database is closed');
-  }
-
-  #pickerOptions() {
-    return this.#host.options;
-  }
-
-  async #runAutomatic(): Promise<void> {
-    while (!this.#closed && !this.#error) {
-      const ran = await this.#exclusive(async () => {
-        const { versions } = this.#host;
-        const compaction = pickCompaction(versions.current.levels, versions.state.compactPointers, this.#pickerOptions());
-        if (compaction === undefined) return false;
-        await this.#run(compaction, false);
-        return true;
-      }).catch(() => false);
-      if (!ran) return;
-    }
-  }
-
-  #exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.#lock.then(work);
-    this.#lock = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
   }
 
   async #run(compaction: Compaction, manual: boolean): Promise<void> {
@@ -193,7 +222,7 @@ export class Compactor {
       grandparents: compaction.grandparents.map((file) => ({ span: span(file), sizeBytes: file.sizeBytes })),
       targetFileSizeBytes: options.targetFileSizeBytes,
       grandparentOverlapBytesMax: grandparentOverlapBytesMax(options),
-      tableOptions: tableBuilderOptions(options),
+      tableOptions: tableBuilderOptions(options, compaction.outputLevel),
       verifyChecksums: true,
       yieldEveryEntries: 0,
     };

@@ -10,6 +10,11 @@
  * to every overlapping table of the next level, and then to more of the source
  * level when that adds no next-level table. A single table that overlaps nothing
  * below moves down by a MANIFEST edit alone.
+ *
+ * Compactions run concurrently when they cannot meet (`CompactionsInProgress`):
+ * no input table is another's, and no two write overlapping key ranges into one
+ * level. L0 at its slowdown trigger goes first whatever the other scores say:
+ * its debt is what stops writes.
  */
 import { compareInternalKeys } from '../keys.js';
 import { userKeyOf } from '../version/version.js';
@@ -21,7 +26,34 @@ export interface PickerOptions {
   levelSizeMultiplier: number;
   levelCountMax: number;
   targetFileSizeBytes: number;
+  /** L0 table count at which an L0 compaction goes before every other level. */
+  l0SlowdownTrigger: number;
 }
+
+/** What the running compactions hold: their input tables, and the key ranges they write into each level. */
+export interface CompactionsInProgress {
+  readonly files: ReadonlySet<number>;
+  readonly outputs: readonly { readonly level: number; readonly smallest: Buffer; readonly largest: Buffer }[];
+}
+
+export const NOTHING_IN_PROGRESS: CompactionsInProgress = { files: new Set(), outputs: [] };
+
+/** The key range `compaction` writes into its output level. */
+export function outputRange(compaction: Compaction): { level: number; smallest: Buffer; largest: Buffer } {
+  return { level: compaction.outputLevel, ...userKeyRange([...compaction.inputs[0], ...compaction.inputs[1]]) };
+}
+
+/** Whether `compaction` may run beside the compactions `running`. */
+export function conflicts(compaction: Compaction, running: CompactionsInProgress): boolean {
+  for (const files of compaction.inputs) for (const file of files) if (running.files.has(file.fileNumber)) return true;
+  const mine = outputRange(compaction);
+  return running.outputs.some(
+    (other) => other.level === mine.level && other.smallest.compare(mine.largest) <= 0 && other.largest.compare(mine.smallest) >= 0,
+  );
+}
+
+/** Source-level seeds tried per level when the first conflicts with a running compaction. */
+const SEEDS_TRIED_MAX = 32;
 
 /** A chosen compaction: `inputs[0]` from `level`, `inputs[1]` from `level + 1`. */
 export interface Compaction {
@@ -103,30 +135,51 @@ function overlappingL0(files: readonly FileMeta[], smallest: Buffer, largest: Bu
 }
 
 /**
- * Picks the compaction to run next, or undefined when every score is below 1.
+ * Picks the compaction to run next beside `running`, or undefined when every
+ * score is below 1 or every candidate conflicts. Levels go by score, highest
+ * first, except that L0 at `l0SlowdownTrigger` tables goes first.
  * `compactPointers` maps a level to the largest internal key its last compaction took.
  */
 export function pickCompaction(
   levels: readonly (readonly FileMeta[])[],
   compactPointers: ReadonlyMap<number, Buffer>,
   options: PickerOptions,
+  running: CompactionsInProgress = NOTHING_IN_PROGRESS,
 ): Compaction | undefined {
   const scores = levelScores(levels, options);
-  let best = -1;
-  for (let level = 0; level < scores.length; level++) {
-    if (scores[level]! >= 1 && (best < 0 || scores[level]! > scores[best]!)) best = level;
+  const l0Urgent = (levels[0]?.length ?? 0) >= options.l0SlowdownTrigger;
+  const order = scores
+    .map((score, level) => ({ score, level }))
+    .filter((entry) => entry.score >= 1)
+    .sort((a, b) => (l0Urgent && (a.level === 0 || b.level === 0) ? a.level - b.level : b.score - a.score || a.level - b.level));
+  let blocking = running;
+  for (const { level, score } of order) {
+    for (const seed of seedsOf(levels[level] ?? [], level, compactPointers.get(level))) {
+      const compaction = expandCompaction(levels, level, seed, options, score);
+      if (!conflicts(compaction, blocking)) return compaction;
+      // An urgent L0 compaction that must wait for running ones reserves what it
+      // needs: starting more compactions on its L1 tables would starve it.
+      if (level === 0 && l0Urgent) blocking = withReserved(blocking, compaction);
+    }
   }
-  if (best < 0) return undefined;
-  const sourceFiles = levels[best] ?? [];
-  let seed: FileMeta[];
-  if (best === 0) {
-    seed = [...sourceFiles];
-  } else {
-    const pointer = compactPointers.get(best);
-    const next = pointer === undefined ? undefined : sourceFiles.find((file) => compareInternalKeys(file.largest, pointer) > 0);
-    seed = [next ?? sourceFiles[0]!];
-  }
-  return expandCompaction(levels, best, seed, options, scores[best]!);
+  return undefined;
+}
+
+function withReserved(running: CompactionsInProgress, compaction: Compaction): CompactionsInProgress {
+  const files = new Set(running.files);
+  for (const level of compaction.inputs) for (const file of level) files.add(file.fileNumber);
+  return { files, outputs: [...running.outputs, outputRange(compaction)] };
+}
+
+/** Source tables to start from: all of L0; deeper, the tables past the compaction pointer, wrapping around. */
+function seedsOf(files: readonly FileMeta[], level: number, pointer: Buffer | undefined): FileMeta[][] {
+  if (files.length === 0) return [];
+  if (level === 0) return [[...files]];
+  const after = pointer === undefined ? 0 : files.findIndex((file) => compareInternalKeys(file.largest, pointer) > 0);
+  const first = after < 0 ? 0 : after;
+  const seeds: FileMeta[][] = [];
+  for (let i = 0; i < Math.min(files.length, SEEDS_TRIED_MAX); i++) seeds.push([files[(first + i) % files.length]!]);
+  return seeds;
 }
 
 /**

@@ -274,6 +274,7 @@ export class DB extends EventEmitter<DBEvents> {
       openTableCount: this.#tableCache.openCount,
       immutableMemtableCount: this.#memtables.immutables.length,
       liveSnapshotCount: this.#snapshots.size,
+      runningCompactionCount: this.#compactor.runningCount,
     });
   }
 

@@ -100,7 +100,7 @@ export class Flusher {
     const started = performance.now();
     const fileNumber = versions.newFileNumber();
     const entries = await encodeFlushEntries(slot.memtable);
-    const meta = await this.#parts.executor.flush({ dir: location, fileNumber, tableOptions: tableBuilderOptions(options), entries, yieldEveryEntries: 0 });
+    const meta = await this.#parts.executor.flush({ dir: location, fileNumber, tableOptions: tableBuilderOptions(options, 0), entries, yieldEveryEntries: 0 });
     const edit = emptyEdit();
     edit.logNumber = memtables.newerThan(slot).logNumber;
     // Only what the flushed memtable holds is durable for sure: later writes may

@@ -123,7 +123,7 @@ async function recover(fs: FileSystem, dir: string, options: ResolvedOptions, lo
   // every replayed log (with whatever torn tail it had) is obsolete once the new
   // MANIFEST names the table.
   const tableNumber = nextFileNumber++;
-  const table = await writeTable(fs, dir, tableNumber, 0, memtable.entries(), tableBuilderOptions(options));
+  const table = await writeTable(fs, dir, tableNumber, 0, memtable.entries(), tableBuilderOptions(options, 0));
   if (table !== undefined) state.files.set(table.fileNumber, table);
 
   const logNumber = nextFileNumber++;

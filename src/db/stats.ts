@@ -48,8 +48,9 @@ export interface Counters {
   compactionCount: number;
   stallCount: number;
   stallTimeMs: number;
-  /** Write groups delayed by 1 ms because L0 reached `l0SlowdownTrigger`. */
+  /** Write groups paced because L0 reached `l0SlowdownTrigger`, and the time they waited. */
   slowdownCount: number;
+  slowdownTimeMs: number;
 }
 
 export function newCounters(): Counters {
@@ -64,6 +65,7 @@ export function newCounters(): Counters {
     stallCount: 0,
     stallTimeMs: 0,
     slowdownCount: 0,
+    slowdownTimeMs: 0,
   };
 }
 
@@ -76,6 +78,8 @@ export interface DBStats extends Counters {
   openTableCount: number;
   immutableMemtableCount: number;
   liveSnapshotCount: number;
+  /** Compactions running now (the one whose `compaction` event is being emitted included). */
+  runningCompactionCount: number;
 }
 
 /** What `collectStats` reads besides the counters. */
@@ -87,6 +91,7 @@ export interface StatsSources {
   openTableCount: number;
   immutableMemtableCount: number;
   liveSnapshotCount: number;
+  runningCompactionCount: number;
 }
 
 export function collectStats(sources: StatsSources): DBStats {
@@ -115,6 +120,7 @@ export function collectStats(sources: StatsSources): DBStats {
     openTableCount: sources.openTableCount,
     immutableMemtableCount: sources.immutableMemtableCount,
     liveSnapshotCount: sources.liveSnapshotCount,
+    runningCompactionCount: sources.runningCompactionCount,
   };
 }
 
@@ -130,6 +136,6 @@ export function formatLevels(stats: DBStats): string {
       `compaction ${mib(stats.compactionBytesRead)} MiB read / ${mib(stats.compactionBytesWritten)} MiB written, ` +
       `write amplification ${stats.writeAmplification.toFixed(2)}`,
   );
-  lines.push(`stalls ${stats.stallCount} (${stats.stallTimeMs.toFixed(0)} ms), slowdowns ${stats.slowdownCount}, block cache hit rate ${(stats.blockCache.hitRate * 100).toFixed(1)}%`);
+  lines.push(`stalls ${stats.stallCount} (${stats.stallTimeMs.toFixed(0)} ms), slowdowns ${stats.slowdownCount} (${stats.slowdownTimeMs.toFixed(0)} ms), block cache hit rate ${(stats.blockCache.hitRate * 100).toFixed(1)}%`);
   return lines.join('\n');
 }

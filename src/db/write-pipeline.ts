@@ -22,6 +22,26 @@ import type { MemtableSet } from './memtable-set.js';
 import { createLog } from './open.js';
 import type { Counters, StallEvent } from './stats.js';
 
+/** The longest one write group is paced; past it the debt is the stop trigger's to handle. */
+const WRITE_DELAY_MS_MAX = 100;
+
+/**
+ * How long a write group of `bytes` waits with `l0Pending` tables in (or bound
+ * for) L0: none below the slowdown trigger or at the stop trigger (where writes
+ * stop instead), else its bytes at `delayedWriteRateBytesPerSec` scaled by the
+ * headroom left, (stop − pending) / (stop − slowdown).
+ */
+export function pacingDelayMs(
+  bytes: number,
+  l0Pending: number,
+  options: Pick<ResolvedOptions, 'l0SlowdownTrigger' | 'l0StopTrigger' | 'delayedWriteRateBytesPerSec'>,
+): number {
+  const { l0SlowdownTrigger, l0StopTrigger, delayedWriteRateBytesPerSec } = options;
+  if (l0Pending < l0SlowdownTrigger || l0Pending >= l0StopTrigger) return 0;
+  const headroom = (l0StopTrigger - l0Pending) / (l0StopTrigger - l0SlowdownTrigger);
+  return (bytes / (delayedWriteRateBytesPerSec * headroom)) * 1000;
+}
+
 interface PendingWrite {
   ops: WriteOp[];
   sync: boolean;
@@ -60,6 +80,8 @@ export class WritePipeline {
   #writerIdle: Promise<void> = Promise.resolve();
   /** Set by the first failed write, sync or flush; the write path stays failed until reopen. */
   #error: ShaleError | undefined;
+  /** Pacing delay earned by write groups and not yet waited (under a millisecond). */
+  #delayOwedMs = 0;
 
   constructor(parts: WritePipelineParts) {
     this.#parts = parts;
@@ -160,7 +182,9 @@ export class WritePipeline {
   }
 
   async #commitGroup(group: PendingWrite[]): Promise<void> {
-    await this.#throttle();
+    let groupBytes = 0;
+    for (const pending of group) groupBytes += pending.encodedBytes;
+    await this.#throttle(groupBytes);
     if (this.#memtables.active.memtable.approximateBytes >= this.#options.memtableSizeBytes) await this.#rotateMemtable();
     const firstSeq = this.#lastSequence + 1;
     let opCount = 0;
@@ -222,14 +246,23 @@ export class WritePipeline {
   }
 
   /**
-   * Slowdown: at `l0SlowdownTrigger` a write group waits 1 ms, spreading the delay
-   * over many writes instead of one long stall later.
+   * Pacing (RocksDB's delayed write rate): from `l0SlowdownTrigger` on, each
+   * write group waits as long as its bytes take at a rate that falls with the
+   * debt, from `delayedWriteRateBytesPerSec` at the slowdown trigger to
+   * 1/(stop − slowdown) of it one table below the stop trigger. Ingest settles
+   * where compaction keeps up, and latency grows smoothly instead of writes
+   * stopping for seconds at `l0StopTrigger`.
    */
-  async #throttle(): Promise<void> {
-    if (this.#options.autoCompaction && this.#l0Pending() >= this.#options.l0SlowdownTrigger) {
-      this.#counters.slowdownCount++;
-      await sleep(1);
-    }
+  async #throttle(bytes: number): Promise<void> {
+    if (!this.#options.autoCompaction) return;
+    this.#delayOwedMs += pacingDelayMs(bytes, this.#l0Pending(), this.#options);
+    // Timers have millisecond resolution: small groups accumulate their delay.
+    if (this.#delayOwedMs < 1) return;
+    const waitMs = Math.min(this.#delayOwedMs, WRITE_DELAY_MS_MAX);
+    this.#delayOwedMs = 0;
+    this.#counters.slowdownCount++;
+    this.#counters.slowdownTimeMs += waitMs;
+    await sleep(waitMs);
   }
 
   /**

@@ -16,6 +16,9 @@
  *     L<n>                               the tables that follow are in level n
  *       <file> <smallest>..<largest> <sizeBytes>
  *     pointer L<n> <key>                 level n's compaction pointer: past every version of <key>
+ *     running L<n> <smallest>..<largest> <file>...
+ *                                        a compaction in progress: it holds <file>s and writes
+ *                                        [smallest, largest] into level n
  *
  * Keys are ASCII user keys. A table's keys get sequence numbers from its file
  * number (a higher number is newer), so L0 is ordered as the engine orders it.
@@ -25,7 +28,17 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { EntryType, encodeInternalKey } from '../../src/keys.js';
-import { expandCompaction, grandparentOverlapBytesMax, levelScores, pickCompaction, totalBytes, type Compaction, type PickerOptions } from '../../src/compaction/picker.js';
+import {
+  conflicts,
+  expandCompaction,
+  grandparentOverlapBytesMax,
+  levelScores,
+  pickCompaction,
+  totalBytes,
+  type Compaction,
+  type CompactionsInProgress,
+  type PickerOptions,
+} from '../../src/compaction/picker.js';
 import { Version, userKeyOf } from '../../src/version/version.js';
 import type { FileMeta } from '../../src/version/version-edit.js';
 
@@ -39,6 +52,7 @@ const DEFAULT_OPTIONS: PickerOptions = {
   levelSizeMultiplier: 10,
   levelCountMax: 4,
   targetFileSizeBytes: 100,
+  l0SlowdownTrigger: 8,
 };
 
 /** One case of the golden file. */
@@ -118,6 +132,7 @@ interface Setup {
   levels: readonly (readonly FileMeta[])[];
   pointers: Map<number, Buffer>;
   options: PickerOptions;
+  running: CompactionsInProgress;
   /** Command words that are not options (the `expand` seed). */
   words: string[];
 }
@@ -137,13 +152,18 @@ function parseCase(c: Case): Setup {
   }
   const levels: FileMeta[][] = Array.from({ length: options.levelCountMax }, () => []);
   const pointers = new Map<number, Buffer>();
+  const running = { files: new Set<number>(), outputs: [] as { level: number; smallest: Buffer; largest: Buffer }[] };
   let level = -1;
   for (const raw of c.input) {
     const line = raw.trim();
     const levelHeader = /^L(\d+)$/.exec(line);
     const file = /^(\d+) (\S+)\.\.(\S+) (\d+)$/.exec(line);
     const pointer = /^pointer L(\d+) (\S+)$/.exec(line);
-    if (levelHeader) {
+    const inProgress = /^running L(\d+) (\S+)\.\.(\S+)((?: \d+)+)$/.exec(line);
+    if (inProgress) {
+      running.outputs.push({ level: Number(inProgress[1]), smallest: Buffer.from(inProgress[2]!), largest: Buffer.from(inProgress[3]!) });
+      for (const file of inProgress[4]!.trim().split(' ')) running.files.add(Number(file));
+    } else if (levelHeader) {
       level = Number(levelHeader[1]);
       assert.ok(level < options.levelCountMax, `picker.golden:${c.line}: L${level} past levelCountMax`);
     } else if (file) {
@@ -158,7 +178,7 @@ function parseCase(c: Case): Setup {
   }
   const version = new Version(levels, () => undefined);
   version.checkInvariants();
-  return { levels: version.levels, pointers, options, words };
+  return { levels: version.levels, pointers, options, running, words };
 }
 
 function describeScores(levels: readonly (readonly FileMeta[])[], options: PickerOptions): string {
@@ -194,7 +214,7 @@ function run(c: Case): string {
   const verb = c.command.split(/\s+/)[0];
   if (verb === 'pick') {
     assert.equal(setup.words.length, 0, `picker.golden:${c.line}: pick takes only options`);
-    const compaction = pickCompaction(setup.levels, setup.pointers, setup.options);
+    const compaction = pickCompaction(setup.levels, setup.pointers, setup.options, setup.running);
     return `${describeScores(setup.levels, setup.options)}\n${describePick(compaction, setup.options)}`;
   }
   if (verb === 'expand') {
@@ -213,13 +233,18 @@ function run(c: Case): string {
 function checkPick(c: Case): void {
   const setup = parseCase(c);
   if (c.command.startsWith('expand')) return;
-  const compaction = pickCompaction(setup.levels, setup.pointers, setup.options);
+  const compaction = pickCompaction(setup.levels, setup.pointers, setup.options, setup.running);
+  const idle = setup.running.files.size === 0;
+  const l0Urgent = (setup.levels[0]?.length ?? 0) >= setup.options.l0SlowdownTrigger;
   if (compaction === undefined) {
-    for (const score of levelScores(setup.levels, setup.options)) assert.ok(score < 1, 'no pick while a level scores ≥ 1');
+    if (idle) for (const score of levelScores(setup.levels, setup.options)) assert.ok(score < 1, 'no pick while a level scores ≥ 1');
     return;
   }
   assert.ok(compaction.level < setup.options.levelCountMax - 1, 'the last level is never picked');
-  assert.equal(compaction.score, Math.max(...levelScores(setup.levels, setup.options)), 'the highest score is picked');
+  assert.ok(compaction.score >= 1, 'only a level scoring ≥ 1 is picked');
+  if (idle && !l0Urgent) assert.equal(compaction.score, Math.max(...levelScores(setup.levels, setup.options)), 'the highest score is picked');
+  if (idle && l0Urgent) assert.equal(compaction.level, 0, 'L0 at its slowdown trigger goes first');
+  assert.ok(!conflicts(compaction, setup.running), 'a pick never meets a running compaction');
   assert.ok(compaction.inputs[0].length > 0, 'a pick has source tables');
 }
 
