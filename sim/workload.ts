@@ -8,8 +8,16 @@
  * before it is compared with the model:
  *
  *   0xA5 | keyLength u8 | key | writeId u32le | opIndex u16le | padLength u16le | pad | fnv1a32 u32le
+ *
+ * Some seeds (`WorkloadShape.chunkShapedBytes`) make keys and values carry real
+ * log framing, so that recovery is checked against user bytes that look like
+ * chunks: a crash-torn record must still be a torn tail, not corruption.
  */
+import { EntryType } from '../src/keys.js';
 import type { Rng } from '../src/testing/rng.js';
+import { RecordKind } from '../src/wal/log-format.js';
+import { frameRecord } from '../src/wal/log-writer.js';
+import { encodeWriteGroup, opEncodedBytes } from '../src/wal/write-group.js';
 
 const VALUE_MAGIC = 0xa5;
 
@@ -35,25 +43,41 @@ export function fnv1a32(bytes: Uint8Array, start = 0, end = bytes.length): numbe
   return hash >>> 0;
 }
 
+/** The smallest intact chunk (8 bytes: a header and a one-byte payload), made by the real writer. */
+const CHUNK_IN_KEY = frameRecord(Buffer.from([RecordKind.VERSION_EDIT]), 0);
+
+/** A whole framed write group that claims 2^40 synced bytes, made by the real writer. */
+const CHUNK_IN_VALUE = ((): Buffer => {
+  const op = { type: EntryType.PUT, key: Buffer.from('fake'), value: Buffer.from('chunk') };
+  return frameRecord(encodeWriteGroup(2 ** 40, 1, [[op]], 1, opEncodedBytes(op)), 0);
+})();
+
 const keyCache: Buffer[] = [];
+const chunkShapedKeyCache: Buffer[] = [];
 
 /**
  * The key with index `index`: mostly `k0042`, some with a suffix, so keys differ
- * in length and share prefixes. The Buffer is shared: never change it.
+ * in length and share prefixes; with `chunkShaped`, followed by an intact chunk.
+ * Keys order as their indexes either way. The Buffer is shared: never change it.
  */
-export function keyOf(index: number): Buffer {
-  let key = keyCache[index];
+export function keyOf(index: number, chunkShaped = false): Buffer {
+  const cache = chunkShaped ? chunkShapedKeyCache : keyCache;
+  let key = cache[index];
   if (key === undefined) {
     const base = `k${String(index).padStart(4, '0')}`;
     const suffixLength = index % 5 === 0 ? index % 11 : 0;
     key = Buffer.from(base + (suffixLength > 0 ? `-${'abcdefghij'.slice(0, suffixLength)}` : ''), 'latin1');
-    keyCache[index] = key;
+    if (chunkShaped) key = Buffer.concat([key, CHUNK_IN_KEY]);
+    cache[index] = key;
   }
   return key;
 }
 
-/** A value that proves where it came from (see the module comment). */
-export function encodeValue(key: Buffer, writeId: number, opIndex: number, padLength: number): Buffer {
+/**
+ * A value that proves where it came from (see the module comment). With
+ * `chunkShaped`, a pad long enough starts with a framed write group.
+ */
+export function encodeValue(key: Buffer, writeId: number, opIndex: number, padLength: number, chunkShaped = false): Buffer {
   const value = Buffer.alloc(1 + 1 + key.length + 4 + 2 + 2 + padLength + 4);
   let offset = value.writeUInt8(VALUE_MAGIC, 0);
   offset = value.writeUInt8(key.length, offset);
@@ -62,6 +86,7 @@ export function encodeValue(key: Buffer, writeId: number, opIndex: number, padLe
   offset = value.writeUInt16LE(opIndex, offset);
   offset = value.writeUInt16LE(padLength, offset);
   for (let i = 0; i < padLength; i++) value[offset + i] = (writeId * 31 + i * 7 + opIndex) & 0xff;
+  if (chunkShaped && padLength >= CHUNK_IN_VALUE.length) CHUNK_IN_VALUE.copy(value, offset);
   offset += padLength;
   value.writeUInt32LE(fnv1a32(value, 0, offset), offset);
   return value;
@@ -102,6 +127,8 @@ export interface WorkloadShape {
   batchProbability: number;
   /** Most values pad to at most this; one in 16 is large (several blocks). */
   padBytesMax: number;
+  /** Keys and values embed intact log chunks (see the module comment). */
+  chunkShapedBytes?: boolean;
 }
 
 export function drawShape(rng: Rng): WorkloadShape {
@@ -128,7 +155,7 @@ export class WorkloadGen {
 
   randomKey(): Buffer {
     const { keyCount, hotKeyCount } = this.shape;
-    return keyOf(this.#rng.bool(0.5) ? this.#rng.int(hotKeyCount) : this.#rng.int(keyCount));
+    return keyOf(this.#rng.bool(0.5) ? this.#rng.int(hotKeyCount) : this.#rng.int(keyCount), this.shape.chunkShapedBytes === true);
   }
 
   #padLength(): number {
@@ -139,7 +166,7 @@ export class WorkloadGen {
   #op(writeId: number, opIndex: number): SimOp {
     const key = this.randomKey();
     if (this.#rng.bool(this.shape.deleteProbability)) return { type: 'delete', key };
-    return { type: 'put', key, value: encodeValue(key, writeId, opIndex, this.#padLength()) };
+    return { type: 'put', key, value: encodeValue(key, writeId, opIndex, this.#padLength(), this.shape.chunkShapedBytes === true) };
   }
 
   nextWrite(writeId: number): SimWrite {

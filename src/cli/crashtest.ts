@@ -12,7 +12,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
 import { DB } from '../db/db.js';
+import { ShaleError } from '../errors.js';
 import { Rng } from '../testing/rng.js';
 import { applyIntent, decodeIntent, valueIsIntact, type Intent } from './crashtest-workload.js';
 
@@ -157,4 +159,109 @@ export async function runCrashtest(options: CrashtestOptions): Promise<Crashtest
     );
   }
   return summary;
+}
+
+/** The usage of `shale crashtest`, printed by `--help` and after a bad command line. */
+export const CRASHTEST_USAGE = `usage: shale crashtest [--cycles N] [--seed S] [--dir DIR] [--writers W] [--min-ms MS] [--max-ms MS]
+  --cycles N     kill -9 cycles to run, at least 1 (default 50)
+  --seed S       seed of the run, 0 to 2^32 - 1 (default: random, printed)
+  --dir DIR      a directory that does not exist yet (default: a new one under the temp directory)
+  --writers W    concurrent writers in the child, at least 1 (default 4)
+  --min-ms MS    shortest time before a kill, in ms, at least 0 (default 50)
+  --max-ms MS    longest time before a kill, in ms, at least --min-ms (default 2000)
+  --help         print this and exit`;
+
+/** What `parseCrashtestArgs` makes of a command line: a run, or a request for the usage. */
+export type CrashtestCommand = { help: true } | { help: false; options: CrashtestOptions; dirGiven: boolean };
+
+/**
+ * Parses and checks the arguments of `shale crashtest` (after the command name).
+ * A command line that cannot mean a real test (a number that is not a whole
+ * number in range, `--min-ms` above `--max-ms`, an unknown flag, a positional
+ * argument, an existing `--dir`) is an `INVALID_ARGUMENT` `ShaleError`: a test
+ * tool must not pass by running nothing. `cliPath` is the entry the child runs.
+ */
+export function parseCrashtestArgs(argv: string[], cliPath: string): CrashtestCommand {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        cycles: { type: 'string', default: '50' },
+        seed: { type: 'string' },
+        dir: { type: 'string' },
+        writers: { type: 'string', default: '4' },
+        'min-ms': { type: 'string', default: '50' },
+        'max-ms': { type: 'string', default: '2000' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (err) {
+    // node:util's own errors (unknown option, missing value, positional) become ours.
+    throw new ShaleError('INVALID_ARGUMENT', (err as Error).message, { cause: err });
+  }
+  if (values['help'] === true) return { help: true };
+  const cycles = integerArg(values, 'cycles', 1, Number.MAX_SAFE_INTEGER);
+  const seed = values['seed'] === undefined ? (Math.random() * 2 ** 32) >>> 0 : integerArg(values, 'seed', 0, 2 ** 32 - 1);
+  const writers = integerArg(values, 'writers', 1, Number.MAX_SAFE_INTEGER);
+  const killAfterMinMs = integerArg(values, 'min-ms', 0, Number.MAX_SAFE_INTEGER);
+  const killAfterMaxMs = integerArg(values, 'max-ms', 0, Number.MAX_SAFE_INTEGER);
+  if (killAfterMinMs > killAfterMaxMs) {
+    throw new ShaleError('INVALID_ARGUMENT', `--min-ms (${killAfterMinMs}) must not exceed --max-ms (${killAfterMaxMs})`);
+  }
+  const given = values['dir'];
+  const dir = typeof given === 'string' ? given : path.join(os.tmpdir(), `shale-crashtest-${process.pid}-${seed}`);
+  if (fs.existsSync(dir)) throw new ShaleError('INVALID_ARGUMENT', `--dir ${dir} exists: crashtest needs a fresh directory`);
+  return { help: false, dirGiven: typeof given === 'string', options: { cycles, seed, dir, writers, killAfterMinMs, killAfterMaxMs, cliPath } };
+}
+
+/**
+ * A whole number in [min, max], decimal or `0x` hex; `Number()` alone takes `abc`
+ * as NaN (a loop of NaN cycles runs none), and `1e3`, `1.5` and `` as numbers.
+ */
+function integerArg(values: Record<string, string | boolean | undefined>, name: string, min: number, max: number): number {
+  const text = values[name];
+  const value = typeof text === 'string' && /^([0-9]+|0x[0-9a-f]+)$/i.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `from ${min} to ${max}`;
+    throw new ShaleError('INVALID_ARGUMENT', `--${name} must be a whole number ${range}, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+/**
+ * Runs `shale crashtest` with `argv` and returns the exit code: 0 when every
+ * cycle passed (or for `--help`), 1 on a violation, 2 for a bad command line
+ * (its reason and the usage on stderr, no stack).
+ */
+export async function crashtestCommand(argv: string[], cliPath: string): Promise<number> {
+  let command: CrashtestCommand;
+  try {
+    command = parseCrashtestArgs(argv, cliPath);
+  } catch (err) {
+    if (!(err instanceof ShaleError && err.code === 'INVALID_ARGUMENT')) throw err;
+    process.stderr.write(`shale crashtest: ${err.message}\n${CRASHTEST_USAGE}\n`);
+    return 2;
+  }
+  if (command.help) {
+    process.stdout.write(`${CRASHTEST_USAGE}\n`);
+    return 0;
+  }
+  const { options, dirGiven } = command;
+  const progress = process.stderr.isTTY
+    ? (line: string) => process.stderr.write(`\r\x1b[K${line}`)
+    : (line: string) => process.stderr.write(`${line}\n`);
+  process.stderr.write(`crashtest: seed ${options.seed} (replay with --seed ${options.seed}), directory ${options.dir}\n`);
+  const summary = await runCrashtest({ ...options, onProgress: progress });
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  for (const violation of summary.violations) console.log(`VIOLATION ${violation}`);
+  // Keep the directory for a post-mortem only when something was wrong.
+  if (summary.violations.length === 0 && !dirGiven) fs.rmSync(options.dir, { recursive: true, force: true });
+  console.log(
+    `crashtest: seed ${options.seed}, ${summary.cycles} cycles, ${summary.intentsIssued} writes issued, ` +
+      `${summary.writesAcknowledged} acknowledged, ${summary.violations.length} violations`,
+  );
+  return summary.violations.length === 0 ? 0 : 1;
 }

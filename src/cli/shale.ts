@@ -4,54 +4,12 @@
  * [--writers W] [--min-ms A] [--max-ms B]` runs the kill -9 crash test (see
  * crashtest.ts) and exits non-zero on any violation.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runCrashtestChild } from './crashtest-child.js';
-import { runCrashtest } from './crashtest.js';
+import { crashtestCommand } from './crashtest.js';
 
 const USAGE = `usage: shale crashtest [--cycles N] [--seed S] [--dir DIR] [--writers W] [--min-ms MS] [--max-ms MS]`;
-
-async function crashtest(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      cycles: { type: 'string', default: '50' },
-      seed: { type: 'string' },
-      dir: { type: 'string' },
-      writers: { type: 'string', default: '4' },
-      'min-ms': { type: 'string', default: '50' },
-      'max-ms': { type: 'string', default: '2000' },
-    },
-  });
-  const seed = values.seed !== undefined ? Number(values.seed) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
-  const dir = values.dir ?? path.join(os.tmpdir(), `shale-crashtest-${process.pid}-${seed}`);
-  const progress = process.stderr.isTTY
-    ? (line: string) => process.stderr.write(`\r\x1b[K${line}`)
-    : (line: string) => process.stderr.write(`${line}\n`);
-  process.stderr.write(`crashtest: seed ${seed} (replay with --seed ${seed}), directory ${dir}\n`);
-  const summary = await runCrashtest({
-    cycles: Number(values.cycles),
-    seed,
-    dir,
-    writers: Number(values.writers),
-    killAfterMinMs: Number(values['min-ms']),
-    killAfterMaxMs: Number(values['max-ms']),
-    cliPath: fileURLToPath(import.meta.url),
-    onProgress: progress,
-  });
-  if (process.stderr.isTTY) process.stderr.write('\n');
-  for (const violation of summary.violations) console.log(`VIOLATION ${violation}`);
-  // Keep the directory for a post-mortem only when something was wrong.
-  if (summary.violations.length === 0 && values.dir === undefined) fs.rmSync(dir, { recursive: true, force: true });
-  console.log(
-    `crashtest: seed ${seed}, ${summary.cycles} cycles, ${summary.intentsIssued} writes issued, ` +
-      `${summary.writesAcknowledged} acknowledged, ${summary.violations.length} violations`,
-  );
-  return summary.violations.length === 0 ? 0 : 1;
-}
 
 async function child(argv: string[]): Promise<never> {
   const { values } = parseArgs({
@@ -77,7 +35,7 @@ async function child(argv: string[]): Promise<never> {
 
 const [command, ...rest] = process.argv.slice(2);
 if (command === 'crashtest') {
-  process.exitCode = await crashtest(rest);
+  process.exitCode = await crashtestCommand(rest, fileURLToPath(import.meta.url));
 } else if (command === 'crashtest-child') {
   await child(rest);
 } else {

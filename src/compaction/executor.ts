@@ -39,31 +39,76 @@ export class InlineExecutor implements CompactionExecutor {
   async close(): Promise<void> {}
 }
 
-/** An error as it crosses `postMessage`: structured clone keeps no class, so the fields go by hand. */
+/**
+ * An error as it crosses `postMessage`. Structured clone keeps no Error subclass
+ * and, in some runtimes, drops an error's own properties (an OS error's `code`,
+ * `errno`, `syscall`, `path`), so every field goes across by hand, and the cause
+ * chain with them: clause 7 of docs/durability.md promises the OS error as the
+ * `cause` of an `IO_ERROR`, wherever the failed write ran.
+ */
 export interface SerializedError {
   name: string;
   message: string;
+  /** A `ShaleError`'s code, or an OS error's (`ENOSPC`). */
   code?: string;
+  /** Set only for a `ShaleError`: rebuild one, not a plain Error. */
+  shale?: boolean;
+  /** A `CorruptionError`'s file and offset. */
   file?: string;
   offset?: number;
+  /** An OS error's fields (Node's `ErrnoException`). */
+  errno?: number;
+  syscall?: string;
+  path?: string;
+  dest?: string;
+  cause?: SerializedError;
 }
 
-export function serializeError(err: unknown): SerializedError {
-  if (err instanceof CorruptionError) return { name: err.name, message: err.message, code: err.code, file: err.file, offset: err.offset };
-  if (err instanceof ShaleError) return { name: err.name, message: err.message, code: err.code };
-  if (err instanceof Error) return { name: err.name, message: err.message, ...((err as NodeJS.ErrnoException).code ? { code: (err as NodeJS.ErrnoException).code! } : {}) };
-  return { name: 'Error', message: String(err) };
+/** Causes carried across the thread at most; a longer chain (or a cycle) is cut there. */
+export const SERIALIZED_CAUSE_DEPTH_MAX = 4;
+
+/** Turns anything thrown in the worker into plain data that survives structured clone. */
+export function serializeError(err: unknown, depth = 0): SerializedError {
+  if (!(err instanceof Error)) return { name: 'Error', message: String(err) };
+  const out: SerializedError = { name: err.name, message: err.message };
+  const fields = err as Error & Partial<NodeJS.ErrnoException> & { dest?: unknown };
+  if (err instanceof ShaleError) out.shale = true;
+  if (typeof fields.code === 'string') out.code = fields.code;
+  if (err instanceof CorruptionError) {
+    out.file = err.file;
+    out.offset = err.offset;
+  }
+  if (typeof fields.errno === 'number') out.errno = fields.errno;
+  if (typeof fields.syscall === 'string') out.syscall = fields.syscall;
+  if (typeof fields.path === 'string') out.path = fields.path;
+  if (typeof fields.dest === 'string') out.dest = fields.dest;
+  if (err.cause !== undefined && depth < SERIALIZED_CAUSE_DEPTH_MAX) out.cause = serializeError(err.cause, depth + 1);
+  return out;
 }
 
+/**
+ * Rebuilds an error from `serializeError`: a `CorruptionError` with its file and
+ * offset, a `ShaleError` with its code, or else an `Error` carrying the OS error's
+ * fields; each with its cause rebuilt the same way.
+ */
 export function deserializeError(serialized: SerializedError): Error {
-  if (serialized.code === 'CORRUPTION' && serialized.file !== undefined) {
-    const detail = serialized.message.replace(/^corruption in .* at offset \d+: /, '');
-    return new CorruptionError(serialized.file, serialized.offset ?? 0, detail);
+  const cause = serialized.cause === undefined ? undefined : deserializeError(serialized.cause);
+  const options = cause === undefined ? undefined : { cause };
+  if (serialized.shale === true && serialized.code === 'CORRUPTION' && serialized.file !== undefined) {
+    const detail = serialized.message.replace(/^corruption in .* at offset \d+: /s, '');
+    return new CorruptionError(serialized.file, serialized.offset ?? 0, detail, options);
   }
-  if (serialized.name === 'ShaleError' && serialized.code !== undefined) {
-    return new ShaleError(serialized.code as ShaleError['code'], serialized.message);
+  if (serialized.shale === true && serialized.code !== undefined) {
+    return new ShaleError(serialized.code as ShaleError['code'], serialized.message, options);
   }
-  return Object.assign(new Error(serialized.message), serialized.code === undefined ? {} : { code: serialized.code });
+  const err: Error & Partial<NodeJS.ErrnoException> & { dest?: string } = new Error(serialized.message, options);
+  if (serialized.name !== 'Error') Object.defineProperty(err, 'name', { value: serialized.name, configurable: true, writable: true });
+  if (serialized.code !== undefined) err.code = serialized.code;
+  if (serialized.errno !== undefined) err.errno = serialized.errno;
+  if (serialized.syscall !== undefined) err.syscall = serialized.syscall;
+  if (serialized.path !== undefined) err.path = serialized.path;
+  if (serialized.dest !== undefined) err.dest = serialized.dest;
+  return err;
 }
 
 /** Structured clone turns Buffers into plain Uint8Arrays; turn them back. */

@@ -33,7 +33,8 @@ export class TableOutput {
     } catch (err) {
       throw ioError(`creating table ${path}`, err);
     }
-    return new TableOutput(fs, path, fileNumber, file, new TableBuilder(file, options));
+    const named = namingPath(file, path);
+    return new TableOutput(fs, path, fileNumber, named, new TableBuilder(named, options));
   }
 
   /** Finishes, syncs and closes the table as a table of `level`; on failure removes it. The caller syncs the directory. */
@@ -70,4 +71,26 @@ export class TableOutput {
     await this.#file.close().catch(() => undefined);
     await this.#fs.remove(this.path).catch(() => undefined);
   }
+}
+
+/**
+ * `file`, with every OS error from it given `path` when it has none. Writes and
+ * syncs go through a file handle, so Node's error names no file (`ENOSPC: no
+ * space left on device, write`), and the table builder that meets it knows no
+ * path either; the `IO_ERROR` a caller gets must still say which file failed.
+ */
+function namingPath(file: WritableFile, path: string): WritableFile {
+  const name = (err: unknown): never => {
+    if (err instanceof Error && (err as NodeJS.ErrnoException).path === undefined) (err as NodeJS.ErrnoException).path = path;
+    throw err;
+  };
+  return {
+    get size() {
+      return file.size;
+    },
+    append: (data) => file.append(data).catch(name),
+    sync: () => file.sync().catch(name),
+    truncate: (size) => file.truncate(size).catch(name),
+    close: () => file.close().catch(name),
+  };
 }

@@ -4,9 +4,23 @@
  * The reader judges nothing: whether a bad place is a torn tail to drop or
  * corruption to report is the caller's policy (`recovery.ts`, `manifest.ts`).
  *
- * After damage it resynchronises by trying every byte offset for an intact chunk
- * (type, length and CRC all valid), so intact records after damage are found even
- * within the same 32 KiB block.
+ * After damage it resynchronises only where the writer could have started a
+ * chunk (docs/format.md, "Reading after damage"), never by trying byte offsets:
+ * keys and values are arbitrary bytes and may hold a whole intact chunk (a user
+ * storing log records, say), which a byte scan would take for a record after the
+ * damage and so turn an ordinary torn tail into corruption. Those places are:
+ *
+ * - the start of every block: a chunk never crosses a block boundary, so the
+ *   first bytes of a block are always a chunk header (or nothing was written);
+ * - the end of an intact chunk read at such a place;
+ * - once per block, the end of a chunk whose header is sound (known type, length
+ *   within its block) but whose checksum fails: unless the damage hit the length
+ *   itself, the writer put the next chunk there. This keeps a bit flipped in a
+ *   synced record detectable by the intact records after it in the same block.
+ *
+ * After any other damage (an unknown type, a length past the block, zeroed bytes,
+ * or a second bad chunk in the block) the rest of the block is skipped, as
+ * LevelDB's reader does, and reported as part of the same bad place.
  */
 import type { RandomAccessFile } from '../fs/file-system.js';
 import { CHUNK_HEADER_BYTES, ChunkType, LOG_BLOCK_BYTES, chunkCrc, unmaskCrc } from './log-format.js';
@@ -26,6 +40,10 @@ export function* readLogEvents(bytes: Buffer): Generator<LogEvent> {
   // After damage, skip MIDDLE and LAST chunks until a record starts cleanly.
   let resyncing = false;
   let lastWasBad = false;
+  // Whether this block already resumed past a bad chunk by trusting its length: a
+  // second bad chunk may have been reached through a damaged length, so past it
+  // nothing in the block is where the writer put it.
+  let hoppedInBlock = false;
 
   const bad = (offset: number, reason: string): LogEvent | undefined => {
     parts = [];
@@ -36,6 +54,7 @@ export function* readLogEvents(bytes: Buffer): Generator<LogEvent> {
   };
 
   while (position < size) {
+    if (position % LOG_BLOCK_BYTES === 0) hoppedInBlock = false;
     const blockEnd = Math.min(size, (Math.floor(position / LOG_BLOCK_BYTES) + 1) * LOG_BLOCK_BYTES);
     if (blockEnd - position < CHUNK_HEADER_BYTES) {
       // A block's last few bytes are padding; at the end of the file, mid-block, they are a torn header.
@@ -59,11 +78,16 @@ export function* readLogEvents(bytes: Buffer): Generator<LogEvent> {
     if (problem !== undefined) {
       const event = bad(recordStart >= 0 ? recordStart : position, problem);
       if (event) yield event;
-      // Look for the next intact chunk at every following byte, not just at the next
-      // block: recovery must see the records that follow damage in the same block to
-      // tell a torn tail from corruption of synced data.
       resyncing = true;
-      position += 1;
+      // Only a checksum mismatch leaves the header's type and length plausible; then
+      // the next chunk is where the length says, once per block. Otherwise nothing
+      // in the rest of the block is known to be framing: user bytes are not tried.
+      if (problem === 'checksum mismatch' && !hoppedInBlock) {
+        hoppedInBlock = true;
+        position = dataEnd;
+      } else {
+        position = blockEnd;
+      }
       continue;
     }
     const data = bytes.subarray(dataStart, dataEnd);

@@ -8,7 +8,9 @@
  * later intact record in that log claims: a crash can only damage bytes that were
  * never synced, and each write group records how much of its log was synced when
  * it was appended. Older logs were synced whole before the next log was created,
- * so damage there is always corruption.
+ * so damage there is always corruption. The records after damage are only those
+ * the reader found where the writer could have put them (`log-reader.ts`), so a
+ * key or value holding a framed write group cannot testify.
  */
 import { CorruptionError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
@@ -60,8 +62,10 @@ function scanLog(bytes: Buffer, file: string, fileNumber: number): LogScan {
     if (scan.damage) {
       if (event.kind === 'record') {
         scan.recordsAfterDamage++;
+        // A writer cannot have synced bytes it had not yet written: a claim past the
+        // record's own offset is not a record the writer framed, and proves nothing.
         const durable = peekDurableOffset(event.payload) ?? 0;
-        scan.durableOffsetAfterDamage = Math.max(scan.durableOffsetAfterDamage, durable);
+        if (durable <= event.offset) scan.durableOffsetAfterDamage = Math.max(scan.durableOffsetAfterDamage, durable);
       }
       continue;
     }

@@ -3,12 +3,14 @@
  * the table built from it, inline and in the worker.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as nodeFs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { InlineExecutor } from '../../src/compaction/executor.js';
 import { decodeFlushEntries, encodeFlushEntries, writeTable } from '../../src/compaction/flush.js';
 import { WorkerExecutor } from '../../src/compaction/worker-executor.js';
+import { ShaleError } from '../../src/errors.js';
 import { tableFileName } from '../../src/filenames.js';
 import { NodeFileSystem } from '../../src/fs/node-fs.js';
 import { EntryType, encodeInternalKey } from '../../src/keys.js';
@@ -78,6 +80,68 @@ describe('flush', () => {
       }
     } finally {
       await worker.close();
+    }
+  });
+
+  it("a flush the worker cannot create fails with IO_ERROR whose cause is the OS error, with its code, syscall and path", async () => {
+    const memtable = randomMemtable(new Rng(1), 100);
+    const dir = tempDir('shale-flush-');
+    // A directory where the table should go: opening it for writing fails for real, in the worker.
+    const table = path.join(dir, tableFileName(9));
+    nodeFs.mkdirSync(table);
+    const worker = new WorkerExecutor();
+    try {
+      await assert.rejects(
+        worker.flush({ dir, fileNumber: 9, tableOptions: {}, entries: await encodeFlushEntries(memtable), yieldEveryEntries: 0 }),
+        (err: unknown) => {
+          assert.ok(err instanceof ShaleError, `a ShaleError, not ${String(err)}`);
+          assert.equal(err.code, 'IO_ERROR');
+          const cause = err.cause as NodeJS.ErrnoException;
+          assert.ok(cause instanceof Error, `cause is an Error: ${String(cause)}`);
+          assert.equal(cause.code, 'EEXIST');
+          assert.equal(cause.syscall, 'open');
+          assert.equal(cause.path, table);
+          assert.equal(typeof cause.errno, 'number');
+          assert.ok(err.message.includes(table), err.message);
+          return true;
+        },
+      );
+    } finally {
+      await worker.close();
+    }
+  });
+
+  it('a flush the worker runs out of space for fails with IO_ERROR whose cause is ENOSPC (tiny tmpfs)', async (t) => {
+    const mountPoint = tempDir('shale-enospc-');
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mountPoint], { stdio: 'pipe' });
+    } catch (err) {
+      const reason = `cannot mount a tmpfs here (${String((err as Error).message).split('\n')[0]})`;
+      console.log(`# skipped: ${reason}`);
+      t.skip(reason);
+      return;
+    }
+    const worker = new WorkerExecutor();
+    try {
+      // Incompressible values, far more than 64 KiB of them.
+      const memtable = randomMemtable(new Rng(2), 3000);
+      await assert.rejects(
+        worker.flush({ dir: mountPoint, fileNumber: 9, tableOptions: {}, entries: await encodeFlushEntries(memtable), yieldEveryEntries: 0 }),
+        (err: unknown) => {
+          assert.ok(err instanceof ShaleError, `a ShaleError, not ${String(err)}`);
+          assert.equal(err.code, 'IO_ERROR');
+          const cause = err.cause as NodeJS.ErrnoException;
+          assert.ok(cause instanceof Error, `cause is an Error: ${String(cause)}`);
+          assert.equal(cause.code, 'ENOSPC');
+          assert.equal(typeof cause.errno, 'number');
+          // A write through a file handle: Node names no file, the table output adds it.
+          assert.equal(cause.path, path.join(mountPoint, tableFileName(9)));
+          return true;
+        },
+      );
+    } finally {
+      await worker.close();
+      execFileSync('umount', [mountPoint]);
     }
   });
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -44,5 +45,56 @@ describe('shale crashtest', () => {
     assert.deepEqual(summary.violations, []);
     assert.equal(summary.cycles, CYCLES);
     assert.ok(summary.writesAcknowledged > CYCLES, 'the writers got writes acknowledged before the kills');
+  });
+});
+
+/** Runs the built `shale crashtest` with `args`; it must not get as far as starting a writer. */
+function crashtestCli(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [cliPath, 'crashtest', ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('shale crashtest command line', () => {
+  const bad: [string[], RegExp][] = [
+    [['--cycles', 'abc'], /--cycles/],
+    [['--cycles', '0'], /--cycles/],
+    [['--cycles', '1.5'], /--cycles/],
+    [['--cycles', '-3'], /--cycles/],
+    [['--cycles', '1e3'], /--cycles/],
+    [['--cycles', ''], /--cycles/],
+    [['--writers', '0'], /--writers/],
+    [['--writers', 'four'], /--writers/],
+    [['--seed', 'x'], /--seed/],
+    [['--seed', String(2 ** 32)], /--seed/],
+    [['--min-ms', '-1'], /--min-ms/],
+    [['--min-ms', '500', '--max-ms', '100'], /--min-ms.*--max-ms|--max-ms.*--min-ms/],
+    [['--max-ms', 'soon'], /--max-ms/],
+    [['--bogus'], /bogus/],
+    [['--cycles'], /--cycles/],
+    [['extra'], /extra/],
+  ];
+  for (const [args, names] of bad) {
+    it(`rejects ${JSON.stringify(args.join(' '))} with exit code 2, a reason and the usage, without a stack`, () => {
+      const { status, stdout, stderr } = crashtestCli(args);
+      assert.equal(status, 2, `exit code; stderr: ${stderr}`);
+      assert.match(stderr, names);
+      assert.match(stderr, /^usage: shale crashtest/m);
+      assert.doesNotMatch(stderr, /^\s+at /m, 'no stack trace');
+      assert.doesNotMatch(stdout, /violations/, 'no run was reported');
+    });
+  }
+
+  it('--help prints the usage on stdout and exits 0 without running', () => {
+    const { status, stdout, stderr } = crashtestCli(['--help']);
+    assert.equal(status, 0, stderr);
+    assert.match(stdout, /^usage: shale crashtest/m);
+    assert.doesNotMatch(stdout, /violations/);
+  });
+
+  it('a --dir that already exists is refused before any cycle runs', () => {
+    const { status, stderr } = crashtestCli(['--dir', tempDir(), '--cycles', '1']);
+    assert.equal(status, 2, stderr);
+    assert.match(stderr, /exists/);
+    assert.doesNotMatch(stderr, /^\s+at /m);
   });
 });

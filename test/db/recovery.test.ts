@@ -4,7 +4,12 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { CorruptionError, DB, ShaleError, type FileSystem } from '../../src/index.js';
 import { CrashableFS, Rng } from '../../src/testing/index.js';
+import { EntryType } from '../../src/keys.js';
+import type { WalRecoveryMode } from '../../src/options.js';
+import { LOG_BLOCK_BYTES, RecordKind } from '../../src/wal/log-format.js';
 import { readLogEvents } from '../../src/wal/log-reader.js';
+import { frameRecord } from '../../src/wal/log-writer.js';
+import { encodeWriteGroup, opEncodedBytes } from '../../src/wal/write-group.js';
 import { copyDir, filesMatching, tempDir } from '../helpers.js';
 
 /** Creates a database holding k0..k(n-1) written one sync put at a time, closed. Returns its directory. */
@@ -127,17 +132,27 @@ describe('WAL recovery', () => {
     await db.put('k0', 'value-0');
     for (let i = 1; i < 5; i++) await db.put(`k${i}`, `value-${i}`, { sync: false });
     await db.close();
-    // A power loss kept the records after k1 but zeroed k1's: those later records claim
-    // only k0's end as synced, so the damage is a torn tail and recovery stops before it.
+    // A power loss kept the records after k1 but zeroed k1's payload: those later records
+    // claim only k0's end as synced, so the damage is a torn tail and recovery stops before it.
     const log = newestLog(dir);
     const k1 = recordOffsets(log)[2]!;
+    const payloadZeroed = copyDir(dir);
     const bytes = fs.readFileSync(log);
-    bytes.fill(0, k1.offset, k1.end);
-    fs.writeFileSync(log, bytes);
-    const { present, db: reopened } = await keysPresent(dir, 5);
+    bytes.fill(0, k1.offset + 7, k1.end);
+    fs.writeFileSync(path.join(payloadZeroed, path.basename(log)), bytes);
+    const { present, db: reopened } = await keysPresent(payloadZeroed, 5);
     assert.equal(present, 1);
     assert.equal(reopened.recoveryReport.droppedRecords, 3);
     await reopened.close();
+    // With k1's header zeroed too, nothing says where the next chunk starts: the reader
+    // skips the rest of the block instead of trying bytes, and drops the same tail.
+    bytes.fill(0, k1.offset, k1.end);
+    fs.writeFileSync(log, bytes);
+    const { present: presentAfterZeroedHeader, db: again } = await keysPresent(dir, 5);
+    assert.equal(presentAfterZeroedHeader, 1);
+    assert.equal(again.recoveryReport.droppedRecords, 0);
+    assert.equal(again.recoveryReport.droppedBytes, bytes.length - k1.offset);
+    await again.close();
   });
 
   it("walRecovery 'absolute' rejects even a torn tail", async () => {
@@ -213,5 +228,119 @@ describe('WAL recovery', () => {
     assert.deepEqual(filesMatching(dir, /\.tmp$/), []);
     assert.equal(filesMatching(dir, /^MANIFEST-/).length, 1);
     await db.close();
+  });
+});
+
+/**
+ * Bytes a user might store that are themselves log framing, built with the real
+ * writer: a FULL chunk holding a write group that claims 2^40 bytes were synced,
+ * and the smallest chunk there is (8 bytes: a header and a one-byte payload).
+ */
+function chunkShapedBytes(): Buffer {
+  const op = { type: EntryType.PUT, key: Buffer.from('fake-key'), value: Buffer.from('fake-value') };
+  const group = encodeWriteGroup(2 ** 40, 1, [[op]], 1, opEncodedBytes(op));
+  return Buffer.concat([Buffer.from('['), frameRecord(group, 0), frameRecord(Buffer.from([RecordKind.VERSION_EDIT]), 0), Buffer.from(']')]);
+}
+
+type Outcome = 'opened' | 'CORRUPTION';
+
+/** Opens `dir` in `mode`; returns the outcome and, when it opened, how many of k0..k(count-1) it holds. */
+async function openOutcome(dir: string, mode: WalRecoveryMode, count: number): Promise<{ outcome: Outcome; present: number }> {
+  let db: DB;
+  try {
+    db = await DB.open(dir, { walRecovery: mode });
+  } catch (err) {
+    if (!(err instanceof CorruptionError)) throw err;
+    return { outcome: 'CORRUPTION', present: -1 };
+  }
+  let present = 0;
+  for (let i = 0; i < count; i++) {
+    const value = await db.get(`k${i}`);
+    if (value === undefined) continue;
+    assert.ok(value.toString('latin1').startsWith(`value-${i}`), `k${i} holds its own value`);
+    present++;
+  }
+  await db.close();
+  return { outcome: 'opened', present };
+}
+
+/** A database whose 5 sync puts k0..k4 have values embedding `inner` (plain or chunk-shaped bytes), closed. */
+async function databaseWithValuesEmbedding(inner: Buffer): Promise<string> {
+  const dir = tempDir();
+  const db = await DB.open(dir);
+  for (let i = 0; i < 5; i++) await db.put(`k${i}`, Buffer.concat([Buffer.from(`value-${i}`), inner]));
+  await db.close();
+  return dir;
+}
+
+const MODES: WalRecoveryMode[] = ['tolerate-tail', 'absolute', 'point-in-time'];
+
+describe('WAL recovery with user bytes that look like log framing', () => {
+  // Ways a crash damages the last record: cut at a byte, or its first bytes lost
+  // (a page not written) with the rest of the record kept.
+  const damages = (last: { offset: number; end: number }): { name: string; apply: (file: string) => void }[] => {
+    const out: { name: string; apply: (file: string) => void }[] = [];
+    for (let at = last.offset + 1; at < last.end; at++) {
+      out.push({ name: `cut at ${at}`, apply: (file) => fs.truncateSync(file, at) });
+      if ((at - last.offset) % 7 === 0) {
+        out.push({
+          name: `zeroed ${last.offset}..${at}`,
+          apply: (file) => {
+            const bytes = fs.readFileSync(file);
+            bytes.fill(0, last.offset, at);
+            fs.writeFileSync(file, bytes);
+          },
+        });
+      }
+    }
+    return out;
+  };
+
+  it('a torn last record opens (tail dropped) exactly as it does with plain bytes, in every mode', async () => {
+    const framed = await databaseWithValuesEmbedding(chunkShapedBytes());
+    const plain = await databaseWithValuesEmbedding(Buffer.alloc(chunkShapedBytes().length, 'p'));
+    const log = (dir: string): string => newestLog(dir);
+    const lastFramed = recordOffsets(log(framed)).at(-1)!;
+    const lastPlain = recordOffsets(log(plain)).at(-1)!;
+    assert.deepEqual(lastFramed, lastPlain, 'both logs have the same layout');
+    let tried = 0;
+    // Every damage with chunk-shaped bytes in the default mode; every fourth in the other
+    // modes and with plain bytes (the control), to keep the test short.
+    for (const [index, damage] of damages(lastFramed).entries()) {
+      for (const mode of MODES) {
+        const dirs = index % 4 === 0 ? ([['plain', plain], ['chunk-shaped', framed]] as const) : ([['chunk-shaped', framed]] as const);
+        if (mode !== 'tolerate-tail' && index % 4 !== 0) continue;
+        const expected = mode === 'absolute' ? { outcome: 'CORRUPTION', present: -1 } : { outcome: 'opened', present: 4 };
+        for (const [name, dir] of dirs) {
+          const copy = copyDir(dir);
+          damage.apply(path.join(copy, path.basename(log(dir))));
+          assert.deepEqual(await openOutcome(copy, mode, 5), expected, `${name} bytes, ${damage.name}, ${mode}`);
+          tried++;
+        }
+      }
+    }
+    assert.ok(tried > 200, `${tried} damaged states`);
+  });
+
+  it('a damaged header in a synced record is CORRUPTION, shown by the records in the blocks after it', async () => {
+    const dir = tempDir();
+    const db = await DB.open(dir);
+    for (let i = 0; i < 40; i++) await db.put(`k${i}`, Buffer.concat([Buffer.from(`value-${i}`), chunkShapedBytes(), Buffer.alloc(2000, i)]));
+    await db.close();
+    const log = newestLog(dir);
+    const second = recordOffsets(log)[2]!;
+    const bytes = fs.readFileSync(log);
+    bytes.fill(0, second.offset, second.offset + 7); // nothing left says where the next chunk starts
+    fs.writeFileSync(log, bytes);
+    assert.ok(bytes.length > 2 * LOG_BLOCK_BYTES);
+    await assert.rejects(DB.open(dir), (err: unknown) => err instanceof CorruptionError && err.file === log && err.offset === second.offset);
+  });
+
+  it('a flipped bit in a synced record is still CORRUPTION when later records embed chunk-shaped bytes', async () => {
+    const dir = await databaseWithValuesEmbedding(chunkShapedBytes());
+    const log = newestLog(dir);
+    const second = recordOffsets(log)[2]!;
+    flipBit(log, second.offset + 12);
+    await assert.rejects(DB.open(dir), (err: unknown) => err instanceof CorruptionError && err.file === log && err.offset === second.offset);
   });
 });

@@ -69,6 +69,47 @@ describe('log framing', () => {
     if (events[1]!.kind === 'bad') assert.equal(events[1]!.reason, 'zeroed bytes');
   });
 
+  it('never reads a record out of the payload of a damaged chunk, however its bytes look', () => {
+    // A payload that is itself framing, made by the real writer: the kind of value a
+    // user storing log records would write.
+    const inner = frameLog([Buffer.from('fake one'), Buffer.from([3]), Buffer.from('fake two')]);
+    const log = frameLog([Buffer.from('kept'), Buffer.concat([Buffer.from('x'), inner, Buffer.from('y')])]);
+    const second = CHUNK_HEADER_BYTES + 4;
+    for (let cut = second + 1; cut < log.length; cut++) {
+      const torn = [...readLogEvents(log.subarray(0, cut))];
+      assert.deepEqual(torn.map((e) => e.kind), ['record', 'bad'], `cut at ${cut}`);
+      const headerLost = Buffer.from(log);
+      headerLost.fill(0, second, Math.min(cut, second + CHUNK_HEADER_BYTES));
+      headerLost[second + 4] = 0xff; // and a length past the block: nothing says where the chunk ends
+      assert.deepEqual([...readLogEvents(headerLost)].map((e) => e.kind), ['record', 'bad'], `header damaged, ${cut}`);
+    }
+  });
+
+  it('after a checksum mismatch under a sound header, resumes where that header says the next chunk is', () => {
+    const log = frameLog([Buffer.from('one'), Buffer.from('two'), Buffer.from('three')]);
+    log[2 * CHUNK_HEADER_BYTES + 3 + 1]! ^= 1; // inside "two"
+    const events = [...readLogEvents(log)];
+    assert.deepEqual(events.map((e) => e.kind), ['record', 'bad', 'record']);
+    assert.equal(events[1]!.offset, CHUNK_HEADER_BYTES + 3);
+    if (events[2]!.kind === 'record') assert.equal(events[2]!.payload.toString(), 'three');
+  });
+
+  it('after a second bad chunk in a block, or a damaged header, resumes only at the next block', () => {
+    const payloads = [Buffer.from('one'), Buffer.from('two'), Buffer.from('three'), Buffer.from('four'), Buffer.alloc(LOG_BLOCK_BYTES, 5), Buffer.from('next block')];
+    const clean = frameLog(payloads);
+    const twoBad = Buffer.from(clean);
+    twoBad[2 * CHUNK_HEADER_BYTES + 3 + 1]! ^= 1; // inside "two"
+    twoBad[3 * CHUNK_HEADER_BYTES + 6 + 1]! ^= 1; // inside "three": "four" is not read
+    const badHeader = Buffer.from(clean);
+    badHeader[CHUNK_HEADER_BYTES + 3 + 6]! = 9; // the type of "two"
+    for (const [name, log] of [['two bad chunks', twoBad], ['unknown chunk type', badHeader]] as const) {
+      const events = [...readLogEvents(log)];
+      // The big record started in block 0 and its later chunks are skipped; "next block" follows them.
+      assert.deepEqual(events.map((e) => e.kind), ['record', 'bad', 'record'], name);
+      if (events[2]!.kind === 'record') assert.equal(events[2]!.payload.toString(), 'next block', name);
+    }
+  });
+
   it('encodes the file header record with magic, version and number', () => {
     assert.equal(encodeFileHeader('SHLW', 7).toString('hex'), '01' + '53484c57' + '0100' + '0700000000000000');
   });
