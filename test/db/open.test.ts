@@ -1,0 +1,105 @@
+/**
+ * Opening a database in a directory that is not quite what shale left: foreign
+ * files, failing reads, failing removals. Open either succeeds or fails with a
+ * typed `ShaleError` and leaves nothing open behind it.
+ */
+import assert from 'node:assert/strict';
+import * as nodeFs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { DB, ShaleError } from '../../src/index.js';
+import { NodeFileSystem } from '../../src/fs/node-fs.js';
+import { parseFileName } from '../../src/filenames.js';
+import { CrashableFS, FaultFS, type FaultRule } from '../../src/testing/index.js';
+import { filesMatching, tempDir } from '../helpers.js';
+
+/** A closed database on disk holding k0..k9, with a MANIFEST, a table and a log for open to read. */
+async function smallDatabase(): Promise<string> {
+  const dir = tempDir();
+  const db = await DB.open(dir);
+  for (let i = 0; i < 5; i++) await db.put(`k${i}`, `v${i}`);
+  await db.flush();
+  for (let i = 5; i < 10; i++) await db.put(`k${i}`, `v${i}`);
+  await db.close();
+  return dir;
+}
+
+async function checkAllKeys(db: DB): Promise<void> {
+  for (let i = 0; i < 10; i++) assert.equal((await db.get(`k${i}`))?.toString(), `v${i}`, `k${i}`);
+}
+
+/** Asserts `err` is a ShaleError with `code` whose cause is the OS error `causeCode`. */
+function isTyped(err: unknown, code: string, causeCode: string): true {
+  assert.ok(err instanceof ShaleError, `expected a ShaleError, got ${String(err)}`);
+  assert.equal(err.code, code, err.message);
+  assert.equal((err.cause as NodeJS.ErrnoException | undefined)?.code, causeCode, `cause of ${err.message}`);
+  return true;
+}
+
+describe('file numbers past 2^53 - 1 are foreign files', () => {
+  it('parseFileName ignores numbers a double cannot hold exactly, and keeps the largest safe one', () => {
+    assert.equal(parseFileName('9007199254740993.sst'), undefined);
+    assert.equal(parseFileName('99999999999999999999.tmp'), undefined);
+    assert.equal(parseFileName('100000000000000000000.log'), undefined);
+    assert.equal(parseFileName('MANIFEST-9007199254740992'), undefined);
+    assert.deepEqual(parseFileName('9007199254740991.sst'), { kind: 'table', fileNumber: Number.MAX_SAFE_INTEGER });
+  });
+
+  for (const stray of ['99999999999999999999.tmp', '9007199254740993.sst']) {
+    it(`an empty stray ${stray} does not stop open, write, flush and reopen, and is left alone`, async () => {
+      const dir = await smallDatabase();
+      nodeFs.writeFileSync(path.join(dir, stray), '');
+      for (let round = 0; round < 3; round++) {
+        const db = await DB.open(dir);
+        await checkAllKeys(db);
+        await db.put(`round${round}`, 'x');
+        await db.flush();
+        await db.close();
+      }
+      const db = await DB.open(dir);
+      for (let round = 0; round < 3; round++) assert.equal((await db.get(`round${round}`))?.toString(), 'x');
+      await db.close();
+      assert.ok(nodeFs.existsSync(path.join(dir, stray)), 'a foreign file is not deleted');
+      const numbered = filesMatching(dir, /^\d+\.(log|sst|tmp)$/).filter((name) => name !== stray);
+      for (const name of numbered) assert.ok(Number.isSafeInteger(Number(name.split('.')[0])), `${name} has a safe number`);
+    });
+  }
+});
+
+describe('a failing read while opening is a typed error with the OS error as cause', () => {
+  const cases: { name: string; rule: FaultRule }[] = [
+    { name: 'EIO reading CURRENT', rule: { op: 'readFile', path: /CURRENT$/, error: 'EIO' } },
+    { name: 'EIO opening the MANIFEST', rule: { op: 'openRead', path: /MANIFEST-\d+$/, error: 'EIO' } },
+    { name: 'EIO reading the MANIFEST', rule: { op: 'read', path: /MANIFEST-\d+$/, error: 'EIO' } },
+    { name: 'EIO opening a WAL for replay', rule: { op: 'openRead', path: /\.log$/, error: 'EIO' } },
+    { name: 'EIO reading a WAL during replay', rule: { op: 'read', path: /\.log$/, error: 'EIO' } },
+    { name: 'EIO closing a WAL after replay', rule: { op: 'close', path: /\.log$/, nth: 1, error: 'EIO' } },
+    { name: 'EIO listing the directory', rule: { op: 'list', error: 'EIO' } },
+    { name: 'EIO checking that the directory exists', rule: { op: 'mkdir', error: 'EIO' } },
+  ];
+  for (const { name, rule } of cases) {
+    it(`${name} is IO_ERROR, and the database opens once the disk is healthy`, async () => {
+      const dir = await smallDatabase();
+      const fs = new FaultFS(new NodeFileSystem());
+      fs.addRule(rule);
+      await assert.rejects(DB.open(dir, { fs }), (err) => isTyped(err, 'IO_ERROR', 'EIO'));
+      assert.ok(fs.injected > 0, 'the fault was injected');
+      fs.clearRules();
+      const db = await DB.open(dir, { fs });
+      await checkAllKeys(db);
+      await db.close();
+    });
+  }
+
+  it('CURRENT being a directory is IO_ERROR with EISDIR as cause', async () => {
+    const dir = tempDir();
+    nodeFs.mkdirSync(path.join(dir, 'CURRENT'));
+    await assert.rejects(DB.open(dir), (err) => isTyped(err, 'IO_ERROR', 'EISDIR'));
+  });
+
+  it('CURRENT being a directory is IO_ERROR on the in-memory file system too', async () => {
+    const fs = new CrashableFS();
+    await fs.mkdir('/db/CURRENT');
+    await assert.rejects(DB.open('/db', { fs }), (err) => isTyped(err, 'IO_ERROR', 'EISDIR'));
+  });
+});
