@@ -52,6 +52,26 @@ async function prepareDirectory(fs: FileSystem, dir: string, options: ResolvedOp
   }
 }
 
+/**
+ * A `catch` handler that rethrows an OS error (one with an errno code such as
+ * `EIO` or `EISDIR`) as `IO_ERROR` with the OS error as `cause`. Everything else
+ * passes unchanged: a `ShaleError` is typed already, and an assertion failure is
+ * a bug that must not be dressed up as a disk problem.
+ */
+function rethrowAsIoError(what: string): (err: unknown) => never {
+  return (err: unknown) => {
+    if (isOsError(err)) throw ioError(what, err);
+    throw err;
+  };
+}
+
+function isOsError(err: unknown): boolean {
+  if (!(err instanceof Error) || err instanceof ShaleError) return false;
+  const code = (err as NodeJS.ErrnoException).code;
+  // Errno names are E followed by capitals (EIO, ENOSPC); node's own codes (ERR_ASSERTION) have underscores.
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code);
+}
+
 async function listDirectory(fs: FileSystem, dir: string): Promise<string[]> {
   try {
     return await fs.list(dir);
@@ -63,8 +83,8 @@ async function listDirectory(fs: FileSystem, dir: string): Promise<string[]> {
 async function readState(fs: FileSystem, dir: string, names: string[], options: ResolvedOptions): Promise<ManifestState | undefined> {
   if (names.includes(CURRENT_FILE_NAME)) {
     if (options.errorIfExists) throw new ShaleError('EXISTS', `database ${dir} already exists (errorIfExists is true)`);
-    const manifestNumber = await readCurrent(fs, dir);
-    const state = await replayManifest(fs, dir, manifestNumber);
+    const manifestNumber = await readCurrent(fs, dir).catch(rethrowAsIoError(`reading ${filePath(dir, CURRENT_FILE_NAME)}`));
+    const state = await replayManifest(fs, dir, manifestNumber).catch(rethrowAsIoError(`reading ${filePath(dir, manifestFileName(manifestNumber))}`));
     checkFilesPresent(state, names, filePath(dir, manifestFileName(manifestNumber)));
     return state;
   }
@@ -118,7 +138,7 @@ async function recover(fs: FileSystem, dir: string, options: ResolvedOptions, lo
     let seq = group.firstSeq;
     // Keys and values are views into the log's bytes, which the memtable keeps alive.
     for (const op of group.ops) memtable.add(seq++, op.type, op.key, op.value);
-  });
+  }).catch(rethrowAsIoError(`replaying the logs of ${dir}`));
   // The recovered writes become a level-0 table, synced with its directory entry, so
   // every replayed log (with whatever torn tail it had) is obsolete once the new
   // MANIFEST names the table.
