@@ -165,7 +165,14 @@ async function recover(fs: FileSystem, dir: string, options: ResolvedOptions, lo
     await manifest.close().catch(() => undefined);
     throw err;
   }
-  await removeObsoleteFiles(fs, dir, state, manifestNumber);
+  try {
+    await removeObsoleteFiles(fs, dir, state, manifestNumber);
+  } catch (err) {
+    // Nobody else holds these handles: left open they would wait for the garbage collector.
+    await log.close().catch(() => undefined);
+    await manifest.close().catch(() => undefined);
+    throw err;
+  }
   return { lock, manifest, state, log, logNumber, lastSequence: state.lastSequence, report: replay.report };
 }
 

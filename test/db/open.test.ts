@@ -103,3 +103,51 @@ describe('a failing read while opening is a typed error with the OS error as cau
     await assert.rejects(DB.open('/db', { fs }), (err) => isTyped(err, 'IO_ERROR', 'EISDIR'));
   });
 });
+
+/** Open descriptors of this process; `undefined` where there is no /proc. */
+function openDescriptorCount(): number | undefined {
+  try {
+    return nodeFs.readdirSync('/proc/self/fd').length;
+  } catch {
+    return undefined;
+  }
+}
+
+describe('a failed open closes every file it opened', () => {
+  // Each rule fails one step of open after some files are open: the WAL being
+  // replayed, the recovered table, the new MANIFEST, the new log, the removal of
+  // obsolete files. A descriptor left to the garbage collector would show up here
+  // as growth (and, for a FileHandle, as node's DEP0137 warning much later).
+  const cases: { name: string; rule: FaultRule }[] = [
+    { name: 'reading the WAL', rule: { op: 'read', path: /\.log$/, error: 'EIO' } },
+    { name: 'syncing the recovered table', rule: { op: 'sync', path: /\.sst$/, error: 'EIO' } },
+    { name: 'syncing the new MANIFEST', rule: { op: 'sync', path: /MANIFEST-\d+$/, error: 'EIO' } },
+    { name: 'installing CURRENT', rule: { op: 'rename', path: /CURRENT$/, error: 'EIO' } },
+    { name: 'creating the new log', rule: { op: 'create', path: /\.log$/, error: 'EIO' } },
+    { name: 'syncing the directory after the new log', rule: { op: 'syncDir', nth: 4, error: 'EIO' } },
+    { name: 'removing an obsolete file', rule: { op: 'remove', error: 'EIO' } },
+  ];
+  for (const { name, rule } of cases) {
+    it(`failing at ${name}, 30 times over, leaves no descriptor open`, async (t) => {
+      if (openDescriptorCount() === undefined) return t.skip('no /proc/self/fd on this system');
+      const dir = await smallDatabase();
+      const failingOpen = async (): Promise<void> => {
+        const fs = new FaultFS(new NodeFileSystem());
+        fs.addRule(rule);
+        // Unflushed writes, so that every open has a WAL to replay and a table to write.
+        const db = await DB.open(dir);
+        await db.put('unflushed', 'x');
+        await db.close();
+        await assert.rejects(DB.open(dir, { fs }), (err) => err instanceof ShaleError);
+        assert.ok(fs.injected > 0, `the fault at ${name} was injected`);
+      };
+      await failingOpen(); // Warm up: node opens some descriptors of its own on first use.
+      const before = openDescriptorCount();
+      for (let i = 0; i < 30; i++) await failingOpen();
+      assert.equal(openDescriptorCount(), before, 'open descriptors before and after 30 failed opens');
+      const db = await DB.open(dir);
+      await checkAllKeys(db);
+      await db.close();
+    });
+  }
+});
