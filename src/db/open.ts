@@ -4,6 +4,7 @@
  * log and a new MANIFEST, and delete files nothing refers to
  * (docs/durability.md, "Open and recovery").
  */
+import * as path from 'node:path';
 import { CorruptionError, ShaleError, ioError } from '../errors.js';
 import type { FileLock, FileSystem } from '../fs/file-system.js';
 import { CURRENT_FILE_NAME, LOCK_FILE_NAME, filePath, logFileName, manifestFileName, parseFileName, tableFileName } from '../filenames.js';
@@ -45,11 +46,30 @@ export async function openDatabase(dir: string, options: ResolvedOptions): Promi
 
 async function prepareDirectory(fs: FileSystem, dir: string, options: ResolvedOptions): Promise<void> {
   try {
-    if (options.createIfMissing) await fs.mkdir(dir);
+    if (options.createIfMissing) await makeDirectoryDurably(fs, dir);
     else if (!(await fs.exists(dir))) throw new ShaleError('NOT_FOUND', `database ${dir} does not exist (createIfMissing is false)`);
   } catch (err) {
     throw ioError(`preparing ${dir}`, err);
   }
+}
+
+/**
+ * Creates `dir` and its missing ancestors, then syncs the parent of each level it
+ * created: a new directory's entry is durable only once its parent is synced, and
+ * a power loss that drops it drops every acknowledged write inside. Parents
+ * deepest first, so that by the time an ancestor's entry is durable everything
+ * below it is too. A directory that already existed is not ours to sync (its
+ * parent may not even be readable).
+ */
+async function makeDirectoryDurably(fs: FileSystem, dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let level = path.resolve(dir); !(await fs.exists(level)); level = path.dirname(level)) {
+    missing.push(level);
+    // The root always exists; this only guards a file system that says otherwise.
+    if (path.dirname(level) === level) break;
+  }
+  await fs.mkdir(dir);
+  for (const created of missing) await fs.syncDir(path.dirname(created));
 }
 
 /**

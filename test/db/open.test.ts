@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { DB, ShaleError } from '../../src/index.js';
 import { NodeFileSystem } from '../../src/fs/node-fs.js';
 import { parseFileName } from '../../src/filenames.js';
-import { CrashableFS, FaultFS, type FaultRule } from '../../src/testing/index.js';
+import { CrashableFS, FaultFS, Rng, type CrashMode, type FaultRule } from '../../src/testing/index.js';
 import { filesMatching, tempDir } from '../helpers.js';
 
 /** A closed database on disk holding k0..k9, with a MANIFEST, a table and a log for open to read. */
@@ -150,4 +150,43 @@ describe('a failed open closes every file it opened', () => {
       await db.close();
     });
   }
+});
+
+describe('creating the database directory', () => {
+  // A power loss may drop a directory entry its parent never synced, and with it
+  // the directory and every acknowledged write inside.
+  it('a database made in directories that did not exist keeps a sync write through every crash', async () => {
+    const modes: CrashMode[] = ['drop-unsynced', 'keep-prefix'];
+    const fs = new CrashableFS();
+    const db = await DB.open('/a/b/db', { fs });
+    await db.put('k', 'v');
+    for (const mode of modes) {
+      for (let i = 0; i < 32; i++) {
+        const after = fs.crashClone(mode, new Rng(i));
+        const reopened = await DB.open('/a/b/db', { fs: after, createIfMissing: false });
+        assert.equal((await reopened.get('k'))?.toString(), 'v', `${mode}, crash ${i}`);
+        await reopened.close();
+      }
+    }
+    await db.close();
+  });
+
+  it('only the levels open created have their parents synced, each once', async () => {
+    const fs = new CrashableFS();
+    await fs.mkdir('/a');
+    await fs.syncDir('/');
+    const faults = new FaultFS(fs);
+    const synced: string[] = [];
+    const spy: typeof faults.syncDir = async (dir) => {
+      synced.push(dir);
+      await FaultFS.prototype.syncDir.call(faults, dir);
+    };
+    faults.syncDir = spy;
+    await (await DB.open('/a/b/c/db', { fs: faults })).close();
+    const parents = synced.filter((dir) => !dir.endsWith('/db'));
+    assert.deepEqual(parents.sort(), ['/a', '/a/b', '/a/b/c']);
+    synced.length = 0;
+    await (await DB.open('/a/b/c/db', { fs: faults })).close();
+    assert.deepEqual(synced.filter((dir) => !dir.endsWith('/db')), [], 'reopening creates nothing, so syncs no parent');
+  });
 });
