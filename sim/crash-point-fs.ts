@@ -1,6 +1,6 @@
 /**
  * A counting wrapper around a `CrashableFS` that names every moment a crash could
- * happen: it numbers the mutating operations (create, append, sync, syncDir,
+ * happen: it numbers the mutating operations (mkdir, create, append, sync, syncDir,
  * rename, remove, truncate) and calls a hook right after each one takes effect,
  * before the engine sees its result. The hook may take `inner.crashClone(...)`,
  * which is then exactly the state a power loss right after the k-th mutating
@@ -13,8 +13,8 @@
 import type { FileLock, FileSystem, RandomAccessFile, WritableFile } from '../src/fs/file-system.js';
 import type { CrashableFS } from '../src/testing/crashable-fs.js';
 
-/** The operations that change what a crash could leave. `mkdir` is durable at once in `CrashableFS` and not counted. */
-export type MutatingOp = 'create' | 'append' | 'sync' | 'syncDir' | 'rename' | 'remove' | 'truncate';
+/** The operations that change what a crash could leave. */
+export type MutatingOp = 'mkdir' | 'create' | 'append' | 'sync' | 'syncDir' | 'rename' | 'remove' | 'truncate';
 
 /** Called after the `count`-th mutating operation (1-based) took effect. Must not await. */
 export type MutationHook = (count: number, op: MutatingOp, path: string) => void;
@@ -48,7 +48,9 @@ export class CrashPointFS implements FileSystem {
   }
 
   mkdir(dir: string): Promise<void> {
-    return this.inner.mkdir(dir);
+    const made = this.inner.mkdir(dir);
+    this.mutated('mkdir', dir);
+    return made;
   }
 
   list(dir: string): Promise<string[]> {

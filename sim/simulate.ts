@@ -42,6 +42,11 @@ import {
 import { WorkloadGen, drawShape, keyOf, type SimWrite } from './workload.js';
 
 export const DIR = '/db';
+/**
+ * Some seeds create the database two levels below directories that do not exist
+ * yet, so that a crash before open synced their parents is among the states tried.
+ */
+export const NESTED_DIR = '/home/data/db';
 export const CRASH_MODES: readonly CrashMode[] = ['drop-unsynced', 'keep-prefix', 'keep-blocks', 'garbage-blocks'];
 
 /** How long a seed runs. */
@@ -197,6 +202,8 @@ class Simulation {
   readonly #weights: [StepAction, number][];
   readonly #hash: Hash = createHash('sha256');
   readonly #traceLines: string[] | undefined;
+  /** The database directory of this seed: `DIR` or `NESTED_DIR`. */
+  readonly #dir: string;
   #writeIdNext = 1;
   #history = new History(new Map(), 0);
   #fs: CrashPointFS | undefined;
@@ -225,6 +232,8 @@ class Simulation {
     this.#concurrency = this.#rng.pick([0.2, 0.5, 0.8]);
     this.#weights = drawWeights(this.#rng);
     this.#traceLines = keepTrace ? [] : undefined;
+    this.#dir = this.#rng.bool(0.25) ? NESTED_DIR : DIR;
+    this.#trace('dir', this.#dir);
     this.#trace('seed', seed, JSON.stringify(this.#gen.shape), JSON.stringify({ ...this.#dbOptions, concurrency: this.#concurrency }), JSON.stringify(this.#weights));
   }
 
@@ -279,7 +288,7 @@ class Simulation {
       this.#crashAtMutation = this.#rng.bool(crashChance) ? this.#mutations + this.#rng.range(1, 30) : Infinity;
       let db: DB;
       try {
-        db = await DB.open(DIR, { ...this.#dbOptions, fs: this.#fs });
+        db = await DB.open(this.#dir, { ...this.#dbOptions, fs: this.#fs });
       } catch (err) {
         violation(`${this.#where}: open failed: ${String(err)}`);
       }
@@ -323,7 +332,7 @@ class Simulation {
       if (path.endsWith('.sst')) this.counts.crashesAtTable++;
       else if (/MANIFEST-|CURRENT|\.tmp/.test(path)) this.counts.crashesAtManifest++;
       else if (path.endsWith('.log')) this.counts.crashesAtLog++;
-      this.#takeCrash(`after ${op} ${path.slice(DIR.length + 1)}`);
+      this.#takeCrash(`after ${op} ${path.slice(this.#dir.length + 1)}`);
     }
   }
 
@@ -370,12 +379,12 @@ class Simulation {
         fs.onMutation = (count, op, path) => {
           if (count !== crashAt) return;
           const mode = this.#crashRng.pick(CRASH_MODES);
-          crashed = { clone: fs.inner.crashClone(mode, this.#crashRng), mode, at: `${op} ${path.slice(DIR.length + 1)}` };
+          crashed = { clone: fs.inner.crashClone(mode, this.#crashRng), mode, at: `${op} ${path.slice(this.#dir.length + 1)}` };
         };
       }
       let db: DB;
       try {
-        db = await DB.open(DIR, { ...this.#dbOptions, autoCompaction: false, fs });
+        db = await DB.open(this.#dir, { ...this.#dbOptions, autoCompaction: false, fs });
       } catch (err) {
         violation(`${this.#where}: open after the crash failed: ${String(err)}`);
       }
@@ -390,7 +399,7 @@ class Simulation {
         this.#where += ` (crash in recovery after ${crashed.at}, ${crashed.mode})`;
         continue;
       }
-      checkFiles(state, DIR, db, where);
+      checkFiles(state, this.#dir, db, where);
       const recovered = await checkRecovered(db, history, mark, this.#keys, where);
       this.#trace('recovered', recovered.prefix, recovered.seq, recovered.state.size);
       await db.close();

@@ -146,7 +146,17 @@ export class DB extends EventEmitter<DBEvents> {
       throw new ShaleError('INVALID_ARGUMENT', 'location must be a non-empty string');
     }
     const resolved = resolveOptions(options);
-    const db = new DB(location, resolved, await openDatabase(location, resolved));
+    const opened = await openDatabase(location, resolved);
+    let db: DB;
+    try {
+      db = new DB(location, resolved, opened);
+    } catch (err) {
+      // Nothing owns what recovery opened yet: close it here, or the handles and the lock leak.
+      await opened.log.close().catch(() => undefined);
+      await opened.manifest.close().catch(() => undefined);
+      await opened.lock.release().catch(() => undefined);
+      throw err;
+    }
     db.#compactor.schedule();
     return db;
   }

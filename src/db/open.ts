@@ -4,6 +4,7 @@
  * log and a new MANIFEST, and delete files nothing refers to
  * (docs/durability.md, "Open and recovery").
  */
+import * as path from 'node:path';
 import { CorruptionError, ShaleError, ioError } from '../errors.js';
 import type { FileLock, FileSystem } from '../fs/file-system.js';
 import { CURRENT_FILE_NAME, LOCK_FILE_NAME, filePath, logFileName, manifestFileName, parseFileName, tableFileName } from '../filenames.js';
@@ -45,11 +46,50 @@ export async function openDatabase(dir: string, options: ResolvedOptions): Promi
 
 async function prepareDirectory(fs: FileSystem, dir: string, options: ResolvedOptions): Promise<void> {
   try {
-    if (options.createIfMissing) await fs.mkdir(dir);
+    if (options.createIfMissing) await makeDirectoryDurably(fs, dir);
     else if (!(await fs.exists(dir))) throw new ShaleError('NOT_FOUND', `database ${dir} does not exist (createIfMissing is false)`);
   } catch (err) {
     throw ioError(`preparing ${dir}`, err);
   }
+}
+
+/**
+ * Creates `dir` and its missing ancestors, then syncs the parent of each level it
+ * created: a new directory's entry is durable only once its parent is synced, and
+ * a power loss that drops it drops every acknowledged write inside. Parents
+ * deepest first, so that by the time an ancestor's entry is durable everything
+ * below it is too. A directory that already existed is not ours to sync (its
+ * parent may not even be readable).
+ */
+async function makeDirectoryDurably(fs: FileSystem, dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let level = path.resolve(dir); !(await fs.exists(level)); level = path.dirname(level)) {
+    missing.push(level);
+    // The root always exists; this only guards a file system that says otherwise.
+    if (path.dirname(level) === level) break;
+  }
+  await fs.mkdir(dir);
+  for (const created of missing) await fs.syncDir(path.dirname(created));
+}
+
+/**
+ * A `catch` handler that rethrows an OS error (one with an errno code such as
+ * `EIO` or `EISDIR`) as `IO_ERROR` with the OS error as `cause`. Everything else
+ * passes unchanged: a `ShaleError` is typed already, and an assertion failure is
+ * a bug that must not be dressed up as a disk problem.
+ */
+function rethrowAsIoError(what: string): (err: unknown) => never {
+  return (err: unknown) => {
+    if (isOsError(err)) throw ioError(what, err);
+    throw err;
+  };
+}
+
+function isOsError(err: unknown): boolean {
+  if (!(err instanceof Error) || err instanceof ShaleError) return false;
+  const code = (err as NodeJS.ErrnoException).code;
+  // Errno names are E followed by capitals (EIO, ENOSPC); node's own codes (ERR_ASSERTION) have underscores.
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code);
 }
 
 async function listDirectory(fs: FileSystem, dir: string): Promise<string[]> {
@@ -63,8 +103,8 @@ async function listDirectory(fs: FileSystem, dir: string): Promise<string[]> {
 async function readState(fs: FileSystem, dir: string, names: string[], options: ResolvedOptions): Promise<ManifestState | undefined> {
   if (names.includes(CURRENT_FILE_NAME)) {
     if (options.errorIfExists) throw new ShaleError('EXISTS', `database ${dir} already exists (errorIfExists is true)`);
-    const manifestNumber = await readCurrent(fs, dir);
-    const state = await replayManifest(fs, dir, manifestNumber);
+    const manifestNumber = await readCurrent(fs, dir).catch(rethrowAsIoError(`reading ${filePath(dir, CURRENT_FILE_NAME)}`));
+    const state = await replayManifest(fs, dir, manifestNumber).catch(rethrowAsIoError(`reading ${filePath(dir, manifestFileName(manifestNumber))}`));
     checkFilesPresent(state, names, filePath(dir, manifestFileName(manifestNumber)));
     return state;
   }
@@ -118,7 +158,7 @@ async function recover(fs: FileSystem, dir: string, options: ResolvedOptions, lo
     let seq = group.firstSeq;
     // Keys and values are views into the log's bytes, which the memtable keeps alive.
     for (const op of group.ops) memtable.add(seq++, op.type, op.key, op.value);
-  });
+  }).catch(rethrowAsIoError(`replaying the logs of ${dir}`));
   // The recovered writes become a level-0 table, synced with its directory entry, so
   // every replayed log (with whatever torn tail it had) is obsolete once the new
   // MANIFEST names the table.
@@ -145,7 +185,14 @@ async function recover(fs: FileSystem, dir: string, options: ResolvedOptions, lo
     await manifest.close().catch(() => undefined);
     throw err;
   }
-  await removeObsoleteFiles(fs, dir, state, manifestNumber);
+  try {
+    await removeObsoleteFiles(fs, dir, state, manifestNumber);
+  } catch (err) {
+    // Nobody else holds these handles: left open they would wait for the garbage collector.
+    await log.close().catch(() => undefined);
+    await manifest.close().catch(() => undefined);
+    throw err;
+  }
   return { lock, manifest, state, log, logNumber, lastSequence: state.lastSequence, report: replay.report };
 }
 

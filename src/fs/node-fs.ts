@@ -1,13 +1,14 @@
 /**
  * The production file system: `node:fs`, with fdatasync for file syncs, fsync of
  * an opened directory for directory syncs, and a LOCK file that names its owner
- * process for the directory lock.
+ * process (and keeps a heartbeat) for the directory lock (src/fs/lock-file.ts).
  */
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { ShaleError } from '../errors.js';
 import type { FileLock, FileSystem, RandomAccessFile, WritableFile } from './file-system.js';
+import { LOCK_HEARTBEAT_MS, currentIdentity, formatLock, judgeLock, systemProbe } from './lock-file.js';
 
 /**
  * Appends up to this size are written with a synchronous `write(2)`: copying a
@@ -101,62 +102,50 @@ class NodeRandomAccessFile implements RandomAccessFile {
 /** Lock files held by this process, by absolute path: `LOCK` alone cannot tell two DBs of one process apart. */
 const locksHeldInProcess = new Set<string>();
 
-/** The fields of `/proc/<pid>/stat` from field 3 (state) on, or `undefined` where there is no /proc entry. */
-function procStatFields(pid: number): string[] | undefined {
+function lockedError(lockPath: string, detail: string): ShaleError {
+  return new ShaleError('LOCKED', `database is locked: ${lockPath} ${detail}`);
+}
+
+/** A LOCK another process may hold: the error names it and says how to clear a lock nobody holds. */
+function heldError(lockPath: string, reason: string): ShaleError {
+  return lockedError(lockPath, `${reason}. If no process uses the database, remove ${lockPath} and open again.`);
+}
+
+/** Milliseconds since the LOCK's mtime (its owner's last heartbeat), or undefined if it cannot be read. */
+async function heartbeatAgeMs(lockPath: string): Promise<number | undefined> {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-    // The command name (field 2) is parenthesised and may hold spaces; fields resume after its last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Date.now() - (await fsp.stat(lockPath)).mtimeMs;
   } catch {
     return undefined;
   }
 }
 
-/** The identity written into a LOCK file: pid and, on Linux, the process start time (guards against pid reuse). */
-export function processIdentity(pid: number): string | undefined {
-  const fields = procStatFields(pid);
-  // Field 22 (starttime) is index 19 counting from field 3.
-  return fields === undefined ? undefined : `${pid} ${fields[19] ?? '?'}`;
-}
-
-function ownerIsAlive(content: string): boolean {
-  const [pidText] = content.trim().split(' ');
-  const pid = Number(pidText);
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  // A killed process that its parent has not reaped yet (a zombie) still answers
-  // kill(pid, 0), but it holds no descriptors and writes nothing: its lock is stale.
-  const state = procStatFields(pid)?.[0];
-  if (state === 'Z' || state === 'X') return false;
-  const now = processIdentity(pid);
-  // Where /proc exists, a recorded start time that differs means the pid was reused.
-  return now === undefined || content.trim().split(' ').length < 2 || now === content.trim();
-}
-
-function lockedError(lockPath: string, detail: string): ShaleError {
-  return new ShaleError('LOCKED', `database is locked: ${lockPath} ${detail}`);
-}
-
-async function takeLockFile(lockPath: string): Promise<void> {
-  const identity = processIdentity(process.pid) ?? `${process.pid}`;
+/** Takes the LOCK file for this process and resolves with the text written into it. */
+async function takeLockFile(lockPath: string): Promise<string> {
+  const here = currentIdentity();
+  const mine = formatLock(here);
   // Write the identity to a private file and hard-link it into place, so LOCK either
   // does not exist or holds a whole identity: a killed process never leaves it half written.
   const staging = `${lockPath}.${process.pid}.${Math.random().toString(36).slice(2)}`;
-  await fsp.writeFile(staging, `${identity}\n`);
+  await fsp.writeFile(staging, mine);
   try {
     for (let attempt = 0; attempt < 4; attempt++) {
       try {
         await fsp.link(staging, lockPath);
-        return;
+        return mine;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
-      const content = await fsp.readFile(lockPath, 'latin1').catch(() => '');
-      if (ownerIsAlive(content)) throw lockedError(lockPath, `is held by process ${content.trim()}`);
+      let content: string;
+      try {
+        content = await fsp.readFile(lockPath, 'latin1');
+      } catch (err) {
+        // Released between our link and this read: try the link again.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw err;
+      }
+      const verdict = judgeLock(content, systemProbe(here, await heartbeatAgeMs(lockPath)));
+      if (!verdict.stale) throw heldError(lockPath, verdict.reason);
       // The owner is gone. Move its LOCK aside and check that what moved is what we
       // judged stale; if another opener replaced it meanwhile, put it back and give up.
       const aside = `${staging}.stale`;
@@ -177,6 +166,31 @@ async function takeLockFile(lockPath: string): Promise<void> {
   } finally {
     await fsp.unlink(staging).catch(() => undefined);
   }
+}
+
+/**
+ * Touches the LOCK's mtime every `LOCK_HEARTBEAT_MS`, so a process that cannot
+ * check our pid (another PID namespace, another host) can tell we are alive. The
+ * timer is unref'd (it never keeps the process running) and the touch goes through
+ * the threadpool (it never blocks the event loop); one touch at a time, and a
+ * failed one is skipped: the lock stays ours, and only a long run of misses could
+ * make it look stale. Returns the function that stops it.
+ */
+function startHeartbeat(lockPath: string): () => void {
+  let touching = false;
+  const timer = setInterval(() => {
+    if (touching) return;
+    touching = true;
+    const now = new Date();
+    fsp
+      .utimes(lockPath, now, now)
+      .catch(() => undefined)
+      .finally(() => {
+        touching = false;
+      });
+  }, LOCK_HEARTBEAT_MS);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** `FileSystem` over `node:fs`. Stateless apart from the process's lock registry. */
@@ -251,19 +265,24 @@ export class NodeFileSystem implements FileSystem {
     const key = path.resolve(lockPath);
     if (locksHeldInProcess.has(key)) throw lockedError(lockPath, 'is held by another DB in this process');
     locksHeldInProcess.add(key);
+    let mine: string;
     try {
-      await takeLockFile(key);
+      mine = await takeLockFile(key);
     } catch (err) {
       locksHeldInProcess.delete(key);
       throw err;
     }
+    const stopHeartbeat = startHeartbeat(key);
     let released = false;
     return {
       release: async () => {
         if (released) return;
         released = true;
+        stopHeartbeat();
         try {
-          await fsp.unlink(key);
+          // A LOCK that is no longer ours (taken over after our heartbeat stopped) is not ours to remove.
+          const content = await fsp.readFile(key, 'latin1').catch(() => undefined);
+          if (content === undefined || content === mine) await fsp.unlink(key);
         } finally {
           locksHeldInProcess.delete(key);
         }

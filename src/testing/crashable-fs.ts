@@ -14,9 +14,13 @@
  * file whose rename was not synced may show up under both names (each then gets
  * its own copy of the bytes), which a careful engine survives anyway.
  *
- * Simplifications, deliberate: `mkdir` is durable at once; directories cannot be
- * renamed or removed (shale never does either); `lock` keeps an in-memory set and
- * writes no LOCK file.
+ * A directory made by `mkdir` is an entry of its parent like a file's: it survives
+ * a crash only if the parent was synced after it was made (or the crash happens
+ * to keep it), and a directory that does not survive takes everything in it along,
+ * however durable that was inside it.
+ *
+ * Simplifications, deliberate: directories cannot be renamed or removed (shale
+ * never does either); `lock` keeps an in-memory set and writes no LOCK file.
  */
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
@@ -372,10 +376,13 @@ export class CrashableFS implements FileSystem {
   readonly #dirs = new Map<string, DirNode>([[ROOT, new DirNode()]]);
   readonly #locks = new Set<string>();
 
-  /** Creates `dir` and its missing parents. Simplification: directory creation is durable at once. */
+  /**
+   * Creates `dir` and its missing parents. Each new directory's entry is durable
+   * only after `syncDir` of its parent, as a file's is.
+   */
   async mkdir(dir: string): Promise<void> {
     this.opCounts.mkdir++;
-    this.#mkdirs(dir);
+    this.#mkdirs(dir, false);
   }
 
   async list(dir: string): Promise<string[]> {
@@ -482,9 +489,12 @@ export class CrashableFS implements FileSystem {
   crashClone(mode: CrashMode, rng: Rng): CrashableFS {
     const clone = new CrashableFS();
     const contents = new Map<FileNode, Buffer>();
+    // Walk down from the root: a directory exists after the crash only if its entry
+    // in its parent survived, and then so may what is inside it. Map order is
+    // creation order, parents first, so the walk visits each directory after its parent.
     for (const [dirPath, dir] of this.#dirs) {
-      const cloneDir = clone.#dirs.get(dirPath) ?? new DirNode();
-      clone.#dirs.set(dirPath, cloneDir);
+      const cloneDir = clone.#dirs.get(dirPath);
+      if (cloneDir === undefined) continue;
       const names = new Set([...dir.synced.keys(), ...dir.entries.keys()]);
       for (const name of names) {
         const synced = dir.synced.get(name);
@@ -493,7 +503,9 @@ export class CrashableFS implements FileSystem {
         const survivor = synced === current || rng.bool() ? current : synced;
         if (survivor === undefined) continue;
         let entry: Entry = SUBDIR;
-        if (survivor !== SUBDIR) {
+        if (survivor === SUBDIR) {
+          clone.#dirs.set(path.join(dirPath, name), new DirNode());
+        } else {
           let content = contents.get(survivor);
           if (content === undefined) {
             content = crashContent(survivor, mode, rng);
@@ -541,7 +553,8 @@ export class CrashableFS implements FileSystem {
   writeFileSync(filePath: string, data: Uint8Array, options: { synced: boolean }): void {
     checkIsBytes(data, 'writeFileSync');
     const abs = path.resolve(filePath);
-    this.#mkdirs(path.dirname(abs));
+    // A planted file stands for one that was there all along: its directories too.
+    this.#mkdirs(path.dirname(abs), options.synced);
     const dir = this.#dirs.get(path.dirname(abs));
     assert.ok(dir !== undefined, 'mkdirs made the parent');
     const name = path.basename(abs);
@@ -573,7 +586,8 @@ export class CrashableFS implements FileSystem {
     this.#file(filePath, 'open').dropUnsynced();
   }
 
-  #mkdirs(dir: string): void {
+  /** Creates `dir` and its missing parents; with `durable`, their entries are synced at once (test planting). */
+  #mkdirs(dir: string, durable: boolean): void {
     const abs = path.resolve(dir);
     let current = ROOT;
     for (const part of abs.split(path.sep).filter((p) => p !== '')) {
@@ -583,9 +597,7 @@ export class CrashableFS implements FileSystem {
         assert.ok(parent !== undefined, 'directories are created parents first');
         if (parent.entries.has(part)) throw errnoError(next === abs ? 'EEXIST' : 'ENOTDIR', 'mkdir', dir);
         parent.entries.set(part, SUBDIR);
-        // Durable at once (see the method's contract); this also settles an
-        // unsynced removal of a file of the same name, so no crash brings it back.
-        parent.synced.set(part, SUBDIR);
+        if (durable) parent.synced.set(part, SUBDIR);
         this.#dirs.set(next, new DirNode());
       }
       current = next;

@@ -24,6 +24,7 @@ function nonZeroBytes(rng: Rng, n: number): Buffer {
 /** A file at `/db/name` with `synced` bytes synced (data and directory entry) and `unsynced` appended after. */
 async function fileWithTail(fs: CrashableFS, name: string, synced: Buffer, unsynced: Buffer): Promise<void> {
   await fs.mkdir('/db');
+  await fs.syncDir('/');
   const file = await fs.create(`/db/${name}`);
   await file.append(synced);
   await file.sync();
@@ -40,6 +41,7 @@ describe('CrashableFS as a file system', () => {
   it('appends, reads at offsets and reports sizes', async () => {
     const fs = new CrashableFS();
     await fs.mkdir('/db');
+    await fs.syncDir('/');
     const file = await fs.create('/db/a');
     assert.equal(await file.append(Buffer.from('hello ')), 6);
     assert.equal(await file.append(Buffer.from('world')), 5);
@@ -86,6 +88,7 @@ describe('CrashableFS as a file system', () => {
   it('fails like node:fs, with code, errno, syscall and path', async () => {
     const fs = new CrashableFS();
     await fs.mkdir('/db');
+    await fs.syncDir('/');
     fs.writeFileSync('/db/file', Buffer.from('x'), { synced: true });
     await assert.rejects(fs.create('/db/file'), { code: 'EEXIST', errno: -17, syscall: 'open', path: '/db/file' });
     await assert.rejects(fs.create('/db'), { code: 'EEXIST' });
@@ -166,6 +169,7 @@ describe('CrashableFS as a file system', () => {
   it('a closed handle fails with EBADF, and closing twice is harmless', async () => {
     const fs = new CrashableFS();
     await fs.mkdir('/db');
+    await fs.syncDir('/');
     const file = await fs.create('/db/f');
     await file.close();
     await file.close();
@@ -179,6 +183,7 @@ describe('CrashableFS as a file system', () => {
   it('lock is exclusive until released; releasing twice is harmless', async () => {
     const fs = new CrashableFS();
     await fs.mkdir('/db');
+    await fs.syncDir('/');
     const lock = await fs.lock('/db/LOCK');
     await assert.rejects(fs.lock('/db//LOCK'), (err: unknown) => err instanceof ShaleError && err.code === 'LOCKED');
     const other = await fs.lock('/other-db-lock');
@@ -268,6 +273,7 @@ describe('CrashableFS.crashClone: file data', () => {
   it('a file that was never synced comes back empty', async () => {
     const fs = new CrashableFS();
     await fs.mkdir('/db');
+    await fs.syncDir('/');
     const file = await fs.create('/db/log');
     await fs.syncDir('/db');
     await file.append(Buffer.from('never synced'));
@@ -356,6 +362,7 @@ describe('CrashableFS.crashClone: directory entries', () => {
     for (const mode of ['drop-unsynced', 'keep-prefix', 'keep-blocks', 'garbage-blocks'] as CrashMode[]) {
       const fs = new CrashableFS();
       await fs.mkdir('/db');
+      await fs.syncDir('/');
       const file = await fs.create('/db/new');
       await file.append(Buffer.from('data'));
       await file.sync();
@@ -374,6 +381,7 @@ describe('CrashableFS.crashClone: directory entries', () => {
     const fs = new CrashableFS();
     const rng = seeded('synced create');
     await fs.mkdir('/db');
+    await fs.syncDir('/');
     await (await fs.create('/db/new')).close();
     await fs.syncDir('/db');
     for (let i = 0; i < CRASHES; i++) assert.deepEqual(fs.crashClone('keep-prefix', rng).listAll(), ['/db/new']);
@@ -390,11 +398,49 @@ describe('CrashableFS.crashClone: directory entries', () => {
     assert.ok(lost > 0);
   });
 
-  it('mkdir is durable at once', async () => {
+  it('a created directory whose parent was not synced may vanish in a crash, with everything in it', async () => {
     const fs = new CrashableFS();
-    const rng = seeded('mkdir');
+    const rng = seeded('unsynced mkdir');
+    await fs.mkdir('/db');
+    await fs.syncDir('/');
     await fs.mkdir('/db/a/b');
-    for (let i = 0; i < 8; i++) assert.equal(await fs.crashClone('drop-unsynced', rng).exists('/db/a/b'), true);
+    // Everything inside is durable as far as its own directory goes: only /db's entry for a is not.
+    await fs.syncDir('/db/a');
+    const file = await fs.create('/db/a/b/f');
+    await file.append(Buffer.from('data'));
+    await file.sync();
+    await fs.syncDir('/db/a/b');
+    let lost = 0;
+    for (let i = 0; i < CRASHES; i++) {
+      const after = fs.crashClone('drop-unsynced', rng);
+      if (await after.exists('/db/a')) {
+        assert.equal(after.readFileSync('/db/a/b/f').toString(), 'data', 'a kept directory keeps its synced contents');
+        continue;
+      }
+      lost++;
+      assert.deepEqual(await after.list('/db'), []);
+      assert.equal(await after.exists('/db/a/b'), false, 'a lost directory takes its subdirectories with it');
+      assert.deepEqual(after.listAll(), [], 'and their files');
+      await after.mkdir('/db/a/b');
+      assert.deepEqual(await after.list('/db/a/b'), [], 'a directory made again after the crash starts empty');
+    }
+    assert.ok(lost > 0 && lost < CRASHES, `lost /db/a in ${lost} of ${CRASHES} crashes`);
+  });
+
+  it('a created directory survives every crash once the parent of each level it created is synced', async () => {
+    const fs = new CrashableFS();
+    const rng = seeded('synced mkdir');
+    await fs.mkdir('/db/a/b');
+    for (const parent of ['/', '/db', '/db/a']) await fs.syncDir(parent);
+    await (await fs.create('/db/a/b/f')).close();
+    await fs.syncDir('/db/a/b');
+    for (let i = 0; i < CRASHES; i++) assert.deepEqual(fs.crashClone('drop-unsynced', rng).listAll(), ['/db/a/b/f']);
+  });
+
+  it('a file planted with writeFileSync({ synced: true }) has durable parent directories', async () => {
+    const fs = new CrashableFS();
+    fs.writeFileSync('/x/y/z', Buffer.from('planted'), { synced: true });
+    for (let i = 0; i < 8; i++) assert.equal(fs.crashClone('drop-unsynced', new Rng(i)).readFileSync('/x/y/z').toString(), 'planted');
   });
 
   it('an unsynced rename of a synced file leaves it under the old name, the new one, both or neither', async () => {
@@ -521,6 +567,7 @@ describe('CrashableFS.crashClone: the clone', () => {
     const fs = new CrashableFS();
     const setup = new Rng(77);
     await fs.mkdir('/db');
+    await fs.syncDir('/');
     for (let i = 0; i < 10; i++) {
       const file = await fs.create(`/db/f${i}`);
       await file.append(setup.bytes(setup.int(3 * BLOCK)));

@@ -6,7 +6,23 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { ShaleError } from '../../src/errors.js';
-import { NodeFileSystem, processIdentity } from '../../src/fs/node-fs.js';
+import { NodeFileSystem } from '../../src/fs/node-fs.js';
+import { currentIdentity, formatLock } from '../../src/fs/lock-file.js';
+
+/** The LOCK a process `pid` in this namespace would write (its start time from /proc where there is one). */
+function lockOf(pid: number, startTime = startTimeOf(pid)): string {
+  return formatLock({ ...currentIdentity(), pid, startTime });
+}
+
+/** Field 22 of /proc/<pid>/stat, or undefined off Linux. */
+function startTimeOf(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
 
 const onLinux = process.platform === 'linux';
 
@@ -129,7 +145,7 @@ describe('NodeFileSystem', () => {
     it('writes this process identity into LOCK', async () => {
       const lock = await nfs.lock(path.join(dir, 'LOCK'));
       const content = fs.readFileSync(path.join(dir, 'LOCK'), 'latin1');
-      assert.equal(content, `${processIdentity(process.pid) ?? process.pid}\n`);
+      assert.equal(content, lockOf(process.pid));
       await lock.release();
     });
 
@@ -137,7 +153,7 @@ describe('NodeFileSystem', () => {
       const child = spawn(process.execPath, ['-e', '']);
       await exited(child);
       assert.ok(child.pid !== undefined);
-      fs.writeFileSync(path.join(dir, 'LOCK'), `${child.pid}\n`);
+      fs.writeFileSync(path.join(dir, 'LOCK'), lockOf(child.pid, undefined));
       const lock = await nfs.lock(path.join(dir, 'LOCK'));
       await lock.release();
     });
@@ -147,14 +163,13 @@ describe('NodeFileSystem', () => {
       try {
         assert.ok(child.pid !== undefined);
         const lockPath = path.join(dir, 'LOCK');
-        fs.writeFileSync(lockPath, `${child.pid}\n`);
+        fs.writeFileSync(lockPath, lockOf(child.pid, undefined));
         await assert.rejects(nfs.lock(lockPath), isLocked);
-        const identity = processIdentity(child.pid);
         if (onLinux) {
-          assert.ok(identity !== undefined);
-          fs.writeFileSync(lockPath, `${identity}\n`);
+          const identity = lockOf(child.pid);
+          fs.writeFileSync(lockPath, identity);
           await assert.rejects(nfs.lock(lockPath), isLocked);
-          assert.equal(fs.readFileSync(lockPath, 'latin1'), `${identity}\n`, 'a held LOCK is left alone');
+          assert.equal(fs.readFileSync(lockPath, 'latin1'), identity, 'a held LOCK is left alone');
         }
       } finally {
         child.kill('SIGKILL');
@@ -166,10 +181,9 @@ describe('NodeFileSystem', () => {
       const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 10000)']);
       try {
         assert.ok(child.pid !== undefined);
-        const identity = processIdentity(child.pid);
-        assert.ok(identity !== undefined);
-        const [pid, startTime] = identity.split(' ');
-        fs.writeFileSync(path.join(dir, 'LOCK'), `${pid} ${Number(startTime) + 1}\n`);
+        const startTime = startTimeOf(child.pid);
+        assert.ok(startTime !== undefined);
+        fs.writeFileSync(path.join(dir, 'LOCK'), lockOf(child.pid, String(Number(startTime) + 1)));
         const lock = await nfs.lock(path.join(dir, 'LOCK'));
         await lock.release();
       } finally {
@@ -187,9 +201,7 @@ describe('NodeFileSystem', () => {
         assert.ok(Number.isSafeInteger(pid) && pid > 0);
         const statPath = `/proc/${pid}/stat`;
         await waitFor(() => / Z /.test(fs.readFileSync(statPath, 'latin1')), `${pid} to become a zombie`);
-        const identity = processIdentity(pid);
-        assert.ok(identity !== undefined);
-        fs.writeFileSync(path.join(dir, 'LOCK'), `${identity}\n`);
+        fs.writeFileSync(path.join(dir, 'LOCK'), lockOf(pid));
         const lock = await nfs.lock(path.join(dir, 'LOCK'));
         await lock.release();
       } finally {
