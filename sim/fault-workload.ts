@@ -29,6 +29,8 @@ export const FAULT_WORKLOAD_OPTIONS: Options = {
   l0CompactionTrigger: 4,
   l0SlowdownTrigger: 8,
   l0StopTrigger: 8,
+  // Two compactions at once: crashes land between concurrent installs too.
+  compactionThreads: 2,
 };
 
 /** The workload's length in write groups, and where it flushes, reopens and compacts. */

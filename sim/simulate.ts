@@ -130,6 +130,9 @@ export function simDbOptions(rng: Rng): Options {
     blockRestartInterval: rng.pick([1, 4, 16]),
     bloomBitsPerKey: rng.pick([0, 10]),
     compression: rng.pick(['snappy', 'none'] as const),
+    // Drawn last, so the draws above keep the streams they had before it.
+    compactionThreads: rng.pick([1, 2, 3]),
+    compressionMinLevel: rng.pick([0, 2]),
   };
 }
 

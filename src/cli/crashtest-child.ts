@@ -33,7 +33,7 @@ export async function runCrashtestChild(args: ChildArguments): Promise<never> {
   const intentFd = fs.openSync(args.intentLog, 'a');
   const ackFd = fs.openSync(args.ackLog, 'a');
   // Small sizes, so flushes and compactions happen within a cycle.
-  const db = await DB.open(args.dir, { memtableSizeBytes: 64 * 1024, targetFileSizeBytes: 64 * 1024, levelBaseBytes: 256 * 1024 });
+  const db = await DB.open(args.dir, { memtableSizeBytes: 64 * 1024, targetFileSizeBytes: 64 * 1024, levelBaseBytes: 256 * 1024, compactionThreads: 2 });
   fs.writeSync(ackFd, 'open\n');
   const rng = new Rng(args.seed);
   let next = args.firstIntent;

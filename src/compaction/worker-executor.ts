@@ -1,6 +1,6 @@
 /**
  * Runs background jobs (compactions, and the table-building half of flushes) in
- * one `worker_threads` worker. The main thread sends a job, answers its
+ * a small pool of `worker_threads` workers. The main thread sends a job, answers its
  * file-number requests and receives the outputs' metadata; reading, merging,
  * compressing and writing happen in the worker. Jobs may overlap there: each is
  * asynchronous, so a flush makes progress while a compaction waits for I/O.
@@ -27,10 +27,26 @@ interface Job {
   allocateFileNumber?: () => Promise<number>;
 }
 
+/** One worker thread and the jobs it is running. */
+interface PoolWorker {
+  readonly worker: Worker;
+  readonly jobs: Map<number, Job>;
+}
+
+/**
+ * A pool of up to `threadCount` workers, started on demand. Each job goes to the
+ * worker with the fewest jobs, so compactions running at once run on separate
+ * threads (and cores) and a flush is not queued behind a long merge when a thread
+ * is free.
+ */
 export class WorkerExecutor implements CompactionExecutor {
-  #worker: Worker | undefined;
-  readonly #jobs = new Map<number, Job>();
+  readonly #threadCount: number;
+  readonly #workers: PoolWorker[] = [];
   #nextJobId = 0;
+
+  constructor(threadCount = 1) {
+    this.#threadCount = Math.max(1, threadCount);
+  }
 
   async run(spec: CompactionJobSpec, allocateFileNumber: () => Promise<number>): Promise<CompactionJobResult> {
     const result = (await this.#submit((jobId) => ({ type: 'compact', jobId, spec }), [], allocateFileNumber)) as CompactionJobResult;
@@ -44,9 +60,8 @@ export class WorkerExecutor implements CompactionExecutor {
   }
 
   async close(): Promise<void> {
-    const worker = this.#worker;
-    this.#worker = undefined;
-    if (worker) await worker.terminate();
+    const workers = this.#workers.splice(0);
+    await Promise.all(workers.map((pooled) => pooled.worker.terminate()));
   }
 
   #submit(
@@ -54,47 +69,57 @@ export class WorkerExecutor implements CompactionExecutor {
     transfer: ArrayBuffer[],
     allocateFileNumber?: () => Promise<number>,
   ): Promise<CompactionJobResult | FileMeta | undefined> {
-    const worker = this.#ensureWorker();
+    const pooled = this.#leastBusy();
     const jobId = this.#nextJobId++;
     return new Promise((resolve, reject) => {
-      this.#jobs.set(jobId, { resolve, reject, ...(allocateFileNumber ? { allocateFileNumber } : {}) });
-      worker.ref();
-      worker.postMessage(request(jobId), transfer);
+      pooled.jobs.set(jobId, { resolve, reject, ...(allocateFileNumber ? { allocateFileNumber } : {}) });
+      pooled.worker.ref();
+      pooled.worker.postMessage(request(jobId), transfer);
     });
   }
 
-  #ensureWorker(): Worker {
-    if (this.#worker) return this.#worker;
+  /** An idle worker, a new one while the pool has room, else the one with the fewest jobs. */
+  #leastBusy(): PoolWorker {
+    let best: PoolWorker | undefined;
+    for (const pooled of this.#workers) if (best === undefined || pooled.jobs.size < best.jobs.size) best = pooled;
+    if (best !== undefined && (best.jobs.size === 0 || this.#workers.length >= this.#threadCount)) return best;
+    return this.#startWorker();
+  }
+
+  #startWorker(): PoolWorker {
     const worker = new Worker(new URL('./worker-main.js', import.meta.url));
-    worker.on('message', (reply: WorkerReply) => this.#onReply(worker, reply));
-    worker.on('error', (err) => this.#failAll(err));
+    const pooled: PoolWorker = { worker, jobs: new Map() };
+    worker.on('message', (reply: WorkerReply) => this.#onReply(pooled, reply));
+    worker.on('error', (err) => this.#failAll(pooled, err));
     worker.on('exit', (code) => {
-      if (this.#worker === worker) this.#worker = undefined;
-      this.#failAll(new Error(`compaction worker exited with code ${code}`));
+      const index = this.#workers.indexOf(pooled);
+      if (index >= 0) this.#workers.splice(index, 1);
+      this.#failAll(pooled, new Error(`compaction worker exited with code ${code}`));
     });
-    this.#worker = worker;
-    return worker;
+    worker.unref();
+    this.#workers.push(pooled);
+    return pooled;
   }
 
-  #onReply(worker: Worker, reply: WorkerReply): void {
-    const job = this.#jobs.get(reply.jobId);
+  #onReply(pooled: PoolWorker, reply: WorkerReply): void {
+    const job = pooled.jobs.get(reply.jobId);
     if (reply.type === 'file-number') {
       const { jobId, requestId } = reply;
       void job?.allocateFileNumber?.().then((fileNumber) =>
-        worker.postMessage({ type: 'file-number', jobId, requestId, fileNumber } satisfies WorkerRequest),
+        pooled.worker.postMessage({ type: 'file-number', jobId, requestId, fileNumber } satisfies WorkerRequest),
       );
       return;
     }
-    this.#jobs.delete(reply.jobId);
-    if (this.#jobs.size === 0) worker.unref();
+    pooled.jobs.delete(reply.jobId);
+    if (pooled.jobs.size === 0) pooled.worker.unref();
     if (!job) return;
     if (reply.type === 'failed') job.reject(deserializeError(reply.error));
     else job.resolve(reply.result);
   }
 
-  #failAll(err: unknown): void {
-    for (const job of this.#jobs.values()) job.reject(err);
-    this.#jobs.clear();
+  #failAll(pooled: PoolWorker, err: unknown): void {
+    for (const job of pooled.jobs.values()) job.reject(err);
+    pooled.jobs.clear();
   }
 }
 

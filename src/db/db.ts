@@ -84,7 +84,7 @@ export class DB extends EventEmitter<DBEvents> {
       opened.state,
       opened.manifest,
     );
-    this.#executor = options.compactionExecutor === 'worker' ? new WorkerExecutor() : new InlineExecutor(options.fs);
+    this.#executor = options.compactionExecutor === 'worker' ? new WorkerExecutor(options.compactionThreads) : new InlineExecutor(options.fs);
     this.#compactor = new Compactor({
       versions: this.#versions,
       options,

@@ -49,6 +49,8 @@ const TINY: Options = {
   memtableNodeSizeMax: 4,
   // A MANIFEST rotation every few dozen edits, so rotations happen between compactions too.
   manifestSizeBytesMax: 16 * 1024,
+  // Several compactions at once, so the model runs cross concurrent installs.
+  compactionThreads: 3,
 };
 
 function envInt(name: string, fallback: number): number {
@@ -168,8 +170,10 @@ function watchCompactions(db: DB, listTables: ListTables, deletesAreImmediate: b
   const events: CompactionEvent[] = [];
   const failures: string[] = [];
   let unpinnedChecks = 0;
+  let maxRunning = 0;
   db.on('compaction', (event) => {
     events.push(event);
+    maxRunning = Math.max(maxRunning, db.stats().runningCompactionCount);
     try {
       db.checkInvariants();
       const live = new Set(db.liveTableNumbers());
@@ -195,7 +199,7 @@ function watchCompactions(db: DB, listTables: ListTables, deletesAreImmediate: b
       failures.push(err instanceof Error ? err.message : String(err));
     }
   });
-  return { events, failures, unpinnedChecks: () => unpinnedChecks };
+  return { events, failures, unpinnedChecks: () => unpinnedChecks, maxRunning: () => maxRunning };
 }
 
 /** `length` random lowercase letters: text that compression barely shrinks, so tables are as big as their data. */
@@ -243,6 +247,8 @@ interface ModelRunResult {
   opCount: number;
   snapshotsVerified: number;
   unpinnedChecks: number;
+  /** The most compactions running at once at any compaction event. */
+  maxRunning: number;
   durationMs: number;
 }
 
@@ -335,20 +341,21 @@ async function modelRun(config: ModelRunConfig): Promise<ModelRunResult> {
     await reopened.close();
   }
   const deepestLevel = Math.max(0, ...watched.events.map((event) => event.outputLevel));
-  return { compactions: watched.events, flushes, deepestLevel, opCount: config.opCount, snapshotsVerified, unpinnedChecks: watched.unpinnedChecks(), durationMs: performance.now() - started };
+  return { compactions: watched.events, flushes, deepestLevel, opCount: config.opCount, snapshotsVerified, unpinnedChecks: watched.unpinnedChecks(), maxRunning: watched.maxRunning(), durationMs: performance.now() - started };
 }
 
 function report(name: string, seed: number, result: ModelRunResult): void {
   const trivial = result.compactions.filter((event) => event.trivialMove).length;
   console.log(
     `# ${name}: seed ${seed}, ${result.opCount} ops, ${result.flushes} flushes, ${result.compactions.length} compactions ` +
-      `(${trivial} trivial moves), deepest output L${result.deepestLevel}, ${result.snapshotsVerified} snapshots verified, ${result.unpinnedChecks} events checked unpinned, ${result.durationMs.toFixed(0)} ms`,
+      `(${trivial} trivial moves), deepest output L${result.deepestLevel}, ${result.snapshotsVerified} snapshots verified, ${result.unpinnedChecks} events checked unpinned, at most ${result.maxRunning} compactions at once, ${result.durationMs.toFixed(0)} ms`,
   );
 }
 
 function checkBusyRun(result: ModelRunResult): void {
   assert.ok(result.compactions.length > 20, `many compactions: ${result.compactions.length}`);
   assert.ok(result.deepestLevel >= 3, `several levels used: deepest output L${result.deepestLevel}`);
+  assert.ok(result.maxRunning > 1, `compactions ran concurrently: at most ${result.maxRunning} at once`);
   assert.ok(result.compactions.some((event) => !event.trivialMove && event.level >= 1), 'a merging compaction below L0 ran');
 }
 

@@ -83,6 +83,9 @@ function runOptions(rng: Rng, fs: CrashableFS | undefined, compaction: boolean):
   // One frozen memtable at most makes writes wait for flushes; tiny write groups split bursts.
   const immutableMemtableCountMax = rng.pick([1, 2]);
   const writeGroupBytesMax = rng.pick([512, 1024 * 1024]);
+  // Concurrent compactions (disjoint tables and ranges) and which levels compress.
+  const compactionThreads = rng.pick([1, 2, 3]);
+  const compressionMinLevel = rng.pick([0, 2]);
   const options: Options = {
     ...(fs === undefined ? { compactionExecutor: 'worker' as const } : { fs }),
     memtableSizeBytes: 4096,
@@ -95,7 +98,7 @@ function runOptions(rng: Rng, fs: CrashableFS | undefined, compaction: boolean):
     maxOpenFiles,
     verifyChecksums,
     ...(tinyBlocks ? { blockSizeBytes: 64, blockRestartInterval: 2 } : {}),
-    ...(compaction ? { l0CompactionTrigger, levelBaseBytes, levelSizeMultiplier, targetFileSizeBytes } : { autoCompaction: false }),
+    ...(compaction ? { l0CompactionTrigger, levelBaseBytes, levelSizeMultiplier, targetFileSizeBytes, compactionThreads, compressionMinLevel } : { autoCompaction: false }),
   };
   const label =
     `${fs === undefined ? 'node:fs, worker' : 'CrashableFS'}, ` +
@@ -103,7 +106,8 @@ function runOptions(rng: Rng, fs: CrashableFS | undefined, compaction: boolean):
     `immutables ${immutableMemtableCountMax}, write groups ${writeGroupBytesMax}, ` +
     `cache ${blockCacheBytes}, maxOpenFiles ${maxOpenFiles}, verifyChecksums ${verifyChecksums}, ` +
     (compaction
-      ? `compaction: L0 trigger ${l0CompactionTrigger}, L1 ${levelBaseBytes} ×${levelSizeMultiplier}, tables ${targetFileSizeBytes}`
+      ? `compaction: L0 trigger ${l0CompactionTrigger}, L1 ${levelBaseBytes} ×${levelSizeMultiplier}, tables ${targetFileSizeBytes}, ` +
+        `${compactionThreads} at once, compressed from L${compressionMinLevel}`
       : 'no compaction');
   return { options, label };
 }

@@ -32,6 +32,8 @@ const TINY: Options = {
   l0CompactionTrigger: 4,
   l0SlowdownTrigger: 8,
   l0StopTrigger: 8,
+  // Two compactions at once: crashes land between concurrent installs too.
+  compactionThreads: 2,
 };
 /** A memtable large enough that only explicit flushes write tables. */
 const MANUAL: Options = { ...TINY, memtableSizeBytes: 256 * 1024, autoCompaction: false };
