@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { DB } from '../../src/index.js';
 import { snappy } from '../../src/sstable/snappy-codec.js';
-import { tempDir } from '../helpers.js';
+import { scriptFile, tempDir } from '../helpers.js';
 
 const indexUrl = new URL('../../src/index.js', import.meta.url).href;
 /** Compressible values: snappy keeps the compressed form of every block of them. */
@@ -21,8 +21,7 @@ const KEY_COUNT = 200;
 
 /** Runs `body` (a module with `DB` and `dir` in scope) in a child process with `env` added; returns its stdout. */
 function runChild(dir: string, body: string, env: Record<string, string>): string {
-  const script = path.join(tempDir('shale-snappy-child-'), 'child.mjs');
-  fs.writeFileSync(script, `import { DB } from ${JSON.stringify(indexUrl)};\nconst dir = ${JSON.stringify(dir)};\n${body}\n`);
+  const script = scriptFile(`import { DB } from ${JSON.stringify(indexUrl)};\nconst dir = ${JSON.stringify(dir)};\n${body}\n`);
   return execFileSync(process.execPath, [script], { encoding: 'utf8', env: { ...process.env, ...env } }).trim();
 }
 
