@@ -6,6 +6,7 @@
  * newest version of a key comes first (docs/internals.md, "Internal keys").
  */
 import { invalidArgument } from './errors.js';
+import { compareRangesNative } from './util/bytes.js';
 
 /**
  * Entry types. On disk in the WAL, the SSTable and the MANIFEST: these values must
@@ -92,7 +93,7 @@ export function readTrailerType(buffer: Buffer, offset: number): number {
 export function compareInternalKeys(a: Buffer, b: Buffer): number {
   const aUser = a.length - INTERNAL_KEY_TRAILER_BYTES;
   const bUser = b.length - INTERNAL_KEY_TRAILER_BYTES;
-  const byUser = a.compare(b, 0, bUser, 0, aUser);
+  const byUser = compareRangesNative(a, 0, aUser, b, 0, bUser);
   return byUser !== 0 ? byUser : compareTrailers(a, aUser, b, bUser);
 }
 

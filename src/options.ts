@@ -193,7 +193,10 @@ function intOption(options: Options, name: keyof typeof DEFAULTS, min: number, m
   return value;
 }
 
-const KNOWN_OPTIONS = new Set<string>([...Object.keys(DEFAULTS), 'fs', 'compactionExecutor']);
+/** The name of every option `resolveOptions` accepts: the adapter and docs/options.md's test read it too. */
+export const OPTION_NAMES: readonly (keyof Options)[] = [...(Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]), 'fs', 'compactionExecutor'];
+
+const KNOWN_OPTIONS = new Set<string>(OPTION_NAMES);
 
 /** Validates `options` (unknown names and wrong types are `INVALID_ARGUMENT`) and fills in defaults. */
 export function resolveOptions(options: Options | undefined): ResolvedOptions {

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after } from 'node:test';
+import { fileURLToPath } from 'node:url';
 
 const made: string[] = [];
 after(() => {
@@ -14,6 +15,26 @@ export function tempDir(prefix = 'shale-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   made.push(dir);
   return dir;
+}
+
+/** The project's root: the folder holding package.json (tests run from dist/test/). */
+const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * Writes `source` as an ES module script that a child process (`process.execPath
+ * script`) can run, and returns its path. It lives inside the project (under
+ * dist/), not in the system's temporary folder: Deno resolves the bare imports of
+ * shale's modules (`crc-32`, `abstract-level`) only for a script inside a folder
+ * with a package.json. Removed when the test file finishes.
+ */
+export function scriptFile(source: string, name = 'script.mjs'): string {
+  const scripts = path.join(projectRoot, 'dist', 'tmp-scripts');
+  fs.mkdirSync(scripts, { recursive: true });
+  const dir = fs.mkdtempSync(path.join(scripts, 'run-'));
+  made.push(dir);
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, source);
+  return file;
 }
 
 /** Copies a database directory (for trying many damages of one state). */

@@ -1,15 +1,34 @@
 #!/usr/bin/env node
 /**
- * The `shale` command. `shale crashtest [--cycles N] [--seed S] [--dir D]
+ * The `shale` command: `shale crashtest [--cycles N] [--seed S] [--dir D]
  * [--writers W] [--min-ms A] [--max-ms B]` runs the kill -9 crash test (see
- * crashtest.ts) and exits non-zero on any violation.
+ * crashtest.ts) and exits non-zero on any violation; `shale --help` lists the
+ * commands, `shale --version` prints the package's version. An unknown command
+ * or no command is a usage error: the usage on stderr, exit code 2.
  */
+import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runCrashtestChild } from './crashtest-child.js';
 import { crashtestCommand } from './crashtest.js';
 
-const USAGE = `usage: shale crashtest [--cycles N] [--seed S] [--dir DIR] [--writers W] [--min-ms MS] [--max-ms MS]`;
+const HELP = `usage: shale <command> [options]
+
+commands:
+  crashtest   kill -9 crash test: writers in child processes are SIGKILLed at random
+              moments, and the database is checked against what they acknowledged
+              shale crashtest [--cycles N] [--seed S] [--dir DIR] [--writers W]
+                              [--min-ms MS] [--max-ms MS]
+
+options:
+  -h, --help     print this help
+  -v, --version  print shale's version`;
+
+/** The version in the package's package.json (this file is dist/src/cli/shale.js in it). */
+function version(): string {
+  const packageJson = fileURLToPath(new URL('../../../package.json', import.meta.url));
+  return (JSON.parse(fs.readFileSync(packageJson, 'utf8')) as { version: string }).version;
+}
 
 async function child(argv: string[]): Promise<never> {
   const { values } = parseArgs({
@@ -38,7 +57,12 @@ if (command === 'crashtest') {
   process.exitCode = await crashtestCommand(rest, fileURLToPath(import.meta.url));
 } else if (command === 'crashtest-child') {
   await child(rest);
+} else if (command === '--help' || command === '-h' || command === 'help') {
+  console.log(HELP);
+} else if (command === '--version' || command === '-v') {
+  console.log(version());
 } else {
-  console.error(USAGE);
+  console.error(command === undefined ? 'shale: no command given' : `shale: unknown command '${command}'`);
+  console.error(HELP);
   process.exitCode = 2;
 }

@@ -11,9 +11,22 @@ import BTreeModule from 'sorted-btree';
 import type * as BTreeTypes from 'sorted-btree';
 import { EntryType, compareKeys } from '../keys.js';
 
-// sorted-btree is CommonJS with `exports.default`; under NodeNext the default import is the module object.
-const BTree = BTreeModule.default;
 type BTree<K, V> = BTreeTypes.default<K, V>;
+type BTreeClass = typeof BTreeModule.default;
+
+/**
+ * sorted-btree is CommonJS with `exports.default` and `__esModule`. Node's interop
+ * makes the default import the whole exports object (the class is its `.default`);
+ * Bun honours `__esModule` and makes it the class itself. Accept either, and fail
+ * loudly here rather than at the first `DB.open`.
+ */
+function resolveBTreeClass(imported: unknown): BTreeClass {
+  if (typeof imported === 'function') return imported as BTreeClass;
+  const nested = (imported as { default?: unknown } | undefined)?.default;
+  assert(typeof nested === 'function', 'sorted-btree: neither the default import nor its .default is the BTree class');
+  return nested as BTreeClass;
+}
+const BTree = resolveBTreeClass(BTreeModule);
 
 /** An entry's position in the memtable: the B-tree key. Made by `memKey`. */
 export interface MemKey {

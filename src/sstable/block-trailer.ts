@@ -7,11 +7,11 @@
  * package) of `contents ‖ type`. Covering the type byte means a flipped type
  * cannot make good bytes decompress as garbage unnoticed.
  */
-import snappy from '@napi-rs/snappy';
 import { crc32 } from '../util/crc32.js';
 import { CorruptionError } from '../errors.js';
 import { readVarint32 } from '../util/coding.js';
 import { BLOCK_TRAILER_BYTES, CompressionType, type CompressionName } from './format.js';
+import { snappy, snappyMissingError } from './snappy-codec.js';
 
 /**
  * Snappy turns at most 3 input bytes into 64 output bytes (a 2-byte-offset copy),
@@ -28,13 +28,14 @@ export function blockChecksum(stored: Buffer, contentsEnd: number): number {
 /**
  * Returns `raw` as stored on disk: compressed with snappy when asked and when it
  * saves at least 1/8 of the size (otherwise the CPU spent decompressing is not
- * worth it), followed by the trailer. The result is a new buffer.
+ * worth it), followed by the trailer. Where no snappy build loads, every block is
+ * stored uncompressed (see snappy-codec.ts). The result is a new buffer.
  */
 export function sealBlock(raw: Buffer, compression: CompressionName): Buffer {
   let contents = raw;
   let type: CompressionType = CompressionType.NONE;
-  if (compression === 'snappy') {
-    const compressed = snappy.compressSync(raw);
+  if (compression === 'snappy' && snappy.available) {
+    const compressed = snappy.codec.compressSync(raw);
     if (compressed.length < raw.length - Math.floor(raw.length / 8)) {
       contents = compressed;
       type = CompressionType.SNAPPY;
@@ -57,7 +58,8 @@ export interface OpenedBlock {
 /**
  * Checks and decompresses a stored block (contents and trailer, exactly). Bad
  * length, checksum, type or compressed data is a `CorruptionError` in `fileName`
- * at `offset` (the block's file offset).
+ * at `offset` (the block's file offset). A snappy block read where no snappy
+ * build loads is `NOT_SUPPORTED`: the bytes are fine, this process cannot read them.
  */
 export function openBlock(stored: Buffer, fileName: string, offset: number, verifyChecksum: boolean): OpenedBlock {
   if (stored.length < BLOCK_TRAILER_BYTES) throw new CorruptionError(fileName, offset, 'block shorter than its trailer');
@@ -85,9 +87,10 @@ function uncompressSnappy(compressed: Buffer, fileName: string, offset: number):
   if (length.value > compressed.length * SNAPPY_EXPANSION_MAX) {
     throw new CorruptionError(fileName, offset, `snappy length ${length.value} impossible for ${compressed.length} compressed bytes`);
   }
+  if (!snappy.available) throw snappyMissingError(fileName, offset, snappy.reason);
   let raw: Buffer;
   try {
-    raw = snappy.uncompressSync(compressed);
+    raw = snappy.codec.uncompressSync(compressed);
   } catch (cause) {
     throw new CorruptionError(fileName, offset, 'bad snappy data', { cause });
   }

@@ -7,6 +7,7 @@
  * cross into native code; for the short keys of a typical table that costs more
  * than the work itself, so short ranges take a plain loop.
  */
+import { compareRangesNative } from '../util/bytes.js';
 
 /** From this many bytes on, the native comparison wins. */
 const NATIVE_COMPARE_BYTES_MIN = 64;
@@ -18,7 +19,7 @@ export function compareBytes(a: Buffer, aStart: number, aEnd: number, b: Uint8Ar
   const aLength = aEnd - aStart;
   const bLength = bEnd - bStart;
   const length = aLength < bLength ? aLength : bLength;
-  if (length >= NATIVE_COMPARE_BYTES_MIN) return a.compare(b, bStart, bEnd, aStart, aEnd);
+  if (length >= NATIVE_COMPARE_BYTES_MIN) return compareRangesNative(a, aStart, aEnd, b, bStart, bEnd);
   for (let i = 0; i < length; i++) {
     const diff = a[aStart + i]! - b[bStart + i]!;
     if (diff !== 0) return diff;

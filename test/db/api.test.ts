@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DB, ShaleError } from '../../src/index.js';
-import { tempDir } from '../helpers.js';
+import { scriptFile, tempDir } from '../helpers.js';
 
 const indexModule = fileURLToPath(new URL('../../src/index.js', import.meta.url));
 
@@ -169,7 +169,8 @@ describe('LOCK', () => {
     const dir = tempDir();
     const child = spawn(
       process.execPath,
-      ['--input-type=module', '-e', `const { DB } = await import(${JSON.stringify(indexModule)}); await DB.open(${JSON.stringify(dir)}); console.log('open'); setInterval(() => {}, 1000);`],
+      // A script file, not `--input-type=module -e`: Deno runs -e code as a classic script, without top-level await.
+      [scriptFile(`const { DB } = await import(${JSON.stringify(indexModule)}); await DB.open(${JSON.stringify(dir)}); console.log('open'); setInterval(() => {}, 1000);`)],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     await new Promise<void>((resolve, reject) => {

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { tempDir } from '../helpers.js';
+import { scriptFile } from '../helpers.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 
@@ -15,7 +15,6 @@ it("docs/testing.md's crash test example runs and passes", () => {
   const source = example
     .replace("from 'shale'", `from ${JSON.stringify(new URL('../../src/index.js', import.meta.url).href)}`)
     .replace("from 'shale/testing'", `from ${JSON.stringify(new URL('../../src/testing/index.js', import.meta.url).href)}`);
-  const script = path.join(tempDir(), 'example.mjs');
-  fs.writeFileSync(script, source);
+  const script = scriptFile(source, 'example.mjs');
   assert.equal(execFileSync(process.execPath, [script], { encoding: 'utf8' }).trim(), 'crash test passed');
 });
