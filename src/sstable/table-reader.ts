@@ -38,7 +38,11 @@ export interface TableReaderOptions {
 export interface TableGetResult {
   /** PUT, or DELETE: a tombstone, which hides older versions in older tables. */
   readonly type: EntryType;
-  /** The value (empty for DELETE): a copy the caller owns. */
+  /**
+   * The value (empty for DELETE): a read-only view of the (immutable, possibly
+   * cached) block. It stays valid after later reads; copy it before handing it to
+   * anyone who may change it.
+   */
   readonly value: Buffer;
   readonly seq: number;
 }
@@ -140,7 +144,7 @@ export class TableReader implements DataBlockSource {
     const seq = readTrailerSeq(key, userKeyLength);
     if (type !== EntryType.PUT && type !== EntryType.DELETE) throw new CorruptionError(this.fileName, block.offset, `unknown entry type ${type}`);
     if (seq < 0 || seq > snapshotSeq) throw new CorruptionError(this.fileName, block.offset, 'entry out of order');
-    return { type, value: Buffer.from(data.value()), seq };
+    return { type, value: data.value(), seq };
   }
 
   /** A new iterator over every entry; see `TableIterator`. */
