@@ -13,6 +13,7 @@ export const WORKLOAD_NAMES = [
   'fillrandom',
   'overwrite',
   'readrandom',
+  'readrandom-sync',
   'readmissing',
   'readseq',
   'readreverse',
@@ -28,7 +29,7 @@ export interface BenchConfig {
   /** Entries written by the fills, and keys in the database the reads use. */
   num: number;
   valueSizeBytes: number;
-  /** Operations of readrandom, readmissing and seekrandom. Default `num`. */
+  /** Operations of readrandom, readrandom-sync, readmissing and seekrandom. Default `num`. */
   reads: number;
   /** Writes of fillsync and fillsync-concurrent. */
   syncWrites: number;
@@ -66,7 +67,7 @@ export const USAGE = `Usage: npm run bench -- [flags]
 
   --num <n>                 entries per fill and keys in the read database (default 1000000)
   --value-size <bytes>      value size (default 100; keys are 16 bytes)
-  --reads <n>               operations of readrandom, readmissing, seekrandom (default --num)
+  --reads <n>               operations of readrandom(-sync), readmissing, seekrandom (default --num)
   --sync-writes <n>         writes of fillsync and fillsync-concurrent (default 10000)
   --concurrency <n>         non-sync single writes in flight (default 64)
   --read-concurrency <n>    point reads and seeks in flight (default 1)

@@ -106,7 +106,7 @@ export function headerText(report: Pick<Report, 'machine' | 'parameters' | 'dire
       `  write: ${info.api.write}: ${info.durability.write}`,
       `  durable write: ${info.api.syncWrite}: ${info.durability.syncWrite}`,
       `  batch: ${info.api.batch}; delete: ${info.api.delete}`,
-      `  read: ${info.api.read}; scan: ${info.api.scan}; seek: ${info.api.seek}`,
+      `  read: ${info.api.read}; sync read: ${info.api.readSync}; scan: ${info.api.scan}; seek: ${info.api.seek}`,
       `  compaction before reads: ${info.api.compact}`,
     );
   }

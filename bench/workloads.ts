@@ -76,6 +76,15 @@ export const WORKLOADS: Record<WorkloadName, WorkloadSpec> = {
     opUnit: 'get',
     latencyUnit: 'get',
   },
+  'readrandom-sync': {
+    name: 'readrandom-sync',
+    description: "readrandom through each engine's synchronous get (shale getSync, classic-level getSync, lmdb get)",
+    needs: 'filled-compacted',
+    leaves: 'unchanged',
+    writes: false,
+    opUnit: 'get',
+    latencyUnit: 'get',
+  },
   readmissing: {
     name: 'readmissing',
     description: 'get --reads keys that are absent but fall inside the key range',
@@ -278,16 +287,20 @@ async function deleteRandom(context: WorkloadContext): Promise<WorkloadOutcome> 
   return { ops: config.num, userBytes: config.num * KEY_SIZE_BYTES, found: undefined, expectedFound: undefined };
 }
 
-/** Point reads of `keyAt(index)` for `--reads` operations. */
-async function readPoints(context: WorkloadContext, keyAt: (index: number) => Buffer, expectFound: boolean): Promise<WorkloadOutcome> {
+/**
+ * Point reads of `keyAt(index)` for `--reads` operations, through `engine.get`
+ * or, with `sync`, through `engine.getSync` (one at a time whatever
+ * --read-concurrency says: a synchronous call has nothing in flight).
+ */
+async function readPoints(context: WorkloadContext, keyAt: (index: number) => Buffer, expectFound: boolean, sync = false): Promise<WorkloadOutcome> {
   const { config, engine } = context;
   let found = 0;
   let userBytes = 0;
   await runOps(
     context,
     config.reads,
-    config.readConcurrency,
-    (index) => engine.get(keyAt(index)),
+    sync ? 1 : config.readConcurrency,
+    sync ? (index) => engine.getSync(keyAt(index)) : (index) => engine.get(keyAt(index)),
     (value) => {
       if (value === undefined) return;
       found++;
@@ -347,6 +360,7 @@ async function seekRandom(context: WorkloadContext): Promise<WorkloadOutcome> {
 export function operationCount(name: WorkloadName, config: BenchConfig): number {
   switch (name) {
     case 'readrandom':
+    case 'readrandom-sync':
     case 'readmissing':
     case 'seekrandom':
       return config.reads;
@@ -373,6 +387,11 @@ export function runWorkload(name: WorkloadName, context: WorkloadContext): Promi
     case 'readrandom': {
       const permutation = permutationFor(config, 'readrandom');
       return readPoints(context, (index) => keyFor(permutation.at(index % config.num)), true);
+    }
+    case 'readrandom-sync': {
+      // The same key order as readrandom, so the two differ only in the API.
+      const permutation = permutationFor(config, 'readrandom');
+      return readPoints(context, (index) => keyFor(permutation.at(index % config.num)), true, true);
     }
     case 'readmissing': {
       const permutation = permutationFor(config, 'readmissing');

@@ -75,6 +75,10 @@ export class CrashPointFS implements FileSystem {
     return this.inner.openRead(path);
   }
 
+  openReadSync(path: string): RandomAccessFile {
+    return this.inner.openReadSync(path);
+  }
+
   readFile(path: string): Promise<Buffer> {
     return this.inner.readFile(path);
   }

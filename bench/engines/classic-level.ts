@@ -16,6 +16,7 @@ export const CLASSIC_LEVEL_INFO: EngineInfo = {
     batch: "await db.batch([{ type: 'put', key, value } ×100])",
     delete: 'await db.del(key)',
     read: 'await db.get(key)',
+    readSync: 'db.getSync(key)',
     scan: 'db.iterator({ reverse }) + await it.nextv(1000)',
     seek: 'one db.iterator(); per op it.seek(key) + await it.nextv(10)',
     compact: "db.compactRange('\\x00', '\\xff'×17): LevelDB compacts the memtable, then every level",
@@ -107,6 +108,10 @@ class ClassicLevelEngine implements Engine {
 
   get(key: Buffer): Promise<Buffer | undefined> {
     return this.#db.get(key);
+  }
+
+  getSync(key: Buffer): Buffer | undefined {
+    return this.#db.getSync(key);
   }
 
   reader(reverse: boolean): RangeReader {

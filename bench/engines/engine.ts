@@ -17,6 +17,8 @@ export interface EngineInfo {
     batch: string;
     delete: string;
     read: string;
+    /** The synchronous point read of readrandom-sync. */
+    readSync: string;
     scan: string;
     seek: string;
     compact: string;
@@ -78,6 +80,8 @@ export interface Engine {
   /** Puts every entry atomically, non-sync. */
   writeBatch(entries: readonly (readonly [Buffer, Buffer])[]): Promise<unknown>;
   get(key: Buffer): Buffer | Uint8Array | undefined | Promise<Buffer | Uint8Array | undefined>;
+  /** The engine's synchronous point read (readrandom-sync). */
+  getSync(key: Buffer): Buffer | Uint8Array | undefined;
   reader(reverse: boolean): RangeReader;
   /** Compacts the whole key range where the engine can; otherwise does the closest thing or nothing. */
   compact(): Promise<CompactOutcome>;

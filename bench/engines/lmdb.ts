@@ -18,6 +18,7 @@ export const LMDB_INFO: EngineInfo = {
     batch: 'await db.batch(() => { db.put(key, value) ×100 })',
     delete: 'await db.remove(key)',
     read: 'db.get(key): synchronous, lmdb-js’s idiomatic read (no await)',
+    readSync: 'db.get(key): the same synchronous read',
     scan: 'db.getRange({ reverse }): a synchronous iterable, read in chunks of 1000',
     seek: 'per op db.getRange({ start: key, limit: 10 })',
     compact: 'none: a B+tree has nothing to compact',
@@ -109,6 +110,10 @@ class LmdbEngine implements Engine {
   }
 
   get(key: Buffer): Buffer | undefined {
+    return this.#db.get(key);
+  }
+
+  getSync(key: Buffer): Buffer | undefined {
     return this.#db.get(key);
   }
 

@@ -16,6 +16,7 @@ export const SHALE_INFO: EngineInfo = {
     batch: "await db.write([{ type: 'put', key, value } ×100], { sync: false })",
     delete: 'await db.delete(key, { sync: false })',
     read: 'await db.get(key)',
+    readSync: 'db.getSync(key)',
     scan: 'db.iterator({ reverse }) + await it.nextv(1000)',
     seek: 'one db.iterator(); per op it.seek(key) + await it.nextv(10)',
     compact: 'db.compactRange() when present, else db.flush() (memtable to L0 only)',
@@ -114,6 +115,10 @@ class ShaleEngine implements Engine {
 
   get(key: Buffer): Promise<Buffer | undefined> {
     return this.#db.get(key);
+  }
+
+  getSync(key: Buffer): Buffer | undefined {
+    return this.#db.getSync(key);
   }
 
   reader(reverse: boolean): RangeReader {

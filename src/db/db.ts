@@ -227,6 +227,30 @@ export class DB extends EventEmitter<DBEvents> {
     }
   }
 
+  /**
+   * The value stored under `key`, or `undefined`, answered on the calling thread:
+   * the same answer as `get` and the same argument checks, but errors are thrown
+   * (`NOT_OPEN`, `INVALID_ARGUMENT`, `CORRUPTION`, `IO_ERROR`) rather than
+   * rejected. The Buffer returned is the caller's own.
+   *
+   * It never waits for the event loop, and it blocks the thread for as long as
+   * the read takes: microseconds from the memtable or the block cache; a
+   * synchronous `pread` for a block that is not cached (from the page cache,
+   * microseconds; from the disk, a device read); and, the first time a table is
+   * needed since it was written or last closed (see `maxOpenFiles`), a
+   * synchronous open of the file and reads of its index and filter.
+   */
+  getSync(key: BytesLike, options?: ReadOptions): Buffer | undefined {
+    this.#checkOpen();
+    return this.#reads.getSync(key, options);
+  }
+
+  /** The values of `keys`, in order, all read at one snapshot, on the calling thread: `getMany` as `getSync` is `get`. */
+  getManySync(keys: readonly BytesLike[], options?: ReadOptions): (Buffer | undefined)[] {
+    this.#checkOpen();
+    return this.#reads.getManySync(keys, options);
+  }
+
   /** A snapshot of the database as of the last applied write. Call `release()` when done. */
   snapshot(): Snapshot {
     this.#checkOpen();

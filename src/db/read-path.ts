@@ -7,16 +7,18 @@
  * search), skipping tables whose bloom filter says no. The first entry visible at
  * the snapshot decides: a PUT's value, or a DELETE's absence.
  */
+import assert from '../util/assert.js';
 import { ShaleError } from '../errors.js';
 import type { InternalIterator } from '../iterator/internal-iterator.js';
 import { DBIterator, type KeyRange } from '../iterator/db-iterator.js';
 import { LevelIterator } from '../iterator/level-iterator.js';
 import { MergingIterator } from '../iterator/merging-iterator.js';
 import { ShaleIterator } from '../iterator/public-iterator.js';
-import { EntryType, type BytesLike } from '../keys.js';
+import { EntryType, INTERNAL_KEY_TRAILER_BYTES, type BytesLike } from '../keys.js';
 import type { MemLookup, MemTable } from '../memtable/memtable.js';
 import { MemTableIterator } from '../memtable/memtable-iterator.js';
 import type { ResolvedOptions } from '../options.js';
+import { compareBytes } from '../sstable/byte-ranges.js';
 import type { TableCache } from '../sstable/table-cache.js';
 import type { TableReader } from '../sstable/table-reader.js';
 import { LoopTurns, READS_BETWEEN_TURNS } from '../util/event-loop.js';
@@ -85,6 +87,24 @@ export class ReadPath {
     return this.#get(checked, this.#readSeq(options));
   }
 
+  /**
+   * `get` answered on the calling thread: never waits, never turns the event loop.
+   * A table that is not open yet is opened synchronously; a block not in the block
+   * cache is read with a synchronous `pread`.
+   */
+  getSync(key: BytesLike, options: ReadOptions | undefined): Buffer | undefined {
+    const checked = lookupKeyArgument(key, this.#parts.options);
+    return this.#getSync(checked, this.#readSeq(options));
+  }
+
+  /** `getMany` answered on the calling thread, every key at one read point. */
+  getManySync(keys: readonly BytesLike[], options: ReadOptions | undefined): (Buffer | undefined)[] {
+    if (!Array.isArray(keys)) throw new ShaleError('INVALID_ARGUMENT', 'getManySync() takes an array of keys');
+    const checked = keys.map((key) => lookupKeyArgument(key, this.#parts.options));
+    const seq = this.#readSeq(options);
+    return checked.map((key) => this.#getSync(key, seq));
+  }
+
   getMany(keys: readonly BytesLike[], options: ReadOptions | undefined): Promise<(Buffer | undefined)[]> {
     if (!Array.isArray(keys)) throw new ShaleError('INVALID_ARGUMENT', 'getMany() takes an array of keys');
     const checked = keys.map((key) => lookupKeyArgument(key, this.#parts.options));
@@ -148,8 +168,19 @@ export class ReadPath {
   #get(key: Buffer, seq: number): Promise<Buffer | undefined> {
     const found = this.#parts.memtables.get(key, seq);
     if (found !== undefined) return Promise.resolve(valueOf(found));
+    // Tables already open answer now, without a pin or an await; only a table
+    // that must be opened sends the read to the threadpool.
+    const inTables = lookupTables(this.#parts.versions.current, this.#parts.tableCache, key, seq, false);
+    if (inTables !== TABLE_NOT_OPEN) return Promise.resolve(inTables === undefined ? undefined : valueOf(inTables));
     // The table read waits for I/O: the key must be the read's own by then.
     return this.#getFromTables(Buffer.from(key), seq);
+  }
+
+  #getSync(key: Buffer, seq: number): Buffer | undefined {
+    const found = this.#parts.memtables.get(key, seq) ?? lookupTables(this.#parts.versions.current, this.#parts.tableCache, key, seq, true);
+    // Invariant: allowed to open tables, the lookup always answers.
+    assert(found !== TABLE_NOT_OPEN, 'a synchronous lookup met a table it did not open');
+    return found === undefined ? undefined : valueOf(found);
   }
 
   async #getFromTables(key: Buffer, seq: number): Promise<Buffer | undefined> {
@@ -163,6 +194,7 @@ export class ReadPath {
   }
 }
 
+/** The caller's own copy of a found value: the one copy a get makes (tables and memtables hand out views). */
 function valueOf(found: MemLookup): Buffer | undefined {
   return found.type === EntryType.DELETE ? undefined : Buffer.from(found.value);
 }
@@ -185,8 +217,27 @@ function iteratorArguments(options: IteratorOptions | undefined, limits: Resolve
   return { range, reverse, limit: limit < 0 ? Infinity : limit };
 }
 
+/** Compares the user key of internal key `internalKey` with `key`, in place (no subarray per comparison). */
+function compareUserKey(internalKey: Buffer, key: Buffer): number {
+  return compareBytes(internalKey, 0, internalKey.length - INTERNAL_KEY_TRAILER_BYTES, key, 0, key.length);
+}
+
 function holdsKey(file: FileMeta, key: Buffer): boolean {
-  return userKeyOf(file.smallest).compare(key) <= 0 && userKeyOf(file.largest).compare(key) >= 0;
+  return compareUserKey(file.smallest, key) <= 0 && compareUserKey(file.largest, key) >= 0;
+}
+
+/** The one table of `files` (a level below L0: sorted, not overlapping) whose range can hold `key`, or undefined. */
+function fileHolding(files: readonly FileMeta[], key: Buffer): FileMeta | undefined {
+  // The first table whose largest user key is ≥ key (Version.findFile, without its allocations).
+  let low = 0;
+  let high = files.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (compareUserKey(files[middle]!.largest, key) < 0) low = middle + 1;
+    else high = middle;
+  }
+  const file = files[low];
+  return file === undefined || compareUserKey(file.smallest, key) > 0 ? undefined : file;
 }
 
 async function getFromTable(tableCache: TableCache, file: FileMeta, key: Buffer, seq: number): Promise<MemLookup | undefined> {
@@ -196,6 +247,49 @@ async function getFromTable(tableCache: TableCache, file: FileMeta, key: Buffer,
   } finally {
     tableCache.release(file.fileNumber);
   }
+}
+
+/** What `lookupTables` answers when it needs a table that is not open and may not open one. */
+const TABLE_NOT_OPEN = Symbol('table not open');
+
+/** The newest entry for `key` at `seq` in table `file`, opening the table on this thread when `openCold` allows. */
+function lookupTable(tableCache: TableCache, file: FileMeta, key: Buffer, seq: number, openCold: boolean): MemLookup | undefined | typeof TABLE_NOT_OPEN {
+  const reader = tableCache.peek(file.fileNumber);
+  // An open table is used unpinned: nothing can close it before this synchronous lookup returns.
+  if (reader !== undefined) return reader.get(key, seq);
+  if (!openCold) return TABLE_NOT_OPEN;
+  const opened = tableCache.acquireSync(file.fileNumber);
+  try {
+    return opened.get(key, seq);
+  } finally {
+    tableCache.release(file.fileNumber);
+  }
+}
+
+/**
+ * The newest entry for `key` visible at `seq` in `version`'s tables, or undefined,
+ * found synchronously, in the order of `getFromVersion`. Without `openCold` it
+ * answers `TABLE_NOT_OPEN` at the first table it would have to open. The version
+ * needs no pin: nothing can delete its tables before this returns.
+ */
+function lookupTables(version: Version, tableCache: TableCache, key: Buffer, seq: number, openCold: boolean): MemLookup | undefined | typeof TABLE_NOT_OPEN {
+  const levels = version.levels;
+  const level0 = levels[0];
+  if (level0 !== undefined) {
+    for (let i = 0; i < level0.length; i++) {
+      const file = level0[i]!;
+      if (!holdsKey(file, key) || file.smallestSeq > seq) continue;
+      const found = lookupTable(tableCache, file, key, seq, openCold);
+      if (found !== undefined) return found;
+    }
+  }
+  for (let level = 1; level < levels.length; level++) {
+    const file = fileHolding(levels[level]!, key);
+    if (file === undefined) continue;
+    const found = lookupTable(tableCache, file, key, seq, openCold);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 /** The newest entry for `key` visible at `seq` in `version`'s tables, or undefined. */

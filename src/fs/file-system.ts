@@ -66,6 +66,14 @@ export interface FileSystem {
   openAppend(path: string): Promise<WritableFile>;
   /** Opens an existing file for reading. */
   openRead(path: string): Promise<RandomAccessFile>;
+  /**
+   * Opens an existing file for reading, synchronously: the same file and errors
+   * as `openRead`, without a threadpool round trip. `db.getSync` uses it when a
+   * read needs a table that is not open yet; it blocks the calling thread for
+   * the open(2) and fstat(2) (microseconds on a local disk, unbounded on a
+   * stalled network file system). Fault rules and counts treat it as `openRead`.
+   */
+  openReadSync(path: string): RandomAccessFile;
   /** Reads a whole (small) file. */
   readFile(path: string): Promise<Buffer>;
   /** Atomically replaces `to` with `from`. Durable after `syncDir` of the directory. */

@@ -289,4 +289,18 @@ export class NodeFileSystem implements FileSystem {
       },
     };
   }
+
+  /**
+   * `openRead` without the threadpool: open(2) and fstat(2) on the calling thread.
+   * For `db.getSync`, which may not wait for a table that is not open yet.
+   */
+  openReadSync(p: string): RandomAccessFile {
+    const fd = fs.openSync(p, 'r');
+    try {
+      return new NodeRandomAccessFile(fd, fs.fstatSync(fd).size);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+  }
 }

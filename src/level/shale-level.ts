@@ -67,8 +67,8 @@ const MANIFEST = {
   errorIfExists: true,
   /** `has` and `hasMany`, as lookups whose values are dropped. */
   has: true,
-  /** shale reads tables asynchronously: there is no synchronous get. */
-  getSync: false,
+  /** `getSync` is shale's `getSync`: answered on the calling thread (it may open a table or read a block synchronously). */
+  getSync: true,
   /** An abort rejects an iterator read in progress with `LEVEL_ABORTED` at once (the shale read is abandoned, not stopped). */
   signals: { iterators: true },
 };
@@ -176,6 +176,16 @@ export class ShaleLevel<KDefault = string, VDefault = string> extends AbstractLe
       return values.map((value) => (value === undefined ? undefined : fromStorage(value, options.valueEncoding)));
     } catch (err) {
       throw toLevelError(err, { kind: 'operation', invalid: () => this.#oversizedKeys(keys) });
+    }
+  }
+
+  /** shale's `getSync`: the same answer as `_get`, on the calling thread; errors are thrown. */
+  _getSync(key: StorageData, options: PrivateReadOptions): unknown {
+    try {
+      const value = this.#shale.getSync(key, readOptions(options));
+      return value === undefined ? undefined : fromStorage(value, options.valueEncoding);
+    } catch (err) {
+      throw toLevelError(err, { kind: 'operation', invalid: () => this.#oversizedKeys([key]) });
     }
   }
 

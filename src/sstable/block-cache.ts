@@ -13,6 +13,14 @@
  * 30% hit rate.)
  * Blocks are immutable, so a block evicted while an iterator still reads it
  * stays valid for that iterator; the cache only forgets it.
+ *
+ * A table reader's point lookups find their blocks without hashing: the reader
+ * keeps an array of the cache entries of its blocks by block index (`BlockSlots`),
+ * and the cache empties a block's slot when it evicts the block. The `Map` by
+ * (file number, offset) stays the cache's own record, for iterators (which know
+ * offsets, not indexes) and for a reader that reopens a table whose blocks are
+ * still cached. (Hashing a packed key that is not a small integer took 8% of a
+ * cached point lookup.)
  */
 import assert from 'node:assert/strict';
 import type { Block } from './block-reader.js';
@@ -30,15 +38,28 @@ const ENTRY_OVERHEAD_BYTES = 128;
 const OFFSET_SPACE = 0x1_0000_0000;
 const FILE_NUMBER_PACKED_MAX = Math.floor(Number.MAX_SAFE_INTEGER / OFFSET_SPACE);
 
-interface CacheEntry {
+/** What a `BlockSlots` array holds: a cached block and its CLOCK mark. */
+export interface CachedBlock {
+  readonly block: Block;
+  /** Hit since eviction last passed over it. */
+  referenced: boolean;
+}
+
+/**
+ * A table reader's references to its cached blocks, by data block index. Only the
+ * cache writes it: `lookup` and `insert` fill a slot, eviction empties it.
+ */
+export type BlockSlots = (CachedBlock | undefined)[];
+
+interface CacheEntry extends CachedBlock {
   readonly key: number | string;
   /** Its index in the ring. */
   readonly slot: number;
   readonly fileNumber: number;
-  readonly block: Block;
   readonly chargeBytes: number;
-  /** Hit since eviction last passed over it. */
-  referenced: boolean;
+  /** The reader's slot array that refers to this entry, and the index in it; undefined when none does. */
+  owner: BlockSlots | undefined;
+  ownerIndex: number;
 }
 
 /** Hit and miss counts and current usage, for stats and tests. */
@@ -81,17 +102,41 @@ export class BlockCache {
   }
 
   /**
+   * The block of file `fileNumber` at `offset`, which is block `index` of the reader
+   * owning `slots`: from its slot when it has one, else from the cache (then the
+   * slot is filled). Marks the block used; counts a hit or a miss.
+   */
+  lookup(fileNumber: number, offset: number, slots: BlockSlots, index: number): Block | undefined {
+    const held = slots[index];
+    if (held !== undefined) {
+      this.#hitCount++;
+      held.referenced = true;
+      return held.block;
+    }
+    const entry = this.#entries.get(cacheKey(fileNumber, offset));
+    if (entry === undefined) {
+      this.#missCount++;
+      return undefined;
+    }
+    this.#hitCount++;
+    entry.referenced = true;
+    this.#adopt(entry, slots, index);
+    return entry.block;
+  }
+
+  /**
    * Adds (or replaces) a block, then evicts until the cache fits its capacity:
    * the blocks the hand finds unmarked (not hit since it last passed them). A
    * block larger than the whole capacity is not kept.
    */
-  insert(fileNumber: number, offset: number, block: Block): void {
+  insert(fileNumber: number, offset: number, block: Block, slots?: BlockSlots, index = 0): void {
     const key = cacheKey(fileNumber, offset);
     const chargeBytes = block.data.length + ENTRY_OVERHEAD_BYTES;
     this.#remove(key);
     if (chargeBytes > this.capacityBytes) return;
     const slot = this.#freeSlots.pop() ?? this.#ring.length;
-    const entry: CacheEntry = { key, slot, fileNumber, block, chargeBytes, referenced: false };
+    const entry: CacheEntry = { key, slot, fileNumber, block, chargeBytes, referenced: false, owner: undefined, ownerIndex: 0 };
+    if (slots !== undefined) this.#adopt(entry, slots, index);
     this.#ring[slot] = entry;
     this.#entries.set(key, entry);
     this.#usageBytes += chargeBytes;
@@ -117,6 +162,7 @@ export class BlockCache {
 
   /** Drops every block. */
   clear(): void {
+    for (const entry of this.#entries.values()) this.#disown(entry);
     this.#entries.clear();
     this.#ring = [];
     this.#freeSlots = [];
@@ -135,10 +181,26 @@ export class BlockCache {
     };
   }
 
+  /** Makes `slots[index]` refer to `entry`, taking it from the reader that held it before (the same table, reopened). */
+  #adopt(entry: CacheEntry, slots: BlockSlots, index: number): void {
+    this.#disown(entry);
+    entry.owner = slots;
+    entry.ownerIndex = index;
+    slots[index] = entry;
+  }
+
+  /** Empties the slot that refers to `entry`, if one still does. */
+  #disown(entry: CacheEntry): void {
+    const owner = entry.owner;
+    if (owner !== undefined && owner[entry.ownerIndex] === entry) owner[entry.ownerIndex] = undefined;
+    entry.owner = undefined;
+  }
+
   #remove(key: number | string): void {
     const entry = this.#entries.get(key);
     if (entry === undefined) return;
     this.#entries.delete(key);
+    this.#disown(entry);
     this.#ring[entry.slot] = undefined;
     this.#freeSlots.push(entry.slot);
     this.#usageBytes -= entry.chargeBytes;

@@ -9,21 +9,22 @@
  * the block cache when there is one. Nothing here is async: a block read from the
  * page cache costs microseconds, and `get()` must not pay an event-loop turn.
  */
-import assert from 'node:assert/strict';
+import assert from '../util/assert.js';
 import { CorruptionError, ioError } from '../errors.js';
 import type { RandomAccessFile } from '../fs/file-system.js';
-import { EntryType, INTERNAL_KEY_TRAILER_BYTES, readTrailerSeq } from '../keys.js';
-import type { BlockCache } from './block-cache.js';
-import { decodeBlockHandle, type BlockHandle } from './block-handle.js';
+import { EntryType, INTERNAL_KEY_TRAILER_BYTES, readTrailerSeq, writeTrailer } from '../keys.js';
+import type { BlockCache, BlockSlots } from './block-cache.js';
+import type { BlockHandle } from './block-handle.js';
 import { Block, type BlockIterator } from './block-reader.js';
 import { openBlock, type OpenedBlock } from './block-trailer.js';
 import { BloomFilter } from './bloom-filter.js';
-import { compareBytes } from './byte-ranges.js';
+import { compareBytes, copyBytes } from './byte-ranges.js';
 import { internalKeyComparator } from './comparator.js';
 import { decodeFooter, type Footer } from './footer.js';
 import { BLOCK_TRAILER_BYTES, FOOTER_BYTES } from './format.js';
+import { IndexLookup } from './index-lookup.js';
 import { decodeProperties, type TableProperties } from './properties.js';
-import { TableIterator, seekTarget, type DataBlockSource } from './table-iterator.js';
+import { SEEK_TYPE, TableIterator, type DataBlockSource } from './table-iterator.js';
 import { formatTableLayout } from './table-layout.js';
 
 /** How a `TableReader` reads. */
@@ -38,7 +39,11 @@ export interface TableReaderOptions {
 export interface TableGetResult {
   /** PUT, or DELETE: a tombstone, which hides older versions in older tables. */
   readonly type: EntryType;
-  /** The value (empty for DELETE): a copy the caller owns. */
+  /**
+   * The value (empty for DELETE): a read-only view of the (immutable, possibly
+   * cached) block. It stays valid after later reads; copy it before handing it to
+   * anyone who may change it.
+   */
   readonly value: Buffer;
   readonly seq: number;
 }
@@ -62,8 +67,11 @@ export class TableReader implements DataBlockSource {
   readonly #blockCache: BlockCache | undefined;
   /** Data blocks lie in [0, #dataEnd): everything before the first metadata block. */
   readonly #dataEnd: number;
-  /** Iterators reused by `get()`, which runs to completion synchronously. */
-  readonly #getIndex: BlockIterator;
+  /** The index decoded for point lookups. */
+  readonly #indexLookup: IndexLookup;
+  /** This reader's cached data blocks by block index (filled and emptied by the block cache). */
+  readonly #blockSlots: BlockSlots = [];
+  /** The data block iterator reused by `get()`, which runs to completion synchronously. */
   #getData: BlockIterator | undefined;
 
   private constructor(file: RandomAccessFile, fileName: string, fileNumber: number, options: TableReaderOptions, parts: OpenedParts) {
@@ -78,14 +86,15 @@ export class TableReader implements DataBlockSource {
     this.properties = parts.properties;
     const { indexHandle, filterHandle, propertiesHandle } = parts.footer;
     this.#dataEnd = Math.min(indexHandle.offset, propertiesHandle.offset, filterHandle?.offset ?? Infinity);
-    this.#getIndex = this.indexBlock.iterator(internalKeyComparator);
+    this.#indexLookup = new IndexLookup(parts.indexBlock, this.#dataEnd);
   }
 
   /**
    * Opens the table in `file` (named `fileName` in errors, `fileNumber` in the
    * block cache). A missing or damaged footer is a `CorruptionError` at the footer
    * offset; a damaged index, filter or properties block is one at that block's
-   * offset. Synchronous.
+   * offset (every index entry and block handle is decoded and checked here).
+   * Synchronous.
    */
   static open(file: RandomAccessFile, fileName: string, fileNumber: number, options: TableReaderOptions = {}): TableReader {
     const fileSize = file.size;
@@ -121,17 +130,14 @@ export class TableReader implements DataBlockSource {
   get(userKey: Uint8Array, snapshotSeq: number): TableGetResult | undefined {
     assert(Number.isSafeInteger(snapshotSeq) && snapshotSeq >= 0, 'snapshotSeq must be a non-negative safe integer');
     if (this.#filter !== undefined && !this.#filter.mayContain(userKey)) return undefined;
-    // Type 0xff: sorts before every entry of userKey with seq ≤ snapshotSeq, after those above it.
-    const lookup = seekTarget(userKey, snapshotSeq);
-    const index = this.#getIndex;
-    index.seek(lookup);
-    if (!index.valid()) return undefined;
-    const block = this.dataBlock(this.#handleAt(index));
+    const blockIndex = this.#indexLookup.find(userKey, snapshotSeq);
+    if (blockIndex === this.#indexLookup.blockCount) return undefined;
+    const block = this.#dataBlockAt(blockIndex);
     const data = this.#getData ?? (this.#getData = block.iterator(internalKeyComparator));
     data.reset(block);
     // Index keys separate blocks, so the first entry ≥ lookup, if it is of this
     // user key at all, is in this block: seeking past its end means "none here".
-    data.seek(lookup);
+    data.seek(lookupTarget(userKey, snapshotSeq));
     if (!data.valid()) return undefined;
     const key = data.rawKey();
     const userKeyLength = data.keyLength - INTERNAL_KEY_TRAILER_BYTES;
@@ -140,7 +146,7 @@ export class TableReader implements DataBlockSource {
     const seq = readTrailerSeq(key, userKeyLength);
     if (type !== EntryType.PUT && type !== EntryType.DELETE) throw new CorruptionError(this.fileName, block.offset, `unknown entry type ${type}`);
     if (seq < 0 || seq > snapshotSeq) throw new CorruptionError(this.fileName, block.offset, 'entry out of order');
-    return { type, value: Buffer.from(data.value()), seq };
+    return { type, value: data.value(), seq };
   }
 
   /** A new iterator over every entry; see `TableIterator`. */
@@ -161,11 +167,29 @@ export class TableReader implements DataBlockSource {
     if (handle.size > this.#dataEnd - handle.offset - BLOCK_TRAILER_BYTES) {
       throw new CorruptionError(this.fileName, this.indexBlock.offset, `index entry points outside the data blocks (offset ${handle.offset})`);
     }
-    const opened = readStoredBlock(this.#file, this.fileName, handle, this.#verifyChecksums);
-    const block = new Block(opened.contents, this.fileName, handle.offset);
+    const block = this.#readDataBlock(handle.offset, handle.size);
     // Only verified blocks enter the shared cache, so a reader that skips checks cannot hand bad bytes to one that doesn't.
     if (cache !== undefined && this.#verifyChecksums) cache.insert(this.fileNumber, handle.offset, block);
     return block;
+  }
+
+  /** `dataBlock` for data block `index` of the decoded index (whose handles were checked at open), through this reader's cache slots. */
+  #dataBlockAt(index: number): Block {
+    const lookup = this.#indexLookup;
+    const offset = lookup.blockOffset(index);
+    const cache = this.#blockCache;
+    if (cache !== undefined) {
+      const cached = cache.lookup(this.fileNumber, offset, this.#blockSlots, index);
+      if (cached !== undefined) return cached;
+    }
+    const block = this.#readDataBlock(offset, lookup.blockSize(index));
+    if (cache !== undefined && this.#verifyChecksums) cache.insert(this.fileNumber, offset, block, this.#blockSlots, index);
+    return block;
+  }
+
+  #readDataBlock(offset: number, size: number): Block {
+    const opened = readStoredBlock(this.#file, this.fileName, { offset, size }, this.#verifyChecksums);
+    return new Block(opened.contents, this.fileName, offset);
   }
 
   /**
@@ -185,10 +209,21 @@ export class TableReader implements DataBlockSource {
     });
   }
 
-  #handleAt(index: BlockIterator): BlockHandle {
-    const start = index.valueStart;
-    return decodeHandle(index.block, start, start + index.valueLength);
-  }
+}
+
+/** The lookup key of `get()`, rebuilt in place for each lookup (valid until the next). */
+let lookupScratch = Buffer.alloc(0);
+
+/**
+ * `userKey ‖ u64le(seq << 8 | 0xff)`: type 0xff sorts before every entry of
+ * userKey with a sequence ≤ seq, after those above it. The buffer is shared and
+ * overwritten by the next call: `get()` uses it and returns before anything else can.
+ */
+function lookupTarget(userKey: Uint8Array, seq: number): Buffer {
+  if (lookupScratch.length !== userKey.length + INTERNAL_KEY_TRAILER_BYTES) lookupScratch = Buffer.allocUnsafe(userKey.length + INTERNAL_KEY_TRAILER_BYTES);
+  copyBytes(userKey, 0, userKey.length, lookupScratch, 0);
+  writeTrailer(lookupScratch, userKey.length, seq, SEEK_TYPE);
+  return lookupScratch;
 }
 
 interface OpenedParts {
@@ -196,10 +231,6 @@ interface OpenedParts {
   readonly indexBlock: Block;
   readonly filter: BloomFilter | undefined;
   readonly properties: TableProperties;
-}
-
-function decodeHandle(indexBlock: Block, start: number, end: number): BlockHandle {
-  return decodeBlockHandle(indexBlock.data, start, end, indexBlock.fileName, indexBlock.offset);
 }
 
 /** Reads exactly `length` bytes at `position`; a short read means the file is truncated. */

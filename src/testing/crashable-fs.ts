@@ -426,6 +426,12 @@ export class CrashableFS implements FileSystem {
     return new CrashableRandomAccessFile(this.opCounts, this.#file(filePath, 'open'), path.resolve(filePath));
   }
 
+  /** As `openRead`, synchronously; counted as an `openRead`. */
+  openReadSync(filePath: string): RandomAccessFile {
+    this.opCounts.openRead++;
+    return new CrashableRandomAccessFile(this.opCounts, this.#file(filePath, 'open'), path.resolve(filePath));
+  }
+
   async readFile(filePath: string): Promise<Buffer> {
     this.opCounts.readFile++;
     return Buffer.from(this.#file(filePath, 'open').current());

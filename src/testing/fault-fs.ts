@@ -260,6 +260,12 @@ export class FaultFS implements FileSystem {
     return new FaultRandomAccessFile(await this.inner.openRead(filePath), filePath, this.#gate);
   }
 
+  /** As `openRead`, synchronously. Rules and counts see it as an `openRead`: a disk that fails opens fails both. */
+  openReadSync(filePath: string): RandomAccessFile {
+    failIfFaulted(this.#gate, 'openRead', [filePath]);
+    return new FaultRandomAccessFile(this.inner.openReadSync(filePath), filePath, this.#gate);
+  }
+
   async readFile(filePath: string): Promise<Buffer> {
     failIfFaulted(this.#gate, 'readFile', [filePath]);
     return this.inner.readFile(filePath);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { DB, ShaleError, type FileSystem, type Options, type RandomAccessFile, type WritableFile } from '../../src/index.js';
-import { CrashableFS } from '../../src/testing/index.js';
+import { CrashableFS, FaultFS } from '../../src/testing/index.js';
 import { Model, ModelCursor, firstDifference, type ModelRange, type Pair } from './model.js';
 
 const DIR = '/db';
@@ -123,6 +123,9 @@ class GatedFS implements FileSystem {
   }
   openRead(filePath: string): Promise<RandomAccessFile> {
     return this.inner.openRead(filePath);
+  }
+  openReadSync(filePath: string): RandomAccessFile {
+    return this.inner.openReadSync(filePath);
   }
   readFile(filePath: string): Promise<Buffer> {
     return this.inner.readFile(filePath);
@@ -275,6 +278,154 @@ describe('gets', () => {
     assert.deepEqual(await db.getMany(['a', 'b', 'c', 'd']).then((values) => values.map((v) => v?.toString())), ['a2', 'b3', 'c4', undefined]);
     assert.equal(db.latestSequence, 7n);
     db.checkInvariants();
+    await db.close();
+  });
+});
+
+describe('getSync', () => {
+  it('getSync and getManySync answer as get and getMany do: memtable, frozen memtable, tables, snapshots', async () => {
+    const fs = new CrashableFS();
+    const writer = await layeredDatabase(fs);
+    const { db, model } = writer;
+    const probes = ['', 'k', key(31), 'zz', ...Array.from({ length: 31 }, (_, i) => key(i))];
+    const snapshot = db.snapshot();
+    const atSnapshot = model.clone();
+    await writer.put(key(1), 'after-snapshot');
+    await writer.delete(key(2));
+    for (const probe of probes) {
+      const expected = model.get(Buffer.from(probe))?.toString();
+      assert.equal(db.getSync(probe)?.toString(), expected, `getSync ${probe}`);
+      assert.equal((await db.get(probe))?.toString(), expected, `get ${probe}`);
+      assert.equal(db.getSync(probe, { snapshot })?.toString(), atSnapshot.get(Buffer.from(probe))?.toString(), `getSync ${probe} at the snapshot`);
+    }
+    assert.deepEqual(db.getManySync(probes).map((v) => v?.toString()), (await db.getMany(probes)).map((v) => v?.toString()));
+    assert.deepEqual(
+      db.getManySync(probes, { snapshot }).map((v) => v?.toString()),
+      probes.map((probe) => atSnapshot.get(Buffer.from(probe))?.toString()),
+    );
+    assert.deepEqual(db.getManySync([]), []);
+    snapshot.release();
+    await db.close();
+  });
+
+  it('getSync reads a frozen memtable while its table is being written', async () => {
+    const fs = new GatedFS();
+    const db = await DB.open(DIR, { fs, autoCompaction: false });
+    await db.put('a', 'frozen');
+    const gate = fs.holdNextSync(/\.sst$/);
+    const flushed = db.flush();
+    await gate.reached;
+    await db.put('b', 'active');
+    assert.equal(db.getSync('a')?.toString(), 'frozen');
+    assert.equal(db.getSync('b')?.toString(), 'active');
+    gate.release();
+    await flushed;
+    assert.equal(db.getSync('a')?.toString(), 'frozen', 'from the table');
+    await db.close();
+  });
+
+  it('getSync opens a table that is not open yet within the call, through openReadSync', async () => {
+    const fs = new CrashableFS();
+    let db = await DB.open(DIR, { fs, autoCompaction: false });
+    await db.put('a', 'in-a-table');
+    await db.flush();
+    await db.close();
+    db = await DB.open(DIR, { fs, autoCompaction: false });
+    assert.equal(db.stats().openTableCount, 0, 'no table is open after open');
+    const opensBefore = fs.opCounts.openRead;
+    assert.equal(db.getSync('a')?.toString(), 'in-a-table');
+    assert.equal(fs.opCounts.openRead, opensBefore + 1, 'one open, made during the call');
+    assert.equal(db.stats().openTableCount, 1);
+    assert.equal(db.getSync('a')?.toString(), 'in-a-table');
+    assert.equal(fs.opCounts.openRead, opensBefore + 1, 'the open table is reused');
+    await db.close();
+  });
+
+  it('an awaited get and a getSync racing to open one table end with one open reader', async () => {
+    const fs = new CrashableFS();
+    let db = await DB.open(DIR, { fs, autoCompaction: false });
+    await db.put('a', 'v');
+    await db.flush();
+    await db.close();
+    db = await DB.open(DIR, { fs, autoCompaction: false });
+    const closesBefore = fs.opCounts.close;
+    // The get starts opening through the seam's async openRead and waits; the getSync opens it meanwhile.
+    const awaited = db.get('a');
+    assert.equal(db.getSync('a')?.toString(), 'v');
+    assert.equal((await awaited)?.toString(), 'v');
+    assert.equal(db.stats().openTableCount, 1);
+    assert.equal(fs.opCounts.close, closesBefore + 1, 'the reader that lost the race was closed');
+    assert.equal((await db.get('a'))?.toString(), 'v');
+    await db.close();
+  });
+
+  it('getSync keeps at most maxOpenFiles tables open', async () => {
+    const fs = new CrashableFS();
+    const db = await DB.open(DIR, { fs, autoCompaction: false, maxOpenFiles: 2 });
+    for (let t = 0; t < 5; t++) {
+      await db.put(key(t), `v${t}`);
+      await db.flush();
+    }
+    for (let round = 0; round < 3; round++) {
+      for (let t = 0; t < 5; t++) assert.equal(db.getSync(key(t))?.toString(), `v${t}`);
+      assert.ok(db.stats().openTableCount <= 2, `${db.stats().openTableCount} tables open`);
+    }
+    await db.close();
+  });
+
+  it('the Buffer getSync returns is the caller\'s own', async () => {
+    const db = await DB.open(DIR, { fs: new CrashableFS() });
+    await db.put('m', 'memtable');
+    await db.put('t', 'table');
+    await db.flush();
+    await db.put('m', 'memtable');
+    for (const k of ['m', 't']) {
+      const first = db.getSync(k)!;
+      const expected = first.toString();
+      first.fill(0x21);
+      assert.equal(db.getSync(k)?.toString(), expected, k);
+      const [many] = db.getManySync([k]);
+      many!.fill(0x21);
+      assert.equal(db.getSync(k)?.toString(), expected, k);
+    }
+    await db.close();
+  });
+
+  it('getSync throws what get rejects with: bad arguments, released snapshots, a closed database', async () => {
+    const db = await DB.open(DIR, { fs: new CrashableFS() });
+    await db.put('k', 'v');
+    for (const bad of [undefined, null, 42, {}, [1]] as unknown[]) {
+      assert.throws(() => db.getSync(bad as string), isCode('INVALID_ARGUMENT'), `key ${String(bad)}`);
+      await assert.rejects(db.get(bad as string), isCode('INVALID_ARGUMENT'));
+    }
+    assert.throws(() => db.getSync('k', 'options' as never), isCode('INVALID_ARGUMENT'));
+    assert.throws(() => db.getManySync('k' as never), isCode('INVALID_ARGUMENT'));
+    assert.throws(() => db.getManySync(['k', 7 as never]), isCode('INVALID_ARGUMENT'));
+    const snapshot = db.snapshot();
+    snapshot.release();
+    assert.throws(() => db.getSync('k', { snapshot }), isCode('INVALID_ARGUMENT'));
+    assert.throws(() => db.getManySync(['k'], { snapshot }), isCode('INVALID_ARGUMENT'));
+    const closing = db.close();
+    assert.throws(() => db.getSync('k'), isCode('NOT_OPEN'));
+    assert.throws(() => db.getManySync(['k']), isCode('NOT_OPEN'));
+    await closing;
+    assert.throws(() => db.getSync('k'), isCode('NOT_OPEN'));
+  });
+
+  it('a failed synchronous table open is IO_ERROR naming the table, and the next getSync tries again', async () => {
+    const inner = new CrashableFS();
+    let db = await DB.open(DIR, { fs: inner, autoCompaction: false });
+    await db.put('a', 'v');
+    await db.flush();
+    await db.close();
+    const fs = new FaultFS(inner);
+    db = await DB.open(DIR, { fs, autoCompaction: false });
+    fs.addRule({ op: 'openRead', path: /\.sst$/, nth: 1, error: 'EIO' });
+    assert.throws(
+      () => db.getSync('a'),
+      (err: unknown) => isCode('IO_ERROR')(err) && /\.sst/.test((err as Error).message),
+    );
+    assert.equal(db.getSync('a')?.toString(), 'v');
     await db.close();
   });
 });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SEQUENCE_MAX } from '../../src/keys.js';
 import { BlockBuilder } from '../../src/sstable/block-builder.js';
-import { BlockCache } from '../../src/sstable/block-cache.js';
+import { BlockCache, type BlockSlots } from '../../src/sstable/block-cache.js';
 import { Block } from '../../src/sstable/block-reader.js';
 import { TableReader } from '../../src/sstable/table-reader.js';
 import { MemoryRandomAccessFile } from './memory-file.js';
@@ -150,6 +150,55 @@ describe('block cache', () => {
     assert.equal(file.readCount, readsAfterFirstPass);
     cache.evictFile(1);
     assert.equal(cache.stats.entryCount, 0);
+  });
+
+  it('fills a reader\'s slot on insert and on a hit by offset, and empties it when the block is evicted', () => {
+    const cache = new BlockCache(2 * 228);
+    const slots: BlockSlots = [];
+    const block = blockOf(100);
+    assert.equal(cache.lookup(1, 0, slots, 0), undefined);
+    cache.insert(1, 0, block, slots, 0);
+    assert.equal(slots[0]?.block, block);
+    assert.equal(cache.lookup(1, 0, slots, 0), block);
+    // Another reader of the same file (reopened) takes the entry over; the first one's slot empties.
+    const reopened: BlockSlots = [];
+    assert.equal(cache.lookup(1, 0, reopened, 0), block);
+    assert.equal(reopened[0]?.block, block);
+    assert.equal(slots[0], undefined);
+    // Newer blocks push it out (after its second chance): the slot empties as the block leaves.
+    let inserted = 0;
+    while (inserted < 4 && reopened[0] !== undefined) cache.insert(1, 100 * ++inserted, blockOf(100));
+    assert.ok(inserted >= 2, 'a marked block gets a second chance');
+    assert.equal(reopened[0], undefined, `still held after ${inserted} inserts`);
+    assert.equal(cache.get(1, 0), undefined);
+    assert.equal(cache.lookup(1, 0, reopened, 0), undefined);
+    assert.deepEqual(cache.stats, { hitCount: 2, missCount: 3, entryCount: 2, usageBytes: 456, capacityBytes: 456 });
+    // evictFile and clear empty slots too.
+    const more: BlockSlots = [];
+    cache.insert(2, 0, blockOf(100), more, 3);
+    cache.evictFile(2);
+    assert.equal(more[3], undefined);
+    cache.insert(2, 0, blockOf(100), more, 3);
+    cache.clear();
+    assert.equal(more[3], undefined);
+  });
+
+  it('a table reader opened again over the same file reads its blocks from the cache, not the file', async () => {
+    const rng = new SeededRandom(testSeed('block cache reopened reader'));
+    const entries = randomEntries(rng, 200, 'random');
+    const { bytes } = await buildTable(entries, { blockSizeBytes: 256 });
+    const cache = new BlockCache();
+    const first = TableReader.open(new MemoryRandomAccessFile(bytes), '000001.sst', 1, { blockCache: cache });
+    for (const e of entries) first.get(e.userKey, SEQUENCE_MAX);
+    const file = new MemoryRandomAccessFile(bytes);
+    const second = TableReader.open(file, '000001.sst', 1, { blockCache: cache });
+    const readsAfterOpen = file.readCount;
+    for (const e of entries) assert.ok(second.get(e.userKey, SEQUENCE_MAX) !== undefined);
+    assert.equal(file.readCount, readsAfterOpen);
+    // Once the cache forgets the blocks, the reader reads them again and answers the same.
+    cache.clear();
+    for (const e of entries) assert.deepEqual(second.get(e.userKey, SEQUENCE_MAX), first.get(e.userKey, SEQUENCE_MAX));
+    assert.ok(file.readCount > readsAfterOpen);
   });
 
   it('is not filled by a reader that skips checksum verification', async () => {

@@ -103,6 +103,8 @@ describe('CrashableFS as a file system', () => {
     await assert.rejects(fs.list('/nowhere'), { code: 'ENOENT' });
     await assert.rejects(fs.readFile('/db'), { code: 'EISDIR' });
     await assert.rejects(fs.openRead('/db'), { code: 'EISDIR' });
+    assert.throws(() => fs.openReadSync('/db/missing'), { code: 'ENOENT', errno: -2, syscall: 'open' });
+    assert.throws(() => fs.openReadSync('/db'), { code: 'EISDIR' });
     await assert.rejects(fs.remove('/db'), { code: 'EISDIR' });
     await assert.rejects(fs.mkdir('/db/file'), { code: 'EEXIST' });
     await assert.rejects(fs.mkdir('/db/file/sub'), { code: 'ENOTDIR' });

@@ -116,7 +116,10 @@ describe('FaultFS', () => {
     await (await fs.create('/db/MANIFEST-000001')).close();
     for (let i = 0; i < 3; i++) await assert.rejects(fs.openRead('/db/MANIFEST-000001'), { code: 'EIO' });
     await (await fs.openRead('/db/000006.log')).close();
-    assert.equal(fs.injected, 4);
+    // A synchronous open is an openRead to the rules.
+    assert.throws(() => fs.openReadSync('/db/MANIFEST-000001'), { code: 'EIO', syscall: 'open' });
+    await fs.openReadSync('/db/000006.log').close();
+    assert.equal(fs.injected, 5);
   });
 
   it('a rename matches on either of its paths', async () => {

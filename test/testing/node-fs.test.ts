@@ -79,6 +79,18 @@ describe('NodeFileSystem', () => {
     assert.equal((await nfs.readFile(path.join(dir, 'a'))).toString(), 'hello world');
   });
 
+  it('openReadSync opens the same file as openRead, within the call; a missing one throws ENOENT', async () => {
+    const file = await nfs.create(path.join(dir, 'a'));
+    await file.append(Buffer.from('hello world'));
+    await file.close();
+    const reader = nfs.openReadSync(path.join(dir, 'a'));
+    assert.equal(reader.size, 11);
+    assert.equal(reader.read(6, 5).toString(), 'world');
+    await reader.close();
+    assert.throws(() => reader.read(0, 1), { code: 'EBADF' });
+    assert.throws(() => nfs.openReadSync(path.join(dir, 'missing')), { code: 'ENOENT' });
+  });
+
   it('create of an existing file fails with EEXIST; opening a missing one with ENOENT', async () => {
     await (await nfs.create(path.join(dir, 'a'))).close();
     await assert.rejects(nfs.create(path.join(dir, 'a')), { code: 'EEXIST' });
