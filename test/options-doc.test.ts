@@ -15,6 +15,8 @@ const doc = fs.readFileSync(path.join(root, 'docs', 'options.md'), 'utf8');
 const rows = doc.slice(0, doc.indexOf('## `ShaleLevel` only')).split('\n').filter((line) => line.startsWith('| `'));
 const documented = new Map(rows.map((row) => [/^\| `(\w+)`/.exec(row)![1]!, row.split('|').map((cell) => cell.trim())]));
 
+const MACHINE_DEPENDENT = new Set(['blockCacheBytes', 'compactionThreads']);
+
 it('docs/options.md has a row for every option of src/options.ts, and no other', () => {
   assert.deepEqual([...documented.keys()].sort(), [...OPTION_NAMES].sort());
 });
@@ -29,6 +31,11 @@ it("docs/options.md's defaults are src/options.ts's", () => {
     return String(n);
   };
   for (const [name, value] of Object.entries(DEFAULTS)) {
+    // These depend on the machine: the page gives the rule, not one machine's figure.
+    if (MACHINE_DEPENDENT.has(name)) {
+      assert.match(documented.get(name)?.[2] ?? '', /^from the machine: /, `default of ${name}`);
+      continue;
+    }
     assert.equal(documented.get(name)?.[2], shown(value), `default of ${name}`);
   }
 });

@@ -26,7 +26,7 @@ function runChild(dir: string, body: string, env: Record<string, string>): strin
 }
 
 const WRITE = `
-const db = await DB.open(dir, { compactionExecutor: 'inline' });
+const db = await DB.open(dir, { compactionExecutor: 'inline', compressionMinLevel: 0 });
 for (let i = 0; i < ${KEY_COUNT}; i++) await db.put('k' + String(i).padStart(4, '0'), ${JSON.stringify(VALUE)}, { sync: false });
 await db.flush();
 await db.close();
@@ -75,7 +75,7 @@ describe('snappy', () => {
 
   it('with snappy, a table of compressible values is stored compressed', async () => {
     const dir = path.join(tempDir(), 'db');
-    const db = await DB.open(dir, { compactionExecutor: 'inline' });
+    const db = await DB.open(dir, { compactionExecutor: 'inline', compressionMinLevel: 0 });
     for (let i = 0; i < KEY_COUNT; i++) await db.put(`k${String(i).padStart(4, '0')}`, VALUE, { sync: false });
     await db.flush();
     await db.close();
