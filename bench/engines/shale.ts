@@ -27,7 +27,7 @@ export const SHALE_INFO: EngineInfo = {
     syncWrite:
       'sync:true resolves after fdatasync of the WAL; writes queued together share one fdatasync (group commit): survives a power loss',
   },
-  settings: 'defaults: 8 MiB memtable, 32 MiB block cache, 4 KiB blocks, snappy, bloom 10 bits/key',
+  settings: 'defaults: 8 MiB memtable, block cache 1/64 of memory (32–512 MiB), 4 KiB blocks, snappy, bloom 10 bits/key',
 };
 
 /** The parts of shale's API that other engineers are adding; typed loosely on purpose. */

@@ -79,7 +79,7 @@ export class ReadPath {
     // The read point is taken after the turn: a read point held across it is no snapshot.
     if (this.#loopTurns.due()) {
       const owned = Buffer.from(checked);
-      return LoopTurns.next().then(() => {
+      return this.#loopTurns.wait().then(() => {
         this.#parts.checkOpen();
         return this.#get(owned, this.#readSeq(options));
       });
@@ -110,7 +110,7 @@ export class ReadPath {
     const checked = keys.map((key) => lookupKeyArgument(key, this.#parts.options));
     if (this.#loopTurns.due()) {
       const owned = checked.map((key) => Buffer.from(key));
-      return LoopTurns.next().then(() => {
+      return this.#loopTurns.wait().then(() => {
         this.#parts.checkOpen();
         return this.#getMany(owned, this.#readSeq(options));
       });

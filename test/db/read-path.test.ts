@@ -282,6 +282,27 @@ describe('gets', () => {
   });
 });
 
+describe('reads that never wait', () => {
+  it('with 64 awaited gets in flight on cached data, the event loop still turns every few hundred gets', async () => {
+    const db = await DB.open(DIR, { fs: new CrashableFS() });
+    await db.put('k', 'v');
+    let completed = 0;
+    let completedAtTurn = -1;
+    setImmediate(() => (completedAtTurn = completed));
+    const worker = async (): Promise<void> => {
+      for (let i = 0; i < 200; i++) {
+        assert.equal((await db.get('k'))?.toString(), 'v');
+        completed++;
+      }
+    };
+    await Promise.all(Array.from({ length: 64 }, worker));
+    // Every get waits for a turn once one is due (every 256): the loop turns after
+    // about 256 + 64 of them, not once all 64 workers happen to wait at once.
+    assert.ok(completedAtTurn >= 0 && completedAtTurn < 1000, `the loop first turned after ${completedAtTurn} of ${completed} gets`);
+    await db.close();
+  });
+});
+
 describe('getSync', () => {
   it('getSync and getManySync answer as get and getMany do: memtable, frozen memtable, tables, snapshots', async () => {
     const fs = new CrashableFS();
