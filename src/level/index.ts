@@ -3,7 +3,7 @@
  * adapter only.
  */
 export { ShaleLevel } from './shale-level.js';
-export type { ShaleLevelOptions, ShaleTuning } from './shale-level.js';
+export type { ClassicLevelOptions, ShaleLevelOptions, ShaleTuning } from './shale-level.js';
 export { ShaleLevelIterator, ShaleLevelKeyIterator, ShaleLevelValueIterator } from './iterators.js';
 export { ShaleLevelSnapshot } from './shale-level-snapshot.js';
 export { LevelError } from './errors.js';

@@ -11,9 +11,11 @@
  * shale snapshots.
  */
 import { AbstractLevel, type AbstractDatabaseOptions, type AbstractSnapshot } from 'abstract-level';
-import { DB, type IteratorOptions, type ReadOptions, type WriteOptions } from '../db/db.js';
+import { DB, type DBStats, type IteratorOptions, type ReadOptions, type WriteOptions } from '../db/db.js';
 import type { BatchOperation } from '../db/batch.js';
-import { DEFAULTS, type Options } from '../options.js';
+import { invalidArgument } from '../errors.js';
+import type { BytesLike } from '../keys.js';
+import { DEFAULTS, OPTION_NAMES, type Options } from '../options.js';
 import { databaseNotOpenError, toLevelError } from './errors.js';
 import { STORAGE_ENCODINGS, fromStorage, storedByteLength, type StorageData, type StorageFormat } from './formats.js';
 import {
@@ -31,21 +33,44 @@ const CLEAR_BATCH_KEYS_MAX = 1024;
 
 /**
  * The options of `new ShaleLevel(location, options)`: abstract-level's
- * (`keyEncoding`, `valueEncoding`, `createIfMissing`, `errorIfExists`, `passive`)
- * and shale's tuning (`memtableSizeBytes`, `keyBytesMax`, `fs`, ...; see
- * `Options`). The constructor keeps shale's tuning for every open (reopens too);
- * `db.open(options)` takes abstract-level's only. Other names are the user's own:
- * abstract-level shows them to postopen hooks and otherwise ignores them.
+ * (`keyEncoding`, `valueEncoding`, `createIfMissing`, `errorIfExists`, `passive`),
+ * shale's (`memtableSizeBytes`, `keyBytesMax`, `fs`, ...; every name of `Options`),
+ * and classic-level's names that have a shale meaning (`ClassicLevelOptions`).
+ * shale's and classic-level's are validated exactly as `DB.open` validates
+ * them: a bad one fails the open (`LEVEL_DATABASE_NOT_OPEN` with the
+ * `INVALID_ARGUMENT` as its cause). They apply to every open, reopens too; `db.open(options)` takes abstract-level's only. Any other name is the
+ * user's own, as abstract-level defines it: shown to postopen hooks, otherwise
+ * ignored (abstract-level's shared suite requires that).
  */
-export type ShaleLevelOptions<K, V> = AbstractDatabaseOptions<K, V> & ShaleTuning;
+export type ShaleLevelOptions<K, V> = AbstractDatabaseOptions<K, V> & Omit<ShaleTuning, 'compression'> & ClassicLevelOptions;
 
 /** shale's options but those abstract-level owns (it passes them to `_open`). */
 export type ShaleTuning = Omit<Options, 'createIfMissing' | 'errorIfExists'>;
 
+/** classic-level's option names, taken as the shale options they mean (docs/options.md). */
+export interface ClassicLevelOptions {
+  /** classic-level's block cache size: shale's `blockCacheBytes`. */
+  cacheSize?: number;
+  /** classic-level's memtable size: shale's `memtableSizeBytes`. */
+  writeBufferSize?: number;
+  /** classic-level's block size: shale's `blockSizeBytes`. */
+  blockSize?: number;
+  /** `true` is shale's `'snappy'`, `false` its `'none'`; shale's strings work too. */
+  compression?: boolean | Options['compression'];
+}
+
 /** The names of the options in `ShaleTuning`, taken out of the constructor's options. */
-const SHALE_TUNING_NAMES: ReadonlySet<string> = new Set(
-  [...Object.keys(DEFAULTS), 'fs'].filter((name) => name !== 'createIfMissing' && name !== 'errorIfExists'),
-);
+const SHALE_TUNING_NAMES: ReadonlySet<string> = new Set(OPTION_NAMES.filter((name) => name !== 'createIfMissing' && name !== 'errorIfExists'));
+
+/** classic-level's names that are spelled differently in shale. */
+const CLASSIC_LEVEL_NAMES: Readonly<Record<string, keyof ShaleTuning>> = {
+  cacheSize: 'blockCacheBytes',
+  writeBufferSize: 'memtableSizeBytes',
+  blockSize: 'blockSizeBytes',
+};
+
+/** The events a `ShaleLevel` passes on from its `DB` (see `DBEvents`). */
+const DB_EVENTS = ['flush', 'compaction', 'stall', 'background-error'] as const;
 
 /**
  * What this database does, for abstract-level, its test suite and its users.
@@ -71,6 +96,10 @@ const MANIFEST = {
   getSync: true,
   /** An abort rejects an iterator read in progress with `LEVEL_ABORTED` at once (the shale read is abandoned, not stopped). */
   signals: { iterators: true },
+  /** `DB`'s own methods, passed through (sublevels do not have them, as abstract-level decides). */
+  additionalMethods: { compactRange: true, getProperty: true, stats: true, flush: true },
+  /** `DB`'s events, re-emitted with the same arguments. */
+  events: Object.fromEntries(DB_EVENTS.map((name) => [name, true])),
 };
 
 /** What the private read methods receive. */
@@ -104,6 +133,8 @@ interface PrivateBatchOperation {
 export class ShaleLevel<KDefault = string, VDefault = string> extends AbstractLevel<StorageData, KDefault, VDefault> {
   readonly #location: string;
   readonly #shaleOptions: ShaleTuning;
+  /** A classic-level name given with its shale twin: the open fails with it, as DB.open fails on a bad option. */
+  readonly #optionsError: Error | undefined;
   #db: DB | undefined;
 
   /**
@@ -114,10 +145,11 @@ export class ShaleLevel<KDefault = string, VDefault = string> extends AbstractLe
     if (typeof location !== 'string' || location === '') {
       throw new TypeError("The first argument 'location' must be a non-empty string");
     }
-    const { shale, level } = splitOptions(options);
+    const { shale, level, conflict } = splitOptions(options);
     super(MANIFEST, level);
     this.#location = location;
     this.#shaleOptions = shale;
+    this.#optionsError = conflict;
   }
 
   /** The database directory. */
@@ -137,11 +169,57 @@ export class ShaleLevel<KDefault = string, VDefault = string> extends AbstractLe
       createIfMissing: options.createIfMissing,
       errorIfExists: options.errorIfExists,
     };
+    let db: DB;
     try {
-      this.#db = await DB.open(this.#location, shaleOptions);
+      if (this.#optionsError !== undefined) throw this.#optionsError;
+      db = await DB.open(this.#location, shaleOptions);
     } catch (err) {
       throw toLevelError(err, { kind: 'open', location: this.#location });
     }
+    for (const name of DB_EVENTS) db.on(name, (event: unknown) => this.emit(name, event));
+    this.#db = db;
+  }
+
+  /**
+   * `DB.compactRange`: flushes, then compacts every table overlapping [start, end]
+   * (keys in this database's key encoding; either may be omitted). Waits for a
+   * deferred open.
+   */
+  async compactRange(start?: unknown, end?: unknown): Promise<void> {
+    await this.#whenOpen();
+    const encode = (key: unknown): BytesLike | undefined => (key === undefined ? undefined : ((this.keyEncoding() as { encode(key: unknown): unknown }).encode(key) as BytesLike));
+    try {
+      await this.#shale.compactRange(encode(start), encode(end));
+    } catch (err) {
+      throw toLevelError(err, { kind: 'operation' });
+    }
+  }
+
+  /** `DB.flush`: writes the memtable to a table. Waits for a deferred open. */
+  async flush(): Promise<void> {
+    await this.#whenOpen();
+    try {
+      await this.#shale.flush();
+    } catch (err) {
+      throw toLevelError(err, { kind: 'operation' });
+    }
+  }
+
+  /** `DB.getProperty` (`shale.levels`, `shale.stats`); `LEVEL_DATABASE_NOT_OPEN` unless open. */
+  getProperty(name: string): string | undefined {
+    if (typeof name !== 'string') throw new TypeError("The first argument 'name' must be a string");
+    return this.#shale.getProperty(name);
+  }
+
+  /** `DB.stats`; `LEVEL_DATABASE_NOT_OPEN` unless open. */
+  stats(): DBStats {
+    return this.#shale.stats();
+  }
+
+  /** Waits for an open in progress; `LEVEL_DATABASE_NOT_OPEN` if the database is not open after it. */
+  async #whenOpen(): Promise<void> {
+    if (this.status === 'opening') await this.open();
+    if (this.#db === undefined) throw databaseNotOpenError();
   }
 
   /**
@@ -331,14 +409,26 @@ export class ShaleLevel<KDefault = string, VDefault = string> extends AbstractLe
 function splitOptions<K, V>(options: ShaleLevelOptions<K, V> | undefined): {
   shale: ShaleTuning;
   level: AbstractDatabaseOptions<K, V>;
+  conflict: Error | undefined;
 } {
+  let conflict: Error | undefined;
   const shale: Record<string, unknown> = {};
   const level: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(options ?? {})) {
-    if (SHALE_TUNING_NAMES.has(name)) shale[name] = value;
-    else level[name] = value;
+  const given = (options ?? {}) as Record<string, unknown>;
+  for (const [name, value] of Object.entries(given)) {
+    const shaleName = CLASSIC_LEVEL_NAMES[name];
+    if (shaleName !== undefined) {
+      if (shaleName in given) conflict ??= invalidArgument(`options ${name} (classic-level's name) and ${shaleName} (shale's) are one option: give one`);
+      shale[shaleName] = value;
+    } else if (name === 'compression' && typeof value === 'boolean') {
+      shale[name] = value ? 'snappy' : 'none';
+    } else if (SHALE_TUNING_NAMES.has(name)) {
+      shale[name] = value;
+    } else {
+      level[name] = value;
+    }
   }
-  return { shale: shale as ShaleTuning, level: level as AbstractDatabaseOptions<K, V> };
+  return { shale: shale as ShaleTuning, level: level as AbstractDatabaseOptions<K, V>, conflict };
 }
 
 /** The shale snapshot behind an abstract-level snapshot option, if any. */

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { DB, ShaleError } from '../../src/index.js';
-import { LevelError, ShaleLevel } from '../../src/level/index.js';
+import { LevelError, ShaleLevel, type ShaleLevelOptions } from '../../src/level/index.js';
 import { CrashableFS, FaultFS } from '../../src/testing/index.js';
 import { filesMatching, tempDir } from '../helpers.js';
 
@@ -241,6 +241,78 @@ describe('ShaleLevel', () => {
       ['d', 'D'],
     ]);
     await iterator.close();
+    await db.close();
+  });
+});
+
+describe('ShaleLevel: what the engine can do', () => {
+  it('declares compactRange, getProperty, stats and flush, and the DB events, in supports', () => {
+    const db = new ShaleLevel(tempDir());
+    assert.deepEqual(db.supports.additionalMethods, { compactRange: true, getProperty: true, stats: true, flush: true });
+    for (const name of ['flush', 'compaction', 'stall', 'background-error']) assert.equal(db.supports.events[name], true, name);
+    return db.close();
+  });
+
+  it('passes flush, compactRange, stats and getProperty through, and re-emits flush and compaction events', async () => {
+    const db = new ShaleLevel(tempDir(), { l0CompactionTrigger: 2 });
+    const flushes: unknown[] = [];
+    const compactions: unknown[] = [];
+    db.on('flush' as never, (event: unknown) => flushes.push(event));
+    db.on('compaction' as never, (event: unknown) => compactions.push(event));
+    await db.put('a', '1'); // before the open finishes: flush below waits for it
+    await db.flush();
+    await db.put('b', '2');
+    await db.compactRange('a', 'z');
+    assert.ok(flushes.length >= 2, `flush events: ${flushes.length}`);
+    assert.ok(compactions.length >= 1, `compaction events: ${compactions.length}`);
+    const stats = db.stats();
+    assert.equal(stats.flushCount, flushes.length);
+    assert.equal(stats.levels[0]!.fileCount, 0, 'compactRange moved L0 down');
+    assert.match(db.getProperty('shale.levels') ?? '', /^level {2}files/);
+    assert.equal(db.getProperty('no.such.property'), undefined);
+    assert.deepEqual(await db.keys().all(), ['a', 'b']);
+    await db.close();
+    assert.throws(() => db.stats(), hasCode('LEVEL_DATABASE_NOT_OPEN'));
+    await assert.rejects(db.flush(), hasCode('LEVEL_DATABASE_NOT_OPEN'));
+  });
+
+  it('validates every shale option as DB.open does: a bad one fails the open', async () => {
+    const bad: ShaleLevelOptions<string, string>[] = [
+      { compactionExecutor: 'bogus' as 'inline' },
+      { memtableSizeBytes: 'big' as unknown as number },
+      { walRecovery: 'maybe' as 'absolute' },
+      { autoCompaction: 1 as unknown as boolean },
+    ];
+    for (const options of bad) {
+      await assert.rejects(new ShaleLevel(tempDir(), options).open(), hasCode('LEVEL_DATABASE_NOT_OPEN', 'INVALID_ARGUMENT'), JSON.stringify(options));
+    }
+  });
+
+  it("takes classic-level's cacheSize, writeBufferSize, blockSize and boolean compression as shale's options", async () => {
+    const db = new ShaleLevel(tempDir(), { cacheSize: 1024 * 1024, writeBufferSize: 64 * 1024, blockSize: 1024, compression: false });
+    await db.open();
+    assert.equal(db.stats().blockCache.capacityBytes, 1024 * 1024);
+    await db.close();
+    await assert.rejects(new ShaleLevel(tempDir(), { cacheSize: 1, blockCacheBytes: 2 }).open(), hasCode('LEVEL_DATABASE_NOT_OPEN', 'INVALID_ARGUMENT'));
+    await assert.rejects(new ShaleLevel(tempDir(), { blockSize: 1 }).open(), hasCode('LEVEL_DATABASE_NOT_OPEN', 'INVALID_ARGUMENT'), 'the mapped value is validated too');
+  });
+
+  it("leaves other names to the user, as abstract-level does: postopen hooks see them, and they change nothing", async () => {
+    const db = new ShaleLevel(tempDir(), { userland: 123 } as never);
+    let seen: unknown;
+    db.hooks.postopen.add(async (options: unknown) => void (seen = options));
+    await db.open();
+    assert.deepEqual(seen, { createIfMissing: true, errorIfExists: false, userland: 123 });
+    await db.close();
+  });
+
+  it('level-read-stream reads a range as a Node stream', async () => {
+    const { EntryStream } = await import('level-read-stream');
+    const db = new ShaleLevel<string, string>(tempDir());
+    await db.batch(Array.from({ length: 50 }, (_, i) => ({ type: 'put' as const, key: `k${String(i).padStart(2, '0')}`, value: `v${i}` })));
+    const entries: [string, string][] = [];
+    for await (const entry of new EntryStream(db, { gte: 'k10', lt: 'k20' }) as AsyncIterable<{ key: string; value: string }>) entries.push([entry.key, entry.value]);
+    assert.deepEqual(entries, Array.from({ length: 10 }, (_, i) => [`k${10 + i}`, `v${10 + i}`]));
     await db.close();
   });
 });
