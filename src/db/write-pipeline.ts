@@ -182,11 +182,6 @@ export class WritePipeline {
   }
 
   async #commitGroup(group: PendingWrite[]): Promise<void> {
-    let groupBytes = 0;
-    for (const pending of group) groupBytes += pending.encodedBytes;
-    await this.#throttle(groupBytes);
-    if (this.#memtables.active.memtable.approximateBytes >= this.#options.memtableSizeBytes) await this.#rotateMemtable();
-    const firstSeq = this.#lastSequence + 1;
     let opCount = 0;
     let opBytes = 0;
     let sync = false;
@@ -195,6 +190,9 @@ export class WritePipeline {
       opBytes += pending.encodedBytes;
       sync ||= pending.sync;
     }
+    await this.#throttle(opBytes);
+    if (this.#memtables.active.memtable.approximateBytes >= this.#options.memtableSizeBytes) await this.#rotateMemtable();
+    const firstSeq = this.#lastSequence + 1;
     const batches = group.map((pending) => pending.ops);
     const sizeBefore = this.#log.size;
     await this.#log.addRecord(encodeWriteGroup(this.#log.syncedSize, firstSeq, batches, opCount, opBytes));

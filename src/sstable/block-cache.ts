@@ -91,14 +91,7 @@ export class BlockCache {
 
   /** The block of file `fileNumber` at `offset`, marked as used; counts a hit or a miss. */
   get(fileNumber: number, offset: number): Block | undefined {
-    const entry = this.#entries.get(cacheKey(fileNumber, offset));
-    if (entry === undefined) {
-      this.#missCount++;
-      return undefined;
-    }
-    this.#hitCount++;
-    entry.referenced = true;
-    return entry.block;
+    return this.#find(fileNumber, offset)?.block;
   }
 
   /**
@@ -113,6 +106,14 @@ export class BlockCache {
       held.referenced = true;
       return held.block;
     }
+    const entry = this.#find(fileNumber, offset);
+    if (entry === undefined) return undefined;
+    this.#adopt(entry, slots, index);
+    return entry.block;
+  }
+
+  /** The entry of (file, offset), marked as used; counts a hit or a miss. */
+  #find(fileNumber: number, offset: number) {
     const entry = this.#entries.get(cacheKey(fileNumber, offset));
     if (entry === undefined) {
       this.#missCount++;
@@ -120,8 +121,7 @@ export class BlockCache {
     }
     this.#hitCount++;
     entry.referenced = true;
-    this.#adopt(entry, slots, index);
-    return entry.block;
+    return entry;
   }
 
   /**

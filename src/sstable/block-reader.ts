@@ -100,6 +100,11 @@ export class BlockIterator {
   #valueLength = 0;
   /** Scratch for `#readVarint`: the offset after the varint just read. */
   #varintEnd = 0;
+  /** What `#decodeHeader` decoded last. */
+  #headerShared = 0;
+  #headerUnshared = 0;
+  #headerValueLength = 0;
+  #headerKeyStart = 0;
 
   /** Prefer `block.iterator(comparator)`. */
   constructor(block: Block, comparator: KeyComparator) {
@@ -252,22 +257,11 @@ export class BlockIterator {
     this.#current = this.#restartsOffset; // invalid until the entry decodes
     const data = this.#data;
     const limit = this.#restartsOffset;
-    let shared: number;
-    let unshared: number;
-    let valueLength: number;
-    let keyStart: number;
-    // Fast path: three one-byte varints, as for every short key and value.
-    if (offset + 3 <= limit && (data[offset]! | data[offset + 1]! | data[offset + 2]!) < 0x80) {
-      shared = data[offset]!;
-      unshared = data[offset + 1]!;
-      valueLength = data[offset + 2]!;
-      keyStart = offset + 3;
-    } else {
-      shared = this.#readVarint(offset, limit);
-      unshared = this.#readVarint(this.#varintEnd, limit);
-      valueLength = this.#readVarint(this.#varintEnd, limit);
-      keyStart = this.#varintEnd;
-    }
+    this.#decodeHeader(offset, limit);
+    const shared = this.#headerShared;
+    const unshared = this.#headerUnshared;
+    const valueLength = this.#headerValueLength;
+    const keyStart = this.#headerKeyStart;
     if (shared > this.#keyLength) this.#corrupt(offset, `entry shares ${shared} bytes with a ${this.#keyLength}-byte previous key`);
     const keyEnd = keyStart + unshared;
     if (keyEnd > limit || valueLength > limit - keyEnd) this.#corrupt(offset, 'entry runs past the end of the block');
@@ -290,27 +284,37 @@ export class BlockIterator {
     const data = this.#data;
     const limit = this.#restartsOffset;
     const offset = this.#block.restartAt(index);
-    let shared: number;
-    let unshared: number;
-    let valueLength: number;
-    let keyStart: number;
-    // Fast path: three one-byte varints, as in #parseNext.
-    if (offset + 3 <= limit && (data[offset]! | data[offset + 1]! | data[offset + 2]!) < 0x80) {
-      shared = data[offset]!;
-      unshared = data[offset + 1]!;
-      valueLength = data[offset + 2]!;
-      keyStart = offset + 3;
-    } else {
-      shared = this.#readVarint(offset, limit);
-      unshared = this.#readVarint(this.#varintEnd, limit);
-      valueLength = this.#readVarint(this.#varintEnd, limit);
-      keyStart = this.#varintEnd;
-    }
+    this.#decodeHeader(offset, limit);
+    const shared = this.#headerShared;
+    const unshared = this.#headerUnshared;
+    const valueLength = this.#headerValueLength;
+    const keyStart = this.#headerKeyStart;
     if (shared !== 0) this.#corrupt(offset, 'restart entry shares a prefix');
     const keyEnd = keyStart + unshared;
     if (keyEnd > limit || valueLength > limit - keyEnd) this.#corrupt(offset, 'entry runs past the end of the block');
     if (unshared < this.#comparator.keyBytesMin) this.#corrupt(offset, `key of ${unshared} bytes is too short`);
     return this.#comparator.compare(data, keyStart, keyEnd, target);
+  }
+
+  /**
+   * Decodes the entry header at `offset` (shared, unshared and value lengths) into
+   * the `#header*` fields, with the key's first byte at `#headerKeyStart`. Fields,
+   * not a returned object: this runs once per entry on every scan and seek.
+   */
+  #decodeHeader(offset: number, limit: number): void {
+    const data = this.#data;
+    // Fast path: three one-byte varints, as for every short key and value.
+    if (offset + 3 <= limit && (data[offset]! | data[offset + 1]! | data[offset + 2]!) < 0x80) {
+      this.#headerShared = data[offset]!;
+      this.#headerUnshared = data[offset + 1]!;
+      this.#headerValueLength = data[offset + 2]!;
+      this.#headerKeyStart = offset + 3;
+      return;
+    }
+    this.#headerShared = this.#readVarint(offset, limit);
+    this.#headerUnshared = this.#readVarint(this.#varintEnd, limit);
+    this.#headerValueLength = this.#readVarint(this.#varintEnd, limit);
+    this.#headerKeyStart = this.#varintEnd;
   }
 
   /** Reads a varint32 at `offset` below `limit`; the offset after it goes to `#varintEnd`. */
