@@ -83,10 +83,23 @@ export function batchOps(operations: unknown, limits: Limits): WriteOp[] {
   });
 }
 
+/**
+ * Rejects an option name a call does not take, as `DB.open` does: a misspelt
+ * `{ snyc: false }` or `{ revrse: true }` must fail, never be quietly ignored.
+ */
+export function checkOptionNames(options: object, names: readonly string[], what: string): void {
+  for (const name of Object.keys(options)) {
+    if (!names.includes(name)) throw invalidArgument(`unknown ${what} option ${name}; expected one of ${names.join(', ')}`);
+  }
+}
+
+const WRITE_OPTION_NAMES = ['sync'];
+
 /** Reads `{ sync }`, defaulting to true. */
 export function syncOption(options: unknown): boolean {
   if (options === undefined) return true;
   if (typeof options !== 'object' || options === null) throw invalidArgument('write options must be an object');
+  checkOptionNames(options, WRITE_OPTION_NAMES, 'write');
   const { sync } = options as { sync?: unknown };
   if (sync === undefined) return true;
   if (typeof sync !== 'boolean') throw invalidArgument('option sync must be a boolean');

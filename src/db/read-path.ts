@@ -25,7 +25,7 @@ import { LoopTurns, READS_BETWEEN_TURNS } from '../util/event-loop.js';
 import { userKeyOf, type Version } from '../version/version.js';
 import type { FileMeta } from '../version/version-edit.js';
 import type { VersionSet } from '../version/version-set.js';
-import { keyArgument, lookupKeyArgument } from './batch.js';
+import { checkOptionNames, keyArgument, lookupKeyArgument } from './batch.js';
 import type { MemtableSet } from './memtable-set.js';
 import { Snapshot, type SnapshotList } from './snapshot.js';
 
@@ -124,7 +124,7 @@ export class ReadPath {
     const { range, reverse, limit } = iteratorArguments(options, this.#parts.options);
     // Everything the snapshot needs is captured now, synchronously: the sequence,
     // the memtables and the version. Tables are opened on first use.
-    const seq = this.#readSeq(options);
+    const seq = this.#readSeq(options, false); // iteratorArguments checked the names
     const frozen = memtables.all();
     const pin = versions.pin();
     let releaseTables = (): void => undefined;
@@ -153,9 +153,10 @@ export class ReadPath {
     for (const iterator of this.#iterators) iterator.markDatabaseClosed();
   }
 
-  #readSeq(options: ReadOptions | undefined): number {
+  #readSeq(options: ReadOptions | undefined, checkNames = true): number {
     if (options === undefined) return this.#parts.lastSequence();
     if (typeof options !== 'object' || options === null) throw new ShaleError('INVALID_ARGUMENT', 'read options must be an object');
+    if (checkNames) checkOptionNames(options, READ_OPTION_NAMES, 'read');
     if (options.snapshot === undefined) return this.#parts.lastSequence();
     if (!(options.snapshot instanceof Snapshot)) throw new ShaleError('INVALID_ARGUMENT', 'option snapshot must come from db.snapshot()');
     return options.snapshot.seqFor(this.#parts.snapshots);
@@ -199,10 +200,14 @@ function valueOf(found: MemLookup): Buffer | undefined {
   return found.type === EntryType.DELETE ? undefined : Buffer.from(found.value);
 }
 
+const READ_OPTION_NAMES = ['snapshot'];
+const ITERATOR_OPTION_NAMES = ['gt', 'gte', 'lt', 'lte', 'reverse', 'limit', 'snapshot'];
+
 /** Validates iterator options; bounds are copied, since the iterator reads them long after the call. */
 function iteratorArguments(options: IteratorOptions | undefined, limits: ResolvedOptions): { range: KeyRange; reverse: boolean; limit: number } {
   if (options === undefined) return { range: {}, reverse: false, limit: Infinity };
   if (typeof options !== 'object' || options === null) throw new ShaleError('INVALID_ARGUMENT', 'iterator options must be an object');
+  checkOptionNames(options, ITERATOR_OPTION_NAMES, 'iterator');
   const range: KeyRange = {};
   for (const bound of ['gt', 'gte', 'lt', 'lte'] as const) {
     const value = options[bound];

@@ -116,6 +116,28 @@ describe('DB API', () => {
     await assert.rejects(DB.open(''), isCode('INVALID_ARGUMENT'));
   });
 
+  it('a misspelt option of any call is INVALID_ARGUMENT naming it, as at open; the right names still work', async () => {
+    const db = await DB.open(tempDir());
+    await assert.rejects(db.put('k', 'v', { snyc: false } as never), /unknown write option snyc/);
+    await assert.rejects(db.delete('k', { sync: true, fast: 1 } as never), isCode('INVALID_ARGUMENT'));
+    await assert.rejects(db.write([], { Sync: true } as never), isCode('INVALID_ARGUMENT'));
+    await assert.rejects(db.get('k', { snapshots: db.snapshot() } as never), /unknown read option snapshots/);
+    await assert.rejects(db.getMany(['k'], { fillCache: false } as never), isCode('INVALID_ARGUMENT'));
+    assert.throws(() => db.getSync('k', { fillCache: false } as never), isCode('INVALID_ARGUMENT'));
+    assert.throws(() => db.iterator({ revrse: true } as never), /unknown iterator option revrse/);
+    assert.throws(() => db.keys({ start: 'a' } as never), isCode('INVALID_ARGUMENT'));
+    assert.equal(db.latestSequence, 0n);
+    await db.put('k', 'v', { sync: false });
+    const snapshot = db.snapshot();
+    assert.equal((await db.get('k', { snapshot }))?.toString(), 'v');
+    assert.deepEqual(
+      (await db.keys({ gte: 'a', lt: 'z', reverse: true, limit: 5, snapshot }).all()).map(String),
+      ['k'],
+    );
+    snapshot.release();
+    await db.close();
+  });
+
   it('close waits for queued writes; operations after close are NOT_OPEN; closing twice is harmless', async () => {
     const dir = tempDir();
     const db = await DB.open(dir);
