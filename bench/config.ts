@@ -20,6 +20,7 @@ export const WORKLOAD_NAMES = [
   'seekrandom',
   'deleterandom',
   'fillbatch',
+  'fillrandom-large',
   'fillsync',
   'fillsync-concurrent',
 ] as const;
@@ -66,7 +67,7 @@ export interface BenchConfig {
 export const USAGE = `Usage: npm run bench -- [flags]
 
   --num <n>                 entries per fill and keys in the read database (default 1000000)
-  --value-size <bytes>      value size (default 100; keys are 16 bytes)
+  --value-size <bytes>      value size (default 100; keys are 16 bytes; fillrandom-large always 1000)
   --reads <n>               operations of readrandom(-sync), readmissing, seekrandom (default --num)
   --sync-writes <n>         writes of fillsync and fillsync-concurrent (default 10000)
   --concurrency <n>         non-sync single writes in flight (default 64)

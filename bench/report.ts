@@ -11,7 +11,7 @@ import { engineStallSpans } from './monitor.js';
 import type { Machine } from './machine.js';
 import type { RunResult } from './protocol.js';
 import type { RunRecord } from './runner.js';
-import { WORKLOADS } from './workloads.js';
+import { LARGE_VALUE_BYTES, WORKLOADS } from './workloads.js';
 
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
@@ -82,7 +82,7 @@ export function headerText(report: Pick<Report, 'machine' | 'parameters' | 'dire
       .join(', ')}`,
   );
   lines.push(
-    `parameters: num ${integer(config.num)}, keys ${KEY_SIZE_BYTES} B, values ${config.valueSizeBytes} B (~50% compressible), ` +
+    `parameters: num ${integer(config.num)}, keys ${KEY_SIZE_BYTES} B, values ${config.valueSizeBytes} B (fillrandom-large ${LARGE_VALUE_BYTES} B; ~50% compressible), ` +
       `reads ${integer(config.reads)}, sync writes ${integer(config.syncWrites)}, non-sync writes in flight ${config.writeConcurrency}, ` +
       `reads in flight ${config.readConcurrency}, awaited ops yield to the event loop ${config.yieldEvery === 0 ? 'never' : `every ${config.yieldEvery}`}, seed ${config.seed}`,
   );

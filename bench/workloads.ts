@@ -39,6 +39,9 @@ export interface WorkloadSpec {
   latencyUnit: string;
 }
 
+/** The value size of fillrandom-large: the size at which issue 17's write goals are set. */
+export const LARGE_VALUE_BYTES = 1000;
+
 export const WORKLOADS: Record<WorkloadName, WorkloadSpec> = {
   fillseq: {
     name: 'fillseq',
@@ -139,6 +142,15 @@ export const WORKLOADS: Record<WorkloadName, WorkloadSpec> = {
     opUnit: 'entry',
     latencyUnit: 'batch of 100',
   },
+  'fillrandom-large': {
+    name: 'fillrandom-large',
+    description: `fillrandom with ${LARGE_VALUE_BYTES}-byte values whatever --value-size says (at --num 1000000, 1 GiB: compaction has to carry the load)`,
+    needs: 'empty',
+    leaves: 'scratch',
+    writes: true,
+    opUnit: 'put',
+    latencyUnit: 'put',
+  },
   fillsync: {
     name: 'fillsync',
     description: 'put --sync-writes keys in random order with durable (sync) writes, one at a time',
@@ -236,16 +248,16 @@ function permutationFor(config: BenchConfig, label: string): Permutation {
   return new Permutation(config.num, deriveSeed(config.seed, label));
 }
 
-function valuesFor(config: BenchConfig): ValueSource {
-  return new ValueSource(config.valueSizeBytes, deriveSeed(config.seed, 'values'));
+function valuesFor(config: BenchConfig, valueSizeBytes = config.valueSizeBytes): ValueSource {
+  return new ValueSource(valueSizeBytes, deriveSeed(config.seed, 'values'));
 }
 
 /** Single non-sync puts, `order` giving the key index of each. */
-async function fill(context: WorkloadContext, order: (index: number) => number): Promise<WorkloadOutcome> {
+async function fill(context: WorkloadContext, order: (index: number) => number, valueSizeBytes = context.config.valueSizeBytes): Promise<WorkloadOutcome> {
   const { config, engine } = context;
-  const values = valuesFor(config);
+  const values = valuesFor(config, valueSizeBytes);
   await runOps(context, config.num, config.writeConcurrency, (index) => engine.put(keyFor(order(index)), values.next()));
-  return { ops: config.num, userBytes: config.num * (KEY_SIZE_BYTES + config.valueSizeBytes), found: undefined, expectedFound: undefined };
+  return { ops: config.num, userBytes: config.num * (KEY_SIZE_BYTES + valueSizeBytes), found: undefined, expectedFound: undefined };
 }
 
 /** The fillrandom workload, also run untimed to prepare a database for the others. */
@@ -407,6 +419,10 @@ export function runWorkload(name: WorkloadName, context: WorkloadContext): Promi
       return deleteRandom(context);
     case 'fillbatch':
       return fillBatch(context);
+    case 'fillrandom-large': {
+      const permutation = permutationFor(config, 'fillrandom-large');
+      return fill(context, (index) => permutation.at(index), LARGE_VALUE_BYTES);
+    }
     case 'fillsync':
       return fillSync(context, 1, 'fillsync');
     case 'fillsync-concurrent':
