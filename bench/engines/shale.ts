@@ -17,8 +17,8 @@ export const SHALE_INFO: EngineInfo = {
     delete: 'await db.delete(key, { sync: false })',
     read: 'await db.get(key)',
     readSync: 'db.getSync(key)',
-    scan: 'db.iterator({ reverse }) + await it.nextv(1000)',
-    seek: 'one db.iterator(); per op it.seek(key) + await it.nextv(10)',
+    scan: 'db.iterator({ reverse, copy: false }) + await it.nextv(1000) (views of cached blocks, not copies)',
+    seek: 'one db.iterator({ copy: false }); per op it.seek(key) + await it.nextv(10)',
     compact: 'db.compactRange() when present, else db.flush() (memtable to L0 only)',
   },
   durability: {
@@ -47,7 +47,7 @@ class ShaleReader implements RangeReader {
   readonly #iterator: ReturnType<DB['iterator']>;
 
   constructor(db: DB, reverse: boolean) {
-    this.#iterator = db.iterator({ reverse });
+    this.#iterator = db.iterator({ reverse, copy: false });
   }
 
   async read(count: number): Promise<ReadChunk> {

@@ -264,19 +264,19 @@ export class DB extends EventEmitter<DBEvents> {
    */
   iterator(options?: IteratorOptions): ShaleIterator<[Buffer, Buffer]> {
     this.#checkOpen();
-    return this.#reads.iterator(options, (entry) => entry);
+    return this.#reads.iterator(options, 'entries', (entry) => entry);
   }
 
   /** Like `iterator()`, yielding keys only. */
   keys(options?: IteratorOptions): ShaleIterator<Buffer> {
     this.#checkOpen();
-    return this.#reads.iterator(options, (entry) => entry[0]);
+    return this.#reads.iterator(options, 'keys', (entry) => entry[0]);
   }
 
   /** Like `iterator()`, yielding values only. */
   values(options?: IteratorOptions): ShaleIterator<Buffer> {
     this.#checkOpen();
-    return this.#reads.iterator(options, (entry) => entry[1]);
+    return this.#reads.iterator(options, 'values', (entry) => entry[1]);
   }
 
   /** Writes the memtable to a table and resolves when the table is installed. */

@@ -45,7 +45,18 @@ export interface IteratorOptions extends ReadOptions {
   reverse?: boolean;
   /** Stop after this many entries; -1 or Infinity for no limit. Default no limit. */
   limit?: number;
+  /**
+   * Default true: every key and value returned is the caller's own copy. With
+   * false, they are views of the engine's memory (a cached block, a memtable
+   * entry), which saves a copy per entry on scans: they never change, but they
+   * must not be modified (that would change the database's own data), and one
+   * kept keeps its whole block (up to a block's size) in memory: copy what you keep.
+   */
+  copy?: boolean;
 }
+
+/** What an iterator yields, so it copies only that: `db.keys()` never copies a value. */
+export type IteratorYields = 'entries' | 'keys' | 'values';
 
 /** What reads work with. */
 export interface ReadPathParts {
@@ -119,9 +130,9 @@ export class ReadPath {
   }
 
   /** An iterator over one consistent snapshot, captured now. */
-  iterator<T>(options: IteratorOptions | undefined, map: (entry: [Buffer, Buffer]) => T): ShaleIterator<T> {
+  iterator<T>(options: IteratorOptions | undefined, yields: IteratorYields, map: (entry: [Buffer, Buffer]) => T): ShaleIterator<T> {
     const { memtables, versions, tableCache } = this.#parts;
-    const { range, reverse, limit } = iteratorArguments(options, this.#parts.options);
+    const { range, reverse, limit, copy } = iteratorArguments(options, this.#parts.options);
     // Everything the snapshot needs is captured now, synchronously: the sequence,
     // the memtables and the version. Tables are opened on first use.
     const seq = this.#readSeq(options, false); // iteratorArguments checked the names
@@ -143,6 +154,7 @@ export class ReadPath {
       },
       map,
       limit,
+      { keys: copy && yields !== 'values', values: copy && yields !== 'keys' },
     );
     this.#iterators.add(iterator as ShaleIterator<unknown>);
     return iterator;
@@ -201,11 +213,11 @@ function valueOf(found: MemLookup): Buffer | undefined {
 }
 
 const READ_OPTION_NAMES = ['snapshot'];
-const ITERATOR_OPTION_NAMES = ['gt', 'gte', 'lt', 'lte', 'reverse', 'limit', 'snapshot'];
+const ITERATOR_OPTION_NAMES = ['gt', 'gte', 'lt', 'lte', 'reverse', 'limit', 'snapshot', 'copy'];
 
 /** Validates iterator options; bounds are copied, since the iterator reads them long after the call. */
-function iteratorArguments(options: IteratorOptions | undefined, limits: ResolvedOptions): { range: KeyRange; reverse: boolean; limit: number } {
-  if (options === undefined) return { range: {}, reverse: false, limit: Infinity };
+function iteratorArguments(options: IteratorOptions | undefined, limits: ResolvedOptions): { range: KeyRange; reverse: boolean; limit: number; copy: boolean } {
+  if (options === undefined) return { range: {}, reverse: false, limit: Infinity, copy: true };
   if (typeof options !== 'object' || options === null) throw new ShaleError('INVALID_ARGUMENT', 'iterator options must be an object');
   checkOptionNames(options, ITERATOR_OPTION_NAMES, 'iterator');
   const range: KeyRange = {};
@@ -219,7 +231,9 @@ function iteratorArguments(options: IteratorOptions | undefined, limits: Resolve
   if (typeof limit !== 'number' || Number.isNaN(limit) || (limit !== Infinity && !Number.isInteger(limit))) {
     throw new ShaleError('INVALID_ARGUMENT', 'option limit must be an integer');
   }
-  return { range, reverse, limit: limit < 0 ? Infinity : limit };
+  const copy = options.copy ?? true;
+  if (typeof copy !== 'boolean') throw new ShaleError('INVALID_ARGUMENT', 'option copy must be a boolean');
+  return { range, reverse, limit: limit < 0 ? Infinity : limit, copy };
 }
 
 /** Compares the user key of internal key `internalKey` with `key`, in place (no subarray per comparison). */

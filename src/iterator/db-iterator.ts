@@ -138,20 +138,20 @@ export class DBIterator {
   }
 
   /**
-   * Appends copies of up to `maxEntries` entries, from the current one on, to
-   * `out`, stopping early once `maxBytes` of keys and values are taken (the entry
+   * Appends up to `maxEntries` entries, from the current one on, to `out` (keys
+   * and values copied as `copy` says, else the views), stopping early once `maxBytes` of keys and values are taken (the entry
    * that crosses it included, so every call with a valid iterator makes
    * progress). Leaves the iterator at the first entry not taken. Returns the count
    * appended.
    */
-  nextBatch(maxEntries: number, maxBytes: number, out: [Buffer, Buffer][]): number {
+  nextBatch(maxEntries: number, maxBytes: number, out: [Buffer, Buffer][], copy: { readonly keys: boolean; readonly values: boolean }): number {
     assert(Number.isSafeInteger(maxEntries) && maxEntries >= 1, `nextBatch needs maxEntries >= 1, got ${maxEntries}`);
     let count = 0;
     let bytes = 0;
     while (this.valid() && count < maxEntries) {
       const key = this.#key!;
       const value = this.#value!;
-      out.push([Buffer.from(key), Buffer.from(value)]);
+      out.push([copy.keys ? Buffer.from(key) : key, copy.values ? Buffer.from(value) : value]);
       count++;
       bytes += key.length + value.length;
       this.advance();

@@ -16,6 +16,12 @@ const BATCH_ENTRIES_MAX = 1024;
 /** A refill stops once it holds this many key and value bytes. */
 const BATCH_BYTES_MAX = 1024 * 1024;
 
+/** Which parts of each entry the iterator copies for the caller (`copy: false` copies neither). */
+export interface CopyParts {
+  readonly keys: boolean;
+  readonly values: boolean;
+}
+
 /** What builds the iterator's source on first use and releases what it pinned. */
 export interface IteratorSource {
   build(): Promise<DBIterator>;
@@ -27,6 +33,7 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
   readonly #source: IteratorSource;
   readonly #map: (entry: [Buffer, Buffer]) => T;
   readonly #limit: number;
+  readonly #copy: CopyParts;
   #inner: DBIterator | undefined;
   #building: Promise<DBIterator> | undefined;
   #buffer: [Buffer, Buffer][] = [];
@@ -39,10 +46,11 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
   readonly #loopTurns = new LoopTurns(ENTRIES_BETWEEN_TURNS);
 
   /** @internal Created by `DB`. */
-  constructor(source: IteratorSource, map: (entry: [Buffer, Buffer]) => T, limit: number) {
+  constructor(source: IteratorSource, map: (entry: [Buffer, Buffer]) => T, limit: number, copy: CopyParts) {
     this.#source = source;
     this.#map = map;
     this.#limit = limit;
+    this.#copy = copy;
   }
 
   /** The number of entries returned so far. */
@@ -174,7 +182,7 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
     this.#bufferIndex = 0;
     const batch = needed > 0 ? Math.min(needed, BATCH_ENTRIES_MAX) : this.#batchEntries;
     const wanted = Math.min(batch, this.#limit - this.#count);
-    inner.nextBatch(wanted, BATCH_BYTES_MAX, this.#buffer);
+    inner.nextBatch(wanted, BATCH_BYTES_MAX, this.#buffer, this.#copy);
     this.#batchEntries = Math.min(this.#batchEntries * 2, BATCH_ENTRIES_MAX);
     return this.#buffer.length > 0;
   }

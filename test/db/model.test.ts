@@ -393,8 +393,14 @@ class ModelRun {
     if (rng.bool(0.1)) range[rng.pick(['gt', 'gte', 'lt', 'lte'] as const)] = this.#randomProbe();
     const reverse = rng.bool(0.4);
     const limit = rng.pick([Infinity, Infinity, -1, 0, 1, 2, 5, 17, 100]);
-    const options: IteratorOptions = { ...range, ...(reverse || rng.bool() ? { reverse } : {}), ...(limit !== Infinity || rng.bool() ? { limit } : {}) };
-    const text = `{${showRange(range)}${reverse ? ', reverse' : ''}${limit !== Infinity ? `, limit ${limit}` : ''}}`;
+    const copy = rng.bool(0.7);
+    const options: IteratorOptions = {
+      ...range,
+      ...(reverse || rng.bool() ? { reverse } : {}),
+      ...(limit !== Infinity || rng.bool() ? { limit } : {}),
+      ...(copy ? {} : { copy }),
+    };
+    const text = `{${showRange(range)}${reverse ? ', reverse' : ''}${limit !== Infinity ? `, limit ${limit}` : ''}${copy ? '' : ', copy: false'}}`;
     return { options, range, reverse, limit, text };
   }
 

@@ -537,6 +537,43 @@ describe('iterators over the memtable and several tables', () => {
       v.fill(0x21);
     }
     assertMatches(await db.iterator().all(), model);
+    for (const k of await db.keys().all()) k.fill(0x21);
+    for (const v of await db.values().all()) v.fill(0x21);
+    assertMatches(await db.iterator().all(), model, {}, false, 'after modifying what keys() and values() returned: ');
+    await db.close();
+  });
+
+  it('with copy: false they are views that show the same entries and stay unchanged through writes, flushes and compaction', async () => {
+    const fs = new CrashableFS();
+    const { db, model } = await layeredDatabase(fs, { blockSizeBytes: 64, blockRestartInterval: 2 });
+    const big = Buffer.alloc(5000, 'b');
+    await db.put('kbig', big);
+    model.put(Buffer.from('kbig'), big);
+    await db.flush();
+    const taken: { context: string; entries: Pair[]; expected: string[] }[] = [];
+    for (const { name, range } of ranges) {
+      for (const reverse of [false, true]) {
+        const context = `${name}, reverse ${reverse}: `;
+        const entries = await db.iterator({ ...range, reverse, copy: false }).all();
+        assertMatches(entries, model, range, reverse, context);
+        taken.push({ context, entries, expected: show(entries) });
+      }
+    }
+    const keys = await db.keys({ copy: false }).all();
+    const values = await db.values({ copy: false, reverse: true }).all();
+    assert.deepEqual(keys.map(String), model.entries().map(([k]) => k.toString()));
+    assert.deepEqual(values.map(String), model.entries().map(([, v]) => v.toString()).reverse());
+    // A value too large for Buffer's pool: its own copy has an ArrayBuffer of its size, a view its block's.
+    const [view] = await db.values({ gte: 'kbig', lte: 'kbig', copy: false }).all();
+    const [copy] = await db.values({ gte: 'kbig', lte: 'kbig' }).all();
+    assert.equal(view?.toString(), big.toString());
+    assert.ok(view.buffer.byteLength > big.length, `a view of its block (${view.buffer.byteLength} bytes)`);
+    assert.equal(copy?.buffer.byteLength, big.length, 'the default is a copy of its own');
+    for (let i = 0; i < 40; i++) await db.put(key(i), `late-${i}`);
+    await db.flush();
+    await db.compactRange();
+    for (const { context, entries, expected } of taken) assert.deepEqual(show(entries), expected, `${context}views changed`);
+    await assert.rejects(async () => db.iterator({ copy: 'no' as unknown as boolean }), isCode('INVALID_ARGUMENT'));
     await db.close();
   });
 });

@@ -141,24 +141,41 @@ describe('DB iterator', () => {
     assert.deepEqual(drain(iterator), ['b=b7']);
   });
 
+  const COPY_BOTH = { keys: true, values: true };
+
   it('copies batches, stopping at the entry count or once the byte budget is spent', () => {
     const iterator = dbIterator([put('a', 1, 'xx'), put('b', 2, 'yy'), put('c', 3, 'zz')], 3, {}, false);
     iterator.seekToStart();
     const keyView = iterator.key();
     const out: [Buffer, Buffer][] = [];
-    assert.equal(iterator.nextBatch(2, 1000, out), 2);
+    assert.equal(iterator.nextBatch(2, 1000, out, COPY_BOTH), 2);
     out[0]![0][0] = 0x7a;
     assert.equal(keyView.toString(), 'a', 'keys are copies');
     assert.equal(iterator.key().toString(), 'c');
-    assert.equal(iterator.nextBatch(10, 1000, out), 1);
-    assert.equal(iterator.nextBatch(10, 1000, out), 0);
+    assert.equal(iterator.nextBatch(10, 1000, out, COPY_BOTH), 1);
+    assert.equal(iterator.nextBatch(10, 1000, out, COPY_BOTH), 0);
     assert.deepEqual(
       out.map(([key, value]) => `${key.toString()}=${value.toString()}`),
       ['z=xx', 'b=yy', 'c=zz'],
     );
     iterator.seekToStart();
-    assert.equal(iterator.nextBatch(10, 3, []), 1, 'a batch past its byte budget ends after the entry that crossed it');
-    assert.equal(iterator.nextBatch(10, 0, []), 1, 'a batch always makes progress');
+    assert.equal(iterator.nextBatch(10, 3, [], COPY_BOTH), 1, 'a batch past its byte budget ends after the entry that crossed it');
+    assert.equal(iterator.nextBatch(10, 0, [], COPY_BOTH), 1, 'a batch always makes progress');
+  });
+
+  it('hands out views when told not to copy, and they stay unchanged as the iterator moves', () => {
+    const iterator = dbIterator([put('a', 1, 'xx'), put('b', 2, 'yy')], 3, {}, false);
+    iterator.seekToStart();
+    const keyView = iterator.key();
+    const valueView = iterator.value();
+    const out: [Buffer, Buffer][] = [];
+    assert.equal(iterator.nextBatch(1, 1000, out, { keys: false, values: true }), 1);
+    assert.equal(out[0]![0], keyView, 'the key is the view');
+    assert.notEqual(out[0]![1], valueView, 'the value is a copy');
+    assert.equal(iterator.nextBatch(1, 1000, out, { keys: true, values: false }), 1);
+    assert.equal(out[1]![1].toString(), 'yy');
+    assert.equal(iterator.valid(), false);
+    assert.deepEqual(out.map(([key, value]) => `${key.toString()}=${value.toString()}`), ['a=xx', 'b=yy']);
   });
 
   it('closes the inner iterator', () => {
@@ -194,7 +211,8 @@ describe('DB iterator', () => {
 
     iterator.seekToStart();
     const batched: [Buffer, Buffer][] = [];
-    while (iterator.nextBatch(rng.range(1, 4), rng.range(0, 12), batched) > 0);
+    const copy = { keys: rng.bool(), values: rng.bool() };
+    while (iterator.nextBatch(rng.range(1, 4), rng.range(0, 12), batched, copy) > 0);
     assert.deepEqual(
       batched.map(([key, value]) => `${key.toString('latin1')}=${value.toString('latin1')}`),
       show(expected),
