@@ -134,6 +134,8 @@ export class MemTable {
 
   /** The newest entry for `key` with sequence ≤ `snapshotSeq`, or undefined if the memtable has none. */
   get(key: Buffer, snapshotSeq: number): MemLookup | undefined {
+    // An empty memtable (the usual one after open, or a flush) answers without building a B-tree key.
+    if (this.#tree.size === 0) return undefined;
     const pair = this.#tree.getPairOrNextHigher(memKey(key, snapshotSeq, EntryType.PUT));
     if (pair === undefined || compareKeys(pair[0].key, key) !== 0) return undefined;
     return { type: pair[0].type, seq: pair[0].seq, value: pair[1] };
