@@ -90,6 +90,8 @@ function randomOptions(rng: Rng): TableBuilderOptions {
     restartInterval: rng.range(1, 16),
     bloomBitsPerKey: rng.bool() ? 0 : 10,
     compression: rng.bool() ? 'snappy' : 'none',
+    // Format version 2 tables (a prefix filter) a third of the time.
+    bloomPrefixBytes: rng.bool(0.33) ? rng.range(1, 6) : 0,
   };
 }
 
@@ -333,6 +335,10 @@ class ReadCheck {
     for (const userKey of userKeys) {
       if (this.mode !== 'typesOnly' && model.get(userKey, SEQUENCE_MAX) !== undefined) {
         assert.ok(reader.mayContain(userKey), `the bloom filter says ${userKey.toString('hex')}, which was written, is absent`);
+        const prefix = userKey.subarray(0, reader.bloomPrefixBytes);
+        if (reader.bloomPrefixBytes > 0 && prefix.length === reader.bloomPrefixBytes) {
+          assert.ok(reader.mayContainPrefix(prefix), `the prefix filter says ${prefix.toString('hex')}, a prefix of a written key, is absent`);
+        }
       }
       for (const seq of [SEQUENCE_MAX, rng.int(SEQUENCE_MAX), model.randomLookup(rng).seq]) {
         const result = this.attempt(() => reader.get(userKey, seq));

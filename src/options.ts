@@ -46,6 +46,15 @@ export interface Options {
   blockRestartInterval?: number;
   /** Bloom filter bits per key (about 1% false positives at 10); 0 writes no filter. Default 10. */
   bloomBitsPerKey?: number;
+  /**
+   * Also put the first N bytes of every key into each new table's bloom filter
+   * (RocksDB's prefix bloom with a capped prefix): an iterator whose bounds lie
+   * inside one N-byte prefix, such as `{ gte: p, lt: successor(p) }` with p of N
+   * bytes, then skips the tables that hold no key with that prefix. Each table
+   * records its own N, so changing this never makes a read wrong. 0 (the
+   * default) adds none. Needs `bloomBitsPerKey` > 0.
+   */
+  bloomPrefixBytes?: number;
   /** Compress blocks with snappy when that saves at least 1/8. Default 'snappy'. */
   compression?: 'snappy' | 'none';
   /**
@@ -119,6 +128,7 @@ export interface ResolvedOptions {
   readonly blockSizeBytes: number;
   readonly blockRestartInterval: number;
   readonly bloomBitsPerKey: number;
+  readonly bloomPrefixBytes: number;
   readonly compression: 'snappy' | 'none';
   readonly compressionMinLevel: number;
   readonly blockCacheBytes: number;
@@ -180,6 +190,7 @@ export const DEFAULTS = {
   blockSizeBytes: 4 * KIB,
   blockRestartInterval: 16,
   bloomBitsPerKey: 10,
+  bloomPrefixBytes: 0,
   compression: 'snappy',
   blockCacheBytes: defaultBlockCacheBytes(),
   maxOpenFiles: 1000,
@@ -260,6 +271,7 @@ export function resolveOptions(options: Options | undefined): ResolvedOptions {
     blockSizeBytes: intOption(options, 'blockSizeBytes', 64, 4 * MIB),
     blockRestartInterval: intOption(options, 'blockRestartInterval', 1, 1024),
     bloomBitsPerKey: intOption(options, 'bloomBitsPerKey', 0, 64),
+    bloomPrefixBytes: intOption(options, 'bloomPrefixBytes', 0, 1024),
     compression,
     compressionMinLevel: intOption(options, 'compressionMinLevel', 0, 64),
     blockCacheBytes: intOption(options, 'blockCacheBytes', 0, 64 * 1024 * MIB),
@@ -295,12 +307,14 @@ export function tableBuilderOptions(options: ResolvedOptions, level: number): {
   blockSizeBytes: number;
   restartInterval: number;
   bloomBitsPerKey: number;
+  bloomPrefixBytes: number;
   compression: 'snappy' | 'none';
 } {
   return {
     blockSizeBytes: options.blockSizeBytes,
     restartInterval: options.blockRestartInterval,
     bloomBitsPerKey: options.bloomBitsPerKey,
+    bloomPrefixBytes: options.bloomPrefixBytes,
     compression: level >= options.compressionMinLevel ? options.compression : 'none',
   };
 }

@@ -10,7 +10,8 @@
 import assert from '../util/assert.js';
 import { ShaleError } from '../errors.js';
 import type { InternalIterator } from '../iterator/internal-iterator.js';
-import { DBIterator, type KeyRange } from '../iterator/db-iterator.js';
+import { DBIterator } from '../iterator/db-iterator.js';
+import { aboveUpper, belowLower, rangeBounds, sharedPrefix, type KeyRange } from '../iterator/key-range.js';
 import { LevelIterator } from '../iterator/level-iterator.js';
 import { MergingIterator } from '../iterator/merging-iterator.js';
 import { ShaleIterator } from '../iterator/public-iterator.js';
@@ -347,15 +348,33 @@ export async function buildDbIterator(
     for (const fileNumber of acquired.splice(0)) tableCache.release(fileNumber);
   };
   try {
+    // Only the tables the range can reach: those whose key range overlaps it, less
+    // those whose prefix filter rules out the one prefix every key of the range has.
+    const { lower, upper } = rangeBounds(range);
+    const prefixes = new Map<number, Buffer | undefined>();
     const readers = new Map<number, TableReader>();
     for (const file of version.files()) {
-      readers.set(file.fileNumber, await tableCache.acquire(file.fileNumber));
+      if (aboveUpper(userKeyOf(file.smallest), upper) || belowLower(userKeyOf(file.largest), lower)) continue;
+      const reader = await tableCache.acquire(file.fileNumber);
+      const prefixBytes = reader.bloomPrefixBytes;
+      if (prefixBytes > 0) {
+        if (!prefixes.has(prefixBytes)) prefixes.set(prefixBytes, sharedPrefix(lower, upper, prefixBytes));
+        const prefix = prefixes.get(prefixBytes);
+        if (prefix !== undefined && !reader.mayContainPrefix(prefix)) {
+          tableCache.release(file.fileNumber);
+          continue;
+        }
+      }
+      readers.set(file.fileNumber, reader);
       acquired.push(file.fileNumber);
     }
     const children: InternalIterator[] = memtables.map((memtable) => new MemTableIterator(memtable));
-    for (const file of version.levels[0] ?? []) children.push(readers.get(file.fileNumber)!.iterator());
+    for (const file of version.levels[0] ?? []) {
+      const reader = readers.get(file.fileNumber);
+      if (reader !== undefined) children.push(reader.iterator());
+    }
     for (let level = 1; level < version.levels.length; level++) {
-      const files = version.levels[level]!;
+      const files = version.levels[level]!.filter((file) => readers.has(file.fileNumber));
       if (files.length === 0) continue;
       children.push(
         new LevelIterator(

@@ -13,46 +13,7 @@
 import assert from '../util/assert.js';
 import { EntryType, SEQUENCE_MAX, compareKeys } from '../keys.js';
 import type { InternalIterator } from './internal-iterator.js';
-
-/**
- * Bounds of an iteration. Every bound given applies, so with both `gt` and `gte`
- * the tighter wins (abstract-level instead lets `gte` override `gt`; the Level
- * adapter drops the overridden bound before it gets here).
- */
-export interface KeyRange {
-  gt?: Buffer;
-  gte?: Buffer;
-  lt?: Buffer;
-  lte?: Buffer;
-}
-
-/** One end of a range: a key, and whether the key itself is in the range. */
-interface Bound {
-  readonly key: Buffer;
-  readonly inclusive: boolean;
-}
-
-/** The tighter of an exclusive and an inclusive bound on the same side; `sign` is +1 for lower bounds, -1 for upper. */
-function tighterBound(exclusive: Buffer | undefined, inclusive: Buffer | undefined, sign: number): Bound | undefined {
-  if (exclusive === undefined) return inclusive === undefined ? undefined : { key: inclusive, inclusive: true };
-  if (inclusive === undefined) return { key: exclusive, inclusive: false };
-  // At equal keys the exclusive bound is the tighter one.
-  return sign * inclusive.compare(exclusive) > 0 ? { key: inclusive, inclusive: true } : { key: exclusive, inclusive: false };
-}
-
-/** Whether `key` is on the far side of `lower` (below the range). */
-function belowLower(key: Buffer, lower: Bound | undefined): boolean {
-  if (lower === undefined) return false;
-  const order = compareKeys(key, lower.key);
-  return order < 0 || (order === 0 && !lower.inclusive);
-}
-
-/** Whether `key` is on the far side of `upper` (above the range). */
-function aboveUpper(key: Buffer, upper: Bound | undefined): boolean {
-  if (upper === undefined) return false;
-  const order = compareKeys(key, upper.key);
-  return order > 0 || (order === 0 && !upper.inclusive);
-}
+import { aboveUpper, belowLower, rangeBounds, type Bound, type KeyRange } from './key-range.js';
 
 /**
  * Iterates user keys and their visible values over `inner`, in key order or, with
@@ -80,8 +41,9 @@ export class DBIterator {
   constructor(inner: InternalIterator, snapshotSeq: number, range: KeyRange, reverse: boolean) {
     this.#inner = inner;
     this.#snapshotSeq = snapshotSeq;
-    this.#lower = tighterBound(range.gt, range.gte, 1);
-    this.#upper = tighterBound(range.lt, range.lte, -1);
+    const bounds = rangeBounds(range);
+    this.#lower = bounds.lower;
+    this.#upper = bounds.upper;
     this.#reverse = reverse;
   }
 

@@ -21,7 +21,7 @@ import { crc32 } from '../util/crc32.js';
 import { readUint64, writeUint64 } from '../util/coding.js';
 import { CorruptionError } from '../errors.js';
 import type { BlockHandle } from './block-handle.js';
-import { BLOCK_TRAILER_BYTES, FOOTER_BYTES, TABLE_FORMAT_VERSION, TABLE_MAGIC } from './format.js';
+import { BLOCK_TRAILER_BYTES, FOOTER_BYTES, TABLE_FORMAT_VERSIONS_READ, TABLE_MAGIC } from './format.js';
 
 const VERSION_OFFSET = 48;
 const CHECKSUM_OFFSET = 52;
@@ -65,7 +65,9 @@ export function decodeFooter(bytes: Buffer, fileSize: number, fileName: string):
   const expected = bytes.readUInt32LE(CHECKSUM_OFFSET);
   if (crc32(bytes.subarray(0, CHECKSUM_OFFSET)) !== expected) corrupt('footer checksum mismatch');
   const formatVersion = bytes.readUInt32LE(VERSION_OFFSET);
-  if (formatVersion !== TABLE_FORMAT_VERSION) corrupt(`unsupported table format version ${formatVersion}`);
+  if (!TABLE_FORMAT_VERSIONS_READ.includes(formatVersion)) {
+    corrupt(`unsupported table format version ${formatVersion} (this release reads ${TABLE_FORMAT_VERSIONS_READ.join(' and ')})`);
+  }
   const indexHandle = readHandle(bytes, 0, footerOffset, corrupt);
   const noFilter = readUint64(bytes, 16) === 0 && readUint64(bytes, 24) === 0;
   const filterHandle = noFilter ? undefined : readHandle(bytes, 16, footerOffset, corrupt);

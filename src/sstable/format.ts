@@ -35,8 +35,17 @@ export const FOOTER_BYTES = 64;
  */
 export const TABLE_MAGIC = Buffer.from('SHALESST', 'latin1');
 
-/** The format version this code writes, and the only one it reads. */
+/**
+ * The table format version of a table without a prefix filter (docs/format.md,
+ * "SSTable: footer"). A table is written at the lowest version that has what it
+ * uses, so a database that never sets `bloomPrefixBytes` stays readable by
+ * releases that know only version 1.
+ */
 export const TABLE_FORMAT_VERSION = 1;
+/** Version 2: version 1 with `bloomPrefixBytes` in the properties block and key prefixes in the filter. */
+export const TABLE_FORMAT_VERSION_PREFIX_FILTER = 2;
+/** The versions this code reads. */
+export const TABLE_FORMAT_VERSIONS_READ: readonly number[] = [TABLE_FORMAT_VERSION, TABLE_FORMAT_VERSION_PREFIX_FILTER];
 
 /** Restart interval of the index block: 1, so that a binary search lands on the exact entry. */
 export const INDEX_RESTART_INTERVAL = 1;

@@ -22,7 +22,7 @@ import { BLOOM_BITS_PER_KEY_DEFAULT, bloomHash, buildBloomFilter } from './bloom
 import { compareBytes, copyBytes } from './byte-ranges.js';
 import { internalKeyComparator } from './comparator.js';
 import { encodeFooter } from './footer.js';
-import { BLOCK_TRAILER_BYTES, INDEX_RESTART_INTERVAL, TABLE_FORMAT_VERSION, type CompressionName } from './format.js';
+import { BLOCK_TRAILER_BYTES, INDEX_RESTART_INTERVAL, TABLE_FORMAT_VERSION, TABLE_FORMAT_VERSION_PREFIX_FILTER, type CompressionName } from './format.js';
 import { encodeProperties } from './properties.js';
 import { shortSuccessor, shortestSeparator } from './separator.js';
 
@@ -36,6 +36,12 @@ export interface TableBuilderOptions {
   bloomBitsPerKey?: number;
   /** Compression for data and index blocks. Default 'snappy'. */
   compression?: CompressionName;
+  /**
+   * Also add the first N bytes of each user key longer than N to the filter (a
+   * prefix filter: docs/format.md, "SSTable: filter block"); 0, the default, adds
+   * none. Ignored without a filter (`bloomBitsPerKey` 0).
+   */
+  bloomPrefixBytes?: number;
 }
 
 /** What a finished table holds: the caller records it (e.g. in a version edit). */
@@ -57,6 +63,7 @@ export const TABLE_BUILDER_DEFAULTS = {
   restartInterval: 16,
   bloomBitsPerKey: BLOOM_BITS_PER_KEY_DEFAULT,
   compression: 'snappy',
+  bloomPrefixBytes: 0,
 } as const satisfies Required<TableBuilderOptions>;
 
 /** Sealed blocks are gathered into appends of at least this size. */
@@ -86,6 +93,8 @@ export class TableBuilder {
   readonly #restartInterval: number;
   readonly #bloomBitsPerKey: number;
   readonly #compression: CompressionName;
+  /** The prefix length the filter holds; 0 without a filter. */
+  readonly #bloomPrefixBytes: number;
   readonly #dataBlock: BlockBuilder;
   readonly #indexBlock = new BlockBuilder(INDEX_RESTART_INTERVAL);
   /** The handle of the last data block, waiting for the next key to pick its index key. */
@@ -122,6 +131,9 @@ export class TableBuilder {
     this.#restartInterval = options.restartInterval ?? TABLE_BUILDER_DEFAULTS.restartInterval;
     this.#bloomBitsPerKey = options.bloomBitsPerKey ?? TABLE_BUILDER_DEFAULTS.bloomBitsPerKey;
     this.#compression = options.compression ?? TABLE_BUILDER_DEFAULTS.compression;
+    const bloomPrefixBytes = options.bloomPrefixBytes ?? TABLE_BUILDER_DEFAULTS.bloomPrefixBytes;
+    assert(Number.isSafeInteger(bloomPrefixBytes) && bloomPrefixBytes >= 0, 'bloomPrefixBytes must be an integer ≥ 0');
+    this.#bloomPrefixBytes = this.#bloomBitsPerKey > 0 ? bloomPrefixBytes : 0;
     assert(Number.isSafeInteger(this.#blockSizeBytes) && this.#blockSizeBytes >= 1, 'blockSizeBytes must be an integer ≥ 1');
     assert(Number.isSafeInteger(this.#restartInterval) && this.#restartInterval >= 1, 'restartInterval must be an integer ≥ 1');
     assert(Number.isSafeInteger(this.#bloomBitsPerKey), 'bloomBitsPerKey must be an integer');
@@ -187,6 +199,12 @@ export class TableBuilder {
     }
     if (this.#bloomBitsPerKey > 0 && !this.#sameUserKeyAsLast(internalKey, userKeyLength)) {
       this.#addFilterHash(bloomHash(internalKey, 0, userKeyLength));
+      const prefixBytes = this.#bloomPrefixBytes;
+      // A key of N bytes or fewer is its own prefix, in the filter already; a prefix
+      // shared with the key before is in it too (keys arrive sorted, so they are neighbours).
+      if (prefixBytes > 0 && userKeyLength > prefixBytes && !this.#samePrefixAsLast(internalKey, prefixBytes)) {
+        this.#addFilterHash(bloomHash(internalKey, 0, prefixBytes));
+      }
     }
     this.#dataBlock.add(internalKey, value);
     // The table's bounds live as long as the table and cross threads: buffers of their own (coding.ts).
@@ -226,9 +244,10 @@ export class TableBuilder {
     const filterHandle =
       this.#bloomBitsPerKey > 0 ? this.#seal(buildBloomFilter(this.#filterHashes, this.#filterHashCount, this.#bloomBitsPerKey), 'none') : undefined;
     const smallestKey = this.#smallestKey!;
+    const formatVersion = this.#bloomPrefixBytes > 0 ? TABLE_FORMAT_VERSION_PREFIX_FILTER : TABLE_FORMAT_VERSION;
     const propertiesHandle = this.#seal(
       encodeProperties({
-        formatVersion: TABLE_FORMAT_VERSION,
+        formatVersion,
         entryCount: this.#entryCount,
         tombstoneCount: this.#tombstoneCount,
         rawKeyBytes: this.#rawKeyBytes,
@@ -242,11 +261,12 @@ export class TableBuilder {
         restartInterval: this.#restartInterval,
         bloomBitsPerKey: this.#bloomBitsPerKey,
         compression: this.#compression,
+        bloomPrefixBytes: this.#bloomPrefixBytes,
       }),
       'none',
     );
     const indexHandle = this.#seal(this.#indexBlock.finish(), this.#compression);
-    const footer = encodeFooter({ indexHandle, filterHandle, propertiesHandle, formatVersion: TABLE_FORMAT_VERSION });
+    const footer = encodeFooter({ indexHandle, filterHandle, propertiesHandle, formatVersion });
     this.#push(footer);
     await this.flush();
     // Invariant: the file holds exactly the bytes sealed, in order.
@@ -339,6 +359,12 @@ export class TableBuilder {
     if (this.#entryCount === 0) return false;
     const lastUserLength = this.#lastKeyLength - INTERNAL_KEY_TRAILER_BYTES;
     return compareBytes(this.#lastKey, 0, lastUserLength, internalKey, 0, userKeyLength) === 0;
+  }
+
+  /** Whether the last key added was at least `prefixBytes` long and began with the same `prefixBytes` as `internalKey`. */
+  #samePrefixAsLast(internalKey: Buffer, prefixBytes: number): boolean {
+    if (this.#entryCount === 0 || this.#lastKeyLength - INTERNAL_KEY_TRAILER_BYTES < prefixBytes) return false;
+    return compareBytes(this.#lastKey, 0, prefixBytes, internalKey, 0, prefixBytes) === 0;
   }
 
   #addFilterHash(hash: number): void {

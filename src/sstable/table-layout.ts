@@ -49,7 +49,8 @@ export function formatTableLayout(source: TableLayoutSource): string {
   lines.push(`  smallest ${formatInternalKey(properties.smallestKey)}, largest ${formatInternalKey(properties.largestKey)}`);
   lines.push(
     `  built with block size ${properties.blockSizeBytes}, restart interval ${properties.restartInterval}, ` +
-      `bloom bits per key ${properties.bloomBitsPerKey}, compression ${properties.compression}`,
+      `bloom bits per key ${properties.bloomBitsPerKey}, compression ${properties.compression}` +
+      (properties.bloomPrefixBytes > 0 ? `, bloom prefix bytes ${properties.bloomPrefixBytes}` : ''),
   );
   const index = source.indexBlock;
   lines.push(`index: ${describeStored(footer.indexHandle, source.readBlock(footer.indexHandle))}, entries ${indexEntries.length}, restarts ${index.restartCount}`);

@@ -122,6 +122,20 @@ export class TableReader implements DataBlockSource {
     return this.#filter === undefined || this.#filter.mayContain(userKey);
   }
 
+  /** The key prefix length the filter holds (0: none); `mayContainPrefix` answers only for this length. */
+  get bloomPrefixBytes(): number {
+    return this.properties.bloomPrefixBytes;
+  }
+
+  /**
+   * False when the table certainly holds no key that begins with `prefix`; true
+   * when it may, and always when its filter holds no prefixes of that length.
+   */
+  mayContainPrefix(prefix: Uint8Array): boolean {
+    if (this.#filter === undefined || prefix.length !== this.properties.bloomPrefixBytes) return true;
+    return this.#filter.mayContain(prefix);
+  }
+
   /**
    * The newest entry for `userKey` with seq ≤ `snapshotSeq`, or undefined when this
    * table holds none. A tombstone comes back as `type: DELETE`: the caller must

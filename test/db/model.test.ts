@@ -18,6 +18,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DB, ShaleError, type IteratorOptions, type Options, type ShaleIterator, type Snapshot } from '../../src/index.js';
 import { CrashableFS, Rng } from '../../src/testing/index.js';
+import { prefixSuccessor } from '../../src/iterator/key-range.js';
 import { tempDir, testSeed } from '../helpers.js';
 import { Model, ModelCursor, firstDifference, keySpace, randomValue, showKey, showRange, showValue, type ModelRange, type Pair } from './model.js';
 
@@ -85,6 +86,8 @@ function runOptions(rng: Rng, fs: CrashableFS | undefined, compaction: boolean):
   // Concurrent compactions (disjoint tables and ranges) and which levels compress.
   const compactionThreads = rng.pick([1, 2, 3]);
   const compressionMinLevel = rng.pick([0, 2]);
+  // Prefix filters, of lengths the keys (1 to 6 bytes, mostly) cross.
+  const bloomPrefixBytes = rng.pick([0, 0, 1, 2, 3]);
   const options: Options = {
     ...(fs === undefined ? { compactionExecutor: 'worker' as const } : { fs }),
     memtableSizeBytes: 4096,
@@ -93,6 +96,7 @@ function runOptions(rng: Rng, fs: CrashableFS | undefined, compaction: boolean):
     memtableNodeSizeMax: 4,
     compression,
     bloomBitsPerKey,
+    bloomPrefixBytes,
     blockCacheBytes,
     maxOpenFiles,
     verifyChecksums,
@@ -101,7 +105,7 @@ function runOptions(rng: Rng, fs: CrashableFS | undefined, compaction: boolean):
   };
   const label =
     `${fs === undefined ? 'node:fs, worker' : 'CrashableFS'}, ` +
-    `${tinyBlocks ? 'blocks 64/restart 2' : 'default blocks'}, ${compression}, bloom ${bloomBitsPerKey}, ` +
+    `${tinyBlocks ? 'blocks 64/restart 2' : 'default blocks'}, ${compression}, bloom ${bloomBitsPerKey}, prefix ${bloomPrefixBytes}, ` +
     `immutables ${immutableMemtableCountMax}, write groups ${writeGroupBytesMax}, ` +
     `cache ${blockCacheBytes}, maxOpenFiles ${maxOpenFiles}, verifyChecksums ${verifyChecksums}, ` +
     (compaction
@@ -391,6 +395,17 @@ class ModelRun {
     if (rng.bool(0.5)) range[rng.pick(['gt', 'gte'] as const)] = this.#randomProbe();
     if (rng.bool(0.5)) range[rng.pick(['lt', 'lte'] as const)] = this.#randomProbe();
     if (rng.bool(0.1)) range[rng.pick(['gt', 'gte', 'lt', 'lte'] as const)] = this.#randomProbe();
+    if (rng.bool(0.15)) {
+      // The range of one key prefix, as prefix filters serve it.
+      const probe = this.#randomProbe();
+      const prefix = probe.subarray(0, rng.range(1, Math.max(1, Math.min(3, probe.length))));
+      const successor = prefixSuccessor(prefix);
+      delete range.gt;
+      delete range.lte;
+      range.gte = prefix;
+      if (successor === undefined) delete range.lt;
+      else range.lt = successor;
+    }
     const reverse = rng.bool(0.4);
     const limit = rng.pick([Infinity, Infinity, -1, 0, 1, 2, 5, 17, 100]);
     const copy = rng.bool(0.7);

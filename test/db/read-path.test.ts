@@ -578,6 +578,74 @@ describe('iterators over the memtable and several tables', () => {
   });
 });
 
+describe('prefix filters', () => {
+  /** Eight L0 tables that all span a0..z9; table i alone holds the keys `m<i>:<j>`. */
+  async function prefixedTables(fs: CrashableFS, bloomPrefixBytes: number): Promise<DB> {
+    const db = await DB.open(DIR, { fs, autoCompaction: false, bloomPrefixBytes, blockCacheBytes: 1024 * 1024 });
+    for (let table = 0; table < 8; table++) {
+      await db.put('a0', `a0-${table}`);
+      for (let j = 0; j < 20; j++) await db.put(`m${table}:${String(j).padStart(2, '0')}`, `v${table}-${j}`);
+      await db.put('z9', `z9-${table}`);
+      await db.flush();
+    }
+    assert.equal(db.levelFileCounts()[0], 8);
+    return db;
+  }
+
+  async function blockLookups<T>(db: DB, read: () => Promise<T>): Promise<{ result: T; lookups: number }> {
+    const before = db.stats().blockCache;
+    const result = await read();
+    const after = db.stats().blockCache;
+    return { result, lookups: after.hitCount + after.missCount - before.hitCount - before.missCount };
+  }
+
+  const expectedM3 = Array.from({ length: 20 }, (_, j) => `m3:${String(j).padStart(2, '0')}=v3-${j}`);
+
+  it('an iterator inside one prefix reads only the tables whose filter holds it, and sees the same entries', async () => {
+    const filtered = await prefixedTables(new CrashableFS(), 2);
+    const plain = await prefixedTables(new CrashableFS(), 0);
+    for (const reverse of [false, true]) {
+      const range = { gte: 'm3', lt: 'm4', reverse };
+      const withFilter = await blockLookups(filtered, () => filtered.iterator(range).all());
+      const without = await blockLookups(plain, () => plain.iterator(range).all());
+      const expected = reverse ? [...expectedM3].reverse() : expectedM3;
+      assert.deepEqual(show(withFilter.result), expected);
+      assert.deepEqual(show(without.result), expected);
+      assert.ok(without.lookups >= 8, `without a prefix filter every table is read: ${without.lookups} block lookups`);
+      assert.ok(withFilter.lookups <= 2, `with one, only table 3: ${withFilter.lookups} block lookups`);
+    }
+    // Bounds that span prefixes, or are shorter than one, read every table and still answer right.
+    const wide = await blockLookups(filtered, () => filtered.iterator({ gte: 'm3', lt: 'm5' }).all());
+    assert.equal(wide.result.length, 40);
+    assert.ok(wide.lookups >= 8, `${wide.lookups}`);
+    assert.equal((await filtered.iterator({ gte: 'm', lt: 'n' }).all()).length, 160);
+    // A prefix no table holds: no table is read.
+    const none = await blockLookups(filtered, () => filtered.iterator({ gte: 'm9', lt: 'm:' }).all());
+    assert.deepEqual(none.result, []);
+    assert.ok(none.lookups <= 1, `${none.lookups}`);
+    await plain.close();
+    await filtered.close();
+  });
+
+  it("each table answers for its own prefix length: reopened with another one, reads stay right and old tables still skip", async () => {
+    const fs = new CrashableFS();
+    await (await prefixedTables(fs, 2)).close();
+    for (const bloomPrefixBytes of [0, 3]) {
+      const db = await DB.open(DIR, { fs, autoCompaction: false, bloomPrefixBytes, blockCacheBytes: 1024 * 1024 });
+      await db.put('m3:99', 'new');
+      await db.flush();
+      const { result, lookups } = await blockLookups(db, () => db.iterator({ gte: 'm3', lt: 'm4' }).all());
+      assert.deepEqual(show(result), [...expectedM3, 'm3:99=new']);
+      // The first eight tables have a 2-byte prefix filter: seven of them skip. The rest were written since.
+      const tables = db.levelFileCounts()[0]!;
+      assert.ok(lookups <= tables - 7, `seven tables skip: ${lookups} block lookups over ${tables} tables`);
+      assert.deepEqual(show(await db.iterator({ gte: 'm3:', lt: 'm3;' }).all()), [...expectedM3, 'm3:99=new']);
+      await db.delete('m3:99');
+      await db.close();
+    }
+  });
+});
+
 describe('iterator consistency', () => {
   /** 200 keys over two tables and the memtable. */
   async function twoHundredKeys(fs: CrashableFS): Promise<Writer> {

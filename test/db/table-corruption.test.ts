@@ -45,9 +45,9 @@ interface TableLayout {
 }
 
 /** A closed database on a fresh CrashableFS holding key000..key199 in one flushed table. */
-async function databaseWithOneTable(): Promise<TableLayout> {
+async function databaseWithOneTable(options: Options = OPTIONS): Promise<TableLayout> {
   const fs = new CrashableFS();
-  const db = await DB.open(DIR, { fs, ...OPTIONS });
+  const db = await DB.open(DIR, { fs, ...options });
   await db.write(Array.from({ length: KEY_COUNT }, (_, i) => ({ type: 'put' as const, key: key(i), value: value(i) })));
   await db.flush();
   await db.close();
@@ -154,27 +154,39 @@ describe('damaged table metadata', () => {
     { name: "the footer's format version", damage: ({ sizeBytes }) => ({ at: sizeBytes - FOOTER_BYTES + 48, offset: sizeBytes - FOOTER_BYTES }) },
     { name: "the footer's checksum", damage: ({ sizeBytes }) => ({ at: sizeBytes - FOOTER_BYTES + 53, offset: sizeBytes - FOOTER_BYTES }) },
     { name: "the footer's magic", damage: ({ sizeBytes }) => ({ at: sizeBytes - 1, offset: sizeBytes - FOOTER_BYTES }) },
+    {
+      // Format version 2 only: without a prefix filter, byte 69 is the smallest key's length.
+      name: "the properties block's bloomPrefixBytes field (byte 69)",
+      damage: ({ footer }) => ({ at: footer.propertiesHandle.offset + 69, offset: footer.propertiesHandle.offset }),
+    },
   ];
-  for (const { name, damage } of cases) {
-    it(`a flipped bit in ${name}: every read that touches the table is CORRUPTION naming it, never a value or undefined`, async () => {
-      const layout = await databaseWithOneTable();
-      const { fs, file } = layout;
-      const { at, offset } = damage(layout);
-      fs.flipBit(file, at, 5);
-      const db = await DB.open(DIR, { fs, ...OPTIONS });
-      for (let i = 0; i < KEY_COUNT; i += 7) await assert.rejects(db.get(key(i)), isCorruption(file, offset), `get ${key(i)}`);
-      // A key that was never written but falls in the table's range needs the table too.
-      await assert.rejects(db.get('key050a'), isCorruption(file, offset));
-      await assert.rejects(db.getMany([key(1), key(2)]), isCorruption(file, offset));
-      await assert.rejects(db.iterator().all(), isCorruption(file, offset));
-      await assert.rejects(db.iterator({ reverse: true, limit: 1 }).all(), isCorruption(file, offset));
-      await assert.rejects(db.keys({ gte: key(100), lt: key(110) }).all(), isCorruption(file, offset));
-      // The rest of the database still works: keys outside the table's range, and new writes.
-      assert.equal(await db.get('zzz'), undefined);
-      await db.put('zzz', 'fresh');
-      assert.equal((await db.get('zzz'))?.toString(), 'fresh');
-      await db.close();
-    });
+  // Every case with a table of format version 1 and of version 2 (a prefix filter: every key starts with "key").
+  for (const bloomPrefixBytes of [0, 3]) {
+    for (const { name, damage } of cases) {
+      const options: Options = { ...OPTIONS, bloomPrefixBytes };
+      it(`a flipped bit in ${name}, table ${bloomPrefixBytes === 0 ? 'without' : 'with'} a prefix filter: every read that touches the table is CORRUPTION naming it, never a value or undefined`, async () => {
+        const layout = await databaseWithOneTable(options);
+        const { fs, file } = layout;
+        assert.equal(layout.footer.formatVersion, bloomPrefixBytes === 0 ? 1 : 2);
+        const { at, offset } = damage(layout);
+        fs.flipBit(file, at, 5);
+        const db = await DB.open(DIR, { fs, ...options });
+        for (let i = 0; i < KEY_COUNT; i += 7) await assert.rejects(db.get(key(i)), isCorruption(file, offset), `get ${key(i)}`);
+        // A key that was never written but falls in the table's range needs the table too.
+        await assert.rejects(db.get('key050a'), isCorruption(file, offset));
+        await assert.rejects(db.getMany([key(1), key(2)]), isCorruption(file, offset));
+        await assert.rejects(db.iterator().all(), isCorruption(file, offset));
+        await assert.rejects(db.iterator({ reverse: true, limit: 1 }).all(), isCorruption(file, offset));
+        await assert.rejects(db.keys({ gte: key(100), lt: key(110) }).all(), isCorruption(file, offset));
+        // A range inside the one prefix every key has: the filter must not be trusted to skip the table.
+        await assert.rejects(db.keys({ gte: 'key', lt: 'kez' }).all(), isCorruption(file, offset));
+        // The rest of the database still works: keys outside the table's range, and new writes.
+        assert.equal(await db.get('zzz'), undefined);
+        await db.put('zzz', 'fresh');
+        assert.equal((await db.get('zzz'))?.toString(), 'fresh');
+        await db.close();
+      });
+    }
   }
 });
 

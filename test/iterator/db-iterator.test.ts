@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DBIterator, type KeyRange } from '../../src/iterator/db-iterator.js';
+import { DBIterator } from '../../src/iterator/db-iterator.js';
+import type { KeyRange } from '../../src/iterator/key-range.js';
 import { MergingIterator } from '../../src/iterator/merging-iterator.js';
 import { EntryType, SEQUENCE_MAX } from '../../src/keys.js';
 import { Rng } from '../../src/testing/rng.js';

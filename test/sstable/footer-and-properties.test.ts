@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { CorruptionError } from '../../src/errors.js';
 import { EntryType, encodeInternalKey } from '../../src/keys.js';
 import { decodeFooter, encodeFooter, type Footer } from '../../src/sstable/footer.js';
-import { FOOTER_BYTES, TABLE_FORMAT_VERSION } from '../../src/sstable/format.js';
+import { FOOTER_BYTES, TABLE_FORMAT_VERSION, TABLE_FORMAT_VERSION_PREFIX_FILTER } from '../../src/sstable/format.js';
 import { decodeProperties, encodeProperties, type TableProperties } from '../../src/sstable/properties.js';
 
 const FILE = '000011.sst';
@@ -59,8 +59,15 @@ describe('footer', () => {
     assert.deepEqual(decodeFooter(encodeFooter(exact), FILE_SIZE, FILE), exact);
   });
 
-  it('another format version is a CorruptionError, even with a good checksum', () => {
-    assert.throws(() => decodeFooter(encodeFooter({ ...FOOTER, formatVersion: 2 }), FILE_SIZE, FILE), isCorruptionAt(FOOTER_OFFSET));
+  it('reads format versions 1 and 2; another is a CorruptionError naming both, even with a good checksum', () => {
+    const v2 = { ...FOOTER, formatVersion: TABLE_FORMAT_VERSION_PREFIX_FILTER };
+    assert.deepEqual(decodeFooter(encodeFooter(v2), FILE_SIZE, FILE), v2);
+    for (const formatVersion of [0, 3, 0xffffffff]) {
+      assert.throws(
+        () => decodeFooter(encodeFooter({ ...FOOTER, formatVersion }), FILE_SIZE, FILE),
+        (error) => isCorruptionAt(FOOTER_OFFSET)(error) && /unsupported table format version \d+ \(this release reads 1 and 2\)/.test((error as Error).message),
+      );
+    }
   });
 });
 
@@ -79,13 +86,34 @@ const PROPERTIES: TableProperties = {
   restartInterval: 16,
   bloomBitsPerKey: 10,
   compression: 'snappy',
+  bloomPrefixBytes: 0,
 };
+const PROPERTIES_V2: TableProperties = { ...PROPERTIES, formatVersion: TABLE_FORMAT_VERSION_PREFIX_FILTER, bloomPrefixBytes: 6 };
 
 describe('properties block', () => {
   it('round-trips every field', () => {
     const contents = encodeProperties(PROPERTIES);
     assert.equal(contents.length, 69 + 1 + 16 + 1 + 13);
     assert.deepEqual(decodeProperties(contents, TABLE_FORMAT_VERSION, FILE, 500), PROPERTIES);
+  });
+
+  it('format version 2 adds bloomPrefixBytes at offset 69, before the keys', () => {
+    const contents = encodeProperties(PROPERTIES_V2);
+    assert.equal(contents.length, 73 + 1 + 16 + 1 + 13);
+    assert.equal(contents.readUInt32LE(69), 6);
+    assert.deepEqual(contents.subarray(73), encodeProperties(PROPERTIES).subarray(69), 'the keys follow, as in version 1');
+    assert.deepEqual(decodeProperties(contents, TABLE_FORMAT_VERSION_PREFIX_FILTER, FILE, 500), PROPERTIES_V2);
+    assert.throws(() => encodeProperties({ ...PROPERTIES_V2, bloomPrefixBytes: 0 }), /exactly in format version 2/);
+    assert.throws(() => encodeProperties({ ...PROPERTIES, bloomPrefixBytes: 3 }), /exactly in format version 2/);
+    const cases: [string, Buffer][] = [
+      ['prefix 0', Buffer.concat([contents.subarray(0, 69), Buffer.alloc(4), contents.subarray(73)])],
+      ['prefix without a filter', Buffer.concat([contents.subarray(0, 64), Buffer.alloc(4), contents.subarray(68)])],
+      ['too short for the prefix field', contents.subarray(0, 72)],
+      ['a version 1 block read as version 2', encodeProperties(PROPERTIES)],
+    ];
+    for (const [name, bad] of cases) {
+      assert.throws(() => decodeProperties(bad, TABLE_FORMAT_VERSION_PREFIX_FILTER, FILE, 500), isCorruptionAt(500), name);
+    }
   });
 
   it('short, trailing or inconsistent contents are a CorruptionError at the block offset', () => {

@@ -284,6 +284,39 @@ describe('table round trips', () => {
     assert.equal(reader.get(Buffer.from('cherry'), 9)?.seq, 2);
   });
 
+  it('with bloomPrefixBytes the filter also holds key prefixes: format version 2, no false negatives, few false positives', async () => {
+    const rng = new SeededRandom(testSeed('prefix filter'));
+    const entries = randomEntries(rng, 600, 'random');
+    const { bytes } = await buildTable(entries, { blockSizeBytes: 256, bloomPrefixBytes: 3 });
+    const reader = openTable(bytes);
+    assert.equal(reader.properties.formatVersion, 2);
+    assert.equal(reader.bloomPrefixBytes, 3);
+    assert.match(reader.layout(), /format version 2\n[\s\S]*bloom prefix bytes 3\n/);
+    assertIteratesExactly(reader, entries);
+    assertGetsMatch(reader, entries, rng);
+    const prefixes = new Set(entries.map((e) => e.userKey.subarray(0, 3).toString('hex')));
+    for (const hex of prefixes) assert.equal(reader.mayContainPrefix(Buffer.from(hex, 'hex')), true, `prefix ${hex} is in the filter`);
+    for (const e of entries) assert.equal(reader.mayContain(e.userKey), true, 'whole keys are in it too');
+    let falsePositives = 0;
+    let probes = 0;
+    while (probes < 2000) {
+      const probe = rng.bytes(3);
+      if (prefixes.has(probe.toString('hex'))) continue;
+      probes++;
+      if (reader.mayContainPrefix(probe)) falsePositives++;
+    }
+    // About 1% at 10 bits per key (keys and prefixes both count); 4% leaves room for chance.
+    assert.ok(falsePositives < probes * 0.04, `${falsePositives} false positives in ${probes}`);
+    assert.equal(reader.mayContainPrefix(Buffer.from('ab')), true, 'a prefix of another length cannot be ruled out');
+
+    const plain = openTable((await buildTable(entries, { blockSizeBytes: 256 })).bytes);
+    assert.equal(plain.properties.formatVersion, 1, 'without a prefix filter a table stays at version 1');
+    assert.equal(plain.mayContainPrefix(rng.bytes(3)), true);
+    const unfiltered = openTable((await buildTable(entries, { bloomBitsPerKey: 0, bloomPrefixBytes: 3 })).bytes);
+    assert.equal(unfiltered.properties.formatVersion, 1, 'no filter, no prefix filter');
+    assert.equal(unfiltered.bloomPrefixBytes, 0);
+  });
+
   it('a bloom miss answers get() without reading a data block', async () => {
     const rng = new SeededRandom(testSeed('bloom short-circuit'));
     const entries = randomEntries(rng, 300, 'random');
