@@ -368,10 +368,11 @@ export async function buildDbIterator(
       readers.set(file.fileNumber, reader);
       acquired.push(file.fileNumber);
     }
-    const children: InternalIterator[] = memtables.map((memtable) => new MemTableIterator(memtable));
+    // A memtable empty now has nothing the snapshot sees: whatever it gets later is newer.
+    const children: InternalIterator[] = memtables.filter((memtable) => memtable.entryCount > 0).map((memtable) => new MemTableIterator(memtable));
     for (const file of version.levels[0] ?? []) {
       const reader = readers.get(file.fileNumber);
-      if (reader !== undefined) children.push(reader.iterator());
+      if (reader !== undefined) children.push(reader.iterator(true));
     }
     for (let level = 1; level < version.levels.length; level++) {
       const files = version.levels[level]!.filter((file) => readers.has(file.fileNumber));
@@ -379,12 +380,14 @@ export async function buildDbIterator(
       children.push(
         new LevelIterator(
           files,
-          (file) => readers.get(file.fileNumber)!.iterator(),
+          (file) => readers.get(file.fileNumber)!.iterator(true),
           (file) => userKeyOf(file.largest),
         ),
       );
     }
-    return { iterator: new DBIterator(new MergingIterator(children), seq, range, reverse), release };
+    // One source (a compacted database, say) needs no merge: each step would only pass through the heap.
+    const inner = children.length === 1 ? children[0]! : new MergingIterator(children);
+    return { iterator: new DBIterator(inner, seq, range, reverse), release };
   } catch (err) {
     release();
     throw err;

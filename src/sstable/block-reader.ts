@@ -105,6 +105,20 @@ export class BlockIterator {
   #headerUnshared = 0;
   #headerValueLength = 0;
   #headerKeyStart = 0;
+  /**
+   * The entries of one restart interval as the last `prev()` decoded them, so the
+   * next `prev()`s restore them instead of decoding the interval again (RocksDB's
+   * prev cache): entry `i` starts at `#cached[i * 4]`, the next one at
+   * `[i * 4 + 1]`, its value at `[i * 4 + 2]` for `[i * 4 + 3]` bytes; its key is
+   * `#cachedKeys[#cachedKeyStarts[i], #cachedKeyStarts[i + 1])`. Empty (count 0)
+   * after any move but `prev()`.
+   */
+  #cached = new Int32Array(4 * 16);
+  #cachedKeyStarts = new Int32Array(17);
+  #cachedKeys = Buffer.allocUnsafe(16 * SCRATCH_INITIAL_BYTES);
+  #cachedCount = 0;
+  /** The cached entry the iterator is at. */
+  #cachedPosition = 0;
 
   /** Prefer `block.iterator(comparator)`. */
   constructor(block: Block, comparator: KeyComparator) {
@@ -117,6 +131,7 @@ export class BlockIterator {
 
   /** Points this iterator at another block (unpositioned), reusing its scratch space. */
   reset(block: Block): void {
+    this.#cachedCount = 0;
     this.#block = block;
     this.#data = block.data;
     this.#restartsOffset = block.restartsOffset;
@@ -141,6 +156,20 @@ export class BlockIterator {
       this.#key.copy(this.#keyCopy, 0, 0, this.#keyLength);
     }
     return this.#keyCopy;
+  }
+
+  /**
+   * The current key less its last `trailerBytes`, as a buffer the caller may keep:
+   * a view of `key()`'s copy when one was made, else a copy of just those bytes
+   * (a scan that hands out user keys need not copy the trailer, then cut it off).
+   */
+  keyWithout(trailerBytes: number): Buffer {
+    assert(this.valid() && this.#keyLength >= trailerBytes, 'keyWithout() of an invalid block iterator');
+    const length = this.#keyLength - trailerBytes;
+    if (this.#keyCopy !== undefined) return this.#keyCopy.subarray(0, length);
+    const copy = Buffer.allocUnsafe(length);
+    this.#key.copy(copy, 0, 0, length);
+    return copy;
   }
 
   /**
@@ -174,12 +203,14 @@ export class BlockIterator {
 
   /** Moves to the first entry (invalid if the block is empty). */
   seekToFirst(): void {
+    this.#cachedCount = 0;
     this.#seekToRestart(0);
     this.#parseNext();
   }
 
   /** Moves to the last entry (invalid if the block is empty). */
   seekToLast(): void {
+    this.#cachedCount = 0;
     this.#seekToRestart(this.#block.restartCount - 1);
     if (!this.#parseNext()) return;
     while (this.#nextOffset < this.#restartsOffset) this.#parseNext();
@@ -187,6 +218,7 @@ export class BlockIterator {
 
   /** Moves to the first entry whose key is ≥ `target`, or becomes invalid if none is. */
   seek(target: Buffer): void {
+    this.#cachedCount = 0;
     // Binary search for the last restart point whose key is < target, then scan.
     let left = 0;
     let right = this.#block.restartCount - 1;
@@ -205,16 +237,22 @@ export class BlockIterator {
   /** Moves to the next entry. Requires `valid`. */
   next(): void {
     assert(this.valid(), 'next() of an invalid block iterator');
+    this.#cachedCount = 0;
     this.#parseNext();
   }
 
   /**
    * Moves to the previous entry (invalid before the first). Requires `valid`.
    * Entries decode only forwards, so this rescans from the restart point before
-   * the current entry.
+   * the current entry, remembering the interval's entries: the `prev()`s that
+   * follow within it restore them without decoding.
    */
   prev(): void {
     assert(this.valid(), 'prev() of an invalid block iterator');
+    if (this.#cachedCount > 0 && this.#cachedPosition > 0) {
+      this.#restoreCached(--this.#cachedPosition);
+      return;
+    }
     const original = this.#current;
     while (this.#block.restartAt(this.#restartIndex) >= original) {
       if (this.#restartIndex === 0) {
@@ -224,14 +262,62 @@ export class BlockIterator {
       this.#restartIndex--;
     }
     this.#seekToRestart(this.#restartIndex);
+    this.#cachedCount = 0;
     do {
       const moved = this.#parseNext();
       // Invariant: every entry before `original` decoded before, so it decodes again.
       assert(moved, 'entry before the current one vanished');
+      this.#cacheCurrent();
     } while (this.#nextOffset < original);
+    this.#cachedPosition = this.#cachedCount - 1;
+  }
+
+  /** Appends the current entry to the prev cache. */
+  #cacheCurrent(): void {
+    const index = this.#cachedCount;
+    if ((index + 1) * 4 > this.#cached.length) {
+      const grown = new Int32Array(this.#cached.length * 2);
+      grown.set(this.#cached);
+      this.#cached = grown;
+      const starts = new Int32Array(this.#cachedKeyStarts.length * 2);
+      starts.set(this.#cachedKeyStarts);
+      this.#cachedKeyStarts = starts;
+    }
+    const cached = this.#cached;
+    cached[index * 4] = this.#current;
+    cached[index * 4 + 1] = this.#nextOffset;
+    cached[index * 4 + 2] = this.#valueStart;
+    cached[index * 4 + 3] = this.#valueLength;
+    const keyStart = index === 0 ? 0 : this.#cachedKeyStarts[index]!;
+    const keyEnd = keyStart + this.#keyLength;
+    if (keyEnd > this.#cachedKeys.length) {
+      const grown = Buffer.allocUnsafe(Math.max(keyEnd, this.#cachedKeys.length * 2));
+      this.#cachedKeys.copy(grown, 0, 0, keyStart);
+      this.#cachedKeys = grown;
+    }
+    copyBytes(this.#key, 0, this.#keyLength, this.#cachedKeys, keyStart);
+    this.#cachedKeyStarts[index] = keyStart;
+    this.#cachedKeyStarts[index + 1] = keyEnd;
+    this.#cachedCount = index + 1;
+  }
+
+  /** Makes cached entry `index` (of the current restart interval) the current one. */
+  #restoreCached(index: number): void {
+    const cached = this.#cached;
+    const keyStart = this.#cachedKeyStarts[index]!;
+    const keyLength = this.#cachedKeyStarts[index + 1]! - keyStart;
+    if (keyLength > this.#key.length) this.#growKey(keyLength, 0);
+    copyBytes(this.#cachedKeys, keyStart, keyStart + keyLength, this.#key, 0);
+    this.#keyLength = keyLength;
+    this.#keyCopy = undefined;
+    this.#current = cached[index * 4]!;
+    this.#nextOffset = cached[index * 4 + 1]!;
+    this.#valueStart = cached[index * 4 + 2]!;
+    this.#valueLength = cached[index * 4 + 3]!;
   }
 
   #invalidate(): void {
+    this.#cachedCount = 0;
     this.#current = this.#restartsOffset;
     this.#restartIndex = this.#block.restartCount;
     this.#nextOffset = this.#restartsOffset;

@@ -42,12 +42,19 @@ export class TableIterator implements InternalIterator {
   #data: BlockIterator | undefined;
   /** The offset of the block `#data` iterates; -1 when no block is loaded. */
   #dataOffset = -1;
-  /** The user key of the current position, cut from `key()`; reset on every move. */
+  /** The user key of the current position; reset on every move. */
   #userKey: Buffer | undefined;
+  readonly #userKeyCopies: boolean;
 
-  /** Prefer `TableReader.iterator()`. */
-  constructor(source: DataBlockSource) {
+  /**
+   * Prefer `TableReader.iterator()`. With `userKeyCopies` the iterator serves a
+   * reader of user keys (a DB iterator): `userKey()` copies only the user key,
+   * and `key()` costs a copy of its own. Without it (compaction, which writes
+   * internal keys) `userKey()` is a view of `key()`'s one copy.
+   */
+  constructor(source: DataBlockSource, userKeyCopies = false) {
     this.#source = source;
+    this.#userKeyCopies = userKeyCopies;
     this.#index = source.indexBlock.iterator(internalKeyComparator);
   }
 
@@ -125,11 +132,20 @@ export class TableIterator implements InternalIterator {
     return this.key();
   }
 
-  /** The current user key: a view of `key()`, unchanged when the iterator moves. Requires `valid()`. */
+  /**
+   * The current user key, unchanged when the iterator moves. With `userKeyCopies`
+   * a copy of the user key alone (or a view of `key()`'s copy if that was taken
+   * first), else always a view of `key()`. Requires `valid()`.
+   */
   userKey(): Buffer {
     if (this.#userKey === undefined) {
-      const key = this.key();
-      this.#userKey = key.subarray(0, key.length - INTERNAL_KEY_TRAILER_BYTES);
+      if (this.#userKeyCopies) {
+        assert(this.valid(), 'userKey() of an invalid table iterator');
+        this.#userKey = this.#data!.keyWithout(INTERNAL_KEY_TRAILER_BYTES);
+      } else {
+        const key = this.key();
+        this.#userKey = key.subarray(0, key.length - INTERNAL_KEY_TRAILER_BYTES);
+      }
     }
     return this.#userKey;
   }

@@ -163,9 +163,9 @@ export class TableReader implements DataBlockSource {
     return { type, value: data.value(), seq };
   }
 
-  /** A new iterator over every entry; see `TableIterator`. */
-  iterator(): TableIterator {
-    return new TableIterator(this);
+  /** A new iterator over every entry; `userKeyCopies` for a reader of user keys only (see `TableIterator`). */
+  iterator(userKeyCopies = false): TableIterator {
+    return new TableIterator(this, userKeyCopies);
   }
 
   /**

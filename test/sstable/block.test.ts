@@ -186,6 +186,51 @@ describe('block iterator', () => {
   });
 });
 
+describe('block iterator walks', () => {
+  it('random next, prev and seek moves land where the entry list says, keys and values alike (prev restores a cached interval)', () => {
+    const rng = new SeededRandom(testSeed('block iterator walks'));
+    for (const restartInterval of [1, 2, 5, 16, 40]) {
+      const keys = new Set<string>();
+      // Shared prefixes, some keys longer than the iterator's 64-byte scratch.
+      while (keys.size < 120) keys.add('k'.repeat(rng.int(0, 3)) + rng.bytes(rng.int(0, rng.next() < 0.1 ? 90 : 6)).toString('hex'));
+      const entries = [...keys].sort().map((key): [string, string] => [key, `v-${key.length}-${rng.int(0, 1000)}`]);
+      const block = new Block(buildBlock(entries, restartInterval), FILE, 0);
+      const iterator = block.iterator(bytewiseComparator);
+      let at = -1; // the index the iterator should be at; -1 or entries.length: invalid
+      const check = (move: string): void => {
+        if (at < 0 || at >= entries.length) {
+          assert.equal(iterator.valid(), false, `${move}: expected the end`);
+          return;
+        }
+        assert.equal(iterator.valid(), true, `${move}: expected entry ${at}`);
+        assert.equal(iterator.key().toString(), entries[at]![0], `${move}: key of entry ${at}`);
+        assert.equal(iterator.value().toString(), entries[at]![1], `${move}: value of entry ${at}`);
+      };
+      for (let move = 0; move < 3000; move++) {
+        const roll = rng.next();
+        if (at < 0 || at >= entries.length || roll < 0.05) {
+          const target = rng.int(0, entries.length - 1);
+          iterator.seek(Buffer.from(entries[target]![0]));
+          at = target;
+          check(`seek to entry ${target}`);
+        } else if (roll < 0.08) {
+          iterator.seekToLast();
+          at = entries.length - 1;
+          check('seekToLast');
+        } else if (roll < 0.35) {
+          iterator.next();
+          at++;
+          check('next');
+        } else {
+          iterator.prev();
+          at--;
+          check('prev');
+        }
+      }
+    }
+  });
+});
+
 describe('block corruption', () => {
   const good = buildBlock(FRUIT, 2);
 
