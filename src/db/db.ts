@@ -39,6 +39,15 @@ export type { ReadOptions, IteratorOptions } from './read-path.js';
 export type { FlushEvent, StallEvent, DBEvents, DBStats } from './stats.js';
 
 /**
+ * Every open database, held until `close()`. An open database holds its
+ * directory's LOCK, so its files must stay open as long as it does, whether or
+ * not the caller still refers to it. Left to the garbage collector, a forgotten
+ * database's file handles would be closed under its lock: Node does that with a
+ * warning, and Bun throws from the collector, which kills the process.
+ */
+const OPEN_DATABASES = new Set<DB>();
+
+/**
  * An open shale database. Create one with `DB.open`; close it with `close()`.
  * Emits `flush`, `compaction`, `stall` and `background-error` (see `DBEvents`).
  */
@@ -157,6 +166,7 @@ export class DB extends EventEmitter<DBEvents> {
       await opened.lock.release().catch(() => undefined);
       throw err;
     }
+    OPEN_DATABASES.add(db);
     db.#compactor.schedule();
     return db;
   }
@@ -345,6 +355,7 @@ export class DB extends EventEmitter<DBEvents> {
       await this.#writes.closeLog().catch(() => undefined);
       await this.#versions.close().catch(() => undefined);
       await this.#tableCache.close();
+      OPEN_DATABASES.delete(this);
       await this.#lock.release();
     }
   }

@@ -207,4 +207,49 @@ describe('LOCK', () => {
     const db = await DB.open(dir);
     await db.close();
   });
+
+  it('a database its opener dropped without closing keeps its files and its LOCK through garbage collection', async (t) => {
+    const dir = tempDir();
+    // Node exposes gc through a V8 flag, Bun as Bun.gc; elsewhere the test cannot force a collection.
+    const child = spawn(
+      process.execPath,
+      [
+        scriptFile(`
+          const { DB } = await import(${JSON.stringify(indexModule)});
+          let gc = globalThis.Bun ? () => globalThis.Bun.gc(true) : undefined;
+          if (!gc) {
+            try {
+              (await import('node:v8')).setFlagsFromString('--expose-gc');
+              gc = (await import('node:vm')).runInNewContext('gc');
+            } catch {}
+          }
+          if (typeof gc !== 'function') { console.log('no-gc'); process.exit(0); }
+          await (async () => { const db = await DB.open(${JSON.stringify(dir)}); await db.put('k', 'v', { sync: true }); })();
+          for (let i = 0; i < 5; i++) { gc(); await new Promise((resolve) => setTimeout(resolve, 20)); }
+          console.log('collected');
+          setInterval(() => {}, 1000);`),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const said = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (chunk: Buffer) => resolve(chunk.toString().trim()));
+      child.on('exit', (code) => reject(new Error(`child exited early with ${code}: ${stderr}`)));
+    });
+    if (said === 'no-gc') {
+      t.skip('this runtime gives no way to force a garbage collection');
+      return;
+    }
+    assert.equal(said, 'collected');
+    await assert.rejects(DB.open(dir), isCode('LOCKED'));
+    assert.equal(child.exitCode, null, 'the child is still alive');
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+    assert.doesNotMatch(stderr, /garbage collection/i, 'no file handle was left to the collector');
+    const db = await DB.open(dir);
+    assert.equal((await db.get('k'))?.toString(), 'v');
+    await db.close();
+  });
 });
