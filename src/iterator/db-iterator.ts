@@ -15,6 +15,12 @@ import { EntryType, SEQUENCE_MAX, compareKeys } from '../keys.js';
 import type { InternalIterator } from './internal-iterator.js';
 import { aboveUpper, belowLower, rangeBounds, type Bound, type KeyRange } from './key-range.js';
 
+/** Which parts of each entry `nextBatch` copies (`copy: false` copies neither: the caller gets the views). */
+export interface CopyParts {
+  readonly keys: boolean;
+  readonly values: boolean;
+}
+
 /**
  * Iterates user keys and their visible values over `inner`, in key order or, with
  * `reverse`, backwards. Unpositioned until `seekToStart()` or `seek()`. It owns
@@ -101,12 +107,12 @@ export class DBIterator {
 
   /**
    * Appends up to `maxEntries` entries, from the current one on, to `out` (keys
-   * and values copied as `copy` says, else the views), stopping early once `maxBytes` of keys and values are taken (the entry
-   * that crosses it included, so every call with a valid iterator makes
-   * progress). Leaves the iterator at the first entry not taken. Returns the count
-   * appended.
+   * and values copied as `copy` says, else the views), stopping early once
+   * `maxBytes` of keys and values are taken (the entry that crosses it included,
+   * so every call with a valid iterator makes progress). Leaves the iterator at
+   * the first entry not taken. Returns the count appended.
    */
-  nextBatch(maxEntries: number, maxBytes: number, out: [Buffer, Buffer][], copy: { readonly keys: boolean; readonly values: boolean }): number {
+  nextBatch(maxEntries: number, maxBytes: number, out: [Buffer, Buffer][], copy: CopyParts): number {
     assert(Number.isSafeInteger(maxEntries) && maxEntries >= 1, `nextBatch needs maxEntries >= 1, got ${maxEntries}`);
     let count = 0;
     let bytes = 0;

@@ -25,7 +25,7 @@ export interface Bound {
 }
 
 /** The tighter of an exclusive and an inclusive bound on the same side; `sign` is +1 for lower bounds, -1 for upper. */
-export function tighterBound(exclusive: Buffer | undefined, inclusive: Buffer | undefined, sign: number): Bound | undefined {
+function tighterBound(exclusive: Buffer | undefined, inclusive: Buffer | undefined, sign: number): Bound | undefined {
   if (exclusive === undefined) return inclusive === undefined ? undefined : { key: inclusive, inclusive: true };
   if (inclusive === undefined) return { key: exclusive, inclusive: false };
   // At equal keys the exclusive bound is the tighter one.

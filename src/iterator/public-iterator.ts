@@ -8,19 +8,13 @@
 import { ShaleError } from '../errors.js';
 import { toBuffer, type BytesLike } from '../keys.js';
 import { ENTRIES_BETWEEN_TURNS, LoopTurns } from '../util/event-loop.js';
-import type { DBIterator } from './db-iterator.js';
+import type { CopyParts, DBIterator } from './db-iterator.js';
 
 /** Entries fetched by the first refill; each refill doubles it up to `BATCH_ENTRIES_MAX`. */
 const BATCH_ENTRIES_MIN = 16;
 const BATCH_ENTRIES_MAX = 1024;
 /** A refill stops once it holds this many key and value bytes. */
 const BATCH_BYTES_MAX = 1024 * 1024;
-
-/** Which parts of each entry the iterator copies for the caller (`copy: false` copies neither). */
-export interface CopyParts {
-  readonly keys: boolean;
-  readonly values: boolean;
-}
 
 /** What builds the iterator's source on first use and releases what it pinned. */
 export interface IteratorSource {

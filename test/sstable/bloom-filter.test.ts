@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import { CorruptionError } from '../../src/errors.js';
 import { BloomFilter, bloomHash, bloomProbeCount, buildBloomFilter, murmurHash32 } from '../../src/sstable/bloom-filter.js';
 import { SeededRandom, testSeed } from '../helpers.js';
+import { countFalsePositives } from './false-positives.js';
 
 function filterOver(keys: Buffer[], bitsPerKey: number): Buffer {
   const hashes = new Uint32Array(keys.map((key) => bloomHash(key, 0, key.length)));
@@ -61,14 +62,8 @@ describe('bloom filter', () => {
     const present = new Set<string>();
     while (present.size < 10_000) present.add(rng.bytes(16).toString('hex'));
     const filter = new BloomFilter(filterOver([...present].map((hex) => Buffer.from(hex, 'hex')), 10), 'f', 0);
-    let falsePositives = 0;
-    let tried = 0;
-    while (tried < 10_000) {
-      const key = rng.bytes(16);
-      if (present.has(key.toString('hex'))) continue;
-      tried++;
-      if (filter.mayContain(key)) falsePositives++;
-    }
+    const tried = 10_000;
+    const falsePositives = countFalsePositives(rng, tried, 16, present, (key) => filter.mayContain(key));
     console.log(`false-positive rate ${(falsePositives / tried * 100).toFixed(2)}%`);
     assert(falsePositives / tried < 0.02, `false-positive rate ${falsePositives / tried}`);
   });

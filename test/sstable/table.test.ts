@@ -13,6 +13,7 @@ import type { TableReader } from '../../src/sstable/table-reader.js';
 import { GOLDEN_ENTRIES, GOLDEN_OPTIONS } from './golden-table.js';
 import { MemoryWritableFile } from './memory-file.js';
 import { SeededRandom, testSeed } from '../helpers.js';
+import { countFalsePositives } from './false-positives.js';
 import { TABLE_FILE_NAME, buildTable, dataBlockHandles, entry, expectedGet, openTable, randomEntries, type TestEntry } from './table-fixture.js';
 
 const LAYOUT_GOLDEN = new URL('../../../test/sstable/testdata/table-layout.golden', import.meta.url);
@@ -297,14 +298,8 @@ describe('table round trips', () => {
     const prefixes = new Set(entries.map((e) => e.userKey.subarray(0, 3).toString('hex')));
     for (const hex of prefixes) assert.equal(reader.mayContainPrefix(Buffer.from(hex, 'hex')), true, `prefix ${hex} is in the filter`);
     for (const e of entries) assert.equal(reader.mayContain(e.userKey), true, 'whole keys are in it too');
-    let falsePositives = 0;
-    let probes = 0;
-    while (probes < 2000) {
-      const probe = rng.bytes(3);
-      if (prefixes.has(probe.toString('hex'))) continue;
-      probes++;
-      if (reader.mayContainPrefix(probe)) falsePositives++;
-    }
+    const probes = 2000;
+    const falsePositives = countFalsePositives(rng, probes, 3, prefixes, (probe) => reader.mayContainPrefix(probe));
     // About 1% at 10 bits per key (keys and prefixes both count); 4% leaves room for chance.
     assert.ok(falsePositives < probes * 0.04, `${falsePositives} false positives in ${probes}`);
     assert.equal(reader.mayContainPrefix(Buffer.from('ab')), true, 'a prefix of another length cannot be ruled out');
