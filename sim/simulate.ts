@@ -133,6 +133,7 @@ export function simDbOptions(rng: Rng): Options {
     // Drawn last, so the draws above keep the streams they had before it.
     compactionThreads: rng.pick([1, 2, 3]),
     compressionMinLevel: rng.pick([0, 2]),
+    subcompactions: rng.pick([1, 2, 3]),
   };
 }
 

@@ -74,11 +74,13 @@ export function writeTrailer(out: Buffer, offset: number, seq: number, type: num
 }
 
 /** Reads the sequence number from the trailer at `offset`; -1 when it exceeds 2^53 - 1. */
-export function readTrailerSeq(buffer: Buffer, offset: number): number {
-  const low = buffer.readUInt32LE(offset);
-  const high = buffer.readUInt32LE(offset + 4);
-  if (high >= 0x2000_0000) return -1;
-  return high * TWO_24 + Math.floor(low / 256);
+export function readTrailerSeq(buffer: Uint8Array, offset: number): number {
+  // Byte by byte: on every merged entry, and cheaper than two bounds-checked readUInt32LE and a division.
+  const low = buffer[offset + 1]! | (buffer[offset + 2]! << 8) | (buffer[offset + 3]! << 16);
+  const top = buffer[offset + 7]!;
+  if (top >= 0x20) return -1;
+  const high = buffer[offset + 4]! | (buffer[offset + 5]! << 8) | (buffer[offset + 6]! << 16) | (top << 24);
+  return high * TWO_24 + low;
 }
 
 /** Reads the entry type byte from the trailer at `offset`. */

@@ -109,6 +109,13 @@ export interface Options {
    * second worker measured slower: it takes the main thread's core).
    */
   compactionThreads?: number;
+  /**
+   * Key-range pieces a manual compaction (`compactRange`) or an L0→L1 compaction
+   * is split into, merged side by side on as many threads (RocksDB's
+   * `max_subcompactions`): these are the merges an application waits for.
+   * Default: the machine's parallelism, from 1 to 4.
+   */
+  subcompactions?: number;
   /** Compact in the background when a level scores ≥ 1. Default true. */
   autoCompaction?: boolean;
   /** The file system; `shale/testing` has crash-simulating and fault-injecting ones. Default `node:fs`. */
@@ -144,6 +151,7 @@ export interface ResolvedOptions {
   readonly levelCountMax: number;
   readonly targetFileSizeBytes: number;
   readonly compactionThreads: number;
+  readonly subcompactions: number;
   readonly compactionExecutor: 'worker' | 'inline';
   readonly autoCompaction: boolean;
   readonly fs: FileSystem;
@@ -206,6 +214,7 @@ export const DEFAULTS = {
   targetFileSizeBytes: 2 * MIB,
   compressionMinLevel: 2,
   compactionThreads: Math.min(4, Math.max(1, availableParallelism() - 1)),
+  subcompactions: Math.min(4, Math.max(1, availableParallelism())),
   autoCompaction: true,
 } as const satisfies Omit<ResolvedOptions, 'fs' | 'compactionExecutor'>;
 
@@ -281,6 +290,7 @@ export function resolveOptions(options: Options | undefined): ResolvedOptions {
     ...levelOptions(options),
     compactionExecutor: executor,
     compactionThreads: intOption(options, 'compactionThreads', 1, 64),
+    subcompactions: intOption(options, 'subcompactions', 1, 64),
     autoCompaction: boolOption(options, 'autoCompaction'),
     fs: options.fs ?? new NodeFileSystem(),
   };

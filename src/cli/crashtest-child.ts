@@ -3,8 +3,10 @@
  * deletes and batches, sync and not, until the process is killed. Each intent is
  * appended to the intent log (synchronously) before its call, and each
  * acknowledgement after it resolves, so a SIGKILL cannot lose what was logged.
+ * Beside them, manual compactions run now and then, split into subcompactions.
  */
 import * as fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DB } from '../db/db.js';
 import { Rng } from '../testing/rng.js';
 import { KEY_SPACE, encodeIntent, makeValue, type CrashOp, type Intent } from './crashtest-workload.js';
@@ -19,11 +21,15 @@ export interface ChildArguments {
   firstIntent: number;
 }
 
+function keyName(n: number): string {
+  return `key${String(n).padStart(5, '0')}`;
+}
+
 function randomOps(rng: Rng, intent: number): CrashOp[] {
   const count = rng.bool(0.2) ? rng.range(2, 20) : 1;
   const ops: CrashOp[] = [];
   for (let i = 0; i < count; i++) {
-    const key = `key${String(rng.int(KEY_SPACE)).padStart(5, '0')}`;
+    const key = keyName(rng.int(KEY_SPACE));
     ops.push(rng.bool(0.15) ? { type: 'delete', key } : { type: 'put', key, value: makeValue(key, intent, rng.int(300)) });
   }
   return ops;
@@ -33,7 +39,14 @@ export async function runCrashtestChild(args: ChildArguments): Promise<never> {
   const intentFd = fs.openSync(args.intentLog, 'a');
   const ackFd = fs.openSync(args.ackLog, 'a');
   // Small sizes, so flushes and compactions happen within a cycle.
-  const db = await DB.open(args.dir, { memtableSizeBytes: 64 * 1024, targetFileSizeBytes: 64 * 1024, levelBaseBytes: 256 * 1024, compactionThreads: 2 });
+  // Manual compactions in two key ranges side by side, beside two automatic ones: a kill lands in either.
+  const db = await DB.open(args.dir, {
+    memtableSizeBytes: 64 * 1024,
+    targetFileSizeBytes: 64 * 1024,
+    levelBaseBytes: 256 * 1024,
+    compactionThreads: 2,
+    subcompactions: 2,
+  });
   fs.writeSync(ackFd, 'open\n');
   const rng = new Rng(args.seed);
   let next = args.firstIntent;
@@ -50,5 +63,19 @@ export async function runCrashtestChild(args: ChildArguments): Promise<never> {
       fs.writeSync(ackFd, `${intent.index}\n`);
     }
   };
-  return Promise.all(Array.from({ length: args.writers }, writer)) as Promise<never>;
+  // compactRange now and then, of everything or of a random range: a stream of its own, so the writes stay the seed's.
+  const compactions = new Rng(args.seed ^ 0x5eed_c0de);
+  const compactor = async (): Promise<never> => {
+    for (;;) {
+      await sleep(compactions.range(100, 800));
+      if (compactions.bool(0.3)) {
+        await db.compactRange();
+      } else {
+        const a = compactions.int(KEY_SPACE);
+        const b = compactions.int(KEY_SPACE);
+        await db.compactRange(keyName(Math.min(a, b)), keyName(Math.max(a, b)));
+      }
+    }
+  };
+  return Promise.all([...Array.from({ length: args.writers }, writer), compactor()]) as Promise<never>;
 }

@@ -14,11 +14,12 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ioError } from '../errors.js';
 import type { FileSystem, RandomAccessFile } from '../fs/file-system.js';
 import { filePath, tableFileName } from '../filenames.js';
-import { EntryType } from '../keys.js';
-import type { InternalIterator } from '../iterator/internal-iterator.js';
-import { MergingIterator } from '../iterator/merging-iterator.js';
+import { EntryType, INTERNAL_KEY_TRAILER_BYTES } from '../keys.js';
+import { compareBytes, copyBytes } from '../sstable/byte-ranges.js';
 import type { TableBuilderOptions } from '../sstable/table-builder.js';
+import type { KeyRangeShare } from './picker.js';
 import { ReadaheadFile } from './readahead-file.js';
+import { RunMerger, SortedRun } from './sorted-runs.js';
 import { TableOutput } from './table-output.js';
 import { TableReader } from '../sstable/table-reader.js';
 import type { FileMeta } from '../version/version-edit.js';
@@ -29,8 +30,11 @@ export type KeySpan = readonly [Buffer, Buffer];
 export interface CompactionJobSpec {
   dir: string;
   outputLevel: number;
-  /** Input table numbers (any order: the merge orders entries). */
-  inputs: number[];
+  /**
+   * Input tables as sorted runs: each run one L0 table, or a deeper level's tables
+   * in key order (disjoint). Runs may come in any order: the merge orders entries.
+   */
+  inputs: number[][];
   /** Live snapshot sequence numbers, ascending. */
   snapshots: number[];
   /** For each level below the output, its tables' user-key spans in key order: where older values may live. */
@@ -43,6 +47,12 @@ export interface CompactionJobSpec {
   verifyChecksums: boolean;
   /** Yield to the event loop every this many entries (inline runs share the main thread); 0 never. */
   yieldEveryEntries: number;
+  /**
+   * A subcompaction's share of the keys: merge only user keys in [start, end)
+   * (either bound open when null). The shares of one compaction run side by side
+   * and their outputs, in share order, are the compaction's.
+   */
+  share: KeyRangeShare;
 }
 
 export interface CompactionJobResult {
@@ -75,13 +85,14 @@ class DeeperLevels {
     this.#positions = spans.map(() => 0);
   }
 
-  mayHold(key: Buffer): boolean {
+  /** Whether a deeper level may hold the user key `key[0, keyLength)`. */
+  mayHold(key: Buffer, keyLength: number): boolean {
     for (let level = 0; level < this.#spans.length; level++) {
       const spans = this.#spans[level]!;
       let position = this.#positions[level]!;
-      while (position < spans.length && spans[position]![1].compare(key) < 0) position++;
+      while (position < spans.length && compareBytes(spans[position]![1], 0, spans[position]![1].length, key, 0, keyLength) < 0) position++;
       this.#positions[level] = position;
-      if (position < spans.length && spans[position]![0].compare(key) <= 0) return true;
+      if (position < spans.length && compareBytes(spans[position]![0], 0, spans[position]![0].length, key, 0, keyLength) <= 0) return true;
     }
     return false;
   }
@@ -101,21 +112,25 @@ export async function runCompactionJob(
   const outputs: TableOutput[] = [];
   const finished: FileMeta[] = [];
   try {
-    const children: InternalIterator[] = [];
+    const runs: SortedRun[] = [];
     let bytesRead = 0;
-    for (const fileNumber of spec.inputs) {
-      const path = filePath(spec.dir, tableFileName(fileNumber));
-      const opening = await fs.openRead(path).catch((err: unknown) => {
-        throw ioError(`opening compaction input ${path}`, err);
-      });
-      const file = new ReadaheadFile(opening);
-      opened.push(file);
-      bytesRead += file.size;
-      children.push(TableReader.open(file, path, fileNumber, { verifyChecksums: spec.verifyChecksums }).iterator());
+    for (const run of spec.inputs) {
+      const tables: TableReader[] = [];
+      for (const fileNumber of run) {
+        const path = filePath(spec.dir, tableFileName(fileNumber));
+        const opening = await fs.openRead(path).catch((err: unknown) => {
+          throw ioError(`opening compaction input ${path}`, err);
+        });
+        const file = new ReadaheadFile(opening);
+        opened.push(file);
+        bytesRead += file.size;
+        tables.push(TableReader.open(file, path, fileNumber, { verifyChecksums: spec.verifyChecksums }));
+      }
+      runs.push(new SortedRun(tables));
     }
-    const merged = new MergingIterator(children);
-    const counts = await mergeInto(spec, merged, fs, allocateFileNumber, outputs, finished);
-    merged.close();
+    const merger = new RunMerger(runs);
+    const counts = await mergeInto(spec, merger, fs, allocateFileNumber, outputs, finished);
+    merger.close();
     if (finished.length > 0) await fs.syncDir(spec.dir);
     const bytesWritten = finished.reduce((sum, meta) => sum + meta.sizeBytes, 0);
     return { outputs: finished, bytesRead, bytesWritten, ...counts };
@@ -130,7 +145,7 @@ export async function runCompactionJob(
 
 async function mergeInto(
   spec: CompactionJobSpec,
-  merged: InternalIterator,
+  merger: RunMerger,
   fs: FileSystem,
   allocateFileNumber: () => Promise<number>,
   outputs: TableOutput[],
@@ -139,22 +154,31 @@ async function mergeInto(
   const deeper = new DeeperLevels(spec.deeperSpans);
   let grandparentIndex = 0;
   let overlappedBytes = 0;
-  let currentKey: Buffer | undefined;
+  // The user key being merged, copied into a buffer of its own: the input's key bytes change as it moves.
+  let currentKey = Buffer.allocUnsafe(64);
+  let currentKeyLength = -1;
   let previousStripe = -1;
   let entriesRead = 0;
   let entriesWritten = 0;
-  for (merged.seekToFirst(); merged.valid(); merged.next()) {
-    entriesRead++;
-    const userKey = merged.userKey();
-    const seq = merged.seq();
-    const type = merged.type();
-    const newKey = currentKey === undefined || currentKey.compare(userKey) !== 0;
+  const { start, end } = spec.share;
+  for (merger.seek(start); merger.valid(); merger.next()) {
+    const entry = merger.current;
+    const key = entry.rawKey();
+    const keyLength = entry.rawKeyLength;
+    const userKeyLength = keyLength - INTERNAL_KEY_TRAILER_BYTES;
+    const seq = entry.seq();
+    const type = entry.type();
+    const newKey = currentKeyLength < 0 || compareBytes(currentKey, 0, currentKeyLength, key, 0, userKeyLength) !== 0;
     if (newKey) {
-      // Iterators keep a key unchanged after they move (InternalIterator.userKey).
-      currentKey = userKey;
+      if (end !== null && compareBytes(key, 0, userKeyLength, end, 0, end.length) >= 0) break;
+      if (userKeyLength > currentKey.length) currentKey = Buffer.allocUnsafe(Math.max(userKeyLength, 2 * currentKey.length));
+      copyBytes(key, 0, userKeyLength, currentKey, 0);
+      currentKeyLength = userKeyLength;
       previousStripe = -1;
       // Outputs are cut only between user keys: all versions of a key stay in one table.
-      while (grandparentIndex < spec.grandparents.length && spec.grandparents[grandparentIndex]!.span[1].compare(userKey) < 0) {
+      while (grandparentIndex < spec.grandparents.length) {
+        const largest = spec.grandparents[grandparentIndex]!.span[1];
+        if (compareBytes(largest, 0, largest.length, key, 0, userKeyLength) >= 0) break;
         if (outputs.length > 0) overlappedBytes += spec.grandparents[grandparentIndex]!.sizeBytes;
         grandparentIndex++;
       }
@@ -164,14 +188,16 @@ async function mergeInto(
         overlappedBytes = 0;
       }
     }
+    entriesRead++;
     const stripe = stripeOf(spec.snapshots, seq);
     const hidden = stripe === previousStripe;
-    const obsoleteTombstone = !hidden && type === EntryType.DELETE && stripe === 0 && !deeper.mayHold(userKey);
+    const obsoleteTombstone = !hidden && type === EntryType.DELETE && stripe === 0 && !deeper.mayHold(key, userKeyLength);
     previousStripe = stripe;
     if (!hidden && !obsoleteTombstone) {
       if (outputs.length === 0) outputs.push(await TableOutput.create(fs, spec.dir, await allocateFileNumber(), spec.tableOptions));
       const builder = outputs[0]!.builder;
-      builder.add(merged.internalKey(), merged.value());
+      // Only this loop moves the merger: past the awaits above, `key` and the value bytes are still this entry's.
+      builder.addEntry(key, keyLength, entry.blockData(), entry.valueStart, entry.valueLength);
       entriesWritten++;
       if (builder.flushAdvised) await builder.flush();
     }

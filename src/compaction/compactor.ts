@@ -8,7 +8,9 @@
  * Up to `compactionThreads` automatic compactions run at once, each on tables no
  * other holds and writing key ranges no other writes into the same level
  * (`CompactionsInProgress`), so an L0 compaction never waits behind a long one
- * deeper down. A manual `compactRange` waits for them and runs alone.
+ * deeper down. A manual `compactRange` waits for them and runs alone: one merge
+ * of the range's tables in every level into the deepest, split by key range into
+ * subcompactions that run side by side on the worker pool.
  *
  * A failed compaction stops compactions until reopen: a corrupt input must not
  * be compacted around (that would drop data), and an I/O error is not retried.
@@ -20,15 +22,19 @@ import { tableBuilderOptions } from '../options.js';
 import type { CompactionJobSpec, KeySpan } from './compaction-job.js';
 import type { CompactionExecutor } from './executor.js';
 import {
-  expandCompaction,
   grandparentOverlapBytesMax,
+  manualCompaction,
   outputRange,
   overlapping,
   pickCompaction,
+  splitForSubcompactions,
   totalBytes,
   type Compaction,
   type CompactionsInProgress,
+  type KeyRangeShare,
 } from './picker.js';
+import { filePath, tableFileName } from '../filenames.js';
+import { compareInternalKeys } from '../keys.js';
 import { userKeyOf } from '../version/version.js';
 import { emptyEdit, type FileMeta } from '../version/version-edit.js';
 import type { VersionSet } from '../version/version-set.js';
@@ -89,7 +95,9 @@ export class Compactor {
       const compaction = pickCompaction(versions.current.levels, versions.state.compactPointers, options, this.#inProgress());
       if (compaction === undefined) return;
       this.#running.add(compaction);
-      void this.#run(compaction, false)
+      // L0→L1 is the merge writes wait on: split it like a manual one (RocksDB's max_subcompactions does the same).
+      const pieces = compaction.level === 0 && !compaction.trivialMove ? options.subcompactions : 1;
+      void this.#run(compaction, false, pieces)
         .catch(() => undefined)
         .finally(() => {
           this.#running.delete(compaction);
@@ -107,7 +115,8 @@ export class Compactor {
 
   /**
    * Compacts every table overlapping [start, end] (open bounds when undefined)
-   * level by level down to the deepest level holding such a table (at least L1).
+   * into the deepest level holding such a table (at least L1), in one merge split
+   * into `subcompactions` key ranges that run side by side.
    */
   async compactRange(start: Buffer | undefined, end: Buffer | undefined): Promise<void> {
     while (this.#manual) await this.#manual;
@@ -125,18 +134,11 @@ export class Compactor {
   }
 
   async #compactRange(start: Buffer | undefined, end: Buffer | undefined): Promise<void> {
-    const { versions } = this.#host;
+    const { versions, options } = this.#host;
     await this.#idle();
-    const deepest = versions.current.levels.reduce((last, files, level) => (overlapping(files, start, end).length > 0 ? level : last), 0);
-    for (let level = 0; level < Math.max(1, deepest); level++) {
-      for (;;) {
-        this.#checkUsable();
-        const levels = versions.current.levels;
-        const files = overlapping(levels[level] ?? [], start, end);
-        if (files.length === 0) break;
-        await this.#run(expandCompaction(levels, level, level === 0 ? files : files.slice(0, 1), this.#host.options, 0), true);
-      }
-    }
+    this.#checkUsable();
+    const compaction = manualCompaction(versions.current.levels, start, end, options);
+    if (compaction !== undefined) await this.#run(compaction, true, options.subcompactions);
     this.#checkUsable();
   }
 
@@ -168,26 +170,20 @@ export class Compactor {
     if (this.#closed) throw new ShaleError('NOT_OPEN', 'the database is closed');
   }
 
-  async #run(compaction: Compaction, manual: boolean): Promise<void> {
+  /** Runs `compaction` (split into up to `pieces` subcompactions) and installs its result. */
+  async #run(compaction: Compaction, manual: boolean, pieces = 1): Promise<void> {
     const started = performance.now();
     const { versions } = this.#host;
     const edit = emptyEdit();
     const inputs = [...compaction.inputs[0], ...compaction.inputs[1]];
     for (const file of inputs) edit.deletedFiles.push({ level: file.level, fileNumber: file.fileNumber });
-    if (compaction.inputs[0].length > 0 && compaction.level > 0) {
+    if (compaction.inputs[0].length > 0 && compaction.level > 0 && compaction.outputLevel === compaction.level + 1) {
       const largest = compaction.inputs[0].reduce((max, file) => (file.largest.compare(max) > 0 ? file.largest : max), compaction.inputs[0][0]!.largest);
       edit.compactPointers.push({ level: compaction.level, key: largest });
     }
     let outputs: FileMeta[];
-    let bytesRead = 0;
     try {
-      if (compaction.trivialMove) {
-        outputs = [{ ...compaction.inputs[0][0]!, level: compaction.outputLevel }];
-      } else {
-        const result = await this.#host.executor.run(this.#spec(compaction), () => Promise.resolve(versions.newFileNumber()));
-        outputs = result.outputs;
-        bytesRead = result.bytesRead;
-      }
+      outputs = compaction.trivialMove ? [{ ...compaction.inputs[0][0]!, level: compaction.outputLevel }] : await this.#merge(compaction, pieces);
       edit.newFiles.push(...outputs);
       await versions.logAndApply(edit);
     } catch (err) {
@@ -201,7 +197,7 @@ export class Compactor {
       outputLevel: compaction.outputLevel,
       inputs: inputs.map((file) => file.fileNumber),
       outputs: outputs.map((file) => file.fileNumber),
-      bytesRead,
+      bytesRead: compaction.trivialMove ? 0 : totalBytes(inputs),
       bytesWritten: compaction.trivialMove ? 0 : totalBytes(outputs),
       trivialMove: compaction.trivialMove,
       manual,
@@ -210,13 +206,40 @@ export class Compactor {
     this.#wake();
   }
 
-  #spec(compaction: Compaction): CompactionJobSpec {
+  /**
+   * Merges `compaction`'s inputs in the executor, as one job or as subcompactions
+   * over disjoint key ranges side by side; returns the outputs in key order. If
+   * one subcompaction fails, the others' outputs are removed and the first error
+   * thrown: nothing of a failed compaction is installed or left behind.
+   */
+  async #merge(compaction: Compaction, pieces: number): Promise<FileMeta[]> {
+    const { executor, versions, options, location } = this.#host;
+    const allocate = (): Promise<number> => Promise.resolve(versions.newFileNumber());
+    const shares = pieces > 1 ? splitForSubcompactions(compaction, pieces) : [{ start: null, end: null }];
+    const inputs = [...compaction.inputs[0], ...compaction.inputs[1]];
+    const settled = await Promise.allSettled(
+      shares.map((share) => {
+        // A share reads only the tables its range meets (`end` is exclusive; overlapping() is inclusive, so a superset).
+        const files = overlapping(inputs, share.start ?? undefined, share.end ?? undefined);
+        return executor.run(this.#spec(compaction, files, share), allocate, shares.length);
+      }),
+    );
+    const failed = settled.find((result) => result.status === 'rejected');
+    if (failed === undefined) return settled.flatMap((result) => (result.status === 'fulfilled' ? result.value.outputs : []));
+    for (const result of settled) {
+      if (result.status !== 'fulfilled') continue;
+      for (const meta of result.value.outputs) await options.fs.remove(filePath(location, tableFileName(meta.fileNumber))).catch(() => undefined);
+    }
+    throw failed.reason;
+  }
+
+  #spec(compaction: Compaction, inputs: readonly FileMeta[], share: KeyRangeShare): CompactionJobSpec {
     const { options, location, versions } = this.#host;
     const span = (file: FileMeta): KeySpan => [userKeyOf(file.smallest), userKeyOf(file.largest)];
     return {
       dir: location,
       outputLevel: compaction.outputLevel,
-      inputs: [...compaction.inputs[0], ...compaction.inputs[1]].map((file) => file.fileNumber),
+      inputs: sortedRuns(inputs),
       snapshots: this.#host.snapshots(),
       deeperSpans: versions.current.levels.slice(compaction.outputLevel + 1).map((files) => files.map(span)),
       grandparents: compaction.grandparents.map((file) => ({ span: span(file), sizeBytes: file.sizeBytes })),
@@ -225,10 +248,23 @@ export class Compactor {
       tableOptions: tableBuilderOptions(options, compaction.outputLevel),
       verifyChecksums: true,
       yieldEveryEntries: 0,
+      share,
     };
   }
 
   #wake(): void {
     for (const wake of this.#waiters.splice(0)) wake();
   }
+}
+
+/** Input tables as the merge's sorted runs: each L0 table alone, each deeper level's tables together in key order. */
+function sortedRuns(files: readonly FileMeta[]): number[][] {
+  const runs: number[][] = [];
+  const levels = new Map<number, FileMeta[]>();
+  for (const file of files) {
+    if (file.level === 0) runs.push([file.fileNumber]);
+    else levels.set(file.level, [...(levels.get(file.level) ?? []), file]);
+  }
+  for (const tables of levels.values()) runs.push(tables.sort((a, b) => compareInternalKeys(a.smallest, b.smallest)).map((file) => file.fileNumber));
+  return runs;
 }

@@ -12,7 +12,12 @@ import type { FileMeta } from '../version/version-edit.js';
 
 /** Runs the background jobs: compactions and the building of flushed tables. Jobs may overlap. */
 export interface CompactionExecutor {
-  run(spec: CompactionJobSpec, allocateFileNumber: () => Promise<number>): Promise<CompactionJobResult>;
+  /**
+   * Runs a compaction job. `threads` is how many threads the job and its sibling
+   * subcompactions may spread over (more than the executor's own count only for a
+   * manual compaction's subcompactions).
+   */
+  run(spec: CompactionJobSpec, allocateFileNumber: () => Promise<number>, threads?: number): Promise<CompactionJobResult>;
   /** Builds a flushed memtable's L0 table. `spec.entries` may be transferred (left detached). */
   flush(spec: FlushJobSpec): Promise<FileMeta | undefined>;
   close(): Promise<void>;

@@ -55,12 +55,17 @@ export function conflicts(compaction: Compaction, running: CompactionsInProgress
 /** Source-level seeds tried per level when the first conflicts with a running compaction. */
 const SEEDS_TRIED_MAX = 32;
 
-/** A chosen compaction: `inputs[0]` from `level`, `inputs[1]` from `level + 1`. */
+/**
+ * A chosen compaction: `inputs[0]` from `level`, `inputs[1]` from `outputLevel`.
+ * An automatic one has `outputLevel === level + 1`; a manual one may span several
+ * levels, and then `inputs[0]` holds the tables of every level from `level` to
+ * `outputLevel - 1`.
+ */
 export interface Compaction {
   level: number;
   outputLevel: number;
   inputs: [FileMeta[], FileMeta[]];
-  /** Tables of `level + 2` the output overlaps: output files are cut to bound overlap with them. */
+  /** Tables of `outputLevel + 1` the output overlaps: output files are cut to bound overlap with them. */
   grandparents: FileMeta[];
   /** One input table, nothing to merge with: move it down by a MANIFEST edit. */
   trivialMove: boolean;
@@ -218,4 +223,76 @@ export function expandCompaction(
   const grandparents = overlapping(levels[level + 2] ?? [], all.smallest, all.largest);
   const trivialMove = inputs0.length === 1 && inputs1.length === 0 && totalBytes(grandparents) <= grandparentOverlapBytesMax(options);
   return { level, outputLevel: level + 1, inputs: [inputs0, inputs1], grandparents, trivialMove, score };
+}
+
+/**
+ * The manual compaction of [start, end] (open bounds when undefined): every table
+ * of every level overlapping the range, closed under overlap across all levels,
+ * merged in one job into the deepest level holding such a table (at least L1).
+ * One merge instead of one per level reads and writes each byte once, not once
+ * per level it passes (docs/internals.md, "Manual compaction"). Undefined when
+ * there is nothing to do: no table in the range, or all of them already in the
+ * output level.
+ */
+export function manualCompaction(
+  levels: readonly (readonly FileMeta[])[],
+  start: Buffer | undefined,
+  end: Buffer | undefined,
+  options: PickerOptions,
+): Compaction | undefined {
+  const outputLevel = Math.max(
+    1,
+    levels.reduce((last, files, level) => (overlapping(files, start, end).length > 0 ? level : last), 0),
+  );
+  const inRange = Array.from({ length: outputLevel + 1 }, (_, level) => levels[level] ?? []);
+  let taken = inRange.map((files) => overlapping(files, start, end));
+  for (;;) {
+    const all = taken.flat();
+    if (all.length === 0) return undefined;
+    const range = userKeyRange(all);
+    const grown = inRange.map((files) => overlapping(files, range.smallest, range.largest));
+    const same = grown.every((files, level) => files.length === taken[level]!.length);
+    taken = grown;
+    if (same) break;
+  }
+  const upper = taken.slice(0, outputLevel).flat();
+  if (upper.length === 0) return undefined;
+  const level = taken.findIndex((files) => files.length > 0);
+  const range = userKeyRange(taken.flat());
+  const grandparents = overlapping(levels[outputLevel + 1] ?? [], range.smallest, range.largest);
+  const lower = taken[outputLevel]!;
+  const trivialMove = upper.length === 1 && lower.length === 0 && totalBytes(grandparents) <= grandparentOverlapBytesMax(options);
+  return { level, outputLevel, inputs: [upper, lower], grandparents, trivialMove, score: 0 };
+}
+
+/** A subcompaction's share of the user-key space: [start, end), either bound open when null. */
+export interface KeyRangeShare {
+  start: Buffer | null;
+  end: Buffer | null;
+}
+
+/**
+ * Cuts `compaction`'s key space into at most `pieces` shares of about equal input
+ * bytes, at the smallest keys of its tables below L0 (those tables are disjoint
+ * within a level, so their sizes say where the bytes are; L0 tables usually span
+ * the whole range and say nothing). Shares are in key order and cover all keys.
+ */
+export function splitForSubcompactions(compaction: Compaction, pieces: number): KeyRangeShare[] {
+  const sized = [...compaction.inputs[0], ...compaction.inputs[1]]
+    .filter((file) => file.level > 0)
+    .map((file) => ({ key: userKeyOf(file.smallest), bytes: file.sizeBytes }))
+    .sort((a, b) => a.key.compare(b.key));
+  const total = sized.reduce((sum, file) => sum + file.bytes, 0);
+  const cuts: Buffer[] = [];
+  let before = 0;
+  for (const file of sized) {
+    const wanted = (total * (cuts.length + 1)) / pieces;
+    if (cuts.length < pieces - 1 && before >= wanted && before > 0) {
+      if (cuts.length === 0 || cuts[cuts.length - 1]!.compare(file.key) < 0) cuts.push(file.key);
+    }
+    before += file.bytes;
+  }
+  const shares: KeyRangeShare[] = [];
+  for (let i = 0; i <= cuts.length; i++) shares.push({ start: i === 0 ? null : cuts[i - 1]!, end: cuts[i] ?? null });
+  return shares;
 }

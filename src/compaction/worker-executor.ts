@@ -34,7 +34,7 @@ interface PoolWorker {
 }
 
 /**
- * A pool of up to `threadCount` workers, started on demand. Each job goes to the
+ * A pool of `threadCount` workers (more for a manual compaction's subcompactions), started on demand. Each job goes to the
  * worker with the fewest jobs, so compactions running at once run on separate
  * threads (and cores) and a flush is not queued behind a long merge when a thread
  * is free.
@@ -48,8 +48,9 @@ export class WorkerExecutor implements CompactionExecutor {
     this.#threadCount = Math.max(1, threadCount);
   }
 
-  async run(spec: CompactionJobSpec, allocateFileNumber: () => Promise<number>): Promise<CompactionJobResult> {
-    const result = (await this.#submit((jobId) => ({ type: 'compact', jobId, spec }), [], allocateFileNumber)) as CompactionJobResult;
+  async run(spec: CompactionJobSpec, allocateFileNumber: () => Promise<number>, threads = this.#threadCount): Promise<CompactionJobResult> {
+    const limit = Math.max(this.#threadCount, threads);
+    const result = (await this.#submit((jobId) => ({ type: 'compact', jobId, spec }), [], allocateFileNumber, limit)) as CompactionJobResult;
     return { ...result, outputs: result.outputs.map(reviveMeta) };
   }
 
@@ -68,8 +69,9 @@ export class WorkerExecutor implements CompactionExecutor {
     request: (jobId: number) => WorkerRequest,
     transfer: ArrayBuffer[],
     allocateFileNumber?: () => Promise<number>,
+    threads = this.#threadCount,
   ): Promise<CompactionJobResult | FileMeta | undefined> {
-    const pooled = this.#leastBusy();
+    const pooled = this.#leastBusy(threads);
     const jobId = this.#nextJobId++;
     return new Promise((resolve, reject) => {
       pooled.jobs.set(jobId, { resolve, reject, ...(allocateFileNumber ? { allocateFileNumber } : {}) });
@@ -78,11 +80,16 @@ export class WorkerExecutor implements CompactionExecutor {
     });
   }
 
-  /** An idle worker, a new one while the pool has room, else the one with the fewest jobs. */
-  #leastBusy(): PoolWorker {
+  /**
+   * Among the first `threads` workers: an idle one, a new one while there is
+   * room, else the one with the fewest jobs. Flushes and automatic compactions
+   * stay on the pool's own `threadCount`; only subcompactions reach further.
+   */
+  #leastBusy(threads: number): PoolWorker {
     let best: PoolWorker | undefined;
-    for (const pooled of this.#workers) if (best === undefined || pooled.jobs.size < best.jobs.size) best = pooled;
-    if (best !== undefined && (best.jobs.size === 0 || this.#workers.length >= this.#threadCount)) return best;
+    const usable = this.#workers.slice(0, threads);
+    for (const pooled of usable) if (best === undefined || pooled.jobs.size < best.jobs.size) best = pooled;
+    if (best !== undefined && (best.jobs.size === 0 || usable.length >= threads)) return best;
     return this.#startWorker();
   }
 

@@ -21,6 +21,10 @@ function revive(spec: CompactionJobSpec): CompactionJobSpec {
     ...spec,
     deeperSpans: spec.deeperSpans.map((level) => level.map(span)),
     grandparents: spec.grandparents.map((grandparent) => ({ ...grandparent, span: span(grandparent.span) })),
+    share: {
+      start: spec.share.start === null ? null : asBuffer(spec.share.start),
+      end: spec.share.end === null ? null : asBuffer(spec.share.end),
+    },
   };
 }
 

@@ -60,30 +60,39 @@ export class BlockBuilder {
 
   /** Appends an entry. `key` must sort after the previously added key. */
   add(key: Uint8Array, value: Uint8Array): void {
+    this.addEntry(key, key.length, value, 0, value.length);
+  }
+
+  /**
+   * Appends the entry whose key is `key[0, keyLength)` and whose value is
+   * `valueSource[valueStart, valueStart + valueLength)`, copying both: a merge
+   * passes keys and values where they lie, with no view made per entry.
+   */
+  addEntry(key: Uint8Array, keyLength: number, valueSource: Uint8Array, valueStart: number, valueLength: number): void {
     assert(!this.#finished, 'add() after finish() without reset()');
     let shared = 0;
     if (this.#counter < this.#restartInterval) {
-      const sharedMax = Math.min(this.#lastKeyLength, key.length);
+      const sharedMax = Math.min(this.#lastKeyLength, keyLength);
       const last = this.#lastKey;
       while (shared < sharedMax && last[shared] === key[shared]) shared++;
     } else {
       this.#restarts.push(this.#length);
       this.#counter = 0;
     }
-    const unshared = key.length - shared;
-    const entryBytes = varint32Length(shared) + varint32Length(unshared) + varint32Length(value.length) + unshared + value.length;
+    const unshared = keyLength - shared;
+    const entryBytes = varint32Length(shared) + varint32Length(unshared) + varint32Length(valueLength) + unshared + valueLength;
     this.#reserve(entryBytes);
     let offset = writeVarint32(this.#buffer, shared, this.#length);
     offset = writeVarint32(this.#buffer, unshared, offset);
-    offset = writeVarint32(this.#buffer, value.length, offset);
-    copyBytes(key, shared, key.length, this.#buffer, offset);
+    offset = writeVarint32(this.#buffer, valueLength, offset);
+    copyBytes(key, shared, keyLength, this.#buffer, offset);
     offset += unshared;
-    this.#buffer.set(value, offset);
-    offset += value.length;
+    copyBytes(valueSource, valueStart, valueStart + valueLength, this.#buffer, offset);
+    offset += valueLength;
     // Invariant: the size computed up front is the size written.
     assert.equal(offset, this.#length + entryBytes);
     this.#length = offset;
-    this.#rememberLastKey(key, shared);
+    this.#rememberLastKey(key, keyLength, shared);
     this.#counter++;
     this.#entryCount++;
   }
@@ -120,14 +129,14 @@ export class BlockBuilder {
     this.#buffer = grown;
   }
 
-  #rememberLastKey(key: Uint8Array, shared: number): void {
-    if (key.length > this.#lastKey.length) {
-      const grown = Buffer.allocUnsafe(Math.max(key.length, this.#lastKey.length * 2));
+  #rememberLastKey(key: Uint8Array, keyLength: number, shared: number): void {
+    if (keyLength > this.#lastKey.length) {
+      const grown = Buffer.allocUnsafe(Math.max(keyLength, this.#lastKey.length * 2));
       this.#lastKey.copy(grown, 0, 0, shared);
       this.#lastKey = grown;
     }
     // The first `shared` bytes are already equal.
-    copyBytes(key, shared, key.length, this.#lastKey, shared);
-    this.#lastKeyLength = key.length;
+    copyBytes(key, shared, keyLength, this.#lastKey, shared);
+    this.#lastKeyLength = keyLength;
   }
 }

@@ -32,20 +32,32 @@ export function blockChecksum(stored: Buffer, contentsEnd: number): number {
  * stored uncompressed (see snappy-codec.ts). The result is a new buffer.
  */
 export function sealBlock(raw: Buffer, compression: CompressionName): Buffer {
-  let contents = raw;
-  let type: CompressionType = CompressionType.NONE;
+  const { contents, type } = compressForSeal(raw, compression);
+  const stored = Buffer.allocUnsafe(contents.length + BLOCK_TRAILER_BYTES);
+  writeSealed(contents, type, stored, 0);
+  return stored;
+}
+
+/** The contents `sealBlock` stores for `raw` and their compression type: `raw` itself when it stays uncompressed. */
+export function compressForSeal(raw: Buffer, compression: CompressionName): { contents: Buffer; type: CompressionType } {
   if (compression === 'snappy' && snappy.available) {
     const compressed = snappy.codec.compressSync(raw);
-    if (compressed.length < raw.length - Math.floor(raw.length / 8)) {
-      contents = compressed;
-      type = CompressionType.SNAPPY;
-    }
+    if (compressed.length < raw.length - Math.floor(raw.length / 8)) return { contents: compressed, type: CompressionType.SNAPPY };
   }
-  const stored = Buffer.allocUnsafe(contents.length + BLOCK_TRAILER_BYTES);
-  contents.copy(stored, 0);
-  stored[contents.length] = type;
-  stored.writeUInt32LE(blockChecksum(stored, contents.length), contents.length + 1);
-  return stored;
+  return { contents: raw, type: CompressionType.NONE };
+}
+
+/**
+ * Writes the stored form of `contents` (compressed as `type` says) and its
+ * trailer into `out` at `offset`, which must have room for
+ * `contents.length + BLOCK_TRAILER_BYTES`; returns the bytes written.
+ */
+export function writeSealed(contents: Buffer, type: CompressionType, out: Buffer, offset: number): number {
+  out.set(contents, offset);
+  const typeAt = offset + contents.length;
+  out[typeAt] = type;
+  out.writeUInt32LE(crc32(out.subarray(offset, typeAt + 1)), typeAt + 1);
+  return contents.length + BLOCK_TRAILER_BYTES;
 }
 
 /** What `openBlock` returns: the uncompressed contents and how they were stored. */

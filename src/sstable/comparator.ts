@@ -47,3 +47,15 @@ export const internalKeyComparator: KeyComparator = {
     return byUser !== 0 ? byUser : compareTrailers(a, aUserEnd, b, bUserEnd);
   },
 };
+
+/**
+ * Internal-key order of `a[0, aLength)` and `b[0, bLength)`, both internal keys:
+ * for callers holding keys in scratch buffers longer than the key (the table
+ * builder's last key, the compaction merge's inputs).
+ */
+export function compareInternalRanges(a: Buffer, aLength: number, b: Buffer, bLength: number): number {
+  const aUserEnd = aLength - INTERNAL_KEY_TRAILER_BYTES;
+  const bUserEnd = bLength - INTERNAL_KEY_TRAILER_BYTES;
+  const byUser = compareBytes(a, 0, aUserEnd, b, 0, bUserEnd);
+  return byUser !== 0 ? byUser : compareTrailers(a, aUserEnd, b, bUserEnd);
+}

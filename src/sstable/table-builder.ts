@@ -17,10 +17,10 @@ import type { WritableFile } from '../fs/file-system.js';
 import { EntryType, INTERNAL_KEY_TRAILER_BYTES, readTrailerSeq } from '../keys.js';
 import { BlockBuilder } from './block-builder.js';
 import { encodeBlockHandle, type BlockHandle } from './block-handle.js';
-import { sealBlock } from './block-trailer.js';
+import { compressForSeal, writeSealed } from './block-trailer.js';
 import { BLOOM_BITS_PER_KEY_DEFAULT, bloomHash, buildBloomFilter } from './bloom-filter.js';
 import { compareBytes, copyBytes } from './byte-ranges.js';
-import { internalKeyComparator } from './comparator.js';
+import { compareInternalRanges } from './comparator.js';
 import { encodeFooter } from './footer.js';
 import { BLOCK_TRAILER_BYTES, INDEX_RESTART_INTERVAL, TABLE_FORMAT_VERSION, TABLE_FORMAT_VERSION_PREFIX_FILTER, type CompressionName } from './format.js';
 import { encodeProperties } from './properties.js';
@@ -113,9 +113,9 @@ export class TableBuilder {
   #dataBlockCount = 0;
   /** The file offset of the next sealed block: everything sealed so far, written or not. */
   #offset = 0;
-  /** Sealed blocks not yet handed to a write. */
-  #pieces: Buffer[] = [];
-  #pieceBytes = 0;
+  /** Sealed blocks not yet handed to a write, in `#chunk[0, #chunkLength)`; blocks are sealed straight into it. */
+  #chunk: Buffer | undefined;
+  #chunkLength = 0;
   /** Chunks handed to the write loop, in file order. */
   #queued: Buffer[] = [];
   #queuedBytes = 0;
@@ -160,7 +160,7 @@ export class TableBuilder {
    * whenever the caller yields to the event loop.
    */
   get bufferedBytes(): number {
-    return this.#pieceBytes + this.#queuedBytes;
+    return this.#chunkLength + this.#queuedBytes;
   }
 
   /**
@@ -178,44 +178,52 @@ export class TableBuilder {
    * them. Throws the write error if an earlier background write failed.
    */
   add(internalKey: Buffer, value: Uint8Array): void {
+    this.addEntry(internalKey, internalKey.length, value, 0, value.length);
+  }
+
+  /**
+   * `add()` of the internal key `key[0, keyLength)` and the value
+   * `valueSource[valueStart, valueStart + valueLength)`: for a merge that reads
+   * entries where they lie (an iterator's scratch key, a block's value bytes).
+   */
+  addEntry(key: Buffer, keyLength: number, valueSource: Uint8Array, valueStart: number, valueLength: number): void {
     assert.equal(this.#state, 'building', 'add() after finish() or abandon()');
     if (this.#writeError !== undefined) throw this.#writeError;
     assert(this.bufferedBytes <= TABLE_BUFFERED_BYTES_MAX, 'table builder buffer over its bound: await flush() when flushAdvised');
-    assert(internalKey.length >= INTERNAL_KEY_TRAILER_BYTES, 'internal key shorter than its trailer');
-    const userKeyLength = internalKey.length - INTERNAL_KEY_TRAILER_BYTES;
-    const type = internalKey[userKeyLength]!;
-    const seq = readTrailerSeq(internalKey, userKeyLength);
+    assert(keyLength >= INTERNAL_KEY_TRAILER_BYTES && keyLength <= key.length, 'internal key shorter than its trailer');
+    const userKeyLength = keyLength - INTERNAL_KEY_TRAILER_BYTES;
+    const type = key[userKeyLength]!;
+    const seq = readTrailerSeq(key, userKeyLength);
     if (type !== EntryType.PUT && type !== EntryType.DELETE) assert.fail(`unknown entry type ${type}`);
     assert(seq >= 0, 'sequence number beyond 2^53 - 1');
     if (this.#entryCount > 0) {
       // Invariant: keys arrive strictly increasing, so the table is sorted.
-      const order = internalKeyComparator.compare(this.#lastKey, 0, this.#lastKeyLength, internalKey);
-      assert(order < 0, 'keys must be added in strictly increasing internal-key order');
+      assert(compareInternalRanges(this.#lastKey, this.#lastKeyLength, key, keyLength) < 0, 'keys must be added in strictly increasing internal-key order');
     }
     if (this.#pendingHandle !== undefined) {
-      const separator = shortestSeparator(this.#lastKey.subarray(0, this.#lastKeyLength), internalKey);
+      const separator = shortestSeparator(this.#lastKey.subarray(0, this.#lastKeyLength), key.subarray(0, keyLength));
       this.#indexBlock.add(separator, encodeBlockHandle(this.#pendingHandle));
       this.#pendingHandle = undefined;
     }
-    if (this.#bloomBitsPerKey > 0 && !this.#sameUserKeyAsLast(internalKey, userKeyLength)) {
-      this.#addFilterHash(bloomHash(internalKey, 0, userKeyLength));
+    if (this.#bloomBitsPerKey > 0 && !this.#sameUserKeyAsLast(key, userKeyLength)) {
+      this.#addFilterHash(bloomHash(key, 0, userKeyLength));
       const prefixBytes = this.#bloomPrefixBytes;
       // A key of N bytes or fewer is its own prefix, in the filter already; a prefix
       // shared with the key before is in it too (keys arrive sorted, so they are neighbours).
-      if (prefixBytes > 0 && userKeyLength > prefixBytes && !this.#samePrefixAsLast(internalKey, prefixBytes)) {
-        this.#addFilterHash(bloomHash(internalKey, 0, prefixBytes));
+      if (prefixBytes > 0 && userKeyLength > prefixBytes && !this.#samePrefixAsLast(key, prefixBytes)) {
+        this.#addFilterHash(bloomHash(key, 0, prefixBytes));
       }
     }
-    this.#dataBlock.add(internalKey, value);
+    this.#dataBlock.addEntry(key, keyLength, valueSource, valueStart, valueLength);
     // The table's bounds live as long as the table and cross threads: buffers of their own (coding.ts).
-    if (this.#entryCount === 0) this.#smallestKey = standaloneCopy(internalKey);
+    if (this.#entryCount === 0) this.#smallestKey = standaloneCopy(key.subarray(0, keyLength));
     this.#entryCount++;
     if (type === EntryType.DELETE) this.#tombstoneCount++;
-    this.#rawKeyBytes += internalKey.length;
-    this.#rawValueBytes += value.length;
+    this.#rawKeyBytes += keyLength;
+    this.#rawValueBytes += valueLength;
     if (seq < this.#smallestSeq) this.#smallestSeq = seq;
     if (seq > this.#largestSeq) this.#largestSeq = seq;
-    this.#rememberLastKey(internalKey);
+    this.#rememberLastKey(key, keyLength);
     if (this.#dataBlock.estimatedSizeBytes >= this.#blockSizeBytes) this.#finishDataBlock();
   }
 
@@ -291,8 +299,8 @@ export class TableBuilder {
   abandon(): void {
     assert(this.#state === 'building' || this.#state === 'finishing', 'abandon() after finish()');
     this.#state = 'abandoned';
-    this.#pieces = [];
-    this.#pieceBytes = 0;
+    this.#chunk = undefined;
+    this.#chunkLength = 0;
     this.#queued = [];
     this.#queuedBytes = 0;
   }
@@ -306,25 +314,50 @@ export class TableBuilder {
 
   /** Seals `contents` (copying them) into the write buffer and returns its handle. */
   #seal(contents: Buffer, compression: CompressionName): BlockHandle {
-    const stored = sealBlock(contents, compression);
-    const handle = { offset: this.#offset, size: stored.length - BLOCK_TRAILER_BYTES };
-    this.#push(stored);
+    const sealed = compressForSeal(contents, compression);
+    const stored = sealed.contents.length + BLOCK_TRAILER_BYTES;
+    const chunk = this.#reserve(stored);
+    writeSealed(sealed.contents, sealed.type, chunk, this.#chunkLength);
+    const handle = { offset: this.#offset, size: sealed.contents.length };
+    this.#appended(stored);
     return handle;
   }
 
   #push(bytes: Buffer): void {
-    this.#pieces.push(bytes);
-    this.#pieceBytes += bytes.length;
-    this.#offset += bytes.length;
-    if (this.#pieceBytes >= TABLE_WRITE_CHUNK_BYTES) this.#cutChunk();
+    this.#reserve(bytes.length).set(bytes, this.#chunkLength);
+    this.#appended(bytes.length);
+  }
+
+  /**
+   * The write buffer, with room for `bytes` more past `#chunkLength`. It is cut
+   * once it holds a chunk's worth, so twice that fits every usual block; a larger
+   * block grows it.
+   */
+  #reserve(bytes: number): Buffer {
+    const needed = this.#chunkLength + bytes;
+    if (this.#chunk === undefined) {
+      this.#chunk = Buffer.allocUnsafe(Math.max(2 * TABLE_WRITE_CHUNK_BYTES, needed));
+    } else if (needed > this.#chunk.length) {
+      const grown = Buffer.allocUnsafe(Math.max(2 * this.#chunk.length, needed));
+      this.#chunk.copy(grown, 0, 0, this.#chunkLength);
+      this.#chunk = grown;
+    }
+    return this.#chunk;
+  }
+
+  #appended(bytes: number): void {
+    this.#chunkLength += bytes;
+    this.#offset += bytes;
+    if (this.#chunkLength >= TABLE_WRITE_CHUNK_BYTES) this.#cutChunk();
   }
 
   /** Hands the write buffer to the write loop as one chunk, starting the loop if idle. */
   #cutChunk(): void {
-    if (this.#pieceBytes === 0) return;
-    const chunk = this.#pieces.length === 1 ? this.#pieces[0]! : Buffer.concat(this.#pieces, this.#pieceBytes);
-    this.#pieces = [];
-    this.#pieceBytes = 0;
+    if (this.#chunkLength === 0) return;
+    const chunk = this.#chunk!.subarray(0, this.#chunkLength);
+    // The next blocks go into a new buffer: this one belongs to the write until it completes.
+    this.#chunk = undefined;
+    this.#chunkLength = 0;
     this.#queued.push(chunk);
     this.#queuedBytes += chunk.length;
     if (this.#writeLoop === undefined) this.#writeLoop = this.#writeQueued();
@@ -376,9 +409,9 @@ export class TableBuilder {
     this.#filterHashes[this.#filterHashCount++] = hash;
   }
 
-  #rememberLastKey(key: Buffer): void {
-    if (key.length > this.#lastKey.length) this.#lastKey = Buffer.allocUnsafe(Math.max(key.length, this.#lastKey.length * 2));
-    copyBytes(key, 0, key.length, this.#lastKey, 0);
-    this.#lastKeyLength = key.length;
+  #rememberLastKey(key: Buffer, keyLength: number): void {
+    if (keyLength > this.#lastKey.length) this.#lastKey = Buffer.allocUnsafe(Math.max(keyLength, this.#lastKey.length * 2));
+    copyBytes(key, 0, keyLength, this.#lastKey, 0);
+    this.#lastKeyLength = keyLength;
   }
 }

@@ -174,6 +174,35 @@ export class TableIterator implements InternalIterator {
     return this.#data!.value();
   }
 
+  /**
+   * The scratch buffer whose first `rawKeyLength` bytes are the current internal
+   * key, for a caller that compares and copies it in place (the compaction merge).
+   * Valid only until the iterator moves. Requires `valid()`.
+   */
+  rawKey(): Buffer {
+    return this.#data!.rawKey();
+  }
+
+  /** The length of the current internal key in `rawKey()`. */
+  get rawKeyLength(): number {
+    return this.#data!.keyLength;
+  }
+
+  /** The current data block's bytes: the value lies at [`valueStart`, `valueStart + valueLength`). */
+  blockData(): Buffer {
+    return this.#data!.block.data;
+  }
+
+  /** Where the current value starts in `blockData()`. */
+  get valueStart(): number {
+    return this.#data!.valueStart;
+  }
+
+  /** The length of the current value. */
+  get valueLength(): number {
+    return this.#data!.valueLength;
+  }
+
   /** Drops the current block and leaves the iterator unpositioned. Idempotent; the iterator may be reused after a seek. */
   close(): void {
     this.#data = undefined;

@@ -72,11 +72,12 @@ async function readTable(fs: CrashableFS | FaultFS, fileNumber: number): Promise
   }
 }
 
-function spec(inputs: number[], overrides: Partial<CompactionJobSpec> = {}): CompactionJobSpec {
+/** A job over `inputs`, each table a sorted run of its own unless grouped (`[[1], [2, 3]]`). */
+function spec(inputs: number[] | number[][], overrides: Partial<CompactionJobSpec> = {}): CompactionJobSpec {
   return {
     dir: DIR,
     outputLevel: 1,
-    inputs,
+    inputs: inputs.map((run) => (typeof run === 'number' ? [run] : run)),
     snapshots: [],
     deeperSpans: [],
     grandparents: [],
@@ -85,14 +86,15 @@ function spec(inputs: number[], overrides: Partial<CompactionJobSpec> = {}): Com
     tableOptions: TABLE_OPTIONS,
     verifyChecksums: true,
     yieldEveryEntries: 0,
+    share: { start: null, end: null },
     ...overrides,
   };
 }
 
-/** File numbers for outputs, from 100 up; records what it handed out. */
-function numbers(): { allocate: () => Promise<number>; allocated: number[] } {
+/** File numbers for outputs, from `first` up; records what it handed out. */
+function numbers(first = 100): { allocate: () => Promise<number>; allocated: number[] } {
   const allocated: number[] = [];
-  let next = 100;
+  let next = first;
   return {
     allocated,
     allocate: () => {
@@ -102,8 +104,12 @@ function numbers(): { allocate: () => Promise<number>; allocated: number[] } {
   };
 }
 
-async function run(fs: CrashableFS, jobSpec: CompactionJobSpec): Promise<{ result: CompactionJobResult; outputs: Entry[][] }> {
-  const result = await runCompactionJob(jobSpec, fs, numbers().allocate);
+async function run(
+  fs: CrashableFS,
+  jobSpec: CompactionJobSpec,
+  allocate = numbers().allocate,
+): Promise<{ result: CompactionJobResult; outputs: Entry[][] }> {
+  const result = await runCompactionJob(jobSpec, fs, allocate);
   const outputs: Entry[][] = [];
   for (const meta of result.outputs) outputs.push(await readTable(fs, meta.fileNumber));
   return { result, outputs };
@@ -249,6 +255,81 @@ describe('compaction job: which versions survive', () => {
         const deeperMayHold = deeperSpans.flat().some(([low, high]) => low.toString() <= key && key <= high.toString());
         if (oldest?.type === EntryType.DELETE && stripes.at(-1) === 0) assert.ok(deeperMayHold, `${context}: obsolete tombstone of ${key} kept`);
       }
+    }
+  });
+});
+
+describe('compaction job: subcompaction shares', () => {
+  it('the shares of a key range, merged apart, write exactly what the whole merge writes (randomized)', async () => {
+    const seed = testSeed('compaction job shares');
+    const rng = new Rng(seed);
+    for (let round = 0; round < 20; round++) {
+      const fs = new CrashableFS();
+      const keyCount = rng.range(2, 40);
+      const tables: Entry[][] = [[], [], []];
+      let seq = 0;
+      for (let i = rng.range(1, 150); i > 0; i--) {
+        const key = `k${pad(rng.int(keyCount), 2)}`;
+        seq += 1;
+        tables[rng.int(3)]!.push(rng.bool(0.2) ? del(key, seq) : put(key, seq));
+      }
+      const inputs: number[] = [];
+      for (let t = 0; t < 3; t++) {
+        if (tables[t]!.length === 0) continue;
+        await writeInput(fs, t + 1, tables[t]!);
+        inputs.push(t + 1);
+      }
+      const snapshots = [...new Set(Array.from({ length: rng.int(3) }, () => rng.range(1, seq)))].sort((a, b) => a - b);
+      const whole = (await run(fs, spec(inputs, { snapshots, targetFileSizeBytes: 1024 }))).outputs.flat();
+      // Cut points: some at keys that exist, some between them (k05a), in order.
+      const cuts = [...new Set(Array.from({ length: rng.range(1, 4) }, () => `k${pad(rng.int(keyCount), 2)}${rng.bool() ? 'a' : ''}`))].sort();
+      const bounds = [null, ...cuts.map((cut) => Buffer.from(cut)), null];
+      const pieces: Entry[] = [];
+      const { allocate } = numbers(1000); // past the whole merge's outputs
+      for (let i = 0; i + 1 < bounds.length; i++) {
+        const share = { start: bounds[i] ?? null, end: bounds[i + 1] ?? null };
+        const { result, outputs } = await run(fs, spec(inputs, { snapshots, targetFileSizeBytes: 1024, share }), allocate);
+        for (const entry of outputs.flat()) {
+          assert.ok(share.start === null || entry.key >= share.start.toString(), `seed ${seed} round ${round}: ${entry.key} before its share`);
+          assert.ok(share.end === null || entry.key < share.end.toString(), `seed ${seed} round ${round}: ${entry.key} past its share`);
+        }
+        checkDisjoint(result.outputs);
+        pieces.push(...outputs.flat());
+      }
+      assert.deepEqual(show(pieces), show(whole), `seed ${seed} round ${round}: cuts ${cuts.join(',')}`);
+    }
+  });
+});
+
+describe('compaction job: sorted runs', () => {
+  it("a level's tables read as one run merge exactly as they do one run each, from any share start", async () => {
+    const seed = testSeed('compaction job sorted runs');
+    const rng = new Rng(seed);
+    for (let round = 0; round < 20; round++) {
+      const fs = new CrashableFS();
+      // An L0-like table over all keys, and a level of disjoint tables (some empty ranges between them).
+      const keyCount = rng.range(4, 60);
+      let seq = 1000;
+      const l0: Entry[] = [];
+      for (let i = rng.range(1, 40); i > 0; i--) l0.push(rng.bool(0.2) ? del(`k${pad(rng.int(keyCount), 2)}`, ++seq) : put(`k${pad(rng.int(keyCount), 2)}`, ++seq));
+      const cuts = [...new Set(Array.from({ length: rng.range(1, 5) }, () => rng.range(1, keyCount - 1)))].sort((a, b) => a - b);
+      const bounds = [0, ...cuts, keyCount];
+      const level: number[] = [];
+      for (let t = 0; t + 1 < bounds.length; t++) {
+        const entries: Entry[] = [];
+        for (let k = bounds[t]!; k < bounds[t + 1]!; k++) if (rng.bool(0.7)) entries.push(put(`k${pad(k, 2)}`, rng.range(1, 999)));
+        if (entries.length === 0) continue;
+        await writeInput(fs, 10 + t, entries);
+        level.push(10 + t);
+      }
+      await writeInput(fs, 1, l0.length > 0 ? l0 : [put('k00', ++seq)]);
+      const start = rng.bool() ? null : Buffer.from(`k${pad(rng.int(keyCount), 2)}${rng.bool() ? 'a' : ''}`);
+      const share = { start, end: null };
+      const apart = (await run(fs, spec([1, ...level], { share }))).outputs.flat();
+      const together = (await run(fs, spec([[1], level], { share }), numbers(1000).allocate)).outputs.flat();
+      const context = `seed ${seed} round ${round}: level ${level.join(',')}, start ${start?.toString() ?? 'none'}`;
+      assert.deepEqual(show(together), show(apart), context);
+      for (const entry of together) assert.ok(start === null || entry.key >= start.toString(), `${context}: ${entry.key} before the start`);
     }
   });
 });

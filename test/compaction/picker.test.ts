@@ -10,6 +10,9 @@
  *
  *     pick [options]                     levelScores() and pickCompaction()
  *     expand L<n> <file>... [options]    expandCompaction() of the named seed tables
+ *     manual <start>..<end>|all <pieces> [options]
+ *                                        manualCompaction() of the key range, and
+ *                                        splitForSubcompactions() into <pieces>
  *
  * Input lines:
  *
@@ -33,7 +36,10 @@ import {
   expandCompaction,
   grandparentOverlapBytesMax,
   levelScores,
+  manualCompaction,
+  overlapping,
   pickCompaction,
+  splitForSubcompactions,
   totalBytes,
   type Compaction,
   type CompactionsInProgress,
@@ -200,7 +206,7 @@ function describePick(compaction: Compaction | undefined, options: PickerOptions
   const gpBytes = totalBytes(grandparents);
   return [
     `pick: L${level} -> L${outputLevel}, score ${compaction.score.toFixed(2)}`,
-    `  inputs L${level}: ${fileList(inputs[0])}`,
+    `  inputs L${level}${outputLevel > level + 1 ? `-L${outputLevel - 1}` : ''}: ${fileList(inputs[0])}`,
     `  inputs L${outputLevel}: ${fileList(inputs[1])}`,
     `  input bytes: ${inputBytes}`,
     `  grandparents L${outputLevel + 1}: ${fileList(grandparents)} (${gpBytes} bytes, limit ${grandparentOverlapBytesMax(options)})`,
@@ -226,13 +232,60 @@ function run(c: Case): string {
     assert.equal(seed.length, wanted.size, `picker.golden:${c.line}: a seed table is not in L${level}`);
     return describePick(expandCompaction(setup.levels, level, seed, setup.options, 0), setup.options);
   }
+  if (verb === 'manual') {
+    const { compaction, pieces } = manualCase(c, setup);
+    if (compaction === undefined) return 'manual: nothing to do';
+    const shares = splitForSubcompactions(compaction, pieces).map(
+      (share) => `[${share.start?.toString() ?? '-inf'}, ${share.end?.toString() ?? '+inf'})`,
+    );
+    return `${describePick(compaction, setup.options)}\n  shares (${pieces} asked): ${shares.join(' ')}`;
+  }
   return assert.fail(`picker.golden:${c.line}: unknown command ${verb}`);
+}
+
+function manualCase(c: Case, setup: Setup): { compaction: Compaction | undefined; pieces: number; start?: Buffer; end?: Buffer } {
+  const [rangeWord, piecesWord] = setup.words;
+  const range = /^(\S+)\.\.(\S+)$/.exec(rangeWord ?? '');
+  assert.ok((range !== null || rangeWord === 'all') && /^\d+$/.test(piecesWord ?? ''), `picker.golden:${c.line}: manual <start>..<end>|all <pieces>`);
+  const start = range ? Buffer.from(range[1]!) : undefined;
+  const end = range ? Buffer.from(range[2]!) : undefined;
+  const compaction = manualCompaction(setup.levels, start, end, setup.options);
+  return { compaction, pieces: Number(piecesWord), ...(start ? { start } : {}), ...(end ? { end } : {}) };
+}
+
+/** Invariants every manual compaction must keep: it takes all it must, and its shares partition the keys. */
+function checkManual(c: Case, setup: Setup): void {
+  const { compaction, pieces, start, end } = manualCase(c, setup);
+  if (compaction === undefined) return;
+  const inputs = new Set([...compaction.inputs[0], ...compaction.inputs[1]].map((file) => file.fileNumber));
+  for (let level = 0; level <= compaction.outputLevel; level++) {
+    for (const file of overlapping(setup.levels[level] ?? [], start, end)) assert.ok(inputs.has(file.fileNumber), `table ${file.fileNumber} in the range is an input`);
+  }
+  // Closed under overlap: no table of a level at or above the output is left overlapping what the inputs cover.
+  const taken = [...compaction.inputs[0], ...compaction.inputs[1]];
+  for (let level = 0; level <= compaction.outputLevel; level++) {
+    for (const file of setup.levels[level] ?? []) {
+      if (inputs.has(file.fileNumber)) continue;
+      assert.equal(overlapping(taken, userKeyOf(file.smallest), userKeyOf(file.largest)).length, 0, `table ${file.fileNumber} overlaps the inputs but is left`);
+    }
+  }
+  for (const file of compaction.inputs[1]) assert.equal(file.level, compaction.outputLevel);
+  for (const file of compaction.inputs[0]) assert.ok(file.level >= compaction.level && file.level < compaction.outputLevel);
+  const shares = splitForSubcompactions(compaction, pieces);
+  assert.ok(shares.length >= 1 && shares.length <= Math.max(1, pieces), 'at most the pieces asked for');
+  assert.equal(shares[0]!.start, null);
+  assert.equal(shares.at(-1)!.end, null);
+  for (let i = 1; i < shares.length; i++) {
+    assert.ok(shares[i]!.start !== null && shares[i]!.start!.equals(shares[i - 1]!.end!), 'shares meet end to start');
+    if (i + 1 < shares.length) assert.ok(shares[i]!.start!.compare(shares[i]!.end!) < 0, 'shares are not empty');
+  }
 }
 
 /** Invariants every pick must keep, whatever the golden says. */
 function checkPick(c: Case): void {
   const setup = parseCase(c);
   if (c.command.startsWith('expand')) return;
+  if (c.command.startsWith('manual')) return checkManual(c, setup);
   const compaction = pickCompaction(setup.levels, setup.pointers, setup.options, setup.running);
   const idle = setup.running.files.size === 0;
   const l0Urgent = (setup.levels[0]?.length ?? 0) >= setup.options.l0SlowdownTrigger;

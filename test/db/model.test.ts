@@ -88,6 +88,8 @@ function runOptions(rng: Rng, fs: CrashableFS | undefined, compaction: boolean):
   const compressionMinLevel = rng.pick([0, 2]);
   // Prefix filters, of lengths the keys (1 to 6 bytes, mostly) cross.
   const bloomPrefixBytes = rng.pick([0, 0, 1, 2, 3]);
+  // compactRange's subcompactions: key ranges merged side by side.
+  const subcompactions = rng.pick([1, 2, 3]);
   const options: Options = {
     ...(fs === undefined ? { compactionExecutor: 'worker' as const } : { fs }),
     memtableSizeBytes: 4096,
@@ -100,6 +102,7 @@ function runOptions(rng: Rng, fs: CrashableFS | undefined, compaction: boolean):
     blockCacheBytes,
     maxOpenFiles,
     verifyChecksums,
+    subcompactions,
     ...(tinyBlocks ? { blockSizeBytes: 64, blockRestartInterval: 2 } : {}),
     ...(compaction ? { l0CompactionTrigger, levelBaseBytes, levelSizeMultiplier, targetFileSizeBytes, compactionThreads, compressionMinLevel } : { autoCompaction: false }),
   };
@@ -107,7 +110,7 @@ function runOptions(rng: Rng, fs: CrashableFS | undefined, compaction: boolean):
     `${fs === undefined ? 'node:fs, worker' : 'CrashableFS'}, ` +
     `${tinyBlocks ? 'blocks 64/restart 2' : 'default blocks'}, ${compression}, bloom ${bloomBitsPerKey}, prefix ${bloomPrefixBytes}, ` +
     `immutables ${immutableMemtableCountMax}, write groups ${writeGroupBytesMax}, ` +
-    `cache ${blockCacheBytes}, maxOpenFiles ${maxOpenFiles}, verifyChecksums ${verifyChecksums}, ` +
+    `cache ${blockCacheBytes}, maxOpenFiles ${maxOpenFiles}, verifyChecksums ${verifyChecksums}, subcompactions ${subcompactions}, ` +
     (compaction
       ? `compaction: L0 trigger ${l0CompactionTrigger}, L1 ${levelBaseBytes} ×${levelSizeMultiplier}, tables ${targetFileSizeBytes}, ` +
         `${compactionThreads} at once, compressed from L${compressionMinLevel}`

@@ -34,6 +34,8 @@ const TINY: Options = {
   l0StopTrigger: 8,
   // Two compactions at once: crashes land between concurrent installs too.
   compactionThreads: 2,
+  // compactRange in two key ranges side by side: crashes land between their outputs too.
+  subcompactions: 2,
 };
 /** A memtable large enough that only explicit flushes write tables. */
 const MANUAL: Options = { ...TINY, memtableSizeBytes: 256 * 1024, autoCompaction: false };
