@@ -59,9 +59,9 @@ export interface Options {
   compression?: 'snappy' | 'none';
   /**
    * Tables of levels below this one are written uncompressed whatever `compression`
-   * says: L0 and L1 data is rewritten soon, so compressing it costs CPU on the path
-   * that stalls writes and saves little space (RocksDB's recommended
-   * `compression_per_level`). 0 compresses every level. Default 2.
+   * says (RocksDB's `compression_per_level` with no compression at L0 and L1 is
+   * `compressionMinLevel: 2`): for a machine whose compaction threads are short
+   * of CPU, not of disk bandwidth. Default 0: every level is compressed.
    */
   compressionMinLevel?: number;
   /**
@@ -212,7 +212,7 @@ export const DEFAULTS = {
   levelSizeMultiplier: 10,
   levelCountMax: 7,
   targetFileSizeBytes: 2 * MIB,
-  compressionMinLevel: 2,
+  compressionMinLevel: 0,
   compactionThreads: Math.min(4, Math.max(1, availableParallelism() - 1)),
   subcompactions: Math.min(4, Math.max(1, availableParallelism())),
   autoCompaction: true,
