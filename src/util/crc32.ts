@@ -18,7 +18,11 @@ const native = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }
 export const packageCrc32: Crc32 = (data, previous = 0) => CRC32.buf(data, previous | 0) >>> 0;
 
 /** The native CRC-32, or undefined where the runtime has none. */
-export const nativeCrc32: Crc32 | undefined = native === undefined ? undefined : (data, previous = 0) => native(data, previous >>> 0);
+export const nativeCrc32: Crc32 | undefined =
+  native === undefined
+    ? undefined
+    : // Node 20's zlib.crc32 returns 0 for an empty view (`buffer.subarray(n, n)`) whatever the value it continues.
+      (data, previous = 0) => (data.length === 0 ? previous >>> 0 : native(data, previous >>> 0));
 
 /**
  * The CRC-32 of `data`, unsigned. `previous` continues a checksum: the CRC of

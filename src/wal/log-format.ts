@@ -9,7 +9,7 @@
  * for a header, are zero padding. This is LevelDB's log format: a reader can
  * resynchronise at the next block boundary after damage.
  */
-import CRC32 from 'crc-32';
+import { crc32 } from '../util/crc32.js';
 
 export const LOG_BLOCK_BYTES = 32 * 1024;
 export const CHUNK_HEADER_BYTES = 7;
@@ -51,12 +51,12 @@ export function unmaskCrc(masked: number): number {
   return ((rotated >>> 17) | (rotated << 15)) >>> 0;
 }
 
-const TYPE_SEEDS = [0, 1, 2, 3, 4].map((type) => CRC32.buf([type]));
+const TYPE_SEEDS = [0, 1, 2, 3, 4].map((type) => crc32(Uint8Array.of(type)));
 
-/** The CRC-32 of a chunk: over its type byte, then its payload. */
+/** The CRC-32 of a chunk: over its type byte, then its payload (util/crc32.ts: node:zlib's where the runtime has it). */
 export function chunkCrc(type: number, data: Uint8Array, start: number, end: number): number {
-  const seed = TYPE_SEEDS[type] ?? CRC32.buf([type]);
-  return CRC32.buf(data.subarray(start, end), seed) >>> 0;
+  const seed = TYPE_SEEDS[type] ?? crc32(Uint8Array.of(type));
+  return crc32(data.subarray(start, end), seed);
 }
 
 /** Identifies which kind of log a file is; written in its header record. */
