@@ -13,8 +13,8 @@
  *
  * Compactions run concurrently when they cannot meet (`CompactionsInProgress`):
  * no input table is another's, and no two write overlapping key ranges into one
- * level. L0 at its slowdown trigger goes first whatever the other scores say:
- * its debt is what stops writes.
+ * level. L0 at its slowdown trigger goes first (its debt is what stops writes)
+ * unless L1 is more than twice as far over its target (`l0GoesFirst`).
  */
 import { compareInternalKeys } from '../keys.js';
 import { userKeyOf } from '../version/version.js';
@@ -152,7 +152,7 @@ export function pickCompaction(
   running: CompactionsInProgress = NOTHING_IN_PROGRESS,
 ): Compaction | undefined {
   const scores = levelScores(levels, options);
-  const l0Urgent = (levels[0]?.length ?? 0) >= options.l0SlowdownTrigger;
+  const l0Urgent = l0GoesFirst(levels, scores, options);
   const order = scores
     .map((score, level) => ({ score, level }))
     .filter((entry) => entry.score >= 1)
@@ -168,6 +168,26 @@ export function pickCompaction(
     }
   }
   return undefined;
+}
+
+/**
+ * L1's score may reach this many times L0's before an urgent L0 stops going
+ * first: L0 spans the key space, so every L0→L1 merge rewrites all of L1, and an
+ * L1 that never compacts down makes each one longer than the last (in a
+ * 4,000,000 × 1,000 B fill L1 grew to 1.7 GB, 166 times its target, and the
+ * fill's last quarter ran at 18% of its first).
+ */
+export const L0_URGENT_L1_SCORE_RATIO_MAX = 2;
+
+/**
+ * Whether L0 goes before every other level: at its slowdown trigger (its debt is
+ * what paces and stops writes), unless L1 is more than
+ * `L0_URGENT_L1_SCORE_RATIO_MAX` times as far over its target, when the scores
+ * decide as usual.
+ */
+export function l0GoesFirst(levels: readonly (readonly FileMeta[])[], scores: readonly number[], options: PickerOptions): boolean {
+  if ((levels[0]?.length ?? 0) < options.l0SlowdownTrigger) return false;
+  return (scores[1] ?? 0) <= L0_URGENT_L1_SCORE_RATIO_MAX * (scores[0] ?? 0);
 }
 
 function withReserved(running: CompactionsInProgress, compaction: Compaction): CompactionsInProgress {
