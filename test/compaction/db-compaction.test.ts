@@ -28,7 +28,7 @@ import { internalKeyComparator } from '../../src/sstable/comparator.js';
 import { TableReader } from '../../src/sstable/table-reader.js';
 import { NodeFileSystem } from '../../src/fs/node-fs.js';
 import type { RandomAccessFile, WritableFile } from '../../src/fs/file-system.js';
-import { CrashableFS, Rng } from '../../src/testing/index.js';
+import { CrashableFS, FaultFS, Rng } from '../../src/testing/index.js';
 import { dataBlockHandles } from '../sstable/table-fixture.js';
 import { tempDir, testSeed } from '../helpers.js';
 
@@ -456,6 +456,39 @@ describe('compaction through the database: manual compaction, trivial moves, sta
       assert.deepEqual(crashableTables(fs)(), db.liveTableNumbers());
     } finally {
       await db.close();
+    }
+  });
+
+  it("a subcompaction that fails takes its siblings' outputs with it: nothing is installed or left on disk", async () => {
+    const crashable = new CrashableFS();
+    const fs = new FaultFS(crashable);
+    const db = await DB.open(DIR, { ...TINY, fs, autoCompaction: false, subcompactions: 2 });
+    try {
+      // Values snappy cannot shrink much, so the data spans several 8 KiB tables.
+      const rng = new Rng(7);
+      const value = (): string => Array.from({ length: 50 }, () => rng.int(256).toString(16).padStart(2, '0')).join('');
+      const round = async (r: number): Promise<void> => {
+        await db.write(Array.from({ length: 200 }, (_, i) => ({ type: 'put' as const, key: `key${String((i * 7 + r) % 1000).padStart(4, '0')}`, value: value() })));
+        await db.flush();
+      };
+      for (let r = 0; r < 6; r++) await round(r);
+      await db.compactRange();
+      for (let r = 6; r < 9; r++) await round(r);
+      const levels = db.levelFileCounts();
+      const live = db.liveTableNumbers();
+      assert.ok(levels[0]! > 0 && levels[1]! >= 2, `L0 and several L1 tables, for two shares: ${levels.join(' ')}`);
+      const events: CompactionEvent[] = [];
+      db.on('compaction', (event) => events.push(event));
+      // The second table a share writes fails: the other share's finished outputs must go too.
+      fs.addRule({ op: 'append', path: /\.sst$/, nth: 2, error: 'ENOSPC' });
+      await assert.rejects(db.compactRange(), (err: unknown) => err instanceof ShaleError && err.code === 'IO_ERROR');
+      fs.clearRules();
+      assert.equal(events.length, 0, 'no compaction installed');
+      assert.deepEqual(db.levelFileCounts(), levels);
+      assert.deepEqual(db.liveTableNumbers(), live);
+      assert.deepEqual(crashableTables(crashable)(), live, 'no output of either share is left on disk');
+    } finally {
+      await db.close().catch(() => undefined);
     }
   });
 
