@@ -55,10 +55,9 @@ export interface CompactionJobSpec {
   share: KeyRangeShare;
 }
 
+/** The outputs carry their sizes; the caller counts bytes read from its own input list. */
 export interface CompactionJobResult {
   outputs: FileMeta[];
-  bytesRead: number;
-  bytesWritten: number;
   entriesRead: number;
   entriesWritten: number;
 }
@@ -113,7 +112,6 @@ export async function runCompactionJob(
   const finished: FileMeta[] = [];
   try {
     const runs: SortedRun[] = [];
-    let bytesRead = 0;
     for (const run of spec.inputs) {
       const tables: TableReader[] = [];
       for (const fileNumber of run) {
@@ -123,7 +121,6 @@ export async function runCompactionJob(
         });
         const file = new ReadaheadFile(opening);
         opened.push(file);
-        bytesRead += file.size;
         tables.push(TableReader.open(file, path, fileNumber, { verifyChecksums: spec.verifyChecksums }));
       }
       runs.push(new SortedRun(tables));
@@ -132,8 +129,7 @@ export async function runCompactionJob(
     const counts = await mergeInto(spec, merger, fs, allocateFileNumber, outputs, finished);
     merger.close();
     if (finished.length > 0) await fs.syncDir(spec.dir);
-    const bytesWritten = finished.reduce((sum, meta) => sum + meta.sizeBytes, 0);
-    return { outputs: finished, bytesRead, bytesWritten, ...counts };
+    return { outputs: finished, ...counts };
   } catch (err) {
     for (const output of outputs) await output.discard();
     for (const meta of finished) await fs.remove(filePath(spec.dir, tableFileName(meta.fileNumber))).catch(() => undefined);

@@ -31,7 +31,6 @@ import {
   totalBytes,
   type Compaction,
   type CompactionsInProgress,
-  type KeyRangeShare,
 } from './picker.js';
 import { filePath, tableFileName } from '../filenames.js';
 import { compareInternalKeys } from '../keys.js';
@@ -217,11 +216,12 @@ export class Compactor {
     const allocate = (): Promise<number> => Promise.resolve(versions.newFileNumber());
     const shares = pieces > 1 ? splitForSubcompactions(compaction, pieces) : [{ start: null, end: null }];
     const inputs = [...compaction.inputs[0], ...compaction.inputs[1]];
+    const spec = this.#spec(compaction);
     const settled = await Promise.allSettled(
       shares.map((share) => {
         // A share reads only the tables its range meets (`end` is exclusive; overlapping() is inclusive, so a superset).
         const files = overlapping(inputs, share.start ?? undefined, share.end ?? undefined);
-        return executor.run(this.#spec(compaction, files, share), allocate, shares.length);
+        return executor.run({ ...spec, inputs: sortedRuns(files), share }, allocate, shares.length);
       }),
     );
     const failed = settled.find((result) => result.status === 'rejected');
@@ -233,13 +233,13 @@ export class Compactor {
     throw failed.reason;
   }
 
-  #spec(compaction: Compaction, inputs: readonly FileMeta[], share: KeyRangeShare): CompactionJobSpec {
+  /** The job for `compaction`, less what each subcompaction sets for itself: its input tables and its share of the keys. */
+  #spec(compaction: Compaction): Omit<CompactionJobSpec, 'inputs' | 'share'> {
     const { options, location, versions } = this.#host;
     const span = (file: FileMeta): KeySpan => [userKeyOf(file.smallest), userKeyOf(file.largest)];
     return {
       dir: location,
       outputLevel: compaction.outputLevel,
-      inputs: sortedRuns(inputs),
       snapshots: this.#host.snapshots(),
       deeperSpans: versions.current.levels.slice(compaction.outputLevel + 1).map((files) => files.map(span)),
       grandparents: compaction.grandparents.map((file) => ({ span: span(file), sizeBytes: file.sizeBytes })),
@@ -248,7 +248,6 @@ export class Compactor {
       tableOptions: tableBuilderOptions(options, compaction.outputLevel),
       verifyChecksums: true,
       yieldEveryEntries: 0,
-      share,
     };
   }
 

@@ -29,11 +29,9 @@ export class SortedRun {
 
   /** Moves to the first entry with a user key ≥ `start` (the run's first entry when null). */
   seek(start: Buffer | null): void {
-    this.#index = 0;
-    this.#open();
-    if (this.#iterator === undefined) return;
-    if (start === null) this.#iterator.seekToFirst();
-    else this.#iterator.seek(start, SEQUENCE_MAX);
+    this.#iterator?.close();
+    this.#index = -1;
+    this.#iterator = undefined;
     this.#skipExhausted(start);
   }
 
@@ -48,6 +46,7 @@ export class SortedRun {
 
   next(): void {
     this.#iterator!.next();
+    // Past a valid entry every later table lies after `start`: they are read from their first entry.
     this.#skipExhausted(null);
   }
 
@@ -56,25 +55,29 @@ export class SortedRun {
     this.#iterator = undefined;
   }
 
-  /** Moves on to the next tables while the current one has nothing (more) to give. */
+  /** Opens the next tables, positioned at `start`, while the current one has nothing (more) to give. */
   #skipExhausted(start: Buffer | null): void {
-    while (this.#iterator !== undefined && !this.#iterator.valid()) {
-      this.#iterator.close();
-      this.#index++;
-      this.#open();
-      if (this.#iterator === undefined) return;
+    while (this.#iterator === undefined || !this.#iterator.valid()) {
+      this.#iterator?.close();
+      const table = this.#tables[++this.#index];
+      if (table === undefined) {
+        this.#iterator = undefined;
+        return;
+      }
+      this.#iterator = table.iterator();
       if (start === null) this.#iterator.seekToFirst();
       else this.#iterator.seek(start, SEQUENCE_MAX);
     }
   }
-
-  #open(): void {
-    const table = this.#tables[this.#index];
-    this.#iterator = table === undefined ? undefined : table.iterator();
-  }
 }
 
-/** Merges sorted runs into internal-key order with a binary heap of run indices. */
+/**
+ * Merges sorted runs into internal-key order with a binary heap of run indices.
+ * Its own heap rather than `IndexHeap`: the comparison is a private method the
+ * sift inlines, not a closure called through a field, and this loop runs once
+ * per merged entry (with IndexHeap, a one-thread `compactRange` of 1,000,000
+ * entries took about 5% longer, in three runs beside three of this one).
+ */
 export class RunMerger {
   readonly #runs: readonly SortedRun[];
   /** Indices of the valid runs, a min-heap by current key. */
@@ -87,11 +90,10 @@ export class RunMerger {
   /** Positions every run at its first entry with a user key ≥ `start` (the very first when null). */
   seek(start: Buffer | null): void {
     this.#heap = [];
-    for (let i = 0; i < this.#runs.length; i++) {
-      const run = this.#runs[i]!;
+    this.#runs.forEach((run, i) => {
       run.seek(start);
       if (run.valid()) this.#heap.push(i);
-    }
+    });
     for (let i = (this.#heap.length >> 1) - 1; i >= 0; i--) this.#siftDown(i);
   }
 
@@ -125,7 +127,7 @@ export class RunMerger {
   #before(a: number, b: number): boolean {
     const x = this.#runs[a]!.current;
     const y = this.#runs[b]!.current;
-    const order = compareInternalRanges(x.rawKey(), x.rawKeyLength, y.rawKey(), y.rawKeyLength);
+    const order = compareInternalRanges(x.rawKey(), 0, x.rawKeyLength, y.rawKey(), 0, y.rawKeyLength);
     return order < 0 || (order === 0 && a < b);
   }
 

@@ -5,7 +5,7 @@
  * comparison reads the children's current keys, so the caller re-sifts the top
  * after moving that child.
  */
-import assert from 'node:assert/strict';
+import assert from '../util/assert.js';
 
 /** Orders two indices: negative when `a` belongs above `b` (closer to the top). */
 export type IndexOrder = (a: number, b: number) => number;

@@ -20,9 +20,9 @@ import { snappy, snappyMissingError } from './snappy-codec.js';
  */
 const SNAPPY_EXPANSION_MAX = 22;
 
-/** Computes the block CRC: CRC-32 of `contents` continued over the type byte. */
-export function blockChecksum(stored: Buffer, contentsEnd: number): number {
-  return crc32(stored.subarray(0, contentsEnd + 1));
+/** Computes the block CRC: CRC-32 of the contents at `stored[start, contentsEnd)` continued over the type byte after them. */
+export function blockChecksum(stored: Buffer, contentsEnd: number, start = 0): number {
+  return crc32(stored.subarray(start, contentsEnd + 1));
 }
 
 /**
@@ -56,7 +56,7 @@ export function writeSealed(contents: Buffer, type: CompressionType, out: Buffer
   out.set(contents, offset);
   const typeAt = offset + contents.length;
   out[typeAt] = type;
-  out.writeUInt32LE(crc32(out.subarray(offset, typeAt + 1)), typeAt + 1);
+  out.writeUInt32LE(blockChecksum(out, typeAt, offset), typeAt + 1);
   return contents.length + BLOCK_TRAILER_BYTES;
 }
 

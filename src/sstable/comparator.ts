@@ -41,21 +41,17 @@ export const internalKeyComparator: KeyComparator = {
   name: 'internal',
   keyBytesMin: INTERNAL_KEY_TRAILER_BYTES,
   compare(a: Buffer, aStart: number, aEnd: number, b: Buffer): number {
-    const aUserEnd = aEnd - INTERNAL_KEY_TRAILER_BYTES;
-    const bUserEnd = b.length - INTERNAL_KEY_TRAILER_BYTES;
-    const byUser = compareBytes(a, aStart, aUserEnd, b, 0, bUserEnd);
-    return byUser !== 0 ? byUser : compareTrailers(a, aUserEnd, b, bUserEnd);
+    return compareInternalRanges(a, aStart, aEnd, b, 0, b.length);
   },
 };
 
 /**
- * Internal-key order of `a[0, aLength)` and `b[0, bLength)`, both internal keys:
- * for callers holding keys in scratch buffers longer than the key (the table
- * builder's last key, the compaction merge's inputs).
+ * Internal-key order of `a[aStart, aEnd)` and `b[bStart, bEnd)`, both internal
+ * keys in place: a block's bytes, an iterator's or a builder's scratch buffer.
  */
-export function compareInternalRanges(a: Buffer, aLength: number, b: Buffer, bLength: number): number {
-  const aUserEnd = aLength - INTERNAL_KEY_TRAILER_BYTES;
-  const bUserEnd = bLength - INTERNAL_KEY_TRAILER_BYTES;
-  const byUser = compareBytes(a, 0, aUserEnd, b, 0, bUserEnd);
+export function compareInternalRanges(a: Buffer, aStart: number, aEnd: number, b: Buffer, bStart: number, bEnd: number): number {
+  const aUserEnd = aEnd - INTERNAL_KEY_TRAILER_BYTES;
+  const bUserEnd = bEnd - INTERNAL_KEY_TRAILER_BYTES;
+  const byUser = compareBytes(a, aStart, aUserEnd, b, bStart, bUserEnd);
   return byUser !== 0 ? byUser : compareTrailers(a, aUserEnd, b, bUserEnd);
 }

@@ -198,7 +198,7 @@ export class TableBuilder {
     assert(seq >= 0, 'sequence number beyond 2^53 - 1');
     if (this.#entryCount > 0) {
       // Invariant: keys arrive strictly increasing, so the table is sorted.
-      assert(compareInternalRanges(this.#lastKey, this.#lastKeyLength, key, keyLength) < 0, 'keys must be added in strictly increasing internal-key order');
+      assert(compareInternalRanges(this.#lastKey, 0, this.#lastKeyLength, key, 0, keyLength) < 0, 'keys must be added in strictly increasing internal-key order');
     }
     if (this.#pendingHandle !== undefined) {
       const separator = shortestSeparator(this.#lastKey.subarray(0, this.#lastKeyLength), key.subarray(0, keyLength));

@@ -137,6 +137,33 @@ function checkDisjoint(outputs: readonly FileMeta[]): void {
   }
 }
 
+/**
+ * Writes up to `tableCount` input tables (numbers 1 up) of `entries` random puts
+ * and deletes over `keyCount` keys, sequences growing by `seqStep()`; a table
+ * that drew no entry is not written. Returns the entries per table, the numbers
+ * written and the last sequence.
+ */
+async function writeRandomInputs(
+  fs: CrashableFS,
+  rng: Rng,
+  shape: { keyCount: number; tableCount: number; entries: number; seqStep: () => number; deleteChance: number },
+): Promise<{ tables: Entry[][]; inputs: number[]; seq: number }> {
+  const tables: Entry[][] = Array.from({ length: shape.tableCount }, () => []);
+  let seq = 0;
+  for (let i = shape.entries; i > 0; i--) {
+    const key = `k${pad(rng.int(shape.keyCount), 2)}`;
+    seq += shape.seqStep();
+    tables[rng.int(shape.tableCount)]!.push(rng.bool(shape.deleteChance) ? del(key, seq) : put(key, seq));
+  }
+  const inputs: number[] = [];
+  for (let t = 0; t < shape.tableCount; t++) {
+    if (tables[t]!.length === 0) continue;
+    await writeInput(fs, t + 1, tables[t]!);
+    inputs.push(t + 1);
+  }
+  return { tables, inputs, seq };
+}
+
 function pad(i: number, width = 4): string {
   return String(i).padStart(width, '0');
 }
@@ -217,20 +244,13 @@ describe('compaction job: which versions survive', () => {
     for (let round = 0; round < 30; round++) {
       const fs = new CrashableFS();
       const keyCount = rng.range(1, 12);
-      const tableCount = rng.range(1, 4);
-      const tables: Entry[][] = Array.from({ length: tableCount }, () => []);
-      let seq = 0;
-      for (let i = rng.range(1, 80); i > 0; i--) {
-        const key = `k${pad(rng.int(keyCount), 2)}`;
-        seq += rng.range(1, 3);
-        tables[rng.int(tableCount)]!.push(rng.bool(0.3) ? del(key, seq) : put(key, seq));
-      }
-      const inputs: number[] = [];
-      for (let t = 0; t < tableCount; t++) {
-        if (tables[t]!.length === 0) continue;
-        await writeInput(fs, t + 1, tables[t]!);
-        inputs.push(t + 1);
-      }
+      const { tables, inputs, seq } = await writeRandomInputs(fs, rng, {
+        keyCount,
+        tableCount: rng.range(1, 4),
+        entries: rng.range(1, 80),
+        seqStep: () => rng.range(1, 3),
+        deleteChance: 0.3,
+      });
       const snapshots = [...new Set(Array.from({ length: rng.int(4) }, () => rng.range(1, seq)))].sort((a, b) => a - b);
       const deeperSpans = rng.bool() ? [[span(`k${pad(rng.int(keyCount), 2)}`, `k${pad(rng.int(keyCount), 2)}z`)]] : [];
       const all = sorted(tables.flat());
@@ -266,19 +286,7 @@ describe('compaction job: subcompaction shares', () => {
     for (let round = 0; round < 20; round++) {
       const fs = new CrashableFS();
       const keyCount = rng.range(2, 40);
-      const tables: Entry[][] = [[], [], []];
-      let seq = 0;
-      for (let i = rng.range(1, 150); i > 0; i--) {
-        const key = `k${pad(rng.int(keyCount), 2)}`;
-        seq += 1;
-        tables[rng.int(3)]!.push(rng.bool(0.2) ? del(key, seq) : put(key, seq));
-      }
-      const inputs: number[] = [];
-      for (let t = 0; t < 3; t++) {
-        if (tables[t]!.length === 0) continue;
-        await writeInput(fs, t + 1, tables[t]!);
-        inputs.push(t + 1);
-      }
+      const { inputs, seq } = await writeRandomInputs(fs, rng, { keyCount, tableCount: 3, entries: rng.range(1, 150), seqStep: () => 1, deleteChance: 0.2 });
       const snapshots = [...new Set(Array.from({ length: rng.int(3) }, () => rng.range(1, seq)))].sort((a, b) => a - b);
       const whole = (await run(fs, spec(inputs, { snapshots, targetFileSizeBytes: 1024 }))).outputs.flat();
       // Cut points: some at keys that exist, some between them (k05a), in order.
