@@ -15,6 +15,8 @@ import { compareRangesNative } from './util/bytes.js';
 export const EntryType = {
   DELETE: 0,
   PUT: 1,
+  /** A range tombstone: deletes older versions of every key in [key, value) (docs/internals.md, "Range deletes"). */
+  RANGE_DELETE: 2,
 } as const;
 export type EntryType = (typeof EntryType)[keyof typeof EntryType];
 

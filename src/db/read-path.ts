@@ -27,6 +27,7 @@ import { userKeyOf, type Version } from '../version/version.js';
 import type { FileMeta } from '../version/version-edit.js';
 import type { VersionSet } from '../version/version-set.js';
 import { checkOptionNames, keyArgument, lookupKeyArgument } from './batch.js';
+import { mergeFragments } from '../rangedel/fragments.js';
 import type { MemtableSet } from './memtable-set.js';
 import { Snapshot, type SnapshotList } from './snapshot.js';
 
@@ -387,7 +388,8 @@ export async function buildDbIterator(
     }
     // One source (a compacted database, say) needs no merge: each step would only pass through the heap.
     const inner = children.length === 1 ? children[0]! : new MergingIterator(children);
-    return { iterator: new DBIterator(inner, seq, range, reverse), release };
+    const tombstoneLists = [...memtables.map((memtable) => memtable.rangeTombstones), ...[...readers.values()].map((reader) => reader.rangeTombstones())];
+    return { iterator: new DBIterator(inner, seq, range, reverse, mergeFragments(tombstoneLists, seq)), release };
   } catch (err) {
     release();
     throw err;
