@@ -85,7 +85,8 @@ export class TableReader implements DataBlockSource {
     this.#filter = parts.filter;
     this.properties = parts.properties;
     const { indexHandle, filterHandle, propertiesHandle } = parts.footer;
-    this.#dataEnd = Math.min(indexHandle.offset, propertiesHandle.offset, filterHandle?.offset ?? Infinity);
+    const rangeDelOffset = parts.properties.rangeDelBlock?.offset ?? Infinity;
+    this.#dataEnd = Math.min(indexHandle.offset, propertiesHandle.offset, filterHandle?.offset ?? Infinity, rangeDelOffset);
     this.#indexLookup = new IndexLookup(parts.indexBlock, this.#dataEnd);
   }
 
@@ -108,6 +109,10 @@ export class TableReader implements DataBlockSource {
     const properties = decodeProperties(readMeta(footer.propertiesHandle), footer.formatVersion, fileName, propertiesOffset);
     if ((properties.bloomBitsPerKey > 0) !== (filter !== undefined)) {
       throw new CorruptionError(fileName, propertiesOffset, 'properties and footer disagree on the filter block');
+    }
+    const rangeDel = properties.rangeDelBlock;
+    if (rangeDel !== undefined && rangeDel.offset + rangeDel.size + BLOCK_TRAILER_BYTES > propertiesOffset) {
+      throw new CorruptionError(fileName, propertiesOffset, 'the range-del block does not lie before the properties block');
     }
     return new TableReader(file, fileName, fileNumber, options, { footer, indexBlock, filter, properties });
   }
