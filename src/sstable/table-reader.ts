@@ -27,6 +27,7 @@ import { decodeProperties, type TableProperties } from './properties.js';
 import { SEEK_TYPE, TableIterator, type DataBlockSource } from './table-iterator.js';
 import { formatTableLayout } from './table-layout.js';
 import { FragmentedTombstones, newerOfEntryAndTombstone } from '../rangedel/fragments.js';
+import { decodeRangeDelBlock } from './range-del-block.js';
 
 /** How a `TableReader` reads. */
 export interface TableReaderOptions {
@@ -89,7 +90,8 @@ export class TableReader implements DataBlockSource {
     this.properties = parts.properties;
     this.#rangeTombstones = parts.rangeTombstones;
     const { indexHandle, filterHandle, propertiesHandle } = parts.footer;
-    this.#dataEnd = Math.min(indexHandle.offset, propertiesHandle.offset, filterHandle?.offset ?? Infinity);
+    const rangeDelOffset = parts.properties.rangeDelBlock?.offset ?? Infinity;
+    this.#dataEnd = Math.min(indexHandle.offset, propertiesHandle.offset, filterHandle?.offset ?? Infinity, rangeDelOffset);
     this.#indexLookup = new IndexLookup(parts.indexBlock, this.#dataEnd);
   }
 
@@ -113,7 +115,11 @@ export class TableReader implements DataBlockSource {
     if ((properties.bloomBitsPerKey > 0) !== (filter !== undefined)) {
       throw new CorruptionError(fileName, propertiesOffset, 'properties and footer disagree on the filter block');
     }
-    const rangeTombstones = FragmentedTombstones.EMPTY;
+    const rangeDel = properties.rangeDelBlock;
+    if (rangeDel !== undefined && rangeDel.offset + rangeDel.size + BLOCK_TRAILER_BYTES > propertiesOffset) {
+      throw new CorruptionError(fileName, propertiesOffset, 'the range-del block does not lie before the properties block');
+    }
+    const rangeTombstones = rangeDel === undefined ? FragmentedTombstones.EMPTY : decodeRangeDelBlock(readMeta(rangeDel), fileName, rangeDel.offset, properties.rangeDeletionCount);
     return new TableReader(file, fileName, fileNumber, options, { footer, indexBlock, filter, properties, rangeTombstones });
   }
 
