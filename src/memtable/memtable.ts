@@ -180,6 +180,19 @@ export class MemTable {
     return { type: pair[0].type, seq: pair[0].seq, value: pair[1] };
   }
 
+  /**
+   * The largest user key the memtable touches, and whether it is exclusive (a
+   * range tombstone's end, which deletes only keys below it); undefined when empty.
+   */
+  largestKeyBound(): { key: Buffer; exclusive: boolean } | undefined {
+    const largestPoint = this.#tree.maxKey()?.key;
+    let bound = largestPoint === undefined ? undefined : { key: largestPoint, exclusive: false };
+    for (const tombstone of this.#rangeTombstones) {
+      if (bound === undefined || compareKeys(tombstone.end, bound.key) > 0) bound = { key: tombstone.end, exclusive: true };
+    }
+    return bound;
+  }
+
   /** Makes the memtable read-only: from now on it only waits to be flushed. */
   freeze(): void {
     this.#frozen = true;

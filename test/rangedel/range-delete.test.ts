@@ -74,6 +74,24 @@ describe('deleteRange', () => {
     await db.close();
   });
 
+  it('without an end deletes every key from the start on that was written before it, at every level', async () => {
+    const { db } = await openFilled({}, 300);
+    await db.compactRange();
+    await db.deleteRange(key(10), key(20));
+    await db.put('zzz', 'memtable');
+    const writes = [db.put('zzzz', 'queued before'), db.deleteRange(key(250), undefined), db.put('zzzzz', 'queued after')];
+    await Promise.all(writes);
+    assert.deepEqual(await keys(db), [...expectedKeys(250, (i) => i >= 10 && i < 20), 'zzzzz']);
+    await db.deleteRange('', undefined);
+    assert.deepEqual(await keys(db), []);
+    await db.deleteRange('', undefined);
+    await db.put(key(1), 'new');
+    await db.compactRange();
+    assert.deepEqual(await keys(db), [key(1)]);
+    db.checkInvariants();
+    await db.close();
+  });
+
   it('a batch applies puts, deletes and range deletes in order', async () => {
     const { db } = await openFilled({}, 10);
     await db.write([
