@@ -79,6 +79,7 @@ function spec(inputs: number[] | number[][], overrides: Partial<CompactionJobSpe
     outputLevel: 1,
     inputs: inputs.map((run) => (typeof run === 'number' ? [run] : run)),
     snapshots: [],
+    nowMs: 0,
     deeperSpans: [],
     grandparents: [],
     targetFileSizeBytes: 1024 * 1024,
