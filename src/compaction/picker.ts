@@ -284,7 +284,7 @@ export function manualCompaction(
   const range = userKeyRange(taken.flat());
   const grandparents = overlapping(levels[outputLevel + 1] ?? [], range.smallest, range.largest);
   const lower = taken[outputLevel]!;
-  const trivialMove = upper.length === 1 && lower.length === 0 && totalBytes(grandparents) <= grandparentOverlapBytesMax(options);
+  const trivialMove = upper.length === 1 && lower.length === 0 && !rewrite(upper[0]!) && totalBytes(grandparents) <= grandparentOverlapBytesMax(options);
   return { level, outputLevel, inputs: [upper, lower], grandparents, trivialMove, score: 0 };
 }
 
