@@ -12,6 +12,11 @@
  * Some seeds (`WorkloadShape.chunkShapedBytes`) make keys and values carry real
  * log framing, so that recovery is checked against user bytes that look like
  * chunks: a crash-torn record must still be a torn tail, not corruption.
+ *
+ * Expiring puts (given an expiry stream): a put whose `expiresAt` lies far past
+ * anything the simulated clock reaches (the oracle treats it as a put), or one
+ * whose `expiresAt` passed before the simulated epoch (the oracle treats it as a
+ * delete: `SimOp` records it as one, with the put it is issued as).
  */
 import { EntryType } from '../src/keys.js';
 import type { Rng } from '../src/testing/rng.js';
@@ -21,8 +26,26 @@ import { encodeWriteGroup, opEncodedBytes } from '../src/wal/write-group.js';
 
 const VALUE_MAGIC = 0xa5;
 
-/** One operation of a write, as issued. */
-export type SimOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'delete'; key: Buffer };
+/**
+ * One operation of a write, as the oracle reads it. A put may carry an `expiresAt`
+ * that never passes during a run; a delete may be issued as `expiredPut`, a put
+ * whose expiry passed before it was written, which reads exactly as a delete.
+ */
+export type SimOp =
+  | { type: 'put'; key: Buffer; value: Buffer; expiresAt?: number }
+  | { type: 'delete'; key: Buffer; expiredPut?: { value: Buffer; expiresAt: number } };
+
+/** The simulated clock starts here (ms since the epoch) and moves one millisecond a write. */
+export const SIM_EPOCH_MS = 1_700_000_000_000;
+/** Expiring puts that must not expire during a run expire from here on: far past any simulated time. */
+export const SIM_EXPIRY_FAR_MS = 4_000_000_000_000;
+
+/** The `db.write` operation `op` is issued as. */
+export function batchOperationOf(op: SimOp): { type: 'put'; key: Buffer; value: Buffer; expiresAt?: number } | { type: 'delete'; key: Buffer } {
+  if (op.type === 'put') return op.expiresAt === undefined ? { type: 'put', key: op.key, value: op.value } : { type: 'put', key: op.key, value: op.value, expiresAt: op.expiresAt };
+  if (op.expiredPut !== undefined) return { type: 'put', key: op.key, value: op.expiredPut.value, expiresAt: op.expiredPut.expiresAt };
+  return { type: 'delete', key: op.key };
+}
 
 /** One call of `db.put`, `db.delete` or `db.write`: its operations get consecutive sequence numbers. */
 export interface SimWrite {
@@ -147,10 +170,13 @@ export function drawShape(rng: Rng): WorkloadShape {
 export class WorkloadGen {
   readonly shape: WorkloadShape;
   readonly #rng: Rng;
+  readonly #expiries: Rng | undefined;
 
-  constructor(rng: Rng, shape: WorkloadShape) {
+  /** `expiries`: the stream that makes some puts expiring (see the module comment); none without it. */
+  constructor(rng: Rng, shape: WorkloadShape, expiries?: Rng) {
     this.#rng = rng;
     this.shape = shape;
+    this.#expiries = expiries;
   }
 
   randomKey(): Buffer {
@@ -166,7 +192,14 @@ export class WorkloadGen {
   #op(writeId: number, opIndex: number): SimOp {
     const key = this.randomKey();
     if (this.#rng.bool(this.shape.deleteProbability)) return { type: 'delete', key };
-    return { type: 'put', key, value: encodeValue(key, writeId, opIndex, this.#padLength(), this.shape.chunkShapedBytes === true) };
+    const value = encodeValue(key, writeId, opIndex, this.#padLength(), this.shape.chunkShapedBytes === true);
+    const expiries = this.#expiries;
+    if (expiries === undefined) return { type: 'put', key, value };
+    // From a stream of its own, so the rest of the workload stays the seed's.
+    const roll = expiries.int(10);
+    if (roll === 0) return { type: 'put', key, value, expiresAt: SIM_EXPIRY_FAR_MS + expiries.int(1000) };
+    if (roll === 1) return { type: 'delete', key, expiredPut: { value, expiresAt: expiries.int(SIM_EPOCH_MS) } };
+    return { type: 'put', key, value };
   }
 
   nextWrite(writeId: number): SimWrite {

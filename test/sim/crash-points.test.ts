@@ -40,9 +40,12 @@ const TINY: Options = {
 /** A memtable large enough that only explicit flushes write tables. */
 const MANUAL: Options = { ...TINY, memtableSizeBytes: 256 * 1024, autoCompaction: false };
 
-/** A deterministic stream of writes, the same for every run of a case. */
+/**
+ * A deterministic stream of writes, the same for every run of a case; some puts
+ * expire (far in the future, or before they are written: sim/workload.ts).
+ */
 function writes(shape = SHAPE): { next(sync?: boolean): ReturnType<WorkloadGen['nextWrite']> } {
-  const gen = new WorkloadGen(new Rng(0x5eed), shape);
+  const gen = new WorkloadGen(new Rng(0x5eed), shape, new Rng(0x7717));
   let writeId = 1;
   return {
     next(sync) {
