@@ -66,8 +66,8 @@ export interface CompactorHost {
   onError(err: ShaleError): void;
 }
 
-/** The longest the expiry timer waits before the picker looks again (the clock need not be real time). */
-export const EXPIRY_RECHECK_MS_MAX = 60_000;
+/** The longest the expiry timer waits before the picker looks again: setTimeout's limit (about 24.8 days). */
+export const EXPIRY_RECHECK_MS_MAX = 2 ** 31 - 1;
 
 export class Compactor {
   readonly #host: CompactorHost;
