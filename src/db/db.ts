@@ -13,7 +13,21 @@ import { ShaleError } from '../errors.js';
 import type { FileLock } from '../fs/file-system.js';
 import { filePath, tableFileName } from '../filenames.js';
 import { deleteFromOp } from './open-range-end.js';
-import { batchOps, deleteOp, deleteRangeOp, keyArgument, lookupKeyArgument, putOp, syncOption, type BatchOperation, type WriteOptions } from './batch.js';
+import {
+  batchOps,
+  deleteOp,
+  deleteRangeOp,
+  keyArgument,
+  lookupKeyArgument,
+  putOp,
+  putOptions,
+  syncOption,
+  type BatchOperation,
+  type PutOptions,
+  type WriteOptions,
+} from './batch.js';
+import { DbClock } from './db-clock.js';
+import { resolveCompactionFilter, type CompactionFilterFunction } from '../compaction/compaction-filter.js';
 import { Compactor } from '../compaction/compactor.js';
 import { InlineExecutor, type CompactionExecutor } from '../compaction/executor.js';
 import { WorkerExecutor } from '../compaction/worker-executor.js';
@@ -32,7 +46,8 @@ import { MemtableSet } from './memtable-set.js';
 import { collectStats, formatLevels, newCounters, type DBEvents, type DBStats } from './stats.js';
 import { WritePipeline } from './write-pipeline.js';
 
-export type { BatchOperation, WriteOptions } from './batch.js';
+export type { BatchOperation, PutOptions, WriteOptions } from './batch.js';
+export type { ExpiryOptions } from './expiry-argument.js';
 export type { RecoveryReport } from '../wal/recovery.js';
 export type { Snapshot } from './snapshot.js';
 export type { ShaleIterator } from '../iterator/public-iterator.js';
@@ -66,6 +81,8 @@ export class DB extends EventEmitter<DBEvents> {
   readonly #blockCache: BlockCache;
   readonly #tableCache: TableCache;
   readonly #snapshots = new SnapshotList();
+  /** The database's time: what expiring entries are judged by. */
+  readonly #clock: DbClock;
   readonly #executor: CompactionExecutor;
   readonly #compactor: Compactor;
   readonly #flusher: Flusher;
@@ -74,10 +91,17 @@ export class DB extends EventEmitter<DBEvents> {
   #closing = false;
   #closePromise: Promise<void> | undefined;
 
-  private constructor(location: string, options: ResolvedOptions, opened: Awaited<ReturnType<typeof openDatabase>>) {
+  private constructor(
+    location: string,
+    options: ResolvedOptions,
+    opened: Awaited<ReturnType<typeof openDatabase>>,
+    compactionFilter: CompactionFilterFunction | undefined,
+  ) {
     super();
     this.location = location;
     this.#options = options;
+    this.#clock = new DbClock(options.clock);
+    const now = (): number => this.#clock.now();
     this.#lock = opened.lock;
     this.recoveryReport = opened.report;
     this.#memtables = new MemtableSet(options.memtableNodeSizeMax, opened.logNumber);
@@ -94,13 +118,17 @@ export class DB extends EventEmitter<DBEvents> {
       opened.state,
       opened.manifest,
     );
-    this.#executor = options.compactionExecutor === 'worker' ? new WorkerExecutor(options.compactionThreads) : new InlineExecutor(options.fs);
+    this.#executor =
+      options.compactionExecutor === 'worker'
+        ? new WorkerExecutor(options.compactionThreads, typeof options.compactionFilter === 'object' ? options.compactionFilter : undefined)
+        : new InlineExecutor(options.fs, compactionFilter);
     this.#compactor = new Compactor({
       versions: this.#versions,
       options,
       location,
       executor: this.#executor,
       snapshots: () => this.#snapshots.sequences(),
+      now,
       onCompaction: (event) => {
         this.#counters.compactionCount++;
         this.#counters.compactionBytesRead += event.bytesRead;
@@ -141,6 +169,7 @@ export class DB extends EventEmitter<DBEvents> {
       tableCache: this.#tableCache,
       snapshots: this.#snapshots,
       lastSequence: () => this.#writes.lastSequence,
+      now,
       checkOpen: () => this.#checkOpen(),
     });
   }
@@ -156,10 +185,12 @@ export class DB extends EventEmitter<DBEvents> {
       throw new ShaleError('INVALID_ARGUMENT', 'location must be a non-empty string');
     }
     const resolved = resolveOptions(options);
+    // Loaded before the lock is taken: a filter module that cannot load fails the open with nothing to undo.
+    const compactionFilter = await resolveCompactionFilter(resolved.compactionFilter);
     const opened = await openDatabase(location, resolved);
     let db: DB;
     try {
-      db = new DB(location, resolved, opened);
+      db = new DB(location, resolved, opened, compactionFilter);
     } catch (err) {
       // Nothing owns what recovery opened yet: close it here, or the handles and the lock leak.
       await opened.log.close().catch(() => undefined);
@@ -182,11 +213,16 @@ export class DB extends EventEmitter<DBEvents> {
     return !this.#closing;
   }
 
-  /** Stores `value` under `key`. See `WriteOptions` for what resolving promises. */
-  put(key: BytesLike, value: BytesLike, options?: WriteOptions): Promise<void> {
+  /**
+   * Stores `value` under `key`. See `WriteOptions` for what resolving promises,
+   * and `ExpiryOptions` for `ttl` and `expiresAt`: an entry that expires is gone
+   * for every read from its expiry time on. Without them it never expires.
+   */
+  put(key: BytesLike, value: BytesLike, options?: PutOptions): Promise<void> {
     try {
       this.#checkOpen();
-      return this.#writes.write([putOp(key, value, this.#options)], syncOption(options));
+      const { sync, expiresAtMs } = putOptions(options, () => this.#clock.now());
+      return this.#writes.write([putOp(key, value, this.#options, expiresAtMs)], sync);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -224,7 +260,7 @@ export class DB extends EventEmitter<DBEvents> {
   write(operations: readonly BatchOperation[], options?: WriteOptions): Promise<void> {
     try {
       this.#checkOpen();
-      const ops = batchOps(operations, this.#options);
+      const ops = batchOps(operations, this.#options, () => this.#clock.now());
       const sync = syncOption(options);
       if (ops.length === 0) return Promise.resolve();
       return this.#writes.write(ops, sync);
