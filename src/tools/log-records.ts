@@ -37,10 +37,10 @@ export type LogRecord =
   /** Bad framing (`framing: true`, as the log reader found it) or an intact record whose payload does not decode. */
   | { kind: 'bad'; offset: number; reason: string; framing: boolean };
 
-/** What a log file should be: its magic and number, from its name. */
+/** What a log file should be: its magic and number, from its name (undefined: whatever number its header holds). */
 export interface LogExpectation {
   magic: string;
-  fileNumber: number;
+  fileNumber: number | undefined;
 }
 
 type Decoded = Exclude<LogRecord, { kind: 'bad' }>;
@@ -101,7 +101,8 @@ export async function readLogRecords(fs: FileSystem, path: string, expected: Log
 
 function decodeHeader(payload: Buffer, file: string, offset: number, end: number, expected: LogExpectation): HeaderRecord {
   if (offset !== 0) throw new CorruptionError(file, offset, 'the first intact record is not at offset 0');
-  checkFileHeader(payload, expected.magic, expected.fileNumber, file);
+  const fileNumber = expected.fileNumber ?? (payload.length >= 15 ? readUint64(payload, 7) : -1);
+  checkFileHeader(payload, expected.magic, fileNumber, file);
   return { kind: 'header', offset, end, magic: payload.toString('latin1', 1, 5), formatVersion: payload.readUInt16LE(5), fileNumber: readUint64(payload, 7) };
 }
 
