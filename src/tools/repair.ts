@@ -32,6 +32,7 @@ import { writeTable } from '../compaction/flush.js';
 import { ManifestWriter, emptyManifestState, readCurrent, replayManifest, type ManifestState } from '../version/manifest.js';
 import type { FileMeta } from '../version/version-edit.js';
 import { WAL_MAGIC } from '../wal/log-format.js';
+import { replayLogs } from '../wal/recovery.js';
 import { readLogRecords } from './log-records.js';
 import { ArrayEntries, IntactEntries, writeSalvagedTables, type EntrySource } from './salvage-writer.js';
 import { checkTable, damageOf, type Damage, type TableCheck } from './table-check.js';
@@ -57,7 +58,7 @@ export interface RepairReport {
   logTable?: string;
   /** Files moved into `lost/`: damaged ones, and tables no live version names. */
   movedToLost: string[];
-  /** Every damaged place found. */
+  /** Every damaged place found (a torn tail of the newest log, which recovery too would drop, is `tolerated`). */
   damage: Damage[];
   /** The sequence number the repaired database continues from. */
   lastSequence: number;
@@ -221,20 +222,29 @@ async function checkedTable(run: RepairRun, name: string, fileNumber: number): P
   return check;
 }
 
-/** Applies the intact write groups of `logs` (ascending) to a memtable; a log with any damage goes to `lost/`. */
+/**
+ * Applies the intact write groups of `logs` (ascending) to a memtable. Damage that
+ * recovery tolerates (a torn tail of the newest log) ends the replay there, as
+ * recovery would, so that a database with no other damage repairs to exactly what
+ * open would recover; after any other damage every intact record is salvaged, and
+ * the log goes to `lost/`.
+ */
 async function replayIntactLogs(run: RepairRun, logs: number[]): Promise<MemTable> {
   const memtable = new MemTable(run.options.memtableNodeSizeMax);
-  for (const fileNumber of logs) {
+  for (const [index, fileNumber] of logs.entries()) {
     const name = logFileName(fileNumber);
     const path = filePath(run.dir, name);
     run.progress.start(name);
     const { records } = await readLogRecords(run.fs, path, { magic: WAL_MAGIC, fileNumber });
     run.progress.finish();
+    const damaged = records.some((record) => record.kind === 'bad');
+    const tornTail = damaged && index === logs.length - 1 && (await recoveryAccepts(run, fileNumber));
     let groups = 0;
     let operations = 0;
     for (const record of records) {
       if (record.kind === 'bad') {
-        run.report.damage.push({ file: path, offset: record.offset, reason: record.reason });
+        run.report.damage.push({ file: path, offset: record.offset, reason: record.reason, ...(tornTail ? { tolerated: true as const } : {}) });
+        if (tornTail) break;
         run.lost.add(name);
       } else if (record.kind === 'write-group') {
         let seq = record.group.firstSeq;
@@ -247,6 +257,17 @@ async function replayIntactLogs(run: RepairRun, logs: number[]): Promise<MemTabl
     run.report.logsReplayed.push({ name, records: groups, operations });
   }
   return memtable;
+}
+
+/** Whether recovery replays log `fileNumber` as the newest log (its damage a torn tail it drops). */
+async function recoveryAccepts(run: RepairRun, fileNumber: number): Promise<boolean> {
+  try {
+    await replayLogs(run.fs, run.dir, [fileNumber], 'tolerate-tail', () => undefined);
+    return true;
+  } catch (err) {
+    if (err instanceof CorruptionError) return false;
+    throw err;
+  }
 }
 
 /** Writes the logs' salvaged writes as one L0 table. */

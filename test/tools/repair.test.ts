@@ -71,8 +71,23 @@ describe('DB.repair', () => {
     fs.writeFileSync(log, fs.readFileSync(log).subarray(0, records[3]!.offset + 10), { synced: true });
     const report = await DB.repair(DIR, { fs });
     assert.deepEqual(report.logsReplayed, [{ name: path.basename(log), records: 2, operations: 2 }]);
+    // A torn tail, as recovery sees it: the log is not set aside.
+    assert.deepEqual(report.movedToLost, []);
+    assert.equal(report.damage[0]?.tolerated, true);
     const after = await readAfterRepair(fs);
     after.forEach((got, i) => assert.equal(got, i < TABLE_KEYS + 2 ? value(i) : undefined, key(i)));
+  });
+
+  it('a flipped bit in a synced WAL record: the records after it are salvaged too, the log moved to lost/', async () => {
+    const { fs, log } = await fixture();
+    const records = [...readLogEvents(fs.readFileSync(log))].filter((event) => event.kind === 'record');
+    fs.flipBit(log, records[3]!.offset + 12, 0);
+    await assert.rejects(DB.open(DIR, { fs: fs.crashClone('drop-unsynced', new Rng(0)), ...OPTIONS }), (err: unknown) => err instanceof ShaleError && err.code === 'CORRUPTION');
+    const report = await DB.repair(DIR, { fs });
+    assert.deepEqual(report.logsReplayed, [{ name: path.basename(log), records: 9, operations: 9 }]);
+    assert.deepEqual(report.movedToLost, [path.basename(log)]);
+    const after = await readAfterRepair(fs);
+    after.forEach((got, i) => assert.equal(got, i === TABLE_KEYS + 2 ? undefined : value(i), key(i)));
   });
 
   it('a damaged MANIFEST: every table and log is merged by sequence number, and every entry reads right', async () => {
