@@ -33,6 +33,7 @@ import { ManifestWriter, emptyManifestState, readCurrent, replayManifest, type M
 import type { FileMeta } from '../version/version-edit.js';
 import { WAL_MAGIC } from '../wal/log-format.js';
 import { replayLogs } from '../wal/recovery.js';
+import { scanTableBlocks } from './block-scan.js';
 import { readLogRecords } from './log-records.js';
 import { ArrayEntries, IntactEntries, writeSalvagedTables, type EntrySource } from './salvage-writer.js';
 import { checkTable, damageOf, type Damage, type TableCheck } from './table-check.js';
@@ -179,11 +180,10 @@ async function readOldState(fs: FileSystem, dir: string, names: string[], report
   }
 }
 
-/** Keeps an intact table as it is, rewrites a damaged one from its intact blocks, drops one with nothing readable. */
+/** Keeps an intact table as it is, rewrites a damaged one from what can be read of it, drops one with nothing readable. */
 async function keepOrRewrite(run: RepairRun, meta: FileMeta): Promise<void> {
   const { fs, dir, report } = run;
   const name = tableFileName(meta.fileNumber);
-  const path = filePath(dir, name);
   const check = await checkedTable(run, name, meta.fileNumber);
   report.damage.push(...check.damage);
   if (check.damage.length === 0) {
@@ -191,15 +191,14 @@ async function keepOrRewrite(run: RepairRun, meta: FileMeta): Promise<void> {
     report.tablesKept.push(name);
     return;
   }
-  if (check.sizeBytes > 0) run.lost.add(name);
-  if (!check.metadataIntact || check.entryCount === 0) {
+  if (!check.missing) run.lost.add(name);
+  const salvage = await salvageSource(run, name, meta.fileNumber, check);
+  if (salvage === undefined) {
     report.tablesDropped.push(name);
     return;
   }
-  const file = await fs.openRead(path);
   try {
-    const source = IntactEntries.open(file, path, meta.fileNumber)!;
-    const written = await writeSalvagedTables([source], {
+    const written = await writeSalvagedTables([salvage.source], {
       fs,
       dir,
       level: meta.level,
@@ -208,10 +207,35 @@ async function keepOrRewrite(run: RepairRun, meta: FileMeta): Promise<void> {
       newFileNumber: run.newFileNumber,
     });
     for (const table of written) run.state.files.set(table.fileNumber, table);
-    report.tablesRewritten.push({ from: [name], to: written.map((table) => tableFileName(table.fileNumber)), entries: check.entryCount });
+    report.tablesRewritten.push({ from: [name], to: written.map((table) => tableFileName(table.fileNumber)), entries: salvage.entries });
   } finally {
-    await file.close();
+    await salvage.close();
   }
+}
+
+/** What can be read of a table: a source of its entries, how many, and how to let go of it. */
+interface Salvage {
+  source: EntrySource;
+  entries: number;
+  close: () => Promise<void>;
+}
+
+/**
+ * The entries of table `name` that can be read: those of its intact blocks,
+ * found through its index, or, when its metadata is damaged, by scanning for
+ * blocks by their checksums (`block-scan.ts`). Undefined when there are none.
+ */
+async function salvageSource(run: RepairRun, name: string, fileNumber: number, check: TableCheck): Promise<Salvage | undefined> {
+  if (check.missing) return undefined;
+  const path = filePath(run.dir, name);
+  if (!check.metadataIntact) {
+    const scan = await scanTableBlocks(run.fs, path);
+    if (scan.entries.length === 0) return undefined;
+    return { source: new ArrayEntries(scan.entries), entries: scan.entries.length, close: async () => undefined };
+  }
+  if (check.entryCount === 0) return undefined;
+  const file = await run.fs.openRead(path);
+  return { source: IntactEntries.open(file, path, fileNumber)!, entries: check.entryCount, close: () => file.close() };
 }
 
 /** Reads and checks table `name`, reporting progress. */
@@ -282,25 +306,19 @@ async function writeLogTable(run: RepairRun, memtable: MemTable): Promise<void> 
 /** Without a MANIFEST: merges the intact entries of every table and log into new L1 tables; every old table goes to `lost/`. */
 async function mergeEverything(run: RepairRun, tables: number[], memtable: MemTable): Promise<void> {
   const { fs, dir, report } = run;
-  const files = [];
-  const sources: EntrySource[] = [];
+  const salvages: Salvage[] = [];
   try {
     for (const fileNumber of tables) {
       const name = tableFileName(fileNumber);
-      const path = filePath(dir, name);
       const check = await checkedTable(run, name, fileNumber);
       report.damage.push(...check.damage);
       run.lost.add(name);
-      if (!check.metadataIntact || check.entryCount === 0) {
-        report.tablesDropped.push(name);
-        continue;
-      }
-      const file = await fs.openRead(path);
-      files.push(file);
-      sources.push(IntactEntries.open(file, path, fileNumber)!);
+      const salvage = await salvageSource(run, name, fileNumber, check);
+      if (salvage === undefined) report.tablesDropped.push(name);
+      else salvages.push(salvage);
     }
     const logEntries = [...memtable.entries()].map(([key, value]) => [encodeInternalKey(key.key, key.seq, key.type), value] as const);
-    sources.push(new ArrayEntries(logEntries));
+    const sources = [...salvages.map((salvage) => salvage.source), new ArrayEntries(logEntries)];
     const written = await writeSalvagedTables(sources, {
       fs,
       dir,
@@ -317,7 +335,7 @@ async function mergeEverything(run: RepairRun, tables: number[], memtable: MemTa
     const entries = written.length === 0 ? 0 : (await Promise.all(written.map((table) => entryCount(run, table)))).reduce((a, b) => a + b, 0);
     report.tablesRewritten.push({ from, to: written.map((table) => tableFileName(table.fileNumber)), entries });
   } finally {
-    for (const file of files) await file.close();
+    for (const salvage of salvages) await salvage.close();
   }
 }
 

@@ -14,6 +14,7 @@ import type { RandomAccessFile, FileSystem } from '../fs/file-system.js';
 import { EntryType, INTERNAL_KEY_TRAILER_BYTES, compareInternalKeys, readTrailerSeq, readTrailerType } from '../keys.js';
 import { decodeBlockHandle, type BlockHandle } from '../sstable/block-handle.js';
 import { bytewiseComparator, internalKeyComparator } from '../sstable/comparator.js';
+import type { Block } from '../sstable/block-reader.js';
 import type { TableProperties } from '../sstable/properties.js';
 import { TableReader } from '../sstable/table-reader.js';
 
@@ -33,6 +34,8 @@ export interface Damage {
 export interface TableCheck {
   file: string;
   sizeBytes: number;
+  /** The file does not exist. */
+  missing: boolean;
   /** The footer, index, filter and properties blocks are intact (else no data block can be located). */
   metadataIntact: boolean;
   /** Undefined when the metadata is damaged. */
@@ -60,12 +63,13 @@ const BLOCKS_BETWEEN_TURNS = 64;
 
 /** Reads and checks every block of the table at `path` (see the module comment). A missing file is damage at offset 0. */
 export async function checkTable(fs: FileSystem, path: string, fileNumber: number, options: TableCheckOptions = {}): Promise<TableCheck> {
-  const check: TableCheck = { file: path, sizeBytes: 0, metadataIntact: false, blockCount: 0, damagedBlockCount: 0, entryCount: 0, damage: [] };
+  const check: TableCheck = { file: path, sizeBytes: 0, missing: false, metadataIntact: false, blockCount: 0, damagedBlockCount: 0, entryCount: 0, damage: [] };
   let file: RandomAccessFile;
   try {
     file = await fs.openRead(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(`opening ${path}`, err);
+    check.missing = true;
     check.damage.push({ file: path, offset: 0, reason: 'the table is missing' });
     return check;
   }
@@ -113,15 +117,20 @@ async function checkDataBlocks(reader: TableReader, handles: BlockHandle[], chec
   }
 }
 
-/**
- * The entries of the data block at `handle`, checked: checksum and structure (by
- * the reader), every key an internal key of a known type, each key after the one
- * before it (`previous`: the last key of the previous intact block).
- */
+/** The entries of the data block at `handle`, checked (see `checkedEntries`). */
 export function blockEntries(reader: TableReader, handle: BlockHandle, previous: Buffer | undefined): [Buffer, Buffer][] {
-  const block = reader.dataBlock(handle);
+  return checkedEntries(reader.dataBlock(handle), previous);
+}
+
+/**
+ * The entries of `block` (whose checksum and structure its reader checked),
+ * checked: every key an internal key of a known type, each after the one before
+ * it (`previous`: the last key of the previous intact block), and at least one.
+ * Keys are copies; values are views of the block.
+ */
+export function checkedEntries(block: Block, previous: Buffer | undefined): [Buffer, Buffer][] {
   const fail = (detail: string): never => {
-    throw new CorruptionError(reader.fileName, handle.offset, detail);
+    throw new CorruptionError(block.fileName, block.offset, detail);
   };
   const entries: [Buffer, Buffer][] = [];
   const iterator = block.iterator(internalKeyComparator);

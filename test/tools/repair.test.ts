@@ -12,6 +12,7 @@ import { DB, ShaleError } from '../../src/index.js';
 import { CrashableFS, Rng } from '../../src/testing/index.js';
 import { CrashPointFS } from '../../sim/crash-point-fs.js';
 import { readLogEvents } from '../../src/wal/log-reader.js';
+import { FOOTER_BYTES } from '../../src/sstable/format.js';
 import { DIR, KEY_COUNT, OPTIONS, TABLE_KEYS, fixture, key, readEvery, value } from './tool-fixture.js';
 
 const everyValue = Array.from({ length: KEY_COUNT }, (_, i) => value(i));
@@ -52,6 +53,29 @@ describe('DB.repair', () => {
     const after = await readAfterRepair(fs);
     after.forEach((got, i) => assert.equal(got, lostKeys.includes(key(i)) ? undefined : value(i), key(i)));
     assert.equal((await DB.verify(DIR, { fs })).ok, true);
+  });
+
+  for (const bloomBitsPerKey of [10, 0]) {
+    for (const where of ['index', 'footer'] as const) {
+      it(`a damaged ${where} (${bloomBitsPerKey === 0 ? 'no filter block' : 'a filter block'}): the data blocks are found by their checksums and every entry kept`, async () => {
+        const { fs, table, footer, tableSizeBytes } = await fixture({ bloomBitsPerKey });
+        fs.flipBit(table, where === 'index' ? footer.indexHandle.offset + 4 : tableSizeBytes - FOOTER_BYTES + 2, 3);
+        const report = await DB.repair(DIR, { fs });
+        assert.deepEqual(report.tablesRewritten.map((rewritten) => [rewritten.from, rewritten.entries]), [[[path.basename(table)], TABLE_KEYS]]);
+        assert.deepEqual(await readAfterRepair(fs), everyValue);
+      });
+    }
+  }
+
+  it('a damaged footer and a damaged data block: the blocks before the damaged one are kept', async () => {
+    const { fs, table, tableSizeBytes, dataBlocks, blockOfKey } = await fixture();
+    fs.flipBit(table, tableSizeBytes - 1, 0);
+    fs.flipBit(table, dataBlocks[4]!.offset + 9, 0);
+    const report = await DB.repair(DIR, { fs });
+    const kept = [...blockOfKey].filter(([, block]) => block < 4).map(([k]) => k);
+    assert.equal(report.tablesRewritten[0]?.entries, kept.length);
+    const after = await readAfterRepair(fs);
+    after.forEach((got, i) => assert.equal(got, i >= TABLE_KEYS || kept.includes(key(i)) ? value(i) : undefined, key(i)));
   });
 
   it('a missing table: repair drops it and the database opens with the WAL writes', async () => {

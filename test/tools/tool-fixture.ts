@@ -36,9 +36,9 @@ export interface Fixture {
 }
 
 /** The closed database described in the module comment. */
-export async function fixture(): Promise<Fixture> {
+export async function fixture(options: Options = {}): Promise<Fixture> {
   const fs = new CrashableFS();
-  const db = await DB.open(DIR, { fs, ...OPTIONS });
+  const db = await DB.open(DIR, { fs, ...OPTIONS, ...options });
   await db.write(Array.from({ length: TABLE_KEYS }, (_, i) => ({ type: 'put' as const, key: key(i), value: value(i) })));
   await db.flush();
   for (let i = TABLE_KEYS; i < KEY_COUNT; i++) await db.put(key(i), value(i));
