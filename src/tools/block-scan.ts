@@ -25,8 +25,10 @@ import { checkedEntries } from './table-check.js';
 
 /** What a scan found: the entries of the data blocks it could read, in order, and where and why it stopped. */
 export interface BlockScan {
+  /** The data blocks found, in file order: where each is stored (`size` without the trailer), and its entries. */
+  blocks: { offset: number; size: number; entries: [Buffer, Buffer][] }[];
+  /** Every entry of `blocks`, in order. */
   entries: [Buffer, Buffer][];
-  blockCount: number;
   /** The offset where the scan stopped, and why (undefined: it reached the known end of the data blocks). */
   stoppedAt?: { offset: number; reason: string };
 }
@@ -50,6 +52,15 @@ const CRC_TABLE = (() => {
 
 /** Scans the table at `path` for its data blocks (see the module comment). */
 export async function scanTableBlocks(fs: FileSystem, path: string): Promise<BlockScan> {
+  return scanTableBytes(await readTable(fs, path), path);
+}
+
+/** Scans a table's bytes (the whole file, named `path`) for its data blocks. */
+export function scanTableBytes(bytes: Buffer, path: string): BlockScan {
+  return scanDataBlocks(bytes, path, dataEnd(bytes, path));
+}
+
+async function readTable(fs: FileSystem, path: string): Promise<Buffer> {
   let bytes: Buffer;
   try {
     const handle = await fs.openRead(path);
@@ -61,7 +72,7 @@ export async function scanTableBlocks(fs: FileSystem, path: string): Promise<Blo
   } catch (err) {
     throw ioError(`reading ${path}`, err);
   }
-  return scanDataBlocks(bytes, path, dataEnd(bytes, path));
+  return bytes;
 }
 
 /** Where the data blocks end: from an intact footer, else the end of the file. */
@@ -77,7 +88,7 @@ function dataEnd(bytes: Buffer, path: string): number {
 
 /** Scans `bytes[0, limit)` for data blocks. */
 export function scanDataBlocks(bytes: Buffer, path: string, limit: number): BlockScan {
-  const scan: BlockScan = { entries: [], blockCount: 0 };
+  const scan: BlockScan = { blocks: [], entries: [] };
   let previous: Buffer | undefined;
   let start = 0;
   while (start < limit) {
@@ -94,8 +105,8 @@ export function scanDataBlocks(bytes: Buffer, path: string, limit: number): Bloc
       scan.stoppedAt = { offset: start, reason: `not a data block: ${err.message}` };
       break;
     }
+    scan.blocks.push({ offset: start, size: end - start - BLOCK_TRAILER_BYTES, entries });
     scan.entries.push(...entries);
-    scan.blockCount++;
     previous = entries.at(-1)![0];
     start = end;
   }

@@ -16,6 +16,7 @@ import { decodeFooter, type Footer } from '../sstable/footer.js';
 import { BLOCK_TRAILER_BYTES, CompressionType, FOOTER_BYTES } from '../sstable/format.js';
 import { TableReader } from '../sstable/table-reader.js';
 import { ENTRY_TYPES, internalKeyText, showBytes, showInternalKey, type BytesEncoding, type ShownKey } from './dump-format.js';
+import { scanTableBytes } from './block-scan.js';
 import { dataBlockHandles } from './table-check.js';
 import { damageOf, type Damage } from './table-check.js';
 
@@ -59,7 +60,10 @@ export async function dumpTable(fs: FileSystem, file: string, encoding: BytesEnc
   try {
     const dump: TableDump = { file, sizeBytes: handle.size, blocks: [], damage: [] };
     const footer = readFooter(handle, file, dump);
-    if (footer === undefined) return dump;
+    if (footer === undefined) {
+      dumpScannedBlocks(handle, file, encoding, dump);
+      return dump;
+    }
     dump.footer = { formatVersion: footer.formatVersion, index: footer.indexHandle, filter: footer.filterHandle, properties: footer.propertiesHandle };
     let reader: TableReader;
     let handles: BlockHandle[];
@@ -69,6 +73,7 @@ export async function dumpTable(fs: FileSystem, file: string, encoding: BytesEnc
     } catch (err) {
       if (!(err instanceof CorruptionError)) throw err;
       dump.damage.push(damageOf(err));
+      dumpScannedBlocks(handle, file, encoding, dump);
       for (const meta of META_BLOCKS) dumpMetaBlock(handle, file, meta.name, meta.handle(footer), dump);
       return dump;
     }
@@ -108,10 +113,9 @@ function dumpDataBlock(handle: RandomAccessFile, file: string, blockHandle: Bloc
     shown.compression = compression;
     const iterator = new Block(contents, file, blockHandle.offset).iterator(bytewiseComparator);
     for (iterator.seekToFirst(); iterator.valid(); iterator.next()) {
-      const key = showInternalKey(iterator.key(), encoding);
-      if (key === undefined) throw new CorruptionError(file, blockHandle.offset, 'key shorter than an internal key');
-      const type = Object.values(ENTRY_TYPES).find((entryType) => entryType.name === key.type);
-      entries.push(type?.hasValue === false ? key : { ...key, value: showBytes(iterator.value(), encoding) });
+      const key = iterator.key();
+      if (showInternalKey(key, encoding) === undefined) throw new CorruptionError(file, blockHandle.offset, 'key shorter than an internal key');
+      entries.push(showEntry(key, iterator.value(), encoding));
     }
   } catch (err) {
     if (!(err instanceof CorruptionError)) throw err;
@@ -136,6 +140,26 @@ function dumpMetaBlock(handle: RandomAccessFile, file: string, kind: string, blo
     shown.damage = damage.reason;
   }
   dump.blocks.push(shown);
+}
+
+/**
+ * Without a readable index, the data blocks found by their checksums
+ * (`block-scan.ts`), shown as kind `data (found by checksum)`; where the scan
+ * stopped is shown as a block of kind `scan stopped`.
+ */
+function dumpScannedBlocks(handle: RandomAccessFile, file: string, encoding: BytesEncoding, dump: TableDump): void {
+  const scan = scanTableBytes(handle.read(0, handle.size), file);
+  for (const block of scan.blocks) {
+    dump.blocks.push({ kind: 'data (found by checksum)', offset: block.offset, size: block.size, entries: block.entries.map(([key, value]) => showEntry(key, value, encoding)) });
+  }
+  if (scan.stoppedAt !== undefined) dump.blocks.push({ kind: 'scan stopped', offset: scan.stoppedAt.offset, size: 0, damage: scan.stoppedAt.reason });
+}
+
+/** An entry as the dump shows it (the value only for a type that carries one). */
+function showEntry(key: Buffer, value: Buffer, encoding: BytesEncoding): ShownKey & { value?: string } {
+  const shown = showInternalKey(key, encoding)!;
+  const type = Object.values(ENTRY_TYPES).find((entryType) => entryType.name === shown.type);
+  return type?.hasValue === false ? shown : { ...shown, value: showBytes(value, encoding) };
 }
 
 /** Every property, internal keys taken apart. */
