@@ -26,6 +26,9 @@ const program = new Command('shale')
   .helpOption('-h, --help', 'print this help (or a command\'s: shale <command> --help)')
   .enablePositionalOptions()
   .showHelpAfterError('(shale --help lists the commands; shale <command> --help tells one)')
+  // shale's own style, as before commander: "usage: …" and "shale: <reason>".
+  .configureHelp({ styleTitle: (title) => (title === 'Usage:' ? 'usage:' : title) })
+  .configureOutput({ outputError: (message, write) => write(message.replace(/^error: /, 'shale: ')) })
   .exitOverride();
 const cliPath = fileURLToPath(import.meta.url);
 for (const register of COMMANDS) register(program, cliPath);

@@ -39,10 +39,10 @@ describe('shale: usage', () => {
   it('no command, an unknown command, a missing argument, a bad option value: exit 2, the reason on stderr', () => {
     const none = shale();
     assert.equal(none.status, 2);
-    assert.match(none.stderr, /Usage: shale <command>/);
+    assert.match(none.stderr, /^usage: shale <command>/);
     const unknown = shale('frobnicate');
     assert.equal(unknown.status, 2);
-    assert.match(unknown.stderr, /unknown command 'frobnicate'/);
+    assert.match(unknown.stderr, /^shale: unknown command 'frobnicate'/);
     const missing = shale('get', tempDir());
     assert.equal(missing.status, 2);
     assert.match(missing.stderr, /missing required argument 'key'/);
