@@ -14,6 +14,7 @@ import { CHUNK_HEADER_BYTES, MANIFEST_MAGIC, RecordKind, WAL_MAGIC } from '../wa
 import { FOOTER_BYTES, TABLE_MAGIC } from '../sstable/format.js';
 import { LOST_DIR_NAME } from './repair.js';
 import { toolOptions } from './tool-options.js';
+import { listDatabase } from './database-directory.js';
 
 /** Options of `DB.destroy`. */
 export interface DestroyOptions {
@@ -38,7 +39,7 @@ export interface DestroyReport {
  */
 export async function destroy(location: string, options: DestroyOptions = {}): Promise<DestroyReport> {
   const { fs, custom } = toolOptions(location, options, []);
-  const names = await listDirectory(fs, location);
+  const names = await listDatabase(fs, location, false);
   if (!(await holdsShaleFile(fs, location, names))) {
     throw new ShaleError('NOT_FOUND', `${location} holds no shale database: nothing removed`);
   }
@@ -64,15 +65,6 @@ export async function destroy(location: string, options: DestroyOptions = {}): P
   report.kept = report.kept.filter((name) => name !== LOST_DIR_NAME || !report.removed.includes(`${LOST_DIR_NAME}/`));
   if (!custom && report.kept.length === 0) report.directoryRemoved = await fsp.rmdir(location).then(() => true, () => false);
   return report;
-}
-
-async function listDirectory(fs: FileSystem, dir: string): Promise<string[]> {
-  try {
-    return await fs.list(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ShaleError('NOT_FOUND', `database ${dir} does not exist`, { cause: err });
-    throw ioError(`listing ${dir}`, err);
-  }
 }
 
 /**

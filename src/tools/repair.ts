@@ -22,7 +22,7 @@
  * the repaired one.
  */
 import { basename } from 'node:path';
-import { CorruptionError, ShaleError, ioError } from '../errors.js';
+import { CorruptionError, ioError } from '../errors.js';
 import type { FileLock, FileSystem } from '../fs/file-system.js';
 import { CURRENT_FILE_NAME, LOCK_FILE_NAME, filePath, logFileName, parseFileName, tableFileName } from '../filenames.js';
 import { encodeInternalKey } from '../keys.js';
@@ -38,6 +38,7 @@ import { readLogRecords } from './log-records.js';
 import { ArrayEntries, IntactEntries, writeSalvagedTables, type EntrySource } from './salvage-writer.js';
 import { checkTable, damageOf, type Damage, type TableCheck } from './table-check.js';
 import { toolOptions } from './tool-options.js';
+import { fileNumbers, listDatabase } from './database-directory.js';
 import { progressTracker, type ProgressTracker, type ToolProgress } from './progress.js';
 
 /** The folder, inside the database directory, where repair moves the files it does not keep. */
@@ -93,7 +94,7 @@ interface RepairRun {
  */
 export async function repair(location: string, options: RepairOptions = {}): Promise<RepairReport> {
   const { fs, onProgress } = toolOptions(location, options, ['onProgress']);
-  const names = await listDirectory(fs, location);
+  const names = await listDatabase(fs, location);
   let lock: FileLock;
   try {
     lock = await fs.lock(filePath(location, LOCK_FILE_NAME));
@@ -107,31 +108,12 @@ export async function repair(location: string, options: RepairOptions = {}): Pro
   }
 }
 
-async function listDirectory(fs: FileSystem, dir: string): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await fs.list(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ShaleError('NOT_FOUND', `database ${dir} does not exist`, { cause: err });
-    throw ioError(`listing ${dir}`, err);
-  }
-  if (!names.some((name) => ['current', 'manifest', 'log', 'table'].includes(parseFileName(name)?.kind ?? ''))) {
-    throw new ShaleError('NOT_FOUND', `${dir} holds no shale database (no CURRENT, MANIFEST, log or table)`);
-  }
-  return names;
-}
-
 async function repairLocked(fs: FileSystem, dir: string, names: string[], onProgress: RepairOptions['onProgress']): Promise<RepairReport> {
   const report: RepairReport = { manifestUsed: false, tablesKept: [], tablesRewritten: [], tablesDropped: [], logsReplayed: [], movedToLost: [], damage: [], lastSequence: 0 };
   const lost = new Set<string>();
   const old = await readOldState(fs, dir, names, report, lost);
   let nextFileNumber = Math.max(old?.nextFileNumber ?? 1, ...names.map((name) => (parseFileName(name)?.fileNumber ?? 0) + 1));
-  const numbered = (kind: string): number[] =>
-    names
-      .map(parseFileName)
-      .filter((parsed) => parsed?.kind === kind)
-      .map((parsed) => parsed!.fileNumber)
-      .sort((a, b) => a - b);
+  const numbered = (kind: 'table' | 'log'): number[] => fileNumbers(names, kind);
   const tables = old === undefined ? numbered('table') : [...old.files.keys()].sort((a, b) => a - b);
   const logs = numbered('log').filter((number) => number >= (old?.logNumber ?? 0));
   const progress = await progressTracker(fs, dir, [...tables.map(tableFileName), ...logs.map(logFileName)], onProgress);

@@ -13,15 +13,16 @@
  * running one may delete files under it, reported as missing).
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { CorruptionError, ShaleError, ioError } from '../errors.js';
+import { CorruptionError, ioError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
-import { CURRENT_FILE_NAME, filePath, logFileName, manifestFileName, parseFileName, tableFileName } from '../filenames.js';
+import { CURRENT_FILE_NAME, filePath, logFileName, manifestFileName, tableFileName } from '../filenames.js';
 import { applyEdit, emptyManifestState, readCurrent, replayManifest, type ManifestState } from '../version/manifest.js';
 import { MANIFEST_MAGIC, WAL_MAGIC } from '../wal/log-format.js';
 import { replayLogs } from '../wal/recovery.js';
 import { readLogRecords, type LogRecord } from './log-records.js';
 import { checkTable, damageOf, type Damage } from './table-check.js';
 import { toolOptions } from './tool-options.js';
+import { fileNumbers, listDatabase } from './database-directory.js';
 import { progressTracker, type ProgressTracker, type ToolProgress } from './progress.js';
 
 export type { Damage } from './table-check.js';
@@ -87,12 +88,7 @@ export async function verifyDatabase(dir: string, fs: FileSystem, onProgress?: (
   const names = await listDatabase(fs, dir);
   const report: VerifyReport = { ok: true, files: [], blockCount: 0, entryCount: 0, recordCount: 0, damage: [], unreferencedTables: [] };
   const manifest = await verifyManifest(fs, dir, names, report);
-  const onDisk = (kind: string): number[] =>
-    names
-      .map(parseFileName)
-      .filter((parsed) => parsed?.kind === kind)
-      .map((parsed) => parsed!.fileNumber)
-      .sort((a, b) => a - b);
+  const onDisk = (kind: 'table' | 'log'): number[] => fileNumbers(names, kind);
   const tables = manifest.state === undefined ? onDisk('table') : [...manifest.state.files.keys()].sort((a, b) => a - b);
   if (manifest.state !== undefined) {
     const named = new Set(tables);
@@ -105,21 +101,6 @@ export async function verifyDatabase(dir: string, fs: FileSystem, onProgress?: (
   if (manifest.state !== undefined) checkNeededLog(dir, manifest.state, logs, report);
   report.ok = report.damage.every((damage) => damage.tolerated === true);
   return report;
-}
-
-async function listDatabase(fs: FileSystem, dir: string): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await fs.list(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ShaleError('NOT_FOUND', `database ${dir} does not exist`, { cause: err });
-    throw ioError(`listing ${dir}`, err);
-  }
-  const kinds = new Set(names.map((name) => parseFileName(name)?.kind));
-  if (!['current', 'manifest', 'log', 'table'].some((kind) => kinds.has(kind as never))) {
-    throw new ShaleError('NOT_FOUND', `${dir} holds no shale database (no CURRENT, MANIFEST, log or table)`);
-  }
-  return names;
 }
 
 /** Reads CURRENT and the MANIFEST it names, record by record; returns the state when both are usable. */
