@@ -94,7 +94,7 @@ interface RepairRun {
  */
 export async function repair(location: string, options: RepairOptions = {}): Promise<RepairReport> {
   const { fs, onProgress } = toolOptions(location, options, ['onProgress']);
-  const names = await listDatabase(fs, location);
+  await listDatabase(fs, location);
   let lock: FileLock;
   try {
     lock = await fs.lock(filePath(location, LOCK_FILE_NAME));
@@ -102,7 +102,8 @@ export async function repair(location: string, options: RepairOptions = {}): Pro
     throw ioError(`locking ${location}`, err);
   }
   try {
-    return await repairLocked(fs, location, names, onProgress as RepairOptions['onProgress']);
+    // Listed again under the lock: until it was taken, a process could still have been changing the files.
+    return await repairLocked(fs, location, await listDatabase(fs, location), onProgress as RepairOptions['onProgress']);
   } finally {
     await lock.release();
   }
@@ -112,7 +113,7 @@ async function repairLocked(fs: FileSystem, dir: string, names: string[], onProg
   const report: RepairReport = { manifestUsed: false, tablesKept: [], tablesRewritten: [], tablesDropped: [], logsReplayed: [], movedToLost: [], damage: [], lastSequence: 0 };
   const lost = new Set<string>();
   const old = await readOldState(fs, dir, names, report, lost);
-  let nextFileNumber = Math.max(old?.nextFileNumber ?? 1, ...names.map((name) => (parseFileName(name)?.fileNumber ?? 0) + 1));
+  let nextFileNumber = names.reduce((next, name) => Math.max(next, (parseFileName(name)?.fileNumber ?? 0) + 1), old?.nextFileNumber ?? 1);
   const numbered = (kind: 'table' | 'log'): number[] => fileNumbers(names, kind);
   const tables = old === undefined ? numbered('table') : [...old.files.keys()].sort((a, b) => a - b);
   const logs = numbered('log').filter((number) => number >= (old?.logNumber ?? 0));
