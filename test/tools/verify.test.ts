@@ -62,6 +62,31 @@ describe('DB.verify', () => {
     }
   });
 
+  // The damages of test/db/table-corruption.test.ts, in tables of format version 1 and 2 (a prefix filter).
+  for (const bloomPrefixBytes of [0, 3]) {
+    it(`every metadata damage the table corruption test injects is found at its offset (bloomPrefixBytes ${bloomPrefixBytes})`, async () => {
+      const cases: [string, (f: Awaited<ReturnType<typeof fixture>>) => { at: number; offset: number }][] = [
+        ['index block', ({ footer }) => ({ at: footer.indexHandle.offset + (footer.indexHandle.size >> 1), offset: footer.indexHandle.offset })],
+        ['filter block', ({ footer }) => ({ at: footer.filterHandle!.offset + (footer.filterHandle!.size >> 1), offset: footer.filterHandle!.offset })],
+        ['properties block', ({ footer }) => ({ at: footer.propertiesHandle.offset + (footer.propertiesHandle.size >> 1), offset: footer.propertiesHandle.offset })],
+        ["footer's index handle", ({ tableSizeBytes }) => ({ at: tableSizeBytes - FOOTER_BYTES + 1, offset: tableSizeBytes - FOOTER_BYTES })],
+        ["footer's format version", ({ tableSizeBytes }) => ({ at: tableSizeBytes - FOOTER_BYTES + 48, offset: tableSizeBytes - FOOTER_BYTES })],
+        ["footer's checksum", ({ tableSizeBytes }) => ({ at: tableSizeBytes - FOOTER_BYTES + 53, offset: tableSizeBytes - FOOTER_BYTES })],
+        ["footer's magic", ({ tableSizeBytes }) => ({ at: tableSizeBytes - 1, offset: tableSizeBytes - FOOTER_BYTES })],
+        ['properties byte 69', ({ footer }) => ({ at: footer.propertiesHandle.offset + 69, offset: footer.propertiesHandle.offset })],
+      ];
+      for (const [name, place] of cases) {
+        const found = await fixture({ bloomPrefixBytes });
+        assert.equal(found.footer.formatVersion, bloomPrefixBytes === 0 ? 1 : 2);
+        const { at, offset } = place(found);
+        found.fs.flipBit(found.table, at, 5);
+        const report = await DB.verify(DIR, { fs: found.fs });
+        assert.equal(report.ok, false, name);
+        assert.deepEqual(damageIn(report, found.table).map((damage) => damage.offset), [offset], name);
+      }
+    });
+  }
+
   it('a flipped bit in a block trailer is damage at that block', async () => {
     const { fs, table, dataBlocks } = await fixture();
     const block = dataBlocks[2]!;
