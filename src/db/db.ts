@@ -30,6 +30,7 @@ import { Flusher } from './flusher.js';
 import { MemtableSet } from './memtable-set.js';
 import { collectStats, formatLevels, newCounters, type DBEvents, type DBStats } from './stats.js';
 import { WritePipeline } from './write-pipeline.js';
+import { makeCheckpoint, type CheckpointResult } from './checkpoint.js';
 
 export type { BatchOperation, WriteOptions } from './batch.js';
 export type { RecoveryReport } from '../wal/recovery.js';
@@ -37,6 +38,7 @@ export type { Snapshot } from './snapshot.js';
 export type { ShaleIterator } from '../iterator/public-iterator.js';
 export type { ReadOptions, IteratorOptions } from './read-path.js';
 export type { FlushEvent, StallEvent, DBEvents, DBStats } from './stats.js';
+export type { CheckpointResult } from './checkpoint.js';
 
 /**
  * Every open database, held until `close()`. An open database holds its
@@ -71,6 +73,8 @@ export class DB extends EventEmitter<DBEvents> {
   readonly #writes: WritePipeline;
   readonly #reads: ReadPath;
   #closing = false;
+  /** Checkpoints, backups and exports under way: `close()` waits for them. */
+  readonly #copies = new Set<Promise<unknown>>();
   #closePromise: Promise<void> | undefined;
 
   private constructor(location: string, options: ResolvedOptions, opened: Awaited<ReturnType<typeof openDatabase>>) {
@@ -292,6 +296,11 @@ export class DB extends EventEmitter<DBEvents> {
   /** Writes the memtable to a table and resolves when the table is installed. */
   async flush(): Promise<void> {
     this.#checkOpen();
+    await this.#flushMemtables();
+  }
+
+  /** `flush()` without the open check: for copies under way, which `close()` waits for. */
+  async #flushMemtables(): Promise<void> {
     await this.#writes.rotate();
     await this.#flusher.waitFor(new Set(this.#memtables.immutables));
   }
@@ -306,6 +315,35 @@ export class DB extends EventEmitter<DBEvents> {
     const high = end === undefined ? undefined : Buffer.from(lookupKeyArgument(end, this.#options));
     await this.flush();
     await this.#compactor.compactRange(low, high);
+  }
+
+  /**
+   * Makes `targetDir` (which must not exist) a consistent copy of the database
+   * that opens with `DB.open`: every write made before the call, and none made
+   * after the flush it starts. Tables are hard-linked where the target is on the
+   * same file system and copied otherwise; writes go on meanwhile. A crash
+   * midway leaves a directory that does not open as a database (delete it and
+   * try again). Rejects with `EXISTS` if `targetDir` exists, `NOT_OPEN`,
+   * `IO_ERROR`.
+   */
+  checkpoint(targetDir: string): Promise<CheckpointResult> {
+    try {
+      this.#checkOpen();
+      if (typeof targetDir !== 'string' || targetDir.length === 0) throw new ShaleError('INVALID_ARGUMENT', 'targetDir must be a non-empty string');
+      return this.#track(
+        makeCheckpoint({ options: this.#options, location: this.location, versions: this.#versions, flush: () => this.#flushMemtables() }, targetDir),
+      );
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Runs `work` as a copy `close()` waits for. */
+  #track<T>(work: Promise<T>): Promise<T> {
+    this.#copies.add(work);
+    const untrack = (): void => void this.#copies.delete(work);
+    work.then(untrack, untrack);
+    return work;
   }
 
   /** Counters and per-level figures; see `DBStats`. */
@@ -345,6 +383,7 @@ export class DB extends EventEmitter<DBEvents> {
   async #close(): Promise<void> {
     this.#closing = true;
     try {
+      await Promise.allSettled([...this.#copies]);
       await this.#writes.drain();
       await this.#flusher.drain();
       await this.#compactor.close();
