@@ -17,6 +17,8 @@ import { exploreCrashPoints, type CrashPointCase, type CrashPointContext } from 
 import { DIR } from '../../sim/simulate.js';
 import { WorkloadGen, keyOf, type WorkloadShape } from '../../sim/workload.js';
 import { CrashableFS } from '../../src/testing/crashable-fs.js';
+import { checkCheckpointTarget } from '../../sim/checkpoint-oracle.js';
+import type { CrashMark } from '../../sim/oracle.js';
 
 const VARIANTS = Number(process.env['CRASH_POINT_VARIANTS'] ?? 1);
 const SHAPE: WorkloadShape = { keyCount: 64, hotKeyCount: 16, syncProbability: 0.5, deleteProbability: 0.2, batchProbability: 0.25, padBytesMax: 120 };
@@ -197,6 +199,45 @@ const cases: { testCase: CrashPointCase; hallmark: RegExp }[] = [
   },
 ];
 
+// A checkpoint (src/db/checkpoint.ts) with writes in flight: the source stays
+// intact, and the target either does not open as a database or is complete.
+const CHECKPOINT_TARGET = '/backups/checkpoint';
+let checkpointCalled: CrashMark | undefined;
+const checkpointOutcomes = { absent: 0, complete: 0 };
+cases.push({
+  hallmark: /^mkdir \/backups\/checkpoint$[^]*^link .*\.sst -> \/backups\/checkpoint\/\d+\.sst$[^]*^rename .*\/backups\/checkpoint\/CURRENT$/m,
+  testCase: {
+    name: 'checkpoint',
+    options: MANUAL,
+    setup: async (ctx) => {
+      const db = await open(ctx, MANUAL);
+      const stream = writes();
+      for (let round = 0; round < 3; round++) {
+        await writeSome(ctx, db, stream, 30);
+        await db.flush();
+      }
+      await writeSome(ctx, db, stream, 10);
+      return db;
+    },
+    operation: async (ctx, db) => {
+      const stream = writes();
+      for (let i = 0; i < 100; i++) stream.next();
+      const pending = [ctx.write(db!, stream.next(false))];
+      checkpointCalled = ctx.history.mark();
+      const checkpoint = db!.checkpoint(CHECKPOINT_TARGET);
+      // Writes go on while it runs, synced and not.
+      pending.push(ctx.write(db!, stream.next(true)), ctx.write(db!, stream.next(false)));
+      await checkpoint;
+      await Promise.all(pending);
+      return db;
+    },
+    checkOther: async (clone, history, mark, where) => {
+      const outcome = await checkCheckpointTarget(clone, CHECKPOINT_TARGET, history, checkpointCalled!, mark.issued, KEYS, MANUAL, where);
+      checkpointOutcomes[outcome]++;
+    },
+  },
+});
+
 // Not one of the brief's operations, but the state keep-blocks and garbage-blocks
 // are made for: many unsynced records over several 4 KiB pages, where a damaged
 // page can be followed by intact ones (which recovery must drop, not apply).
@@ -229,6 +270,10 @@ describe('exhaustive crash points: every mutating file operation, every crash mo
       const log = report.log.map((record) => `${record.op} ${record.path}`).join('\n');
       assert.match(log, hallmark, `${testCase.name} did not do what it is named after`);
       assert.deepEqual(report.violations.slice(0, 5), [], `${report.violations.length} of ${report.reopens} crash states broke the oracle`);
+      if (testCase.name === 'checkpoint') {
+        console.log(`# checkpoint targets: ${checkpointOutcomes.absent} not a database, ${checkpointOutcomes.complete} complete`);
+        assert.ok(checkpointOutcomes.absent > 0 && checkpointOutcomes.complete > 0, 'the crash states cover both outcomes');
+      }
     });
   }
 });
