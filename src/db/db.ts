@@ -31,6 +31,7 @@ import { MemtableSet } from './memtable-set.js';
 import { collectStats, formatLevels, newCounters, type DBEvents, type DBStats } from './stats.js';
 import { WritePipeline } from './write-pipeline.js';
 import { makeCheckpoint, type CheckpointResult } from './checkpoint.js';
+import { approximateCount, approximateSize, type KeyBounds } from './approximate.js';
 
 export type { BatchOperation, WriteOptions } from './batch.js';
 export type { RecoveryReport } from '../wal/recovery.js';
@@ -336,6 +337,43 @@ export class DB extends EventEmitter<DBEvents> {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * About how many bytes of table files hold keys in [start, end) (either bound
+   * may be omitted), from table metadata and index offsets: no data block is
+   * read. Writes still in the memtable are not counted (`flush()` first to
+   * include them); old versions and tombstones not yet compacted away are.
+   */
+  approximateSize(start?: BytesLike, end?: BytesLike): Promise<number> {
+    try {
+      this.#checkOpen();
+      return approximateSize({ versions: this.#versions, tableCache: this.#tableCache }, this.#keyBounds(start, end));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * About how many entries tables hold in [start, end), from each table's entry
+   * count and index offsets. Counted as `approximateSize` counts bytes: the
+   * memtable is left out, and every stored version and tombstone counts.
+   */
+  approximateCount(start?: BytesLike, end?: BytesLike): Promise<number> {
+    try {
+      this.#checkOpen();
+      return approximateCount({ versions: this.#versions, tableCache: this.#tableCache }, this.#keyBounds(start, end));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Checks and copies optional range bounds. */
+  #keyBounds(start: BytesLike | undefined, end: BytesLike | undefined): KeyBounds {
+    return {
+      start: start === undefined ? undefined : Buffer.from(lookupKeyArgument(start, this.#options)),
+      end: end === undefined ? undefined : Buffer.from(lookupKeyArgument(end, this.#options)),
+    };
   }
 
   /** Runs `work` as a copy `close()` waits for. */
