@@ -32,6 +32,9 @@ import { collectStats, formatLevels, newCounters, type DBEvents, type DBStats } 
 import { WritePipeline } from './write-pipeline.js';
 import { makeCheckpoint, type CheckpointResult } from './checkpoint.js';
 import { approximateCount, approximateSize, type KeyBounds } from './approximate.js';
+import { exportSettings, exportStream, type ExportOptions } from './export.js';
+import { importInto, type ImportOptions, type ImportResult } from './import.js';
+import type { Readable } from 'node:stream';
 
 export type { BatchOperation, WriteOptions } from './batch.js';
 export type { RecoveryReport } from '../wal/recovery.js';
@@ -40,6 +43,9 @@ export type { ShaleIterator } from '../iterator/public-iterator.js';
 export type { ReadOptions, IteratorOptions } from './read-path.js';
 export type { FlushEvent, StallEvent, DBEvents, DBStats } from './stats.js';
 export type { CheckpointResult } from './checkpoint.js';
+export type { ExportOptions } from './export.js';
+export type { ImportOptions, ImportResult } from './import.js';
+export type { ExportFormat, ExportEncoding } from './export-format.js';
 
 /**
  * Every open database, held until `close()`. An open database holds its
@@ -174,6 +180,28 @@ export class DB extends EventEmitter<DBEvents> {
     OPEN_DATABASES.add(db);
     db.#compactor.schedule();
     return db;
+  }
+
+  /**
+   * Creates a database in `location`, which must not hold one, from an export
+   * stream (`db.export()`'s bytes, binary or JSON lines; the form is told from
+   * the first bytes), and closes it. Resolves once every entry is written and
+   * durable. A damaged or cut-short stream rejects with `CORRUPTION` naming
+   * `options.sourceName` and the byte offset; the entries written before it
+   * stay in the new database, which should then be removed. Also rejects with
+   * `EXISTS`, `INVALID_ARGUMENT`, `IO_ERROR`.
+   */
+  static async import(location: string, source: AsyncIterable<Uint8Array | string>, options?: ImportOptions): Promise<ImportResult> {
+    if (source === null || typeof source !== 'object' || typeof (source as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator] !== 'function') {
+      throw new ShaleError('INVALID_ARGUMENT', 'source must be an async iterable of bytes (a readable stream)');
+    }
+    const { sourceName = 'import stream', ...dbOptions } = options ?? {};
+    const db = await DB.open(location, { ...dbOptions, errorIfExists: true });
+    try {
+      return await importInto(db, source, sourceName, db.#options);
+    } finally {
+      await db.close();
+    }
   }
 
   /** The sequence number of the last write applied (after open: the last one recovered). */
@@ -374,6 +402,20 @@ export class DB extends EventEmitter<DBEvents> {
       start: start === undefined ? undefined : Buffer.from(lookupKeyArgument(start, this.#options)),
       end: end === undefined ? undefined : Buffer.from(lookupKeyArgument(end, this.#options)),
     };
+  }
+
+  /**
+   * Every key and value of the database, at one snapshot taken now, as a
+   * readable byte stream in the export format (`binary` by default, or `jsonl`
+   * with `base64` or `utf8` keys and values; docs/format.md, "Export stream").
+   * The stream reads the database as it is consumed and never holds it all in
+   * memory. Destroy it (or read it to the end) to release the snapshot; once the
+   * database closes, it fails with `NOT_OPEN`. Load it with `DB.import`.
+   */
+  export(options?: ExportOptions): Readable {
+    this.#checkOpen();
+    const { format, encoding } = exportSettings(options);
+    return exportStream(this.iterator(), format, encoding);
   }
 
   /** Runs `work` as a copy `close()` waits for. */
