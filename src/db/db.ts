@@ -35,6 +35,7 @@ import { approximateCount, approximateSize, type KeyBounds } from './approximate
 import { exportSettings, exportStream, type ExportOptions } from './export.js';
 import { importInto, type ImportOptions, type ImportResult } from './import.js';
 import type { Readable } from 'node:stream';
+import { createBackup, type BackupInfo } from '../backup/backup-engine.js';
 
 export type { BatchOperation, WriteOptions } from './batch.js';
 export type { RecoveryReport } from '../wal/recovery.js';
@@ -198,7 +199,7 @@ export class DB extends EventEmitter<DBEvents> {
     const { sourceName = 'import stream', ...dbOptions } = options ?? {};
     const db = await DB.open(location, { ...dbOptions, errorIfExists: true });
     try {
-      return await importInto(db, source, sourceName, db.#options);
+      return await importInto((ops) => db.write(ops, { sync: false }), source, sourceName, db.#options);
     } finally {
       await db.close();
     }
@@ -416,6 +417,26 @@ export class DB extends EventEmitter<DBEvents> {
     this.#checkOpen();
     const { format, encoding } = exportSettings(options);
     return exportStream(this.iterator(), format, encoding);
+  }
+
+  /**
+   * Adds a backup of the database to `backupDir` (created if missing) and
+   * resolves with it: like `checkpoint`, every write made before the call,
+   * consistent at one sequence number; tables an earlier backup in the
+   * directory holds are not copied again. Writes go on meanwhile. A crash
+   * midway leaves the earlier backups intact. See `listBackups`,
+   * `verifyBackup`, `restoreBackup`, `purgeOldBackups`. Rejects with `LOCKED`
+   * (another operation holds the backup directory), `NOT_OPEN`, `IO_ERROR`,
+   * `CORRUPTION` (a table changed while it was read).
+   */
+  backup(backupDir: string): Promise<BackupInfo> {
+    try {
+      this.#checkOpen();
+      if (typeof backupDir !== 'string' || backupDir.length === 0) throw new ShaleError('INVALID_ARGUMENT', 'backupDir must be a non-empty string');
+      return this.#track(createBackup({ options: this.#options, location: this.location, versions: this.#versions, flush: () => this.#flushMemtables() }, backupDir));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** Runs `work` as a copy `close()` waits for. */

@@ -13,7 +13,7 @@
 import { ShaleError } from '../errors.js';
 import type { Options } from '../options.js';
 import { ExportDecoder, type ExportEntry } from './export-format.js';
-import type { DB } from './db.js';
+import type { BatchOperation } from './batch.js';
 
 /** What `DB.import` resolves with. */
 export interface ImportResult {
@@ -32,8 +32,8 @@ export interface ImportOptions extends Options {
 /** Bytes of keys and values written per batch. */
 export const IMPORT_BATCH_BYTES = 1024 * 1024;
 
-/** Decodes `source` into `db`, which the caller opened and closes. */
-export async function importInto(db: DB, source: AsyncIterable<Uint8Array | string>, sourceName: string, limits: { keyBytesMax: number; valueBytesMax: number }): Promise<ImportResult> {
+/** Decodes `source` into the new database `write` writes to (unsynced; the caller closes it, which syncs). */
+export async function importInto(write: (ops: BatchOperation[]) => Promise<void>, source: AsyncIterable<Uint8Array | string>, sourceName: string, limits: { keyBytesMax: number; valueBytesMax: number }): Promise<ImportResult> {
   const decoder = new ExportDecoder(sourceName, limits);
   let batch: ExportEntry[] = [];
   let batchBytes = 0;
@@ -42,7 +42,7 @@ export async function importInto(db: DB, source: AsyncIterable<Uint8Array | stri
     const ops = batch.map(({ key, value }) => ({ type: 'put' as const, key, value }));
     batch = [];
     batchBytes = 0;
-    await db.write(ops, { sync: false });
+    await write(ops);
   };
   for await (const chunk of source) {
     if (typeof chunk !== 'string' && !(chunk instanceof Uint8Array)) throw new ShaleError('INVALID_ARGUMENT', 'the import stream must yield bytes or strings');

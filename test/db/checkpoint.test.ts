@@ -12,6 +12,7 @@ import { DB, ShaleError, type Options } from '../../src/index.js';
 import type { FileSystem } from '../../src/fs/file-system.js';
 import { CrashableFS } from '../../src/testing/crashable-fs.js';
 import { SeededRandom, tempDir, testSeed } from '../helpers.js';
+import { WriteLog, randomWrites, scan } from './write-log.js';
 
 const SMALL: Options = { memtableSizeBytes: 8 * 1024, targetFileSizeBytes: 16 * 1024, levelBaseBytes: 64 * 1024, compactionExecutor: 'inline' };
 
@@ -21,45 +22,6 @@ function isCode(code: string) {
     assert.equal(err.code, code, err.message);
     return true;
   };
-}
-
-/** Writes and the sequence each one ended at, so that the state at any sequence can be rebuilt. */
-class WriteLog {
-  readonly entries: { seq: bigint; key: string; value: string | undefined }[] = [];
-
-  async put(db: DB, key: string, value: string): Promise<void> {
-    await db.put(key, value);
-    this.entries.push({ seq: db.latestSequence, key, value });
-  }
-
-  async delete(db: DB, key: string): Promise<void> {
-    await db.delete(key);
-    this.entries.push({ seq: db.latestSequence, key, value: undefined });
-  }
-
-  /** The content after every write with sequence ≤ `seq`, as sorted [key, value] pairs. */
-  stateAt(seq: bigint): [string, string][] {
-    const state = new Map<string, string>();
-    for (const entry of this.entries) {
-      if (entry.seq > seq) break;
-      if (entry.value === undefined) state.delete(entry.key);
-      else state.set(entry.key, entry.value);
-    }
-    return [...state].sort((a, b) => Buffer.compare(Buffer.from(a[0]), Buffer.from(b[0])));
-  }
-}
-
-async function scan(db: DB): Promise<[string, string][]> {
-  return (await db.iterator().all()).map(([key, value]) => [key.toString(), value.toString()]);
-}
-
-/** Random writes over `keyCount` keys, one at a time. */
-async function randomWrites(db: DB, log: WriteLog, random: SeededRandom, count: number, keyCount = 300): Promise<void> {
-  for (let i = 0; i < count; i++) {
-    const key = `key${String(random.int(0, keyCount - 1)).padStart(4, '0')}`;
-    if (random.next() < 0.2) await log.delete(db, key);
-    else await log.put(db, key, `${key}:${i}:${'v'.repeat(random.int(0, 80))}`);
-  }
 }
 
 describe('db.checkpoint', () => {
