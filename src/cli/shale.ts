@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runCrashtestChild } from './crashtest-child.js';
 import { crashtestCommand } from './crashtest.js';
+import { BACKUP_COMMANDS, runBackupCommand } from './commands/backup.js';
 
 const HELP = `usage: shale <command> [options]
 
@@ -19,6 +20,9 @@ commands:
               moments, and the database is checked against what they acknowledged
               shale crashtest [--cycles N] [--seed S] [--dir DIR] [--writers W]
                               [--min-ms MS] [--max-ms MS]
+  checkpoint, backup, backups, purge-backups, restore, export, import:
+              copies of a database (src/cli/commands/backup.ts)
+${Object.values(BACKUP_COMMANDS).map((usage) => `              ${usage}`).join('\n')}
 
 options:
   -h, --help     print this help
@@ -57,6 +61,8 @@ if (command === 'crashtest') {
   process.exitCode = await crashtestCommand(rest, fileURLToPath(import.meta.url));
 } else if (command === 'crashtest-child') {
   await child(rest);
+} else if (command !== undefined && Object.hasOwn(BACKUP_COMMANDS, command)) {
+  process.exitCode = await runBackupCommand(command, rest, process);
 } else if (command === '--help' || command === '-h' || command === 'help') {
   console.log(HELP);
 } else if (command === '--version' || command === '-v') {
