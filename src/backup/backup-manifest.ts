@@ -10,7 +10,7 @@
  *   editLength u32le | edit (a MANIFEST version edit, the snapshot) |
  *   crc32 u32le of every byte before it
  */
-import { CorruptionError } from '../errors.js';
+import { CorruptionError, ShaleError } from '../errors.js';
 import { readUint64, writeUint64 } from '../util/coding.js';
 import { crc32 } from '../util/crc32.js';
 import { applyEdit, emptyManifestState, snapshotEdit, type ManifestState } from '../version/manifest.js';
@@ -71,7 +71,10 @@ export function decodeBackupManifest(bytes: Buffer, file: string): BackupManifes
   };
   if (bytes.length < HEADER_BYTES + 8) fail(0, `${bytes.length} bytes is too short`);
   if (!bytes.subarray(0, 8).equals(BACKUP_MAGIC)) fail(0, 'bad magic');
-  if (bytes[8] !== BACKUP_FORMAT_VERSION) fail(8, `format version ${bytes[8]} is not supported (this version reads ${BACKUP_FORMAT_VERSION})`);
+  if (bytes[8]! > BACKUP_FORMAT_VERSION) {
+    throw new ShaleError('NOT_SUPPORTED', `${file}: backup manifest version ${bytes[8]} is newer than this version of shale reads (${BACKUP_FORMAT_VERSION})`);
+  }
+  if (bytes[8] !== BACKUP_FORMAT_VERSION) fail(8, `bad format version ${bytes[8]}`);
   const crcAt = bytes.length - 4;
   if (crc32(bytes.subarray(0, crcAt)) !== bytes.readUInt32LE(crcAt)) fail(crcAt, 'checksum mismatch');
   const u64 = (at: number): number => {

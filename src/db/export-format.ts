@@ -147,6 +147,15 @@ export class ExportDecoder {
     throw new CorruptionError(this.#source, offset, detail);
   }
 
+  /** A version this reader does not know: a later one is `NOT_SUPPORTED`, anything else corruption. */
+  #checkVersion(version: unknown, offset: number): void {
+    if (version === EXPORT_FORMAT_VERSION) return;
+    if (typeof version === 'number' && Number.isInteger(version) && version > EXPORT_FORMAT_VERSION) {
+      throw new ShaleError('NOT_SUPPORTED', `${this.#source}: export format version ${version} is newer than this version of shale reads (${EXPORT_FORMAT_VERSION})`);
+    }
+    this.#fail(offset, `bad export format version ${String(version)}`);
+  }
+
   #consume(bytes: number): void {
     this.#pending = this.#pending.subarray(bytes);
     this.#offset += bytes;
@@ -163,7 +172,7 @@ export class ExportDecoder {
       return false;
     }
     if (!pending.subarray(0, 8).equals(EXPORT_MAGIC)) this.#fail(0, 'not a shale export');
-    if (pending[8] !== EXPORT_FORMAT_VERSION) this.#fail(8, `export format version ${pending[8]} is not supported (this version reads ${EXPORT_FORMAT_VERSION})`);
+    this.#checkVersion(pending[8], 8);
     this.#form = 'binary';
     this.#consume(EXPORT_HEADER_BYTES);
     return true;
@@ -236,7 +245,7 @@ export class ExportDecoder {
     if (this.#ended) this.#fail(offset, 'lines after the end line');
     if (offset === 0) {
       if (record['format'] !== 'shale-export') this.#fail(0, 'not a shale export');
-      if (record['version'] !== EXPORT_FORMAT_VERSION) this.#fail(0, `export format version ${String(record['version'])} is not supported`);
+      this.#checkVersion(record['version'], 0);
       if (record['encoding'] !== 'base64' && record['encoding'] !== 'utf8') this.#fail(0, `unknown encoding ${String(record['encoding'])}`);
       this.#encoding = record['encoding'];
       return;

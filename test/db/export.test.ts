@@ -143,7 +143,7 @@ describe('db.export and DB.import', () => {
       ['an end record that miscounts', Buffer.concat([encodeBinaryHeader(), entry, encodeBinaryEnd(2)]), 12 + entry.length],
       ['bytes after the end', Buffer.concat([whole, entry]), whole.length],
       ['another magic', Buffer.concat([Buffer.from('SHALEEXQ'), whole.subarray(8)]), 0],
-      ['a later version', Buffer.concat([whole.subarray(0, 8), Buffer.from([2]), whole.subarray(9)]), 8],
+      ['version 0', Buffer.concat([whole.subarray(0, 8), Buffer.from([0]), whole.subarray(9)]), 8],
       ['a JSON stream without its end line', Buffer.from('{"format":"shale-export","version":1,"encoding":"base64"}\n{"key":"a2V5","value":""}\n'), 84],
       ['a JSON line that is not base64', Buffer.from('{"format":"shale-export","version":1,"encoding":"base64"}\n{"key":"k!y","value":""}\n'), 58],
     ];
@@ -155,6 +155,12 @@ describe('db.export and DB.import', () => {
         return true;
       });
     }
+  });
+
+  it('a later format version, binary or JSON, is NOT_SUPPORTED', async () => {
+    const whole = Buffer.concat([encodeBinaryHeader(), encodeBinaryEnd(0)]);
+    await assert.rejects(importBytes(Buffer.concat([whole.subarray(0, 8), Buffer.from([2]), whole.subarray(9)])), isCode('NOT_SUPPORTED'));
+    await assert.rejects(importBytes(Buffer.from('{"format":"shale-export","version":2,"encoding":"base64"}\n{"end":true,"count":0}\n')), isCode('NOT_SUPPORTED'));
   });
 
   it('import refuses a directory holding a database, bad sources and bad export options', async () => {
