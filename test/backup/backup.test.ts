@@ -155,6 +155,24 @@ describe('backups', () => {
     }
   });
 
+  it('the manifest is the documented bytes (docs/format.md, "Backup manifest", worked example)', () => {
+    const state = emptyManifestState();
+    state.logNumber = 9;
+    state.nextFileNumber = 11;
+    state.lastSequence = 3;
+    const internalKey = (key: string, seq: number): Buffer => Buffer.concat([Buffer.from(key), Buffer.from([1, seq, 0, 0, 0, 0, 0, 0])]);
+    state.files.set(8, { level: 0, fileNumber: 8, sizeBytes: 1089, smallest: internalKey('a', 1), largest: internalKey('c', 3), smallestSeq: 1, largestSeq: 3 });
+    const bytes = encodeBackupManifest({ id: 1, sequence: 3, createdMs: 1796659200000, files: [{ fileNumber: 8, sizeBytes: 1089, crc32: 0x1234abcd }], state });
+    // The CRC-32 was checked with Python's binascii.crc32.
+    const documented =
+      '5348414c4542414b' + '01' + '01000000' + '0300000000000000' + '00c03b51a2010000' + '01000000' +
+      '0800000000000000' + '4104000000000000' + 'cdab3412' + '52000000' +
+      '03' + '010900000000000000' + '020b00000000000000' + '030300000000000000' +
+      '0500' + '0800000000000000' + '4104000000000000' + '0100000000000000' + '0300000000000000' + '09610101000000000000' + '09630103000000000000' +
+      '9571a52b';
+    assert.equal(bytes.toString('hex'), documented);
+  });
+
   it('bad arguments, unknown backups, an existing target, a closed database', async () => {
     const { db, backupDir } = await twoBackups(1);
     await assert.rejects(verifyBackup(backupDir, 0), isCode('INVALID_ARGUMENT'));
