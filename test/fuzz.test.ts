@@ -2,6 +2,7 @@ import { it } from 'node:test';
 import { fuzz as tableHarness, tableSeedInputs } from '../fuzz/jazzer-table.js';
 import { runLogDecoderFuzz } from '../fuzz/log-decoders.js';
 import { runTableDecoderFuzz } from '../fuzz/table-decoders.js';
+import { runCopyDecoderFuzz } from '../fuzz/copy-decoders.js';
 import { Rng } from '../src/testing/rng.js';
 import { testSeed } from './helpers.js';
 
@@ -23,4 +24,8 @@ it('the coverage-guided table harness takes its seed inputs, and bit flips of th
       tableHarness(mutated);
     }
   }
+});
+
+it('export stream and backup manifest decoders: damaged bytes give only CorruptionError or NOT_SUPPORTED, never other entries', () => {
+  runCopyDecoderFuzz(testSeed('copy decoder fuzz'), 300);
 });
