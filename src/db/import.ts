@@ -10,7 +10,7 @@
  * what was written before it stays in the new database, which the caller should
  * then remove: an import is all of the stream or an error, never a silent part.
  */
-import { ShaleError } from '../errors.js';
+import { ShaleError, ioError } from '../errors.js';
 import type { Options } from '../options.js';
 import { ExportDecoder, type ExportEntry } from './export-format.js';
 import type { BatchOperation } from './batch.js';
@@ -44,13 +44,18 @@ export async function importInto(write: (ops: BatchOperation[]) => Promise<void>
     batchBytes = 0;
     await write(ops);
   };
-  for await (const chunk of source) {
-    if (typeof chunk !== 'string' && !(chunk instanceof Uint8Array)) throw new ShaleError('INVALID_ARGUMENT', 'the import stream must yield bytes or strings');
-    for (const entry of decoder.push(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk)) {
-      batch.push(entry);
-      batchBytes += entry.key.length + entry.value.length;
-      if (batchBytes >= IMPORT_BATCH_BYTES) await writeBatch();
+  try {
+    for await (const chunk of source) {
+      if (typeof chunk !== 'string' && !(chunk instanceof Uint8Array)) throw new ShaleError('INVALID_ARGUMENT', 'the import stream must yield bytes or strings');
+      for (const entry of decoder.push(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk)) {
+        batch.push(entry);
+        batchBytes += entry.key.length + entry.value.length;
+        if (batchBytes >= IMPORT_BATCH_BYTES) await writeBatch();
+      }
     }
+  } catch (err) {
+    // The stream's own failure (a file that cannot be read, a broken pipe) is an I/O error.
+    throw ioError(`reading ${sourceName}`, err);
   }
   decoder.finish();
   await writeBatch();

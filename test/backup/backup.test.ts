@@ -11,6 +11,8 @@ import { describe, it } from 'node:test';
 import { CorruptionError, DB, ShaleError, listBackups, purgeOldBackups, restoreBackup, verifyBackup, type Options } from '../../src/index.js';
 import { decodeBackupManifest, encodeBackupManifest, type BackupManifest } from '../../src/backup/backup-manifest.js';
 import { emptyManifestState } from '../../src/version/manifest.js';
+import { CrashableFS } from '../../src/testing/crashable-fs.js';
+import { FaultFS } from '../../src/testing/fault-fs.js';
 import { SeededRandom, tempDir, testSeed } from '../helpers.js';
 import { WriteLog, randomWrites, scan } from '../db/write-log.js';
 
@@ -171,6 +173,40 @@ describe('backups', () => {
       '0500' + '0800000000000000' + '4104000000000000' + '0100000000000000' + '0300000000000000' + '09610101000000000000' + '09630103000000000000' +
       '9571a52b';
     assert.equal(bytes.toString('hex'), documented);
+  });
+
+  it('an I/O error at any step of a backup rejects, keeps the earlier backup whole, and the next backup succeeds', async () => {
+    let steps = 0;
+    for (let nth = 1; ; nth++) {
+      const fs = new FaultFS(new CrashableFS());
+      const db = await DB.open('/db', { ...SMALL, fs });
+      const log = new WriteLog();
+      await randomWrites(db, log, new SeededRandom(nth), 300);
+      const first = await db.backup('/backups');
+      await randomWrites(db, log, new SeededRandom(nth + 1000), 300);
+      fs.addRule({ op: ['mkdir', 'create', 'append', 'sync', 'syncDir', 'rename', 'remove'], path: '/backups', nth, error: 'EIO' });
+      const failed = await db.backup('/backups').then(
+        () => false,
+        (err: unknown) => {
+          assert.ok(err instanceof ShaleError && err.code === 'IO_ERROR', `step ${nth}: ${String(err)}`);
+          return true;
+        },
+      );
+      fs.clearRules();
+      const ids = (await listBackups('/backups', { fs })).map((info) => info.id);
+      assert.ok(ids.includes(1), `step ${nth}: backup 1 is gone`);
+      for (const id of ids) await verifyBackup('/backups', id, { fs });
+      await restoreBackup('/backups', 1, '/restored', { fs });
+      const restored = await DB.open('/restored', { fs, createIfMissing: false });
+      assert.deepEqual(await scan(restored), log.stateAt(first.sequence), `step ${nth}`);
+      await restored.close();
+      const next = await db.backup('/backups');
+      await verifyBackup('/backups', next.id, { fs });
+      await db.close();
+      if (!failed) break;
+      steps++;
+    }
+    assert.ok(steps > 5, `only ${steps} failing steps`);
   });
 
   it('bad arguments, unknown backups, an existing target, a closed database', async () => {

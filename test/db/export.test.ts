@@ -173,6 +173,11 @@ describe('db.export and DB.import', () => {
     await assert.rejects(DB.import(dir, Readable.from([bytes])), isCode('EXISTS'));
     await assert.rejects(DB.import(path.join(tempDir(), 'x'), 'not a stream' as unknown as AsyncIterable<Uint8Array>), isCode('INVALID_ARGUMENT'));
     await assert.rejects(DB.import(path.join(tempDir(), 'x'), Readable.from([42], { objectMode: true })), isCode('INVALID_ARGUMENT'));
+    const failing = (async function* () {
+      yield bytes.subarray(0, 5);
+      throw Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' });
+    })();
+    await assert.rejects(DB.import(path.join(tempDir(), 'y'), failing), isCode('IO_ERROR'));
     const other = await DB.open(tempDir());
     assert.throws(() => other.export({ format: 'csv' as 'binary' }), isCode('INVALID_ARGUMENT'));
     assert.throws(() => other.export({ encoding: 'utf8' }), isCode('INVALID_ARGUMENT'));
