@@ -40,6 +40,7 @@ import {
   type State,
 } from './oracle.js';
 import { SIM_EPOCH_MS, WorkloadGen, batchOpOf, drawShape, keyOf, type SimWrite } from './workload.js';
+import { checkCheckpointTarget } from './checkpoint-oracle.js';
 
 export const DIR = '/db';
 /**
@@ -96,6 +97,9 @@ export interface SimCounts {
   crashesAtManifest: number;
   crashesAtLog: number;
   mutations: number;
+  /** Checkpoints taken (db.checkpoint), and of them found complete in a crash state. */
+  checkpoints: number;
+  checkpointsCompleteAfterCrash: number;
 }
 
 export interface SimResult {
@@ -165,10 +169,12 @@ export function zeroSimCounts(): SimCounts {
     crashesAtManifest: 0,
     crashesAtLog: 0,
     mutations: 0,
+    checkpoints: 0,
+    checkpointsCompleteAfterCrash: 0,
   };
 }
 
-type StepAction = 'write' | 'read' | 'scan' | 'snapshot' | 'snapshot-read' | 'flush' | 'compact' | 'reopen' | 'yield' | 'barrier';
+type StepAction = 'write' | 'read' | 'scan' | 'snapshot' | 'snapshot-read' | 'flush' | 'compact' | 'reopen' | 'yield' | 'barrier' | 'checkpoint';
 
 /** How often each step is taken, out of their sum. Flushes vary per seed: many flushes mean many MANIFEST edits. */
 function drawWeights(rng: Rng): [StepAction, number][] {
@@ -183,6 +189,7 @@ function drawWeights(rng: Rng): [StepAction, number][] {
     ['reopen', 1],
     ['yield', 9],
     ['barrier', 8],
+    ['checkpoint', 1],
   ];
 }
 
@@ -227,6 +234,9 @@ class Simulation {
   #crashAtMutation = Infinity;
   #asyncViolations: string[] = [];
   #where = 'start';
+  /** Checkpoints started in this epoch: checked again in the crash state that ends it. */
+  #checkpoints: { target: string; atCall: CrashMark }[] = [];
+  #checkpointCount = 0;
 
   constructor(seed: number, config: SimConfig, keepTrace: boolean) {
     this.seed = seed;
@@ -287,6 +297,7 @@ class Simulation {
       await this.#settleAndClose();
       this.#where = `epoch ${epoch} recovery (crash ${crash.where}, ${crash.mode})`;
       const recovered = await this.#recover(crash.clone, this.#history, crash.mark);
+      await this.#checkCheckpointsAfterCrash(recovered.fs, crash.mark);
       this.#countLost(crash.mark, recovered);
       state = recovered.fs;
       this.#history = new History(recovered.recovered.state, recovered.recovered.seq);
@@ -463,6 +474,8 @@ class Simulation {
       case 'barrier':
         this.#trace('barrier');
         return this.#barrier();
+      case 'checkpoint':
+        return this.#checkpoint();
     }
   }
 
@@ -566,6 +579,35 @@ class Simulation {
     if (release) live.snapshot.release();
   }
 
+  /**
+   * Starts db.checkpoint into a directory of its own, in the background, while
+   * writes go on. Once it resolves it must open as a complete database equal to a
+   * prefix holding every write acknowledged before the call.
+   */
+  #checkpoint(): void {
+    const target = `${this.#dir}-checkpoint-${++this.#checkpointCount}`;
+    const history = this.#history;
+    const atCall = history.mark();
+    const fs = this.#fs!.inner;
+    const where = `${this.#where}: checkpoint ${target}`;
+    this.#checkpoints.push({ target, atCall });
+    this.counts.checkpoints++;
+    this.#background(`checkpoint ${target}`, async () => {
+      await this.#db!.checkpoint(target);
+      const outcome = await checkCheckpointTarget(fs, target, history, atCall, history.mark().issued, this.#keys, this.#dbOptions, where);
+      if (outcome !== 'complete') violation(`${where}: resolved, but the target does not open as a database`);
+    });
+  }
+
+  /** In a crash state: each checkpoint of the epoch is either not a database or complete. */
+  async #checkCheckpointsAfterCrash(fs: CrashableFS, mark: CrashMark): Promise<void> {
+    for (const { target, atCall } of this.#checkpoints.splice(0)) {
+      const outcome = await checkCheckpointTarget(fs, target, this.#history, atCall, mark.issued, this.#keys, this.#dbOptions, `${this.#where}: checkpoint ${target}`);
+      if (outcome === 'complete') this.counts.checkpointsCompleteAfterCrash++;
+      this.#trace('checkpoint after crash', target, outcome);
+    }
+  }
+
   /** Close and reopen: everything issued was acknowledged and close synced the log, so all of it must be there. */
   async #cleanReopen(): Promise<void> {
     this.#trace('reopen');
@@ -577,6 +619,8 @@ class Simulation {
     this.#where += ' (clean reopen)';
     const recovered = await this.#recover(this.#fs!.inner, this.#history, { ...mark, syncPrefix: mark.issued });
     this.#history = new History(recovered.recovered.state, recovered.recovered.seq);
+    // Every checkpoint of the epoch resolved (and was checked) before the close.
+    this.#checkpoints = [];
     const crashAt = this.#crashAtMutation;
     await this.#openForWorkload(recovered.fs, 0.1);
     this.#crashAtMutation = crashAt;

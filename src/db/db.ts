@@ -48,6 +48,12 @@ import { WritePipeline } from './write-pipeline.js';
 import { verify, type VerifyOptions, type VerifyReport } from '../tools/verify.js';
 import { repair, type RepairOptions, type RepairReport } from '../tools/repair.js';
 import { destroy, type DestroyOptions, type DestroyReport } from '../tools/destroy.js';
+import { makeCheckpoint, type CheckpointResult } from './checkpoint.js';
+import { approximateCount, approximateSize, type KeyBounds } from './approximate.js';
+import { exportSettings, exportStream, type ExportOptions } from './export.js';
+import { importInto, type ImportOptions, type ImportResult } from './import.js';
+import type { Readable } from 'node:stream';
+import { createBackup, type BackupInfo } from '../backup/backup-engine.js';
 
 export type { BatchOperation, PutOptions, WriteOptions } from './batch.js';
 export type { ExpiryOptions } from './expiry-argument.js';
@@ -59,6 +65,10 @@ export type { FlushEvent, StallEvent, DBEvents, DBStats } from './stats.js';
 export type { VerifyOptions, VerifyReport, VerifiedFile, ToolProgress, Damage } from '../tools/verify.js';
 export type { RepairOptions, RepairReport } from '../tools/repair.js';
 export type { DestroyOptions, DestroyReport } from '../tools/destroy.js';
+export type { CheckpointResult } from './checkpoint.js';
+export type { ExportOptions } from './export.js';
+export type { ImportOptions, ImportResult } from './import.js';
+export type { ExportFormat, ExportEncoding } from './export-format.js';
 
 /**
  * Every open database, held until `close()`. An open database holds its
@@ -95,6 +105,8 @@ export class DB extends EventEmitter<DBEvents> {
   readonly #writes: WritePipeline;
   readonly #reads: ReadPath;
   #closing = false;
+  /** Checkpoints, backups and exports under way: `close()` waits for them. */
+  readonly #copies = new Set<Promise<unknown>>();
   #closePromise: Promise<void> | undefined;
 
   private constructor(
@@ -242,6 +254,28 @@ export class DB extends EventEmitter<DBEvents> {
     return destroy(location, options);
   }
 
+  /**
+   * Creates a database in `location`, which must not hold one, from an export
+   * stream (`db.export()`'s bytes, binary or JSON lines; the form is told from
+   * the first bytes), and closes it. Resolves once every entry is written and
+   * durable. A damaged or cut-short stream rejects with `CORRUPTION` naming
+   * `options.sourceName` and the byte offset; the entries written before it
+   * stay in the new database, which should then be removed. Also rejects with
+   * `EXISTS`, `INVALID_ARGUMENT`, `IO_ERROR`.
+   */
+  static async import(location: string, source: AsyncIterable<Uint8Array | string>, options?: ImportOptions): Promise<ImportResult> {
+    if (source === null || typeof source !== 'object' || typeof (source as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator] !== 'function') {
+      throw new ShaleError('INVALID_ARGUMENT', 'source must be an async iterable of bytes (a readable stream)');
+    }
+    const { sourceName = 'import stream', ...dbOptions } = options ?? {};
+    const db = await DB.open(location, { ...dbOptions, errorIfExists: true });
+    try {
+      return await importInto((ops) => db.write(ops, { sync: false }), source, sourceName, db.#options);
+    } finally {
+      await db.close();
+    }
+  }
+
   /** The sequence number of the last write applied (after open: the last one recovered). */
   get latestSequence(): bigint {
     return BigInt(this.#writes.lastSequence);
@@ -386,6 +420,11 @@ export class DB extends EventEmitter<DBEvents> {
   /** Writes the memtable to a table and resolves when the table is installed. */
   async flush(): Promise<void> {
     this.#checkOpen();
+    await this.#flushMemtables();
+  }
+
+  /** `flush()` without the open check: for copies under way, which `close()` waits for. */
+  async #flushMemtables(): Promise<void> {
     await this.#writes.rotate();
     await this.#flusher.waitFor(new Set(this.#memtables.immutables));
   }
@@ -400,6 +439,106 @@ export class DB extends EventEmitter<DBEvents> {
     const high = end === undefined ? undefined : Buffer.from(lookupKeyArgument(end, this.#options));
     await this.flush();
     await this.#compactor.compactRange(low, high);
+  }
+
+  /**
+   * Makes `targetDir` (which must not exist) a consistent copy of the database
+   * that opens with `DB.open`: every write made before the call, and none made
+   * after the flush it starts. Tables are hard-linked where the target is on the
+   * same file system and copied otherwise; writes go on meanwhile. A crash
+   * midway leaves a directory that does not open as a database (delete it and
+   * try again). Rejects with `EXISTS` if `targetDir` exists, `NOT_OPEN`,
+   * `IO_ERROR`.
+   */
+  checkpoint(targetDir: string): Promise<CheckpointResult> {
+    try {
+      this.#checkOpen();
+      if (typeof targetDir !== 'string' || targetDir.length === 0) throw new ShaleError('INVALID_ARGUMENT', 'targetDir must be a non-empty string');
+      return this.#track(
+        makeCheckpoint({ options: this.#options, location: this.location, versions: this.#versions, flush: () => this.#flushMemtables() }, targetDir),
+      );
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * About how many bytes of table files hold keys in [start, end) (either bound
+   * may be omitted), from table metadata and index offsets: no data block is
+   * read. Writes still in the memtable are not counted (`flush()` first to
+   * include them); old versions and tombstones not yet compacted away are.
+   */
+  approximateSize(start?: BytesLike, end?: BytesLike): Promise<number> {
+    try {
+      this.#checkOpen();
+      return approximateSize({ versions: this.#versions, tableCache: this.#tableCache }, this.#keyBounds(start, end));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * About how many entries tables hold in [start, end), from each table's entry
+   * count and index offsets. Counted as `approximateSize` counts bytes: the
+   * memtable is left out, and every stored version and tombstone counts.
+   */
+  approximateCount(start?: BytesLike, end?: BytesLike): Promise<number> {
+    try {
+      this.#checkOpen();
+      return approximateCount({ versions: this.#versions, tableCache: this.#tableCache }, this.#keyBounds(start, end));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Checks and copies optional range bounds. */
+  #keyBounds(start: BytesLike | undefined, end: BytesLike | undefined): KeyBounds {
+    return {
+      start: start === undefined ? undefined : Buffer.from(lookupKeyArgument(start, this.#options)),
+      end: end === undefined ? undefined : Buffer.from(lookupKeyArgument(end, this.#options)),
+    };
+  }
+
+  /**
+   * Every key and value of the database, at one snapshot taken now, as a
+   * readable byte stream in the export format (`binary` by default, or `jsonl`
+   * with `base64` or `utf8` keys and values; docs/format.md, "Export stream").
+   * The stream reads the database as it is consumed and never holds it all in
+   * memory. Destroy it (or read it to the end) to release the snapshot; once the
+   * database closes, it fails with `NOT_OPEN`. Load it with `DB.import`.
+   */
+  export(options?: ExportOptions): Readable {
+    this.#checkOpen();
+    const { format, encoding } = exportSettings(options);
+    return exportStream(this.iterator(), format, encoding);
+  }
+
+  /**
+   * Adds a backup of the database to `backupDir` (created if missing) and
+   * resolves with it: like `checkpoint`, every write made before the call,
+   * consistent at one sequence number; tables an earlier backup in the
+   * directory holds are not copied again. Writes go on meanwhile. A crash
+   * midway leaves the earlier backups intact. See `listBackups`,
+   * `verifyBackup`, `restoreBackup`, `purgeOldBackups`. Rejects with `LOCKED`
+   * (another operation holds the backup directory), `NOT_OPEN`, `IO_ERROR`,
+   * `CORRUPTION` (a table changed while it was read).
+   */
+  backup(backupDir: string): Promise<BackupInfo> {
+    try {
+      this.#checkOpen();
+      if (typeof backupDir !== 'string' || backupDir.length === 0) throw new ShaleError('INVALID_ARGUMENT', 'backupDir must be a non-empty string');
+      return this.#track(createBackup({ options: this.#options, location: this.location, versions: this.#versions, flush: () => this.#flushMemtables() }, backupDir));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Runs `work` as a copy `close()` waits for. */
+  #track<T>(work: Promise<T>): Promise<T> {
+    this.#copies.add(work);
+    const untrack = (): void => void this.#copies.delete(work);
+    work.then(untrack, untrack);
+    return work;
   }
 
   /** Counters and per-level figures; see `DBStats`. */
@@ -439,6 +578,7 @@ export class DB extends EventEmitter<DBEvents> {
   async #close(): Promise<void> {
     this.#closing = true;
     try {
+      await Promise.allSettled([...this.#copies]);
       await this.#writes.drain();
       await this.#flusher.drain();
       await this.#compactor.close();

@@ -180,6 +180,8 @@ class ModelRun {
   #db!: DB;
   #step = 0;
   #op = 'open';
+  /** Checkpoints taken so far (each gets a directory of its own). */
+  #copies = 0;
   readonly #compaction: boolean;
 
   /**
@@ -313,6 +315,7 @@ class ModelRun {
     if (roll < 850) return this.#flush();
     if (roll < 862) return this.#reopen();
     if (roll < 872 && this.#compaction) return this.#compactRange();
+    if (roll >= 872 && roll < 877) return this.#copyCheckpoint();
     if (roll >= 880 && roll < 920) return this.#moveClock();
     return this.#write(this.#randomWrite());
   }
@@ -688,6 +691,26 @@ class ModelRun {
     this.stats.compactRanges++;
     this.#db.checkInvariants();
     await this.#checkKeys(Array.from({ length: 5 }, () => this.#randomProbe()), 'read back after compactRange');
+  }
+
+  /**
+   * db.checkpoint with nothing in flight: the copy opens with exactly the model's
+   * content and sequence, and the source goes on unchanged.
+   */
+  async #copyCheckpoint(): Promise<void> {
+    this.#copies++;
+    const target = this.#dir === DIR ? `${DIR}-checkpoint-${this.#copies}` : `${tempDir('shale-model-checkpoint-')}/copy`;
+    this.#op = `db.checkpoint(${target})`;
+    const result = await this.#db.checkpoint(target);
+    if (result.sequence !== BigInt(this.#model.sequence)) this.#fail(`checkpoint sequence ${result.sequence}, expected ${this.#model.sequence}`);
+    const copy = await DB.open(target, { ...this.#options, createIfMissing: false });
+    try {
+      copy.checkInvariants();
+      if (copy.latestSequence !== BigInt(this.#model.sequence)) this.#fail(`the checkpoint's latestSequence ${copy.latestSequence}, expected ${this.#model.sequence}`);
+      this.#expectEntries(await copy.iterator().all(), this.#model.entries(), 'full scan of the checkpoint');
+    } finally {
+      await copy.close();
+    }
   }
 
   /** close + open on the same file system. Live iterators end with NOT_OPEN; live snapshots belong to the old DB. */
