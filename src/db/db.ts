@@ -33,6 +33,8 @@ import { ReadOnlyFollower, releaseTables } from './read-only.js';
 import { emptyManifestState } from '../version/manifest.js';
 import { collectStats, formatLevels, newCounters, type DBEvents, type DBStats } from './stats.js';
 import { WritePipeline } from './write-pipeline.js';
+import { newLatencies } from './latency-histogram.js';
+import { renderMetrics, type MetricsOptions } from './metrics.js';
 
 export type { BatchOperation, WriteOptions } from './batch.js';
 export type { RecoveryReport } from '../wal/recovery.js';
@@ -73,6 +75,7 @@ export class DB extends EventEmitter<DBEvents> {
   /** The parts only a read-only database has. */
   readonly #readOnly: ReadOnlyFollower | undefined;
   readonly #counters = newCounters();
+  readonly #latencies = newLatencies();
   readonly #memtables: MemtableSet;
   readonly #versions: VersionSet;
   readonly #blockCache: BlockCache;
@@ -119,6 +122,7 @@ export class DB extends EventEmitter<DBEvents> {
       versions: this.#versions,
       tableCache: this.#tableCache,
       snapshots: this.#snapshots,
+      latencies: this.#latencies,
       lastSequence: () => this.#lastSequence(),
       checkOpen: () => this.#checkOpen(),
     });
@@ -164,6 +168,7 @@ export class DB extends EventEmitter<DBEvents> {
       compactor,
       flusher,
       counters: this.#counters,
+      latencies: this.#latencies,
       log: opened.log,
       lastSequence: opened.lastSequence,
       onStall: (event) => this.emit('stall', event),
@@ -426,6 +431,24 @@ export class DB extends EventEmitter<DBEvents> {
       liveSnapshotCount: this.#snapshots.size,
       runningCompactionCount: this.#writer?.compactor.runningCount ?? 0,
     });
+  }
+
+  /**
+   * The database's counters, gauges and latency histograms in the Prometheus
+   * text exposition format (version 0.0.4), every name `shale_*` with its unit:
+   * serve it as `text/plain; version=0.0.4` (README, "Metrics"). `labels` are
+   * added to every sample, to tell several databases of one process apart.
+   * Counters count since open.
+   */
+  metrics(options?: MetricsOptions): string {
+    this.#checkOpen();
+    return renderMetrics({
+      stats: this.stats(),
+      latencies: this.#latencies,
+      memtableBytes: this.#memtables.all().reduce((sum, memtable) => sum + memtable.approximateBytes, 0),
+      lastSequence: this.#lastSequence(),
+      readOnly: this.readOnly,
+    }, options);
   }
 
   /**
