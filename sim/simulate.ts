@@ -42,7 +42,7 @@ import {
   type Recovered,
   type State,
 } from './oracle.js';
-import { WorkloadGen, drawShape, keyOf, type SimWrite } from './workload.js';
+import { WorkloadGen, batchOpOf, drawShape, keyOf, type SimWrite } from './workload.js';
 
 export const DIR = '/db';
 /**
@@ -531,10 +531,8 @@ class Simulation {
     const op = write.ops[0]!;
     if (write.kind === 'put' && op.type === 'put') return db.put(op.key, op.value, options);
     if (write.kind === 'delete') return db.delete(op.key, options);
-    return db.write(
-      write.ops.map((o) => (o.type === 'put' ? { type: 'put' as const, key: o.key, value: o.value } : { type: 'delete' as const, key: o.key })),
-      options,
-    );
+    if (write.kind === 'deleteRange' && op.type === 'deleteRange') return db.deleteRange(op.key, op.end, options);
+    return db.write(write.ops.map(batchOpOf), options);
   }
 
   /** Starts a flush or compaction without waiting for it; a failure is a violation. */

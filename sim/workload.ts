@@ -13,6 +13,7 @@
  * log framing, so that recovery is checked against user bytes that look like
  * chunks: a crash-torn record must still be a torn tail, not corruption.
  */
+import type { BatchOperation } from '../src/db/batch.js';
 import { EntryType } from '../src/keys.js';
 import type { Rng } from '../src/testing/rng.js';
 import { RecordKind } from '../src/wal/log-format.js';
@@ -21,14 +22,32 @@ import { encodeWriteGroup, opEncodedBytes } from '../src/wal/write-group.js';
 
 const VALUE_MAGIC = 0xa5;
 
-/** One operation of a write, as issued. */
-export type SimOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'delete'; key: Buffer };
+/** One operation of a write, as issued. A range delete's `key` is its start; it deletes [key, end). */
+export type SimOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'delete'; key: Buffer } | { type: 'deleteRange'; key: Buffer; end: Buffer };
+
+/** Whether `op` writes `key`: a put or delete of it, or a range delete over it. */
+export function opCovers(op: SimOp, key: Buffer): boolean {
+  if (op.type !== 'deleteRange') return op.key.equals(key);
+  return Buffer.compare(op.key, key) <= 0 && Buffer.compare(key, op.end) < 0;
+}
+
+/** What `key` holds after `op` if `op` covers it: the put's value, or absent. */
+export function valueAfter(op: SimOp): Buffer | undefined {
+  return op.type === 'put' ? op.value : undefined;
+}
+
+/** `op` as a batch operation of `db.write`. */
+export function batchOpOf(op: SimOp): BatchOperation {
+  if (op.type === 'put') return { type: 'put', key: op.key, value: op.value };
+  if (op.type === 'delete') return { type: 'delete', key: op.key };
+  return { type: 'deleteRange', start: op.key, end: op.end };
+}
 
 /** One call of `db.put`, `db.delete` or `db.write`: its operations get consecutive sequence numbers. */
 export interface SimWrite {
   /** Unique over the whole seed (it survives crashes inside the values). */
   writeId: number;
-  kind: 'put' | 'delete' | 'batch';
+  kind: 'put' | 'delete' | 'deleteRange' | 'batch';
   sync: boolean;
   ops: SimOp[];
 }
@@ -125,6 +144,8 @@ export interface WorkloadShape {
   syncProbability: number;
   deleteProbability: number;
   batchProbability: number;
+  /** Of the writes that delete, the share that are range deletes (over a few neighbouring keys, sometimes many). */
+  rangeDeleteProbability?: number;
   /** Most values pad to at most this; one in 16 is large (several blocks). */
   padBytesMax: number;
   /** Keys and values embed intact log chunks (see the module comment). */
@@ -140,6 +161,7 @@ export function drawShape(rng: Rng): WorkloadShape {
     deleteProbability: rng.pick([0.05, 0.2, 0.4]),
     batchProbability: rng.pick([0.1, 0.3]),
     padBytesMax: rng.pick([8, 48, 160]),
+    rangeDeleteProbability: rng.pick([0, 0.1, 0.3]),
   };
 }
 
@@ -165,8 +187,20 @@ export class WorkloadGen {
 
   #op(writeId: number, opIndex: number): SimOp {
     const key = this.randomKey();
-    if (this.#rng.bool(this.shape.deleteProbability)) return { type: 'delete', key };
+    if (this.#rng.bool(this.shape.deleteProbability)) {
+      if (this.#rng.bool(this.shape.rangeDeleteProbability ?? 0)) return this.#rangeDelete();
+      return { type: 'delete', key };
+    }
     return { type: 'put', key, value: encodeValue(key, writeId, opIndex, this.#padLength(), this.shape.chunkShapedBytes === true) };
+  }
+
+  /** A range delete from a random key over up to a few dozen keys (keys order as their indexes). */
+  #rangeDelete(): SimOp {
+    const { keyCount } = this.shape;
+    const first = this.#rng.int(keyCount);
+    const last = Math.min(keyCount, first + (this.#rng.bool(0.2) ? this.#rng.range(0, keyCount) : this.#rng.range(0, 8)));
+    const chunkShaped = this.shape.chunkShapedBytes === true;
+    return { type: 'deleteRange', key: keyOf(first, chunkShaped), end: last >= keyCount ? Buffer.from('l') : keyOf(last, chunkShaped) };
   }
 
   nextWrite(writeId: number): SimWrite {

@@ -14,7 +14,10 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ioError } from '../errors.js';
 import type { FileSystem, RandomAccessFile } from '../fs/file-system.js';
 import { filePath, tableFileName } from '../filenames.js';
-import { EntryType, INTERNAL_KEY_TRAILER_BYTES } from '../keys.js';
+import { EntryType, INTERNAL_KEY_TRAILER_BYTES, SEQUENCE_MAX } from '../keys.js';
+import { CompactionTombstones, clipFragments } from '../rangedel/compaction-tombstones.js';
+import { mergeFragments } from '../rangedel/fragments.js';
+import { rangeDelBlockSpec } from '../rangedel/table-tombstones.js';
 import { compareBytes, copyBytes } from '../sstable/byte-ranges.js';
 import type { TableBuilderOptions } from '../sstable/table-builder.js';
 import type { KeyRangeShare } from './picker.js';
@@ -112,6 +115,7 @@ export async function runCompactionJob(
   const finished: FileMeta[] = [];
   try {
     const runs: SortedRun[] = [];
+    const openedTables: TableReader[] = [];
     for (const run of spec.inputs) {
       const tables: TableReader[] = [];
       for (const fileNumber of run) {
@@ -124,9 +128,13 @@ export async function runCompactionJob(
         tables.push(TableReader.open(file, path, fileNumber, { verifyChecksums: spec.verifyChecksums }));
       }
       runs.push(new SortedRun(tables));
+      openedTables.push(...tables);
     }
     const merger = new RunMerger(runs);
-    const counts = await mergeInto(spec, merger, fs, allocateFileNumber, outputs, finished);
+    const tombstoneLists = openedTables.map((table) => table.rangeTombstones());
+    const fragments = clipFragments(mergeFragments(tombstoneLists, SEQUENCE_MAX).fragments, spec.share.start, spec.share.end);
+    const tombstones = new CompactionTombstones(fragments, (seq) => stripeOf(spec.snapshots, seq), spec.deeperSpans);
+    const counts = await mergeInto(spec, merger, tombstones, fs, allocateFileNumber, outputs, finished);
     merger.close();
     if (finished.length > 0) await fs.syncDir(spec.dir);
     return { outputs: finished, ...counts };
@@ -142,6 +150,7 @@ export async function runCompactionJob(
 async function mergeInto(
   spec: CompactionJobSpec,
   merger: RunMerger,
+  tombstones: CompactionTombstones,
   fs: FileSystem,
   allocateFileNumber: () => Promise<number>,
   outputs: TableOutput[],
@@ -180,7 +189,9 @@ async function mergeInto(
       }
       const current = outputs[0];
       if (current && (current.builder.approximateSizeBytes >= spec.targetFileSizeBytes || overlappedBytes > spec.grandparentOverlapBytesMax)) {
-        finished.push(await outputs.shift()!.finish(spec.outputLevel));
+        // The table keeps the tombstones up to this key: the next one begins here.
+        const rangeDel = rangeDelBlockSpec(tombstones.takeUntil(Buffer.from(key.subarray(0, userKeyLength))));
+        finished.push(await outputs.shift()!.finish(spec.outputLevel, rangeDel === undefined ? {} : { rangeDelBlock: rangeDel }));
         overlappedBytes = 0;
       }
     }
@@ -189,7 +200,8 @@ async function mergeInto(
     const hidden = stripe === previousStripe;
     const obsoleteTombstone = !hidden && type === EntryType.DELETE && stripe === 0 && !deeper.mayHold(key, userKeyLength);
     previousStripe = stripe;
-    if (!hidden && !obsoleteTombstone) {
+    const rangeDeleted = !hidden && !obsoleteTombstone && !tombstones.isEmpty && tombstones.deletes(key, userKeyLength, seq);
+    if (!hidden && !obsoleteTombstone && !rangeDeleted) {
       if (outputs.length === 0) outputs.push(await TableOutput.create(fs, spec.dir, await allocateFileNumber(), spec.tableOptions));
       const builder = outputs[0]!.builder;
       // Only this loop moves the merger: past the awaits above, `key` and the value bytes are still this entry's.
@@ -199,6 +211,9 @@ async function mergeInto(
     }
     if (spec.yieldEveryEntries > 0 && entriesRead % spec.yieldEveryEntries === 0) await yieldToEventLoop();
   }
-  if (outputs.length > 0) finished.push(await outputs.shift()!.finish(spec.outputLevel));
+  // The last table keeps the tombstones left, up to the share's end; they make a table of their own if no entry needs one.
+  const rangeDel = rangeDelBlockSpec(tombstones.takeUntil(end));
+  if (outputs.length === 0 && rangeDel !== undefined) outputs.push(await TableOutput.create(fs, spec.dir, await allocateFileNumber(), spec.tableOptions));
+  if (outputs.length > 0) finished.push(await outputs.shift()!.finish(spec.outputLevel, rangeDel === undefined ? {} : { rangeDelBlock: rangeDel }));
   return { entriesRead, entriesWritten };
 }

@@ -10,7 +10,9 @@ import type { WriteOp } from '../wal/write-group.js';
 /** One operation of `db.write([...])`. */
 export type BatchOperation =
   | { type: 'put'; key: Uint8Array | string; value: Uint8Array | string }
-  | { type: 'delete'; key: Uint8Array | string };
+  | { type: 'delete'; key: Uint8Array | string }
+  /** Deletes every key in [start, end) written before it (`db.deleteRange`). */
+  | { type: 'deleteRange'; start: Uint8Array | string; end: Uint8Array | string };
 
 export interface WriteOptions {
   /**
@@ -65,6 +67,17 @@ export function deleteOp(key: unknown, limits: Limits): WriteOp {
 
 const EMPTY: Buffer = Buffer.alloc(0);
 
+/**
+ * A range delete of [start, end): both bounds copied, `start > end` rejected
+ * (`start == end` is a valid write that deletes nothing).
+ */
+export function deleteRangeOp(start: unknown, end: unknown, limits: Limits, what = ''): WriteOp {
+  const startKey = keyArgument(start, limits, `${what}start`);
+  const endKey = keyArgument(end, limits, `${what}end`);
+  if (startKey.compare(endKey) > 0) throw invalidArgument(`${what}start is past ${what}end: a range delete needs start <= end`);
+  return { type: EntryType.RANGE_DELETE, key: startKey, value: endKey };
+}
+
 /** Validates and copies every operation of a batch. */
 export function batchOps(operations: unknown, limits: Limits): WriteOp[] {
   if (!Array.isArray(operations)) throw invalidArgument('write() takes an array of operations');
@@ -73,13 +86,17 @@ export function batchOps(operations: unknown, limits: Limits): WriteOp[] {
       throw invalidArgument(`operation ${index} must be an object`);
     }
     const { type, key, value } = operation as { type?: unknown; key?: unknown; value?: unknown };
+    if (type === 'deleteRange') {
+      const { start, end } = operation as { start?: unknown; end?: unknown };
+      return deleteRangeOp(start, end, limits, `operation ${index} `);
+    }
     if (type === 'put') {
       return { type: EntryType.PUT, key: keyArgument(key, limits, `operation ${index} key`), value: valueArgument(value, limits, `operation ${index} value`) };
     }
     if (type === 'delete' || type === 'del') {
       return { type: EntryType.DELETE, key: keyArgument(key, limits, `operation ${index} key`), value: EMPTY };
     }
-    throw invalidArgument(`operation ${index} has unknown type ${JSON.stringify(type)}; expected 'put' or 'delete'`);
+    throw invalidArgument(`operation ${index} has unknown type ${JSON.stringify(type)}; expected 'put', 'delete' or 'deleteRange'`);
   });
 }
 

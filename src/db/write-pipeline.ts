@@ -21,6 +21,7 @@ import type { Flusher } from './flusher.js';
 import type { Latencies } from './latency-histogram.js';
 import type { MemtableSet } from './memtable-set.js';
 import { createLog } from './open.js';
+import { hasOpenEnd, resolveOpenEnds } from './open-range-end.js';
 import type { Counters, StallEvent } from './stats.js';
 
 /** The longest one write group is paced; past it the debt is the stop trigger's to handle. */
@@ -188,6 +189,7 @@ export class WritePipeline {
   }
 
   async #commitGroup(group: PendingWrite[]): Promise<void> {
+    if (group.some((pending) => hasOpenEnd(pending.ops))) this.#resolveOpenEnds(group);
     let opCount = 0;
     let opBytes = 0;
     let sync = false;
@@ -236,6 +238,16 @@ export class WritePipeline {
     const startedMs = performance.now();
     await this.#log.sync();
     this.#parts.latencies.walSync.observeSince(startedMs);
+  }
+
+  /** Sets the ends of open range deletes (`db.deleteRange(start)`) now that every earlier group is applied. */
+  #resolveOpenEnds(group: PendingWrite[]): void {
+    resolveOpenEnds(
+      group.map((pending) => pending.ops),
+      this.#memtables.all(),
+      this.#parts.versions.current,
+    );
+    for (const pending of group) pending.encodedBytes = pending.ops.reduce((sum, op) => sum + opEncodedBytes(op), 0);
   }
 
   /** Adds a group's ops to the active memtable from `firstSeq` on; returns their key and value bytes. */

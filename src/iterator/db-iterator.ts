@@ -12,6 +12,7 @@
  */
 import assert from '../util/assert.js';
 import { EntryType, SEQUENCE_MAX, compareKeys } from '../keys.js';
+import { FragmentedTombstones } from '../rangedel/fragments.js';
 import type { InternalIterator } from './internal-iterator.js';
 import { aboveUpper, belowLower, rangeBounds, type Bound, type KeyRange } from './key-range.js';
 
@@ -34,6 +35,7 @@ export class DBIterator {
   readonly #lower: Bound | undefined;
   readonly #upper: Bound | undefined;
   readonly #reverse: boolean;
+  readonly #rangeTombstones: FragmentedTombstones;
   #key: Buffer | undefined;
   #value: Buffer | undefined;
 
@@ -43,14 +45,18 @@ export class DBIterator {
    * @param range Bounds on user keys; when both an exclusive and an inclusive bound
    *   are given on one side, the tighter applies.
    * @param reverse Whether to iterate from the largest key down.
+   * @param rangeTombstones The range tombstones of every source of `inner`,
+   *   fragmented together: an entry older than one covering its key, at or below
+   *   the snapshot, is deleted.
    */
-  constructor(inner: InternalIterator, snapshotSeq: number, range: KeyRange, reverse: boolean) {
+  constructor(inner: InternalIterator, snapshotSeq: number, range: KeyRange, reverse: boolean, rangeTombstones = FragmentedTombstones.EMPTY) {
     this.#inner = inner;
     this.#snapshotSeq = snapshotSeq;
     const bounds = rangeBounds(range);
     this.#lower = bounds.lower;
     this.#upper = bounds.upper;
     this.#reverse = reverse;
+    this.#rangeTombstones = rangeTombstones;
   }
 
   /** Whether the iterator is at a key. */
@@ -178,8 +184,8 @@ export class DBIterator {
       if (skip !== undefined && compareKeys(key, skip) === 0) continue;
       if (aboveUpper(key, this.#upper)) break;
       if (inner.seq() > this.#snapshotSeq) continue;
-      if (inner.type() === EntryType.DELETE) {
-        // The key's newest visible version is a tombstone: hide every older one.
+      if (inner.type() === EntryType.DELETE || this.#coveredByRange(key, inner.seq())) {
+        // The key's newest visible version is deleted: hide every older one (a range tombstone newer than it is newer than them).
         skip = key;
         continue;
       }
@@ -206,7 +212,7 @@ export class DBIterator {
       if (key !== undefined && compareKeys(entryKey, key) !== 0) break;
       if (belowLower(entryKey, this.#lower)) break;
       if (inner.seq() > this.#snapshotSeq) continue;
-      if (inner.type() === EntryType.DELETE) {
+      if (inner.type() === EntryType.DELETE || this.#coveredByRange(entryKey, inner.seq())) {
         // A newer tombstone hides what was remembered of this key.
         key = undefined;
         value = undefined;
@@ -217,6 +223,12 @@ export class DBIterator {
     }
     this.#key = key;
     this.#value = value;
+  }
+
+  /** Whether a range tombstone visible at the snapshot deletes the version of `key` at `seq`. */
+  #coveredByRange(key: Buffer, seq: number): boolean {
+    const tombstones = this.#rangeTombstones;
+    return !tombstones.isEmpty && tombstones.coveringSeq(key, this.#snapshotSeq) > seq;
   }
 
   #clear(): void {

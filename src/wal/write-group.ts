@@ -4,6 +4,7 @@
  *
  *   kind u8 (=2) | durableOffset u64le | firstSeq u64le | count u32le | count × op
  *   op: type u8 | keyLength varint32 | key | (PUT only) valueLength varint32 | value
+ *   RANGE_DELETE op (log format 2): type u8 (=2) | startLength varint32 | start | endLength varint32 | end
  *
  * `durableOffset` is how many bytes of this log were known synced when the group
  * was appended. Recovery uses it to tell a torn tail (damage past every durable
@@ -18,7 +19,7 @@ import { RecordKind } from './log-format.js';
 export interface WriteOp {
   type: EntryType;
   key: Buffer;
-  /** The value of a PUT; empty for a DELETE. */
+  /** The value of a PUT; empty for a DELETE. A RANGE_DELETE deletes [key, value). */
   value: Buffer;
 }
 
@@ -31,10 +32,15 @@ export interface WriteGroup {
 const GROUP_HEADER_BYTES = 1 + 8 + 8 + 4;
 const EMPTY: Buffer = Buffer.alloc(0);
 
+/** Whether an op of `type` carries a second byte string after its key: a PUT's value, a RANGE_DELETE's end. */
+function hasValue(type: number): boolean {
+  return type === EntryType.PUT || type === EntryType.RANGE_DELETE;
+}
+
 /** The encoded size of one op. */
 export function opEncodedBytes(op: WriteOp): number {
   let size = 1 + varint32Length(op.key.length) + op.key.length;
-  if (op.type === EntryType.PUT) size += varint32Length(op.value.length) + op.value.length;
+  if (hasValue(op.type)) size += varint32Length(op.value.length) + op.value.length;
   return size;
 }
 
@@ -59,7 +65,7 @@ export function encodeWriteGroup(
       // TypedArray#set: no native binding to cross, a third faster than Buffer#copy for short runs.
       out.set(op.key, position);
       position += op.key.length;
-      if (op.type === EntryType.PUT) {
+      if (hasValue(op.type)) {
         position = writeVarint32(out, op.value.length, position);
         out.set(op.value, position);
         position += op.value.length;
@@ -98,20 +104,21 @@ export function decodeWriteGroup(payload: Buffer, file: string, offset: number):
   for (let i = 0; i < count; i++) {
     if (position >= end) fail(`op ${i} of ${count} missing`);
     const type = payload[position++]!;
-    if (type !== EntryType.PUT && type !== EntryType.DELETE) fail(`op ${i} has unknown type ${type}`);
+    if (type !== EntryType.PUT && type !== EntryType.DELETE && type !== EntryType.RANGE_DELETE) fail(`op ${i} has unknown type ${type}`);
     const keyLength = readVarint32(payload, position, end) ?? fail(`op ${i} key length`);
     position = keyLength.next;
     if (keyLength.value > end - position) fail(`op ${i} key overruns the record`);
     const key = payload.subarray(position, position + keyLength.value);
     position += keyLength.value;
     let value: Buffer = EMPTY;
-    if (type === EntryType.PUT) {
+    if (hasValue(type)) {
       const valueLength = readVarint32(payload, position, end) ?? fail(`op ${i} value length`);
       position = valueLength.next;
       if (valueLength.value > end - position) fail(`op ${i} value overruns the record`);
       value = payload.subarray(position, position + valueLength.value);
       position += valueLength.value;
     }
+    if (type === EntryType.RANGE_DELETE && key.compare(value) > 0) fail(`op ${i} is a range delete whose start is past its end`);
     ops.push({ type: type as EntryType, key, value });
   }
   if (position !== end) fail(`${end - position} trailing bytes`);

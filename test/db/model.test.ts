@@ -60,8 +60,12 @@ interface RunStats {
   refreshes: number;
 }
 
-type WriteStep = { kind: 'put'; key: Buffer; value: Buffer } | { kind: 'delete'; key: Buffer } | { kind: 'batch'; ops: BatchOp[] };
-type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'delete'; key: Buffer };
+type WriteStep =
+  | { kind: 'put'; key: Buffer; value: Buffer }
+  | { kind: 'delete'; key: Buffer }
+  | { kind: 'deleteRange'; start: Buffer; end: Buffer }
+  | { kind: 'batch'; ops: BatchOp[] };
+type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'delete'; key: Buffer } | { type: 'deleteRange'; start: Buffer; end: Buffer };
 
 /**
  * The options of one run: the sizes the issue asks for, the rest drawn so that
@@ -290,24 +294,37 @@ class ModelRun {
     return this.#rng.pick(this.#probes);
   }
 
+  /** A range delete over two probes in order (sometimes equal: it deletes nothing), mostly narrow. */
+  #randomRange(): { start: Buffer; end: Buffer } {
+    let start = this.#randomProbe();
+    let end = this.#randomProbe();
+    if (Buffer.compare(start, end) > 0) [start, end] = [end, start];
+    return { start, end };
+  }
+
   #randomWrite(): WriteStep {
     const rng = this.#rng;
+    if (rng.bool(0.06)) return { kind: 'deleteRange', ...this.#randomRange() };
     const roll = rng.int(10);
     if (roll < 6) return { kind: 'put', key: this.#randomKey(), value: randomValue(rng) };
     // Deletes mostly hit written keys; some remove what was never there.
     if (roll < 8) return { kind: 'delete', key: rng.bool(0.9) ? this.#randomKey() : rng.pick(this.#missing) };
     // A batch; sometimes over a handful of keys, so a key repeats and the last op must win.
     const pool = rng.bool(0.4) ? Array.from({ length: rng.range(1, 3) }, () => this.#randomKey()) : this.#written;
-    const ops: BatchOp[] = Array.from({ length: rng.range(0, 20) }, () =>
-      rng.bool(0.7) ? { type: 'put', key: rng.pick(pool), value: randomValue(rng) } : { type: 'delete', key: rng.pick(pool) },
-    );
+    const ops: BatchOp[] = Array.from({ length: rng.range(0, 20) }, (): BatchOp => {
+      if (rng.bool(0.05)) return { type: 'deleteRange', ...this.#randomRange() };
+      return rng.bool(0.7) ? { type: 'put', key: rng.pick(pool), value: randomValue(rng) } : { type: 'delete', key: rng.pick(pool) };
+    });
     return { kind: 'batch', ops };
   }
 
   #describeWrite(write: WriteStep): string {
     if (write.kind === 'put') return `put ${showKey(write.key)} = ${showValue(write.value)}`;
     if (write.kind === 'delete') return `delete ${showKey(write.key)}`;
-    const ops = write.ops.map((op) => (op.type === 'put' ? `put ${showKey(op.key)}=${showValue(op.value)}` : `del ${showKey(op.key)}`));
+    if (write.kind === 'deleteRange') return `deleteRange ${showKey(write.start)}..${showKey(write.end)}`;
+    const ops = write.ops.map((op) =>
+      op.type === 'put' ? `put ${showKey(op.key)}=${showValue(op.value)}` : op.type === 'delete' ? `del ${showKey(op.key)}` : `delRange ${showKey(op.start)}..${showKey(op.end)}`,
+    );
     return `batch of ${write.ops.length} [${ops.join(', ')}]`;
   }
 
@@ -316,7 +333,11 @@ class ModelRun {
     const sync = { sync: this.#rng.bool(0.3) };
     if (write.kind === 'put') return this.#db.put(this.#keyArgument(write.key), write.value, sync);
     if (write.kind === 'delete') return this.#db.delete(this.#keyArgument(write.key), sync);
-    return this.#db.write(write.ops.map((op) => ({ ...op, key: this.#keyArgument(op.key) })), sync);
+    if (write.kind === 'deleteRange') return this.#db.deleteRange(this.#keyArgument(write.start), this.#keyArgument(write.end), sync);
+    return this.#db.write(
+      write.ops.map((op) => (op.type === 'deleteRange' ? { ...op, start: this.#keyArgument(op.start) } : { ...op, key: this.#keyArgument(op.key) })),
+      sync,
+    );
   }
 
   /** The key as the caller passes it: usually the Buffer, sometimes a plain Uint8Array or (ASCII keys) a string. */
@@ -330,11 +351,21 @@ class ModelRun {
   #applyToModel(write: WriteStep): void {
     if (write.kind === 'put') this.#model.put(write.key, write.value);
     else if (write.kind === 'delete') this.#model.delete(write.key);
-    else for (const op of write.ops) op.type === 'put' ? this.#model.put(op.key, op.value) : this.#model.delete(op.key);
+    else if (write.kind === 'deleteRange') this.#model.deleteRange(write.start, write.end);
+    else {
+      for (const op of write.ops) {
+        if (op.type === 'put') this.#model.put(op.key, op.value);
+        else if (op.type === 'delete') this.#model.delete(op.key);
+        else this.#model.deleteRange(op.start, op.end);
+      }
+    }
   }
 
+  /** The keys a write touched, to read back: a range delete's bounds and a few written keys it may have covered. */
   #keysOf(write: WriteStep): Buffer[] {
-    return write.kind === 'batch' ? write.ops.map((op) => op.key) : [write.key];
+    const ranged = (start: Buffer, end: Buffer): Buffer[] => [start, end, ...this.#written.filter((key) => key.compare(start) >= 0 && key.compare(end) < 0).slice(0, 4)];
+    if (write.kind === 'batch') return write.ops.flatMap((op) => (op.type === 'deleteRange' ? ranged(op.start, op.end) : [op.key]));
+    return write.kind === 'deleteRange' ? ranged(write.start, write.end) : [write.key];
   }
 
   async #write(write: WriteStep): Promise<void> {

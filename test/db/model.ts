@@ -50,7 +50,7 @@ export function inRange(key: Buffer, range: ModelRange): boolean {
 export class Model {
   readonly #values = new Map<string, Buffer>();
   #sorted: Pair[] | undefined;
-  /** Writes applied: puts and deletes, one each, as the engine numbers them. */
+  /** Writes applied: puts, deletes and range deletes, one each, as the engine numbers them. */
   sequence = 0;
 
   put(key: Buffer, value: Buffer): void {
@@ -61,6 +61,15 @@ export class Model {
 
   delete(key: Buffer): void {
     this.#values.delete(key.toString('hex'));
+    this.#sorted = undefined;
+    this.sequence++;
+  }
+
+  /** Deletes every key in [start, end): one write, as the engine numbers it. */
+  deleteRange(start: Buffer, end: Buffer): void {
+    for (const [key] of this.entries()) {
+      if (Buffer.compare(key, start) >= 0 && Buffer.compare(key, end) < 0) this.#values.delete(key.toString('hex'));
+    }
     this.#sorted = undefined;
     this.sequence++;
   }

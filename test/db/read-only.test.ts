@@ -54,12 +54,37 @@ describe('read-only open', () => {
     await assert.rejects(reader.delete('a'), isCode('READ_ONLY'));
     await assert.rejects(reader.write([{ type: 'put', key: 'a', value: 'b' }]), isCode('READ_ONLY'));
     await assert.rejects(reader.write([]), isCode('READ_ONLY'));
+    await assert.rejects(reader.deleteRange('a', 'b'), isCode('READ_ONLY'));
+    await assert.rejects(reader.deleteRange('a', undefined), isCode('READ_ONLY'));
     await assert.rejects(reader.flush(), isCode('READ_ONLY'));
     await assert.rejects(reader.compactRange(), isCode('READ_ONLY'));
     assert.equal(await reader.get('a'), undefined);
     await reader.close();
     await assert.rejects(reader.put('a', 'b'), isCode('NOT_OPEN'));
     await assert.rejects(reader.refresh(), isCode('NOT_OPEN'));
+    await writer.close();
+  });
+
+  it('sees range deletes from the logs and from the tables, and follows one with refresh()', async () => {
+    const dir = tempDir();
+    const writer = await DB.open(dir, SMALL);
+    for (let i = 0; i < 100; i++) await writer.put(`k${String(i).padStart(3, '0')}`, `v${i}`);
+    await writer.deleteRange('k010', 'k020');
+    await writer.flush();
+    await writer.deleteRange('k050', undefined);
+    const reader = await DB.open(dir, { readOnly: true });
+    const expected = (await scan(writer)).map(([key]) => key);
+    assert.deepEqual((await scan(reader)).map(([key]) => key), expected);
+    assert.equal(expected.length, 40);
+    assert.equal(reader.getSync('k015'), undefined);
+    assert.equal(reader.getSync('k060'), undefined);
+    await writer.deleteRange('k000', 'k005');
+    await writer.compactRange();
+    assert.equal((await reader.get('k001'))?.toString(), 'v1');
+    await reader.refresh();
+    assert.equal(await reader.get('k001'), undefined);
+    assert.deepEqual(await scan(reader), await scan(writer));
+    await reader.close();
     await writer.close();
   });
 
