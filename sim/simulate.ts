@@ -5,7 +5,10 @@
  * writes with several in flight, reads, scans, snapshots, flushes, manual
  * compactions, clean reopens), crash at a random moment in a random crash mode,
  * recover (crashing again during recovery, sometimes), check the oracle, and
- * continue on the recovered database; several times per seed.
+ * continue on the recovered database; several times per seed. Before each
+ * recovery a read-only open of the crashed state must change nothing, pass the
+ * same oracle, equal what recovery then finds, and keep its view while recovery
+ * deletes the files it read.
  *
  * Determinism: every choice comes from the seed's `Rng`; the file system
  * completes every operation synchronously; compaction runs inline; nothing reads
@@ -405,6 +408,7 @@ class Simulation {
           crashed = { clone: fs.inner.crashClone(mode, this.#crashRng), mode, at: `${op} ${path.slice(this.#dir.length + 1)}` };
         };
       }
+      const reader = await this.#openReadOnly(state, history, mark, `${this.#where}, read-only open before recovery attempt ${attempt}`);
       let db: DB;
       try {
         db = await DB.open(this.#dir, { ...this.#dbOptions, autoCompaction: false, fs });
@@ -413,6 +417,8 @@ class Simulation {
       }
       fs.onMutation = undefined;
       const where = `${this.#where}, recovery attempt ${attempt}`;
+      if (crashed === undefined) await this.#compareReadOnly(reader, db, where);
+      await reader?.db.close();
       if (crashed !== undefined) {
         this.counts.crashes++;
         this.counts.crashesInOpen++;
@@ -428,6 +434,42 @@ class Simulation {
       await db.close();
       return { fs: state, recovered };
     }
+  }
+
+  /**
+   * Opens the crashed state read-only, failing on any file it would change, and
+   * checks it with the crash oracle. Undefined where no database exists yet (a
+   * crash while creating it), which recovery must then find empty.
+   */
+  async #openReadOnly(state: CrashableFS, history: History, mark: CrashMark, where: string): Promise<{ db: DB; view: Recovered } | undefined> {
+    const fs = new CrashPointFS(state, (count, op, path) => this.#asyncViolations.push(`${where}: ${op} ${path}: a read-only open changed a file`));
+    let db: DB;
+    try {
+      db = await DB.open(this.#dir, { ...this.#dbOptions, readOnly: true, fs });
+    } catch (err) {
+      if ((err as { code?: string }).code === 'NOT_FOUND' && history.baseSeq === 0 && mark.syncPrefix === 0) return undefined;
+      violation(`${where}: failed: ${String(err)}`);
+    }
+    this.#throwAsyncViolations();
+    const view = await checkRecovered(db, history, mark, this.#keys, where);
+    this.#trace('read-only view', view.prefix, view.seq, view.state.size);
+    return { db, view };
+  }
+
+  /** Recovery finds what the read-only open saw, and the reader still reads it after recovery deleted the logs it replayed. */
+  async #compareReadOnly(reader: { db: DB; view: Recovered } | undefined, db: DB, where: string): Promise<void> {
+    const seq = Number(db.latestSequence);
+    if (reader === undefined) {
+      if (seq !== 0) violation(`${where}: the read-only open found no database, recovery found one at sequence ${seq}`);
+      return;
+    }
+    if (reader.view.seq !== seq) violation(`${where}: the read-only open saw sequence ${reader.view.seq}, recovery found ${seq}`);
+    const recovered = await readAll(db, `${where}: scan to compare with the read-only open`);
+    const diff = describeDiff(reader.view.state, recovered);
+    if (diff !== 'no difference') violation(`${where}: recovery found another state than the read-only open: ${diff}`);
+    const after = await readAll(reader.db, `${where}: the read-only view after recovery`);
+    const kept = describeDiff(reader.view.state, after);
+    if (kept !== 'no difference') violation(`${where}: the read-only view changed when recovery deleted files: ${kept}`);
   }
 
   #countLost(mark: CrashMark, recovered: { recovered: Recovered }): void {

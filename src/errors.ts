@@ -24,7 +24,9 @@ export type ShaleErrorCode =
   /** Bytes on disk are not what shale wrote. See `CorruptionError` for the file and offset. */
   | 'CORRUPTION'
   /** The request is valid but this version of shale does not support it. */
-  | 'NOT_SUPPORTED';
+  | 'NOT_SUPPORTED'
+  /** A write, `flush` or `compactRange` on a database opened with `readOnly: true`. */
+  | 'READ_ONLY';
 
 /** An operating error with a stable `code` and, where one exists, the underlying `cause`. */
 export class ShaleError extends Error {

@@ -13,4 +13,5 @@ export { ShaleError, CorruptionError } from './errors.js';
 export type { ShaleErrorCode } from './errors.js';
 export type { Options, WalRecoveryMode } from './options.js';
 export type { BytesLike } from './keys.js';
+export type { MetricsOptions } from './db/metrics.js';
 export type { FileSystem, WritableFile, RandomAccessFile, FileLock } from './fs/file-system.js';

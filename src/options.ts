@@ -24,6 +24,13 @@ export interface Options {
   createIfMissing?: boolean;
   /** Fail with `EXISTS` when the directory already holds a database. Default false. */
   errorIfExists?: boolean;
+  /**
+   * Open without changing a byte on disk: no LOCK, no writes, no flushes, no
+   * compaction, WALs replayed into memory only. Works beside a writer in another
+   * process; `db.refresh()` moves to the writer's latest state. Needs an existing
+   * database (`createIfMissing` is ignored; `errorIfExists` must be false). Default false.
+   */
+  readOnly?: boolean;
   /** Size at which the memtable is frozen and a new one (and a new WAL) takes the writes. Default 8 MiB. */
   memtableSizeBytes?: number;
   /** Largest key accepted, in bytes. Default 64 KiB. */
@@ -139,6 +146,7 @@ export interface Options {
 export interface ResolvedOptions {
   readonly createIfMissing: boolean;
   readonly errorIfExists: boolean;
+  readonly readOnly: boolean;
   readonly memtableSizeBytes: number;
   readonly keyBytesMax: number;
   readonly valueBytesMax: number;
@@ -204,6 +212,7 @@ function processMemoryBytes(): number {
 export const DEFAULTS = {
   createIfMissing: true,
   errorIfExists: false,
+  readOnly: false,
   memtableSizeBytes: 8 * MIB,
   keyBytesMax: 64 * KIB,
   valueBytesMax: 16 * MIB,
@@ -244,7 +253,7 @@ export const LIMITS = {
 
 const WAL_RECOVERY_MODES: readonly WalRecoveryMode[] = ['tolerate-tail', 'absolute', 'point-in-time'];
 
-function boolOption(options: Options, name: 'createIfMissing' | 'errorIfExists' | 'verifyChecksums' | 'autoCompaction'): boolean {
+function boolOption(options: Options, name: 'createIfMissing' | 'errorIfExists' | 'readOnly' | 'verifyChecksums' | 'autoCompaction'): boolean {
   const value = options[name];
   if (value === undefined) return DEFAULTS[name];
   if (typeof value !== 'boolean') throw invalidArgument(`option ${name} must be a boolean`);
@@ -295,6 +304,7 @@ export function resolveOptions(options: Options | undefined): ResolvedOptions {
   return {
     createIfMissing: boolOption(options, 'createIfMissing'),
     errorIfExists: boolOption(options, 'errorIfExists'),
+    readOnly: readOnlyOption(options),
     memtableSizeBytes: intOption(options, 'memtableSizeBytes', LIMITS.memtableSizeBytesMin, 1024 * MIB),
     keyBytesMax: intOption(options, 'keyBytesMax', 1, LIMITS.keyBytesMax),
     valueBytesMax: intOption(options, 'valueBytesMax', 0, LIMITS.valueBytesMax),
@@ -321,6 +331,13 @@ export function resolveOptions(options: Options | undefined): ResolvedOptions {
     clock,
     compactionFilter: options.compactionFilter,
   };
+}
+
+/** `readOnly`, refusing the one combination that cannot hold: a read-only open never creates, so it cannot promise `errorIfExists`. */
+function readOnlyOption(options: Options): boolean {
+  const readOnly = boolOption(options, 'readOnly');
+  if (readOnly && boolOption(options, 'errorIfExists')) throw invalidArgument('options readOnly and errorIfExists cannot both be true');
+  return readOnly;
 }
 
 function levelOptions(options: Options) {

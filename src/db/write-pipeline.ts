@@ -18,6 +18,7 @@ import type { VersionSet } from '../version/version-set.js';
 import type { LogWriter } from '../wal/log-writer.js';
 import { encodeWriteGroup, opEncodedBytes, type WriteOp } from '../wal/write-group.js';
 import type { Flusher } from './flusher.js';
+import type { Latencies } from './latency-histogram.js';
 import type { MemtableSet } from './memtable-set.js';
 import { createLog } from './open.js';
 import { hasOpenEnd, resolveOpenEnds } from './open-range-end.js';
@@ -49,6 +50,8 @@ interface PendingWrite {
   encodedBytes: number;
   /** A control entry: freeze the memtable (for `flush()`), alone in its group. */
   rotate: boolean;
+  /** `performance.now()` when the write was called, for the write latency histogram. */
+  startedMs: number;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -62,6 +65,8 @@ export interface WritePipelineParts {
   compactor: Compactor;
   flusher: Flusher;
   counters: Counters;
+  /** Where write and WAL sync durations are recorded. */
+  latencies: Latencies;
   /** The log recovery left open for the active memtable. */
   log: LogWriter;
   /** The last sequence number recovery found. */
@@ -113,12 +118,13 @@ export class WritePipeline {
     if (this.#error) return Promise.reject(this.#error);
     let encodedBytes = 0;
     for (const op of ops) encodedBytes += opEncodedBytes(op);
-    return new Promise<void>((resolve, reject) => this.#push({ ops, sync, encodedBytes, rotate: false, resolve, reject }));
+    const startedMs = performance.now();
+    return new Promise<void>((resolve, reject) => this.#push({ ops, sync, encodedBytes, rotate: false, startedMs, resolve, reject }));
   }
 
   /** Freezes the active memtable (if it holds anything) after every write queued before this call. */
   rotate(): Promise<void> {
-    return new Promise<void>((resolve, reject) => this.#push({ ops: [], sync: false, encodedBytes: 0, rotate: true, resolve, reject }));
+    return new Promise<void>((resolve, reject) => this.#push({ ops: [], sync: false, encodedBytes: 0, rotate: true, startedMs: 0, resolve, reject }));
   }
 
   /** Waits until every queued write has been applied or rejected. */
@@ -204,7 +210,7 @@ export class WritePipeline {
     // until `#lastSequence` moves past it: every read filters on sequence. If the
     // sync fails, the write path is poisoned with the group unseen in a memtable that
     // is then never frozen or flushed.
-    const synced = sync ? this.#log.sync() : undefined;
+    const synced = sync ? this.#timedSync() : undefined;
     let userBytes: number;
     try {
       userBytes = this.#applyToMemtable(batches, firstSeq);
@@ -215,11 +221,23 @@ export class WritePipeline {
     await synced;
     this.#lastSequence = firstSeq + opCount - 1;
     this.#counters.userBytesWritten += userBytes;
+    this.#counters.writeCount += opCount;
     // A non-sync group never waited for I/O (small appends are synchronous writes),
     // so without this turn a stream of writers, each issuing its next write when the
     // last resolves, would run on microtasks alone and starve the event loop.
     if (!sync) await LoopTurns.next();
-    for (const pending of group) pending.resolve();
+    const { write } = this.#parts.latencies;
+    for (const pending of group) {
+      write.observeSince(pending.startedMs);
+      pending.resolve();
+    }
+  }
+
+  /** Syncs the log, recording how long the fdatasync took. */
+  async #timedSync(): Promise<void> {
+    const startedMs = performance.now();
+    await this.#log.sync();
+    this.#parts.latencies.walSync.observeSince(startedMs);
   }
 
   /** Sets the ends of open range deletes (`db.deleteRange(start)`) now that every earlier group is applied. */

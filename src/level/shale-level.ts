@@ -16,6 +16,7 @@ import type { BatchOperation } from '../db/batch.js';
 import type { ExpiryOptions } from '../db/expiry-argument.js';
 import { ShaleError, invalidArgument } from '../errors.js';
 import type { BytesLike } from '../keys.js';
+import type { MetricsOptions } from '../db/metrics.js';
 import { DEFAULTS, OPTION_NAMES, type Options } from '../options.js';
 import { databaseNotOpenError, toLevelError } from './errors.js';
 import { STORAGE_ENCODINGS, fromStorage, storedByteLength, type StorageData, type StorageFormat } from './formats.js';
@@ -99,7 +100,7 @@ const MANIFEST = {
   /** An abort rejects an iterator read in progress with `LEVEL_ABORTED` at once (the shale read is abandoned, not stopped). */
   signals: { iterators: true },
   /** `DB`'s own methods, passed through (sublevels do not have them, as abstract-level decides). */
-  additionalMethods: { compactRange: true, getProperty: true, stats: true, flush: true },
+  additionalMethods: { compactRange: true, getProperty: true, stats: true, flush: true, refresh: true, metrics: true },
   /** `DB`'s events, re-emitted with the same arguments. */
   events: Object.fromEntries(DB_EVENTS.map((name) => [name, true])),
 };
@@ -221,6 +222,21 @@ export class ShaleLevel<KDefault = string, VDefault = string> extends AbstractLe
   /** `DB.stats`; `LEVEL_DATABASE_NOT_OPEN` unless open. */
   stats(): DBStats {
     return this.#shale.stats();
+  }
+
+  /** `DB.refresh`: a read-only database (`readOnly: true`) moves to the writer's latest state. Waits for a deferred open. */
+  async refresh(): Promise<void> {
+    await this.#whenOpen();
+    try {
+      await this.#shale.refresh();
+    } catch (err) {
+      throw toLevelError(err, { kind: 'operation' });
+    }
+  }
+
+  /** `DB.metrics`: the Prometheus text format; `LEVEL_DATABASE_NOT_OPEN` unless open. */
+  metrics(options?: MetricsOptions): string {
+    return this.#shale.metrics(options);
   }
 
   /** Waits for an open in progress; `LEVEL_DATABASE_NOT_OPEN` if the database is not open after it. */
