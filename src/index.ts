@@ -4,8 +4,10 @@
 export { DB } from './db/db.js';
 export type { BatchOperation, WriteOptions, RecoveryReport, ReadOptions, IteratorOptions } from './db/db.js';
 export { Snapshot } from './db/snapshot.js';
+export { Transaction } from './db/transaction.js';
+export type { IsolationLevel, TransactionOptions, RunTransactionOptions, TransactionIteratorOptions } from './db/transaction.js';
 export { ShaleIterator } from './iterator/public-iterator.js';
-export { ShaleError, CorruptionError } from './errors.js';
+export { ShaleError, CorruptionError, ConflictError } from './errors.js';
 export type { ShaleErrorCode } from './errors.js';
 export type { Options, WalRecoveryMode } from './options.js';
 export type { BytesLike } from './keys.js';

@@ -30,6 +30,8 @@ import { Flusher } from './flusher.js';
 import { MemtableSet } from './memtable-set.js';
 import { collectStats, formatLevels, newCounters, type DBEvents, type DBStats } from './stats.js';
 import { WritePipeline } from './write-pipeline.js';
+import { CommitHistory } from './commit-history.js';
+import { Transaction, isolationOption, runTransaction, type RunTransactionOptions, type TransactionOptions } from './transaction.js';
 
 export type { BatchOperation, WriteOptions } from './batch.js';
 export type { RecoveryReport } from '../wal/recovery.js';
@@ -37,6 +39,7 @@ export type { Snapshot } from './snapshot.js';
 export type { ShaleIterator } from '../iterator/public-iterator.js';
 export type { ReadOptions, IteratorOptions } from './read-path.js';
 export type { FlushEvent, StallEvent, DBEvents, DBStats } from './stats.js';
+export type { IsolationLevel, TransactionOptions, RunTransactionOptions, TransactionIteratorOptions } from './transaction.js';
 
 /**
  * Every open database, held until `close()`. An open database holds its
@@ -70,6 +73,7 @@ export class DB extends EventEmitter<DBEvents> {
   readonly #flusher: Flusher;
   readonly #writes: WritePipeline;
   readonly #reads: ReadPath;
+  readonly #history: CommitHistory;
   #closing = false;
   #closePromise: Promise<void> | undefined;
 
@@ -121,6 +125,7 @@ export class DB extends EventEmitter<DBEvents> {
       onFlush: (event) => this.emit('flush', event),
       scheduleCompaction: () => this.#compactor.schedule(),
     });
+    this.#history = new CommitHistory(options.transactionHistoryBytesMax, opened.lastSequence);
     this.#writes = new WritePipeline({
       options,
       location,
@@ -129,6 +134,7 @@ export class DB extends EventEmitter<DBEvents> {
       compactor: this.#compactor,
       flusher: this.#flusher,
       counters: this.#counters,
+      history: this.#history,
       log: opened.log,
       lastSequence: opened.lastSequence,
       onStall: (event) => this.emit('stall', event),
@@ -268,6 +274,49 @@ export class DB extends EventEmitter<DBEvents> {
   }
 
   /**
+   * A transaction reading at a snapshot taken now, isolated as `isolation` says
+   * (`'snapshot'` by default, or `'serializable'`). End it with `commit()` or
+   * `abort()`. See `Transaction`.
+   */
+  transaction(options?: TransactionOptions): Transaction {
+    const isolation = isolationOption(options);
+    this.#checkOpen();
+    return this.#transaction(isolation);
+  }
+
+  /**
+   * Runs `fn(tx)` in a transaction and commits it; on `CONFLICT`, runs it again
+   * on a fresh snapshot (with a jittered backoff) up to `retries` times (default
+   * 10). Resolves with what `fn` resolved with; if `fn` throws, the transaction is
+   * aborted and the error passed on.
+   */
+  runTransaction<T>(fn: (tx: Transaction) => T | Promise<T>, options?: RunTransactionOptions): Promise<T> {
+    try {
+      this.#checkOpen();
+      return runTransaction((isolation) => {
+        this.#checkOpen();
+        return this.#transaction(isolation);
+      }, fn, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #transaction(isolation: 'snapshot' | 'serializable'): Transaction {
+    return new Transaction(
+      {
+        options: this.#options,
+        reads: this.#reads,
+        writes: this.#writes,
+        history: this.#history,
+        snapshot: this.#snapshots.add(this.#writes.lastSequence),
+        checkOpen: () => this.#checkOpen(),
+      },
+      isolation,
+    );
+  }
+
+  /**
    * An async iterator of `[key, value]` over one consistent snapshot. Close it
    * (`for await` does; otherwise `iterator.close()`) to release what it pins.
    * Once the database closes, its calls reject with `NOT_OPEN`.
@@ -377,9 +426,10 @@ export class DB extends EventEmitter<DBEvents> {
     }
   }
 
-  /** Checks the memtables' and the current version's invariants. For tests. */
+  /** Checks the memtables', the current version's and the commit history's invariants. For tests. */
   checkInvariants(): void {
     this.#memtables.checkInvariants();
+    this.#history.checkInvariants();
     this.#versions.current.checkInvariants();
   }
 

@@ -21,6 +21,7 @@ import type { Flusher } from './flusher.js';
 import type { MemtableSet } from './memtable-set.js';
 import { createLog } from './open.js';
 import type { Counters, StallEvent } from './stats.js';
+import type { CommitHistory } from './commit-history.js';
 
 /** The longest one write group is paced; past it the debt is the stop trigger's to handle. */
 const WRITE_DELAY_MS_MAX = 100;
@@ -42,12 +43,20 @@ export function pacingDelayMs(
   return (bytes / (delayedWriteRateBytesPerSec * headroom)) * 1000;
 }
 
+/** Decides, at the moment a batch is sequenced, whether it may commit: an error rejects it. */
+export type Admission = (history: CommitHistory) => ShaleError | undefined;
+
 interface PendingWrite {
   ops: WriteOp[];
   sync: boolean;
   encodedBytes: number;
   /** A control entry: freeze the memtable (for `flush()`), alone in its group. */
   rotate: boolean;
+  /**
+   * A transaction's conflict check, run when the batch is sequenced, against
+   * every write sequenced before it: an error rejects the batch, unapplied.
+   */
+  admit: Admission | undefined;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -61,6 +70,8 @@ export interface WritePipelineParts {
   compactor: Compactor;
   flusher: Flusher;
   counters: Counters;
+  /** Where every sequenced batch is recorded for transactions' conflict checks. */
+  history: CommitHistory;
   /** The log recovery left open for the active memtable. */
   log: LogWriter;
   /** The last sequence number recovery found. */
@@ -107,17 +118,21 @@ export class WritePipeline {
     this.#error ??= err;
   }
 
-  /** Queues `ops` as one atomic batch; resolves once applied (and durable, with `sync`). */
-  write(ops: WriteOp[], sync: boolean): Promise<void> {
+  /**
+   * Queues `ops` as one atomic batch; resolves once applied (and durable, with
+   * `sync`). With `admit`, the batch is first checked when it is sequenced, and
+   * rejected with what `admit` returns, if anything.
+   */
+  write(ops: WriteOp[], sync: boolean, admit?: Admission): Promise<void> {
     if (this.#error) return Promise.reject(this.#error);
     let encodedBytes = 0;
     for (const op of ops) encodedBytes += opEncodedBytes(op);
-    return new Promise<void>((resolve, reject) => this.#push({ ops, sync, encodedBytes, rotate: false, resolve, reject }));
+    return new Promise<void>((resolve, reject) => this.#push({ ops, sync, encodedBytes, rotate: false, admit, resolve, reject }));
   }
 
   /** Freezes the active memtable (if it holds anything) after every write queued before this call. */
   rotate(): Promise<void> {
-    return new Promise<void>((resolve, reject) => this.#push({ ops: [], sync: false, encodedBytes: 0, rotate: true, resolve, reject }));
+    return new Promise<void>((resolve, reject) => this.#push({ ops: [], sync: false, encodedBytes: 0, rotate: true, admit: undefined, resolve, reject }));
   }
 
   /** Waits until every queued write has been applied or rejected. */
@@ -181,7 +196,15 @@ export class WritePipeline {
     }
   }
 
-  async #commitGroup(group: PendingWrite[]): Promise<void> {
+  async #commitGroup(taken: PendingWrite[]): Promise<void> {
+    let takenBytes = 0;
+    for (const pending of taken) takenBytes += pending.encodedBytes;
+    await this.#throttle(takenBytes);
+    if (this.#memtables.active.memtable.approximateBytes >= this.#options.memtableSizeBytes) await this.#rotateMemtable();
+    const firstSeq = this.#lastSequence + 1;
+    // From here to the log append nothing waits: the sequence numbers given out are final.
+    const group = this.#sequence(taken, firstSeq);
+    if (group.length === 0) return;
     let opCount = 0;
     let opBytes = 0;
     let sync = false;
@@ -190,9 +213,6 @@ export class WritePipeline {
       opBytes += pending.encodedBytes;
       sync ||= pending.sync;
     }
-    await this.#throttle(opBytes);
-    if (this.#memtables.active.memtable.approximateBytes >= this.#options.memtableSizeBytes) await this.#rotateMemtable();
-    const firstSeq = this.#lastSequence + 1;
     const batches = group.map((pending) => pending.ops);
     const sizeBefore = this.#log.size;
     await this.#log.addRecord(encodeWriteGroup(this.#log.syncedSize, firstSeq, batches, opCount, opBytes));
@@ -218,6 +238,31 @@ export class WritePipeline {
     // last resolves, would run on microtasks alone and starve the event loop.
     if (!sync) await LoopTurns.next();
     for (const pending of group) pending.resolve();
+  }
+
+  /**
+   * Gives the batches of `taken` their sequence numbers from `firstSeq` on, in
+   * order, recording each in the commit history; a batch whose admission check
+   * fails (a transaction that conflicts with a write sequenced before it, in an
+   * earlier group or earlier in this one) is rejected and gets none. Returns the
+   * batches admitted.
+   */
+  #sequence(taken: PendingWrite[], firstSeq: number): PendingWrite[] {
+    const history = this.#parts.history;
+    history.startGroup();
+    const group: PendingWrite[] = [];
+    let seq = firstSeq;
+    for (const pending of taken) {
+      const refused = pending.admit?.(history);
+      if (refused !== undefined) {
+        pending.reject(refused);
+        continue;
+      }
+      history.record(seq, pending.ops);
+      seq += pending.ops.length;
+      group.push(pending);
+    }
+    return group;
   }
 
   /** Adds a group's ops to the active memtable from `firstSeq` on; returns their key and value bytes. */
