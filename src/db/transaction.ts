@@ -207,8 +207,9 @@ export class Transaction {
    * queue, durable as `sync` says (default true), if nothing conflicts (see
    * `IsolationLevel`); else rejects with `CONFLICT` (a `ConflictError`) and
    * applies nothing. Either way the transaction ends and releases its snapshot.
-   * A transaction that wrote nothing commits at once (serializable: after
-   * checking its reads).
+   * A transaction that wrote nothing commits at once under `snapshot`; under
+   * `serializable` its reads are still checked, in order with the writes queued
+   * before the call.
    */
   async commit(options?: WriteOptions): Promise<void> {
     this.#checkState();
@@ -219,12 +220,8 @@ export class Transaction {
       this.#parts.checkOpen();
       const ops = this.#writes.ops();
       const admit = (history: CommitHistory): ShaleErrorType | undefined => this.#conflict(history);
-      if (ops.length === 0) {
-        const refused = admit(this.#parts.history);
-        if (refused !== undefined) throw refused;
-      } else {
-        await this.#parts.writes.write(ops, sync, admit);
-      }
+      // A read-only serializable transaction still queues: its check is then ordered with the writes queued before it.
+      if (ops.length > 0 || this.isolation === 'serializable') await this.#parts.writes.write(ops, sync, admit);
       state = 'committed';
     } finally {
       this.#end(state);

@@ -258,6 +258,11 @@ export class WritePipeline {
         pending.reject(refused);
         continue;
       }
+      // An empty batch is a read-only transaction's check: ordered with the writes, it has nothing to apply.
+      if (pending.ops.length === 0) {
+        pending.resolve();
+        continue;
+      }
       history.record(seq, pending.ops);
       seq += pending.ops.length;
       group.push(pending);
