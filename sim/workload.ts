@@ -28,7 +28,8 @@ export type SimOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'delet
 export interface SimWrite {
   /** Unique over the whole seed (it survives crashes inside the values). */
   writeId: number;
-  kind: 'put' | 'delete' | 'batch';
+  /** `transaction`: a transaction's commit (its writes, one per key, in key order). */
+  kind: 'put' | 'delete' | 'batch' | 'transaction';
   sync: boolean;
   ops: SimOp[];
 }

@@ -211,20 +211,28 @@ export class Transaction {
    * `serializable` its reads are still checked, in order with the writes queued
    * before the call.
    */
-  async commit(options?: WriteOptions): Promise<void> {
-    this.#checkState();
-    const sync = syncOption(options);
-    this.#state = 'committing';
-    let state: TransactionState = 'failed';
+  commit(options?: WriteOptions): Promise<void> {
     try {
+      this.#checkState();
+      const sync = syncOption(options);
       this.#parts.checkOpen();
       const ops = this.#writes.ops();
-      const admit = (history: CommitHistory): ShaleErrorType | undefined => this.#conflict(history);
-      // A read-only serializable transaction still queues: its check is then ordered with the writes queued before it.
-      if (ops.length > 0 || this.isolation === 'serializable') await this.#parts.writes.write(ops, sync, admit);
-      state = 'committed';
-    } finally {
-      this.#end(state);
+      // A read-only snapshot transaction has nothing to check; a read-only
+      // serializable one still queues, so its check is ordered with the writes
+      // queued before it.
+      if (ops.length === 0 && this.isolation === 'snapshot') {
+        this.#end('committed');
+        return Promise.resolve();
+      }
+      this.#state = 'committing';
+      // The pipeline's own promise, so that the commit resolves in issue order with every other write.
+      return this.#parts.writes.write(ops, sync, {
+        admit: (history) => this.#conflict(history),
+        settled: (error) => this.#end(error === undefined ? 'committed' : 'failed'),
+      });
+    } catch (err) {
+      if (this.#state === 'open' && err instanceof ShaleError && err.code === 'NOT_OPEN') this.#end('failed');
+      return Promise.reject(err);
     }
   }
 

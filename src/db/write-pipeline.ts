@@ -43,8 +43,17 @@ export function pacingDelayMs(
   return (bytes / (delayedWriteRateBytesPerSec * headroom)) * 1000;
 }
 
-/** Decides, at the moment a batch is sequenced, whether it may commit: an error rejects it. */
-export type Admission = (history: CommitHistory) => ShaleError | undefined;
+/** A transaction's hooks on its commit batch. */
+export interface Admission {
+  /** Decides, at the moment the batch is sequenced, whether it may commit: an error rejects it, unapplied. */
+  admit(history: CommitHistory): ShaleError | undefined;
+  /**
+   * Told as the batch's promise settles (undefined on success), in the same
+   * turn: the caller can be handed the pipeline's promise itself, which then
+   * resolves in issue order with every other write.
+   */
+  settled(error: unknown): void;
+}
 
 interface PendingWrite {
   ops: WriteOp[];
@@ -56,7 +65,7 @@ interface PendingWrite {
    * A transaction's conflict check, run when the batch is sequenced, against
    * every write sequenced before it: an error rejects the batch, unapplied.
    */
-  admit: Admission | undefined;
+  admit: Admission['admit'] | undefined;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -120,14 +129,42 @@ export class WritePipeline {
 
   /**
    * Queues `ops` as one atomic batch; resolves once applied (and durable, with
-   * `sync`). With `admit`, the batch is first checked when it is sequenced, and
-   * rejected with what `admit` returns, if anything.
+   * `sync`). With `admission`, the batch is first checked when it is sequenced,
+   * and rejected with what `admit` returns, if anything.
    */
-  write(ops: WriteOp[], sync: boolean, admit?: Admission): Promise<void> {
-    if (this.#error) return Promise.reject(this.#error);
+  write(ops: WriteOp[], sync: boolean, admission?: Admission): Promise<void> {
+    if (this.#error) {
+      admission?.settled(this.#error);
+      return Promise.reject(this.#error);
+    }
     let encodedBytes = 0;
     for (const op of ops) encodedBytes += opEncodedBytes(op);
-    return new Promise<void>((resolve, reject) => this.#push({ ops, sync, encodedBytes, rotate: false, admit, resolve, reject }));
+    if (admission === undefined) {
+      return new Promise<void>((resolve, reject) => this.#push({ ops, sync, encodedBytes, rotate: false, admit: undefined, resolve, reject }));
+    }
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const settle = (error: unknown): void => {
+        if (settled) return;
+        settled = true;
+        admission.settled(error);
+      };
+      this.#push({
+        ops,
+        sync,
+        encodedBytes,
+        rotate: false,
+        admit: (history) => admission.admit(history),
+        resolve: () => {
+          settle(undefined);
+          resolve();
+        },
+        reject: (err) => {
+          settle(err);
+          reject(err);
+        },
+      });
+    });
   }
 
   /** Freezes the active memtable (if it holds anything) after every write queued before this call. */
