@@ -246,9 +246,9 @@ describe('ShaleLevel', () => {
 });
 
 describe('ShaleLevel: what the engine can do', () => {
-  it('declares compactRange, getProperty, stats and flush, and the DB events, in supports', () => {
+  it('declares compactRange, getProperty, stats, flush, transaction and runTransaction, and the DB events, in supports', () => {
     const db = new ShaleLevel(tempDir());
-    assert.deepEqual(db.supports.additionalMethods, { compactRange: true, getProperty: true, stats: true, flush: true });
+    assert.deepEqual(db.supports.additionalMethods, { compactRange: true, getProperty: true, stats: true, flush: true, transaction: true, runTransaction: true });
     for (const name of ['flush', 'compaction', 'stall', 'background-error']) assert.equal(db.supports.events[name], true, name);
     return db.close();
   });
