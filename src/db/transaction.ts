@@ -10,7 +10,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConflictError, ShaleError, invalidArgument, type ShaleError as ShaleErrorType } from '../errors.js';
 import { EntryType, compareKeys, type BytesLike } from '../keys.js';
-import { sortedMap } from '../util/sorted-map.js';
+import { sortedMap, type SortedMap } from '../util/sorted-map.js';
 import type { ShaleIterator } from '../iterator/public-iterator.js';
 import { TransactionIterator, type CoveredRange } from '../iterator/transaction-iterator.js';
 import type { ResolvedOptions } from '../options.js';
@@ -105,7 +105,7 @@ export class Transaction {
   readonly #snapshotSeq: number;
   readonly #writes = new WriteBuffer();
   /** Keys read from the database (serializable only). */
-  readonly #readKeys = sortedMap<Buffer, true>(compareKeys);
+  readonly #readKeys: SortedMap<Buffer, true> | undefined;
   /** Each iterator's covered range (serializable only), updated as it moves. */
   readonly #readRanges: ReadRange[] = [];
   #readBytes = 0;
@@ -115,6 +115,8 @@ export class Transaction {
   constructor(parts: TransactionParts, isolation: IsolationLevel) {
     this.#parts = parts;
     this.isolation = isolation;
+    // Only a serializable transaction checks what it read.
+    this.#readKeys = isolation === 'serializable' ? sortedMap<Buffer, true>(compareKeys) : undefined;
     this.#snapshotSeq = Number(parts.snapshot.sequence);
     parts.history.begin(this.#snapshotSeq);
     ABANDONED.register(this, abandonedRelease(parts.snapshot, parts.history, this.#snapshotSeq), this);
@@ -280,7 +282,7 @@ export class Transaction {
 
   /** Records a key read from the snapshot (serializable only), within `transactionBytesMax`. */
   #noteRead(key: Buffer): void {
-    if (this.isolation !== 'serializable' || this.#readKeys.has(key)) return;
+    if (this.#readKeys === undefined || this.#readKeys.has(key)) return;
     const bytes = key.length + READ_KEY_OVERHEAD_BYTES;
     this.#checkBytes(bytes);
     this.#readKeys.set(key, true);
@@ -304,7 +306,7 @@ export class Transaction {
     const serializable = this.isolation === 'serializable';
     const conflict = history.check({
       snapshotSeq: this.#snapshotSeq,
-      keys: serializable ? chain(this.#writes.keys(), this.#readKeys.keys()) : this.#writes.keys(),
+      keys: this.#readKeys === undefined ? this.#writes.keys() : chain(this.#writes.keys(), this.#readKeys.keys()),
       ranges: serializable ? this.#readRanges : [],
     });
     return conflict === undefined ? undefined : conflictError(conflict, this.#snapshotSeq);
