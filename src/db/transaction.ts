@@ -238,9 +238,13 @@ export class Transaction {
     }
   }
 
-  /** Drops the transaction's writes and releases its snapshot. Idempotent once ended by `abort()`. */
+  /**
+   * Drops the transaction's writes and releases its snapshot. A no-op on a
+   * transaction that has ended (committed, aborted, or failed to commit);
+   * `NOT_OPEN` while its commit is in flight.
+   */
   abort(): void {
-    if (this.#state === 'aborted') return;
+    if (this.#state === 'aborted' || this.#state === 'committed' || this.#state === 'failed') return;
     this.#checkState();
     this.#end('aborted');
   }

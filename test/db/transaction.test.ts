@@ -93,6 +93,8 @@ describe('transactions', () => {
       return true;
     });
     assert.equal(second.state, 'failed');
+    second.abort();
+    assert.equal(second.state, 'failed', 'abort() of an ended transaction changes nothing');
     assert.equal(text(await db.get('k')), 'first');
     assert.equal(await db.get('other'), undefined);
     await db.close();
