@@ -8,7 +8,7 @@
  * moment the batch is sequenced, so it sees every write ordered before it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConflictError, ShaleError, invalidArgument, type ShaleError as ShaleErrorType } from '../errors.js';
+import { ConflictError, ShaleError, invalidArgument } from '../errors.js';
 import { EntryType, compareKeys, type BytesLike } from '../keys.js';
 import { sortedMap, type SortedMap } from '../util/sorted-map.js';
 import type { ShaleIterator } from '../iterator/public-iterator.js';
@@ -306,12 +306,12 @@ export class Transaction {
   }
 
   /** The conflict error for a commit sequenced now, or undefined. Runs in the write pipeline. */
-  #conflict(history: CommitHistory): ShaleErrorType | undefined {
-    const serializable = this.isolation === 'serializable';
+  #conflict(history: CommitHistory): ShaleError | undefined {
+    // A snapshot transaction has no read keys and no read ranges: only its writes are checked.
     const conflict = history.check({
       snapshotSeq: this.#snapshotSeq,
       keys: this.#readKeys === undefined ? this.#writes.keys() : chain(this.#writes.keys(), this.#readKeys.keys()),
-      ranges: serializable ? this.#readRanges : [],
+      ranges: this.#readRanges,
     });
     return conflict === undefined ? undefined : conflictError(conflict, this.#snapshotSeq);
   }
