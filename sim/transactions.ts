@@ -5,7 +5,8 @@
  * in, and the outcome of its commit is predicted exactly and then checked: it
  * conflicts if and only if a write issued after its snapshot (writes are
  * sequenced in issue order) touched a key it wrote or, serializable, a key it
- * read or one in a range it scanned. A committed transaction is an ordinary
+ * read or one in a range it scanned; a range delete touches every key in its
+ * range (an empty one touches none). A committed transaction is an ordinary
  * write of the epoch's history (one operation per key, in key order), so the
  * crash oracle checks it like any batch: all of it or none of it.
  */
@@ -120,6 +121,11 @@ export class SimTransaction {
     const writes = this.history.writes;
     for (let i = this.snapshotPrefix; i < writes.length; i++) {
       for (const op of writes[i]!.ops) {
+        if (op.type === 'deleteRange') {
+          const found = this.#rangeConflict(op.key, op.end);
+          if (found !== undefined) return `w${writes[i]!.writeId} deleted [${keyText(op.key)}, ${keyText(op.end)}), ${found}`;
+          continue;
+        }
         const text = keyText(op.key);
         if (this.#own.has(text)) return `w${writes[i]!.writeId} wrote ${text}, which it writes`;
         if (!serializable) continue;
@@ -130,6 +136,23 @@ export class SimTransaction {
           }
         }
       }
+    }
+    return undefined;
+  }
+
+  /** What a range delete of [start, end) issued since the snapshot touched that it checks (the history records it as that range). */
+  #rangeConflict(start: Buffer, end: Buffer): string | undefined {
+    const inside = (text: string): boolean => {
+      const key = Buffer.from(text, 'latin1');
+      return Buffer.compare(key, start) >= 0 && Buffer.compare(key, end) < 0;
+    };
+    for (const text of this.#own.keys()) if (inside(text)) return `holding ${text}, which it writes`;
+    if (this.isolation !== 'serializable') return undefined;
+    for (const text of this.#readKeys) if (inside(text)) return `holding ${text}, which it read`;
+    for (const range of this.#ranges) {
+      // [gte, lt) and [start, end) share a key when the larger start is below the smaller end.
+      const low = range.gte === undefined || Buffer.compare(start, range.gte) >= 0 ? start : range.gte;
+      if (Buffer.compare(low, end) < 0 && (range.lt === undefined || Buffer.compare(low, range.lt) < 0)) return 'overlapping a range it scanned';
     }
     return undefined;
   }

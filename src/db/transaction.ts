@@ -362,6 +362,12 @@ function conflictError(conflict: Conflict, snapshotSeq: number): ConflictError {
       undefined,
     );
   }
+  if (conflict.kind === 'range') {
+    return new ConflictError(
+      `transaction conflict on key ${describeKey(conflict.key)}: in [${describeKey(conflict.start)}, ${describeKey(conflict.end)}), range-deleted at sequence ${conflict.seq}, after the transaction's snapshot (sequence ${snapshotSeq})`,
+      Buffer.from(conflict.key),
+    );
+  }
   return new ConflictError(
     `transaction conflict on key ${describeKey(conflict.key)}: written at sequence ${conflict.seq}, after the transaction's snapshot (sequence ${snapshotSeq})`,
     Buffer.from(conflict.key),
