@@ -43,6 +43,27 @@ export const inRanges = (key: string, ranges: readonly RangeOp[] | undefined): b
 
 export const NOT_OWN = Symbol('not own');
 
+/**
+ * A transaction's ranges after it deletes `range`, as it buffers them: merged
+ * with every range it overlaps or touches (so the commit holds as many range
+ * deletes as the transaction sends). An empty range changes nothing.
+ */
+export function mergeRange(ranges: readonly RangeOp[], range: RangeOp): RangeOp[] {
+  if (range.start >= range.end) return [...ranges];
+  let { start, end } = range;
+  const kept: RangeOp[] = [];
+  for (const other of ranges) {
+    if (other.end < start || other.start > end) {
+      kept.push(other);
+    } else {
+      if (other.start < start) start = other.start;
+      if (other.end > end) end = other.end;
+    }
+  }
+  kept.push({ start, end });
+  return kept.sort((a, b) => (a.start < b.start ? -1 : 1));
+}
+
 /** What a transaction sees of `key` with its own writes and range deletes, or `NOT_OWN` when it reads the database. */
 export function ownValue(key: string, own: Map<string, Value>, ownRanges: readonly RangeOp[] | undefined): Value | typeof NOT_OWN {
   if (own.has(key)) return own.get(key);
@@ -206,6 +227,8 @@ export interface CheckedRun {
   conflicts: number;
   aborted: number;
   readOnly: number;
+  /** Committed transactions that deleted ranges. */
+  rangeDeleting: number;
   writes: number;
   finalSeq: number;
   state: VersionedState;
@@ -217,7 +240,7 @@ export interface CheckedRun {
  */
 export function checkRun(issued: readonly Issued[], initialSeq = 0): CheckedRun {
   const state = new VersionedState(initialSeq);
-  const run: CheckedRun = { committed: 0, conflicts: 0, aborted: 0, readOnly: 0, writes: 0, finalSeq: 0, state };
+  const run: CheckedRun = { committed: 0, conflicts: 0, aborted: 0, readOnly: 0, rangeDeleting: 0, writes: 0, finalSeq: 0, state };
   for (const item of issued) {
     if (item.kind === 'write') {
       state.apply(item.ops);
@@ -294,6 +317,7 @@ function checkTransaction(tx: TxRecord, state: VersionedState, run: CheckedRun):
     }
   }
   if (tx.writes.size === 0 && ownRanges.length === 0) run.readOnly++;
+  if (ownRanges.length > 0) run.rangeDeleting++;
   state.apply([...ownRanges, ...[...tx.writes].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))]);
   run.committed++;
 }
