@@ -200,9 +200,10 @@ export class Transaction {
     return this;
   }
 
-  // deleteRange(start, end) belongs here once range deletes exist: it would
-  // buffer the range, hide the keys it covers from this transaction's reads, and
-  // make the commit history record (and check) the range.
+  // deleteRange(start, end) belongs here (not built yet): it would buffer the
+  // range, hide the keys it covers from this transaction's reads and iterators,
+  // and commit as a RANGE_DELETE op, which the commit history already records and
+  // checks as a range.
 
   /**
    * Applies the transaction's writes as one atomic batch through the write
