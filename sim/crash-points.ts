@@ -14,7 +14,7 @@ import { Rng } from '../src/testing/rng.js';
 import { CrashPointFS, type MutationRecord } from './crash-point-fs.js';
 import { History, Violation, checkFiles, checkRecovered, type CrashMark } from './oracle.js';
 import { CRASH_MODES, DIR } from './simulate.js';
-import type { SimWrite } from './workload.js';
+import { batchOpOf, type SimWrite } from './workload.js';
 
 /** What an operation under test works with. */
 export interface CrashPointContext {
@@ -32,6 +32,12 @@ export interface CrashPointCase {
   setup(ctx: CrashPointContext): Promise<DB | undefined>;
   /** The operation: every mutating file operation until it resolves is a crash point. Returns the database to close, if any. */
   operation(ctx: CrashPointContext, db: DB | undefined): Promise<DB | undefined>;
+  /**
+   * Optional: checks, in each crash state, another directory the operation
+   * writes (a checkpoint's target), after the database itself was checked.
+   * `mark` is the history's mark at the crash.
+   */
+  checkOther?(clone: CrashableFS, history: History, mark: CrashMark, where: string): Promise<void>;
 }
 
 export interface CrashPointReport {
@@ -61,7 +67,7 @@ function makeContext(fs: CrashPointFS): CrashPointContext {
     write(db, write) {
       const index = history.issue(write);
       const options = { sync: write.sync };
-      const ops = write.ops.map((op) => (op.type === 'put' ? { type: 'put' as const, key: op.key, value: op.value } : { type: 'delete' as const, key: op.key }));
+      const ops = write.ops.map(batchOpOf);
       return db.write(ops, options).then(() => history.ack(index));
     },
   };
@@ -96,6 +102,7 @@ export async function exploreCrashPoints(testCase: CrashPointCase, keys: readonl
     const where = `${testCase.name}: crash after op ${state.point} (${state.at}), ${state.mode}`;
     try {
       await checkCrashState(state, ctx.history, testCase.options, keys, where);
+      await testCase.checkOther?.(state.clone, ctx.history, state.mark, where);
     } catch (err) {
       violations.push(err instanceof Violation ? err.message : `${where}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     }
@@ -104,6 +111,7 @@ export async function exploreCrashPoints(testCase: CrashPointCase, keys: readonl
 }
 
 async function checkCrashState(state: CrashState, history: History, options: Options, keys: readonly Buffer[], where: string): Promise<void> {
+  await checkReadOnlyOpen(state, history, options, keys, `${where}, read-only open`);
   let db: DB;
   try {
     db = await DB.open(DIR, { ...options, autoCompaction: false, fs: state.clone });
@@ -120,4 +128,27 @@ async function checkCrashState(state: CrashState, history: History, options: Opt
   } finally {
     await db.close();
   }
+}
+
+/**
+ * A read-only open of the crash state, before recovery touches it: it changes no
+ * file and passes the same oracle. (A crash before CURRENT existed holds no
+ * database: `NOT_FOUND`, with nothing acknowledged.)
+ */
+async function checkReadOnlyOpen(state: CrashState, history: History, options: Options, keys: readonly Buffer[], where: string): Promise<void> {
+  const changed: string[] = [];
+  const fs = new CrashPointFS(state.clone, (count, op, path) => void changed.push(`${op} ${path}`));
+  let db: DB;
+  try {
+    db = await DB.open(DIR, { ...options, readOnly: true, fs });
+  } catch (err) {
+    if ((err as { code?: string }).code === 'NOT_FOUND' && state.mark.syncPrefix === 0) return;
+    throw new Violation(`${where}: failed: ${String(err)}`);
+  }
+  try {
+    await checkRecovered(db, history, state.mark, keys, where);
+  } finally {
+    await db.close();
+  }
+  if (changed.length > 0) throw new Violation(`${where}: changed files: ${changed.join(', ')}`);
 }

@@ -25,6 +25,8 @@ export type ShaleErrorCode =
   | 'CORRUPTION'
   /** The request is valid but this version of shale does not support it. */
   | 'NOT_SUPPORTED'
+  /** A write, `flush` or `compactRange` on a database opened with `readOnly: true`. */
+  | 'READ_ONLY'
   /** A transaction's commit found a write that committed after its snapshot on a key (or range) it wrote or, serializable, read. See `ConflictError`. */
   | 'CONFLICT';
 

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import { invalidArgument } from './errors.js';
 import type { FileSystem } from './fs/file-system.js';
 import { NodeFileSystem } from './fs/node-fs.js';
+import { checkCompactionFilterOption, type CompactionFilter } from './compaction/compaction-filter.js';
 import { availableParallelism } from 'node:os';
 
 /**
@@ -23,6 +24,13 @@ export interface Options {
   createIfMissing?: boolean;
   /** Fail with `EXISTS` when the directory already holds a database. Default false. */
   errorIfExists?: boolean;
+  /**
+   * Open without changing a byte on disk: no LOCK, no writes, no flushes, no
+   * compaction, WALs replayed into memory only. Works beside a writer in another
+   * process; `db.refresh()` moves to the writer's latest state. Needs an existing
+   * database (`createIfMissing` is ignored; `errorIfExists` must be false). Default false.
+   */
+  readOnly?: boolean;
   /** Size at which the memtable is frozen and a new one (and a new WAL) takes the writes. Default 8 MiB. */
   memtableSizeBytes?: number;
   /** Largest key accepted, in bytes. Default 64 KiB. */
@@ -129,11 +137,25 @@ export interface Options {
   transactionBytesMax?: number;
   /** The file system; `shale/testing` has crash-simulating and fault-injecting ones. Default `node:fs`. */
   fs?: FileSystem;
+  /**
+   * The database's time, in milliseconds since the epoch: what expiring entries
+   * (`ttl`, `expiresAt`) are judged by. Made monotone (a clock that moves back is
+   * ignored until it passes the largest time seen), per open. Default `Date.now`.
+   */
+  clock?: () => number;
+  /**
+   * Sees each key's newest value during compaction and may keep, remove or
+   * rewrite it (RocksDB's CompactionFilter); see `CompactionFilter` for the
+   * contract. A plain function needs `compactionExecutor: 'inline'`; with the
+   * worker, name a module: `{ module: absolutePathOrFileUrl, export?: name }`.
+   */
+  compactionFilter?: CompactionFilter;
 }
 
 export interface ResolvedOptions {
   readonly createIfMissing: boolean;
   readonly errorIfExists: boolean;
+  readonly readOnly: boolean;
   readonly memtableSizeBytes: number;
   readonly keyBytesMax: number;
   readonly valueBytesMax: number;
@@ -166,6 +188,8 @@ export interface ResolvedOptions {
   readonly transactionHistoryBytesMax: number;
   readonly transactionBytesMax: number;
   readonly fs: FileSystem;
+  readonly clock: () => number;
+  readonly compactionFilter: CompactionFilter | undefined;
 }
 
 const KIB = 1024;
@@ -199,6 +223,7 @@ function processMemoryBytes(): number {
 export const DEFAULTS = {
   createIfMissing: true,
   errorIfExists: false,
+  readOnly: false,
   memtableSizeBytes: 8 * MIB,
   keyBytesMax: 64 * KIB,
   valueBytesMax: 16 * MIB,
@@ -229,7 +254,7 @@ export const DEFAULTS = {
   autoCompaction: true,
   transactionHistoryBytesMax: 16 * MIB,
   transactionBytesMax: 64 * MIB,
-} as const satisfies Omit<ResolvedOptions, 'fs' | 'compactionExecutor'>;
+} as const satisfies Omit<ResolvedOptions, 'fs' | 'compactionExecutor' | 'clock' | 'compactionFilter'>;
 
 /** Hard limits: values outside these are rejected whatever the caller asks. */
 export const LIMITS = {
@@ -241,7 +266,7 @@ export const LIMITS = {
 
 const WAL_RECOVERY_MODES: readonly WalRecoveryMode[] = ['tolerate-tail', 'absolute', 'point-in-time'];
 
-function boolOption(options: Options, name: 'createIfMissing' | 'errorIfExists' | 'verifyChecksums' | 'autoCompaction'): boolean {
+function boolOption(options: Options, name: 'createIfMissing' | 'errorIfExists' | 'readOnly' | 'verifyChecksums' | 'autoCompaction'): boolean {
   const value = options[name];
   if (value === undefined) return DEFAULTS[name];
   if (typeof value !== 'boolean') throw invalidArgument(`option ${name} must be a boolean`);
@@ -258,7 +283,13 @@ function intOption(options: Options, name: keyof typeof DEFAULTS, min: number, m
 }
 
 /** The name of every option `resolveOptions` accepts: the adapter and docs/options.md's test read it too. */
-export const OPTION_NAMES: readonly (keyof Options)[] = [...(Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]), 'fs', 'compactionExecutor'];
+export const OPTION_NAMES: readonly (keyof Options)[] = [
+  ...(Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]),
+  'fs',
+  'compactionExecutor',
+  'clock',
+  'compactionFilter',
+];
 
 const KNOWN_OPTIONS = new Set<string>(OPTION_NAMES);
 
@@ -278,11 +309,15 @@ export function resolveOptions(options: Options | undefined): ResolvedOptions {
   if (executor === 'worker' && options.fs !== undefined) {
     throw invalidArgument("compactionExecutor 'worker' needs the default file system: a worker cannot reach a custom fs");
   }
+  const clock = options.clock ?? Date.now;
+  if (typeof clock !== 'function') throw invalidArgument('option clock must be a function returning milliseconds since the epoch');
+  checkCompactionFilterOption(options.compactionFilter, executor);
   const compression = options.compression ?? DEFAULTS.compression;
   if (compression !== 'snappy' && compression !== 'none') throw invalidArgument("option compression must be 'snappy' or 'none'");
   return {
     createIfMissing: boolOption(options, 'createIfMissing'),
     errorIfExists: boolOption(options, 'errorIfExists'),
+    readOnly: readOnlyOption(options),
     memtableSizeBytes: intOption(options, 'memtableSizeBytes', LIMITS.memtableSizeBytesMin, 1024 * MIB),
     keyBytesMax: intOption(options, 'keyBytesMax', 1, LIMITS.keyBytesMax),
     valueBytesMax: intOption(options, 'valueBytesMax', 0, LIMITS.valueBytesMax),
@@ -308,7 +343,16 @@ export function resolveOptions(options: Options | undefined): ResolvedOptions {
     transactionHistoryBytesMax: intOption(options, 'transactionHistoryBytesMax', 1 * KIB, 64 * 1024 * MIB),
     transactionBytesMax: intOption(options, 'transactionBytesMax', 1 * KIB, 64 * 1024 * MIB),
     fs: options.fs ?? new NodeFileSystem(),
+    clock,
+    compactionFilter: options.compactionFilter,
   };
+}
+
+/** `readOnly`, refusing the one combination that cannot hold: a read-only open never creates, so it cannot promise `errorIfExists`. */
+function readOnlyOption(options: Options): boolean {
+  const readOnly = boolOption(options, 'readOnly');
+  if (readOnly && boolOption(options, 'errorIfExists')) throw invalidArgument('options readOnly and errorIfExists cannot both be true');
+  return readOnly;
 }
 
 function levelOptions(options: Options) {

@@ -18,8 +18,10 @@ import type { VersionSet } from '../version/version-set.js';
 import type { LogWriter } from '../wal/log-writer.js';
 import { encodeWriteGroup, opEncodedBytes, type WriteOp } from '../wal/write-group.js';
 import type { Flusher } from './flusher.js';
+import type { Latencies } from './latency-histogram.js';
 import type { MemtableSet } from './memtable-set.js';
 import { createLog } from './open.js';
+import { hasOpenEnd, resolveOpenEnds } from './open-range-end.js';
 import type { Counters, StallEvent } from './stats.js';
 import type { CommitHistory } from './commit-history.js';
 
@@ -61,6 +63,8 @@ interface PendingWrite {
   encodedBytes: number;
   /** A control entry: freeze the memtable (for `flush()`), alone in its group. */
   rotate: boolean;
+  /** `performance.now()` when the write was called, for the write latency histogram. */
+  startedMs: number;
   /**
    * A transaction's conflict check, run when the batch is sequenced, against
    * every write sequenced before it: an error rejects the batch, unapplied.
@@ -79,6 +83,8 @@ export interface WritePipelineParts {
   compactor: Compactor;
   flusher: Flusher;
   counters: Counters;
+  /** Where write and WAL sync durations are recorded. */
+  latencies: Latencies;
   /** Where every sequenced batch is recorded for transactions' conflict checks. */
   history: CommitHistory;
   /** The log recovery left open for the active memtable. */
@@ -139,8 +145,9 @@ export class WritePipeline {
     }
     let encodedBytes = 0;
     for (const op of ops) encodedBytes += opEncodedBytes(op);
+    const startedMs = performance.now();
     if (admission === undefined) {
-      return new Promise<void>((resolve, reject) => this.#push({ ops, sync, encodedBytes, rotate: false, admit: undefined, resolve, reject }));
+      return new Promise<void>((resolve, reject) => this.#push({ ops, sync, encodedBytes, rotate: false, startedMs, admit: undefined, resolve, reject }));
     }
     return new Promise<void>((resolve, reject) => {
       let settled = false;
@@ -154,6 +161,7 @@ export class WritePipeline {
         sync,
         encodedBytes,
         rotate: false,
+        startedMs,
         admit: (history) => admission.admit(history),
         resolve: () => {
           settle(undefined);
@@ -169,7 +177,7 @@ export class WritePipeline {
 
   /** Freezes the active memtable (if it holds anything) after every write queued before this call. */
   rotate(): Promise<void> {
-    return new Promise<void>((resolve, reject) => this.#push({ ops: [], sync: false, encodedBytes: 0, rotate: true, admit: undefined, resolve, reject }));
+    return new Promise<void>((resolve, reject) => this.#push({ ops: [], sync: false, encodedBytes: 0, rotate: true, startedMs: 0, admit: undefined, resolve, reject }));
   }
 
   /** Waits until every queued write has been applied or rejected. */
@@ -239,6 +247,8 @@ export class WritePipeline {
     await this.#throttle(takenBytes);
     if (this.#memtables.active.memtable.approximateBytes >= this.#options.memtableSizeBytes) await this.#rotateMemtable();
     const firstSeq = this.#lastSequence + 1;
+    // Every earlier group is applied and nothing waits from here: the ends of open range deletes can be set (and recorded).
+    if (taken.some((pending) => hasOpenEnd(pending.ops))) this.#resolveOpenEnds(taken);
     // From here to the log append nothing waits: the sequence numbers given out are final.
     const group = this.#sequence(taken, firstSeq);
     if (group.length === 0) return;
@@ -259,7 +269,7 @@ export class WritePipeline {
     // until `#lastSequence` moves past it: every read filters on sequence. If the
     // sync fails, the write path is poisoned with the group unseen in a memtable that
     // is then never frozen or flushed.
-    const synced = sync ? this.#log.sync() : undefined;
+    const synced = sync ? this.#timedSync() : undefined;
     let userBytes: number;
     try {
       userBytes = this.#applyToMemtable(batches, firstSeq);
@@ -270,11 +280,33 @@ export class WritePipeline {
     await synced;
     this.#lastSequence = firstSeq + opCount - 1;
     this.#counters.userBytesWritten += userBytes;
+    this.#counters.writeCount += opCount;
     // A non-sync group never waited for I/O (small appends are synchronous writes),
     // so without this turn a stream of writers, each issuing its next write when the
     // last resolves, would run on microtasks alone and starve the event loop.
     if (!sync) await LoopTurns.next();
-    for (const pending of group) pending.resolve();
+    const { write } = this.#parts.latencies;
+    for (const pending of group) {
+      write.observeSince(pending.startedMs);
+      pending.resolve();
+    }
+  }
+
+  /** Syncs the log, recording how long the fdatasync took. */
+  async #timedSync(): Promise<void> {
+    const startedMs = performance.now();
+    await this.#log.sync();
+    this.#parts.latencies.walSync.observeSince(startedMs);
+  }
+
+  /** Sets the ends of open range deletes (`db.deleteRange(start)`) now that every earlier group is applied. */
+  #resolveOpenEnds(group: PendingWrite[]): void {
+    resolveOpenEnds(
+      group.map((pending) => pending.ops),
+      this.#memtables.all(),
+      this.#parts.versions.current,
+    );
+    for (const pending of group) pending.encodedBytes = pending.ops.reduce((sum, op) => sum + opEncodedBytes(op), 0);
   }
 
   /**

@@ -19,8 +19,14 @@ export interface UserIterator {
   seekToStart(): void;
   /** Moves to the first key at or after `target` (at or before, in reverse). */
   seek(target: Buffer): void;
-  /** Appends up to `maxEntries` entries to `out`, as `DBIterator.nextBatch`. Returns the count appended. */
-  nextBatch(maxEntries: number, maxBytes: number, out: [Buffer, Buffer][], copy: CopyParts): number;
+  /**
+   * Appends up to `maxEntries` entries to `out`, as `DBIterator.nextBatch`, and
+   * in `expiring` the index in `out` and expiry time of each that expires.
+   * Returns the count appended.
+   */
+  nextBatch(maxEntries: number, maxBytes: number, out: [Buffer, Buffer][], copy: CopyParts, expiring?: Map<number, number>): number;
+  /** The database's time now, which entries held across calls are judged by again. */
+  readClock(): number;
   /** Releases what the iterator holds. Idempotent. */
   close(): void;
 }
@@ -47,6 +53,8 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
   #building: Promise<UserIterator> | undefined;
   #buffer: [Buffer, Buffer][] = [];
   #bufferIndex = 0;
+  /** Buffer index → expiry time of the buffered entries that expire: one expired by a take's time is skipped. */
+  readonly #expiring = new Map<number, number>();
   #batchEntries = BATCH_ENTRIES_MIN;
   #count = 0;
   #pendingSeek: Buffer | undefined;
@@ -103,6 +111,7 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
     const key = Buffer.from(toBuffer(target, 'seek target'));
     this.#buffer = [];
     this.#bufferIndex = 0;
+    this.#expiring.clear();
     this.#batchEntries = BATCH_ENTRIES_MIN;
     if (this.#inner === undefined) this.#pendingSeek = key;
     else this.#inner.seek(key);
@@ -157,10 +166,15 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
         this.#checkClosed();
       }
       const inner = this.#inner ?? (await this.#build());
+      // Entries fetched by an earlier call were live then: judge them again at this call's time.
+      const nowMs = this.#expiring.size > 0 ? inner.readClock() : 0;
       const out: T[] = [];
       while (out.length < size && this.#count < this.#limit) {
         if (this.#bufferIndex === this.#buffer.length && !this.#refill(inner, exact ? size - out.length : 0)) break;
-        out.push(this.#map(this.#buffer[this.#bufferIndex++]!));
+        const index = this.#bufferIndex++;
+        const expiresAtMs = this.#expiring.size > 0 ? this.#expiring.get(index) : undefined;
+        if (expiresAtMs !== undefined && expiresAtMs <= nowMs) continue;
+        out.push(this.#map(this.#buffer[index]!));
         this.#count++;
       }
       this.#loopTurns.add(out.length);
@@ -189,9 +203,10 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
   #refill(inner: UserIterator, needed: number): boolean {
     this.#buffer = [];
     this.#bufferIndex = 0;
+    this.#expiring.clear();
     const batch = needed > 0 ? Math.min(needed, BATCH_ENTRIES_MAX) : this.#batchEntries;
     const wanted = Math.min(batch, this.#limit - this.#count);
-    inner.nextBatch(wanted, BATCH_BYTES_MAX, this.#buffer, this.#copy);
+    inner.nextBatch(wanted, BATCH_BYTES_MAX, this.#buffer, this.#copy, this.#expiring);
     this.#batchEntries = Math.min(this.#batchEntries * 2, BATCH_ENTRIES_MAX);
     return this.#buffer.length > 0;
   }

@@ -78,14 +78,20 @@ export class TransactionIterator implements UserIterator {
     this.#settle();
   }
 
-  nextBatch(maxEntries: number, maxBytes: number, out: [Buffer, Buffer][], copy: CopyParts): number {
+  nextBatch(maxEntries: number, maxBytes: number, out: [Buffer, Buffer][], copy: CopyParts, expiring?: Map<number, number>): number {
     assert(Number.isSafeInteger(maxEntries) && maxEntries >= 1, `nextBatch needs maxEntries >= 1, got ${maxEntries}`);
+    // The snapshot's entry in view was judged at the last call's time: judge it again at this one's.
+    if (!this.#fromBuffer && this.#base.valid()) {
+      this.#base.rejudge();
+      this.#settle();
+    }
     let count = 0;
     let bytes = 0;
     let last: Buffer | undefined;
     while (this.#key !== undefined && count < maxEntries) {
       const key = this.#key;
       const value = this.#value!;
+      if (expiring !== undefined && !this.#fromBuffer && this.#base.expiresAtMs !== Infinity) expiring.set(out.length, this.#base.expiresAtMs);
       out.push([copy.keys ? Buffer.from(key) : key, copy.values ? Buffer.from(value) : value]);
       count++;
       bytes += key.length + value.length;
@@ -95,6 +101,10 @@ export class TransactionIterator implements UserIterator {
     }
     this.#report(last);
     return count;
+  }
+
+  readClock(): number {
+    return this.#base.readClock();
   }
 
   close(): void {

@@ -49,6 +49,29 @@ describe('ShaleLevel', () => {
     await db.close();
   });
 
+  it('takes ttl and expiresAt in put, in batch options (for every put) and per batch operation, on the clock given', async () => {
+    const time = { ms: 5_000_000 };
+    const db = new ShaleLevel(tempDir(), { clock: () => time.ms });
+    try {
+      await db.put('put', 'a', { ttl: 10 } as never);
+      await db.batch([{ type: 'put', key: 'batch', value: 'b' }, { type: 'put', key: 'own', value: 'c', ttl: 100 } as never, { type: 'del', key: 'none' }], { ttl: 20 } as never);
+      await db.batch().put('chained', 'd', { expiresAt: time.ms + 30 } as never).write();
+      await db.put('forever', 'e');
+      assert.deepEqual(await db.keys().all(), ['batch', 'chained', 'forever', 'own', 'put']);
+      time.ms += 10;
+      assert.equal(await db.get('put'), undefined);
+      time.ms += 10;
+      assert.deepEqual(await db.keys().all(), ['chained', 'forever', 'own'], 'the batch ttl applied to the put without its own');
+      time.ms += 10;
+      assert.deepEqual(await db.getMany(['chained', 'own', 'forever']), [undefined, 'c', 'e']);
+      time.ms += 70;
+      assert.deepEqual(await db.keys().all(), ['forever']);
+      await assert.rejects(db.put('k', 'v', { ttl: -1 } as never), (err: Error & { cause?: { code?: string } }) => err.cause?.code === 'INVALID_ARGUMENT' || /ttl/.test(err.message));
+    } finally {
+      await db.close();
+    }
+  });
+
   it('gives a sublevel its own keyspace and encodings, atomically batched with the root', async () => {
     const db = new ShaleLevel(tempDir());
     const users = db.sublevel<string, { name: string }>('users', { valueEncoding: 'json' });
@@ -162,6 +185,27 @@ describe('ShaleLevel', () => {
     await db.close();
   });
 
+  it('clear without a limit is one range delete: a few WAL bytes whatever the key count, bounds honoured, later writes kept', async () => {
+    const db = new ShaleLevel(tempDir(), { memtableSizeBytes: 1024, blockSizeBytes: 64 });
+    const keys = Array.from({ length: 3000 }, (_, i) => `k${String(i).padStart(4, '0')}`);
+    await db.batch(keys.map((key) => ({ type: 'put' as const, key, value: 'v' })));
+    const walBytes = (): number => db.stats().walBytesWritten;
+    let before = walBytes();
+    await db.clear({ gt: 'k0100', lte: 'k0200' });
+    await db.clear({ gte: 'k2000', lt: 'k2100' });
+    await db.clear({ gte: 'k0500', lt: 'k0400' });
+    assert.ok(walBytes() - before < 200, `three ranged clears wrote ${walBytes() - before} WAL bytes`);
+    assert.deepEqual(await db.keys().all(), keys.filter((key) => !(key > 'k0100' && key <= 'k0200') && !(key >= 'k2000' && key < 'k2100')));
+    before = walBytes();
+    await db.clear({ gte: 'k2900' });
+    await db.clear();
+    assert.ok(walBytes() - before < 200, `two unbounded clears wrote ${walBytes() - before} WAL bytes`);
+    assert.deepEqual(await db.keys().all(), []);
+    await db.put('k0001', 'after');
+    assert.deepEqual(await db.keys().all(), ['k0001']);
+    await db.close();
+  });
+
   it('keeps what was written across close and reopen, with shale options applying to every open', async () => {
     const dir = tempDir();
     const db = new ShaleLevel<string, number>(dir, { valueEncoding: 'json', memtableSizeBytes: 1024 });
@@ -246,9 +290,27 @@ describe('ShaleLevel', () => {
 });
 
 describe('ShaleLevel: what the engine can do', () => {
-  it('declares compactRange, getProperty, stats, flush, transaction and runTransaction, and the DB events, in supports', () => {
+  it('opens read-only beside a writer: reads, refresh() moves on, writes reject with READ_ONLY, metrics() is Prometheus text', async () => {
+    const dir = tempDir();
+    const writer = new ShaleLevel(dir);
+    await writer.put('a', '1');
+    const reader = new ShaleLevel(dir, { readOnly: true });
+    assert.equal(await reader.get('a'), '1');
+    await writer.put('a', '2');
+    assert.equal(await reader.get('a'), '1');
+    await reader.refresh();
+    assert.equal(await reader.get('a'), '2');
+    await assert.rejects(reader.put('b', '1'), hasCode('READ_ONLY'));
+    await assert.rejects(reader.batch([{ type: 'del', key: 'a' }]), hasCode('READ_ONLY'));
+    assert.match(reader.metrics(), /^shale_read_only 1$/m);
+    await reader.close();
+    assert.throws(() => reader.metrics(), hasCode('LEVEL_DATABASE_NOT_OPEN'));
+    await writer.close();
+  });
+
+  it('declares compactRange, getProperty, stats, flush, refresh, metrics, transaction and runTransaction, and the DB events, in supports', () => {
     const db = new ShaleLevel(tempDir());
-    assert.deepEqual(db.supports.additionalMethods, { compactRange: true, getProperty: true, stats: true, flush: true, transaction: true, runTransaction: true });
+    assert.deepEqual(db.supports.additionalMethods, { compactRange: true, getProperty: true, stats: true, flush: true, refresh: true, metrics: true, transaction: true, runTransaction: true });
     for (const name of ['flush', 'compaction', 'stall', 'background-error']) assert.equal(db.supports.events[name], true, name);
     return db.close();
   });
