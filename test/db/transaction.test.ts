@@ -181,6 +181,34 @@ describe('transactions', () => {
     await db.close();
   });
 
+  it('a range delete after the snapshot conflicts with the keys and ranges it covers, and only those', async () => {
+    const db = await DB.open(tempDir());
+    await db.write(['a', 'c', 'e', 'g'].map((key) => ({ type: 'put' as const, key, value: 'v' })));
+    const writer = db.transaction();
+    writer.put('d', 'tx');
+    const outside = db.transaction();
+    outside.put('h', 'tx');
+    const reader = db.transaction({ isolation: 'serializable' });
+    assert.deepEqual((await reader.keys({ gt: 'a', lt: 'd' }).all()).map(String), ['c']);
+    reader.put('0-count', '1');
+    const readerOfOthers = db.transaction({ isolation: 'serializable' });
+    assert.equal(await readerOfOthers.get('f'), undefined);
+    readerOfOthers.put('0-seen', 'no');
+    await db.deleteRange('b', 'e');
+    await assert.rejects(writer.commit(), (err: unknown) => err instanceof ConflictError && String(err.key) === 'd');
+    await assert.rejects(reader.commit(), (err: unknown) => err instanceof ConflictError && String(err.key) === 'b');
+    await outside.commit();
+    await readerOfOthers.commit();
+    // An open-ended range delete covers every key from its start at the moment it commits.
+    const late = db.transaction();
+    late.put('g', 'tx');
+    await db.deleteRange('f', undefined);
+    await assert.rejects(late.commit(), isCode('CONFLICT'));
+    assert.deepEqual((await db.keys().all()).map(String), ['0-seen', 'a', 'e']);
+    db.checkInvariants();
+    await db.close();
+  });
+
   it('a snapshot older than the commit history reaches fails with CONFLICT, never a wrong answer', async () => {
     const db = await DB.open(tempDir(), { transactionHistoryBytesMax: 1024 });
     const old = db.transaction();
