@@ -100,6 +100,30 @@ describe('transactions', () => {
     await db.close();
   });
 
+  it('stats() and metrics() count commits and conflicts, and show open transactions and the history they keep', async () => {
+    const db = await DB.open(tempDir());
+    const open = db.transaction();
+    const loser = db.transaction();
+    loser.put('k', 'loser');
+    await db.put('k', 'plain');
+    assert.equal(db.stats().openTransactionCount, 2);
+    assert.ok(db.stats().transactionHistoryBytes > 0, 'the plain write is kept for the open transactions');
+    await assert.rejects(loser.commit(), isCode('CONFLICT'));
+    open.put('other', 'v');
+    await open.commit();
+    await db.transaction().commit();
+    const stats = db.stats();
+    assert.deepEqual(
+      [stats.transactionCommitCount, stats.transactionConflictCount, stats.openTransactionCount, stats.transactionHistoryBytes],
+      [2, 1, 0, 0],
+    );
+    const metrics = db.metrics();
+    assert.match(metrics, /^shale_transaction_commits_total 2$/m);
+    assert.match(metrics, /^shale_transaction_conflicts_total 1$/m);
+    assert.match(metrics, /^shale_transactions_open 0$/m);
+    await db.close();
+  });
+
   it('a plain write after the snapshot conflicts, even one queued in the same write group', async () => {
     const db = await DB.open(tempDir());
     const tx = db.transaction();
