@@ -12,8 +12,8 @@
 import assert from '../util/assert.js';
 import { CorruptionError, ioError } from '../errors.js';
 import type { RandomAccessFile } from '../fs/file-system.js';
-import { EntryType, INTERNAL_KEY_TRAILER_BYTES, SEQUENCE_MAX, readTrailerSeq, writeTrailer } from '../keys.js';
 import { EXPIRY_BYTES } from '../util/expiring-value.js';
+import { EntryType, INTERNAL_KEY_TRAILER_BYTES, SEQUENCE_MAX, readTrailerSeq, writeTrailer } from '../keys.js';
 import type { BlockCache, BlockSlots } from './block-cache.js';
 import type { BlockHandle } from './block-handle.js';
 import { Block, type BlockIterator } from './block-reader.js';

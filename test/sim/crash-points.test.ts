@@ -203,6 +203,60 @@ const cases: { testCase: CrashPointCase; hallmark: RegExp }[] = [
   },
 ];
 
+// The expiry paths: a table whose data expired after it reached the last level is
+// rewritten in place (compactRange's rewrite, the picker's last-level case), and
+// an L0 table of expired data is picked by its expiry alone. The clock stands at 0
+// while setup writes, so the stream's expired puts (expiresAt before SIM_EPOCH_MS)
+// are live then and reach the tables; it moves to SIM_EPOCH_MS before the
+// operation, and every crash state reopens at that time, where the oracle's
+// reading of them (deletes) holds.
+const caseTime = { ms: 0 };
+const EXPIRY: Options = { ...MANUAL, levelCountMax: 2, clock: () => caseTime.ms };
+cases.push({
+  // The rewritten table's outputs, then the input removed.
+  hallmark: /^create .*\.sst$[^]*^remove .*\.sst$/m,
+  testCase: {
+    name: 'rewriting an expired last-level table in place',
+    options: EXPIRY,
+    setup: async (ctx) => {
+      caseTime.ms = 0;
+      const db = await open(ctx, EXPIRY);
+      await writeSome(ctx, db, writes(), 80);
+      await db.compactRange();
+      caseTime.ms = SIM_EPOCH_MS;
+      return db;
+    },
+    operation: async (_ctx, db) => {
+      // Nothing above the last level: only the rewrite in place can run.
+      assert.deepEqual(db!.levelFileCounts().slice(0, 1), [0]);
+      await db!.compactRange();
+      return db;
+    },
+  },
+});
+const AUTO_EXPIRY: Options = { ...EXPIRY, levelCountMax: 3, autoCompaction: true, l0CompactionTrigger: 100, l0SlowdownTrigger: 100, l0StopTrigger: 100 };
+cases.push({
+  hallmark: /^create .*\.sst$[^]*^remove .*\.sst$/m,
+  testCase: {
+    name: 'an L0 table picked for its expired data alone',
+    options: AUTO_EXPIRY,
+    setup: async (ctx) => {
+      caseTime.ms = 0;
+      const db = await open(ctx, AUTO_EXPIRY);
+      await writeSome(ctx, db, writes(), 60);
+      return db;
+    },
+    operation: async (ctx, db) => {
+      caseTime.ms = SIM_EPOCH_MS;
+      // The flush schedules compactions: no level scores 1, so only the expired L0 table's earliest expiry picks it.
+      const compacted = new Promise<void>((resolve) => db!.once('compaction', () => resolve()));
+      await db!.flush();
+      await compacted;
+      return db;
+    },
+  },
+});
+
 // A checkpoint (src/db/checkpoint.ts) with writes in flight: the source stays
 // intact, and the target either does not open as a database or is complete.
 const CHECKPOINT_TARGET = '/backups/checkpoint';
@@ -326,60 +380,6 @@ cases.push({
           throw new Violation(`${where}: backup ${info.id} is listed but does not verify: ${String(err)}`);
         }
       }
-    },
-  },
-});
-
-// The expiry paths: a table whose data expired after it reached the last level is
-// rewritten in place (compactRange's rewrite, the picker's last-level case), and
-// an L0 table of expired data is picked by its expiry alone. The clock stands at 0
-// while setup writes, so the stream's expired puts (expiresAt before SIM_EPOCH_MS)
-// are live then and reach the tables; it moves to SIM_EPOCH_MS before the
-// operation, and every crash state reopens at that time, where the oracle's
-// reading of them (deletes) holds.
-const caseTime = { ms: 0 };
-const EXPIRY: Options = { ...MANUAL, levelCountMax: 2, clock: () => caseTime.ms };
-cases.push({
-  // The rewritten table's outputs, then the input removed.
-  hallmark: /^create .*\.sst$[^]*^remove .*\.sst$/m,
-  testCase: {
-    name: 'rewriting an expired last-level table in place',
-    options: EXPIRY,
-    setup: async (ctx) => {
-      caseTime.ms = 0;
-      const db = await open(ctx, EXPIRY);
-      await writeSome(ctx, db, writes(), 80);
-      await db.compactRange();
-      caseTime.ms = SIM_EPOCH_MS;
-      return db;
-    },
-    operation: async (_ctx, db) => {
-      // Nothing above the last level: only the rewrite in place can run.
-      assert.deepEqual(db!.levelFileCounts().slice(0, 1), [0]);
-      await db!.compactRange();
-      return db;
-    },
-  },
-});
-const AUTO_EXPIRY: Options = { ...EXPIRY, levelCountMax: 3, autoCompaction: true, l0CompactionTrigger: 100, l0SlowdownTrigger: 100, l0StopTrigger: 100 };
-cases.push({
-  hallmark: /^create .*\.sst$[^]*^remove .*\.sst$/m,
-  testCase: {
-    name: 'an L0 table picked for its expired data alone',
-    options: AUTO_EXPIRY,
-    setup: async (ctx) => {
-      caseTime.ms = 0;
-      const db = await open(ctx, AUTO_EXPIRY);
-      await writeSome(ctx, db, writes(), 60);
-      return db;
-    },
-    operation: async (ctx, db) => {
-      caseTime.ms = SIM_EPOCH_MS;
-      // The flush schedules compactions: no level scores 1, so only the expired L0 table's earliest expiry picks it.
-      const compacted = new Promise<void>((resolve) => db!.once('compaction', () => resolve()));
-      await db!.flush();
-      await compacted;
-      return db;
     },
   },
 });
