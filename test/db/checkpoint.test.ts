@@ -95,6 +95,23 @@ describe('db.checkpoint', () => {
     const db = await DB.open('/db', { ...SMALL, fs });
     const log = new WriteLog();
     await randomWrites(db, log, new SeededRandom(11), 600);
+    // A file system whose links fail as across devices (EXDEV): copied too.
+    const crossDevice = new Proxy(crashable, {
+      get: (target, name) => {
+        if (name === 'link') return () => Promise.reject(Object.assign(new Error('EXDEV: cross-device link not permitted, link'), { code: 'EXDEV' }));
+        const value: unknown = Reflect.get(target, name, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as FileSystem;
+    const other = await DB.open('/other', { ...SMALL, fs: crossDevice });
+    await other.put('k', 'v');
+    const crossResult = await other.checkpoint('/other-checkpoint');
+    assert.equal(crossResult.linkedCount, 0);
+    assert.equal(crossResult.tableCount, 1);
+    await other.close();
+    const otherCopy = await DB.open('/other-checkpoint', { fs: crossDevice, createIfMissing: false });
+    assert.equal((await otherCopy.get('k'))?.toString(), 'v');
+    await otherCopy.close();
     const result = await db.checkpoint('/nested/dir/checkpoint');
     assert.equal(result.linkedCount, 0);
     assert.ok(result.tableCount > 0);
