@@ -12,7 +12,7 @@ import { Option, type Command } from 'commander';
 import { DB } from '../../db/db.js';
 import { ShaleError } from '../../errors.js';
 import { ExitCode, action, wholeNumber } from '../cli-context.js';
-import { listBackups, purgeOldBackups, restoreBackup, verifyBackup } from '../../backup/backup-engine.js';
+import { deleteBackup, listBackups, purgeOldBackups, restoreBackup, verifyBackup } from '../../backup/backup-engine.js';
 import type { ExportEncoding, ExportFormat } from '../../db/export-format.js';
 
 /** Where a command reads and writes. */
@@ -65,6 +65,12 @@ export async function listBackupsCommand(options: { backupDir: string; verify?: 
 export async function purgeBackupsCommand(options: { backupDir: string; keep: number }, io: CommandIO): Promise<void> {
   const removed = await purgeOldBackups(options.backupDir, options.keep);
   say(io, removed.length === 0 ? 'no backup removed' : `removed backups ${removed.join(', ')}`);
+}
+
+/** `shale delete-backup <backup-dir> <id>`: removes one backup and the tables no other names. */
+export async function deleteBackupCommand(options: { backupDir: string; id: number }, io: CommandIO): Promise<void> {
+  await deleteBackup(options.backupDir, options.id);
+  say(io, `removed backup ${options.id}`);
 }
 
 /** `shale restore <backup-dir> <target> [--id N]`: restores backup N (default: the newest) into the new directory `target`. */
@@ -127,6 +133,12 @@ export function registerBackupCommands(program: Command): void {
     .argument('<backup-dir>')
     .requiredOption('--keep <n>', 'how many backups to keep', wholeNumber(0))
     .action(action('purge-backups', async (backupDir: string, flags: { keep: number }) => (await purgeBackupsCommand({ backupDir, keep: flags.keep }, io), ExitCode.OK)));
+  program
+    .command('delete-backup')
+    .description('remove backup <id> from <backup-dir>, and the tables no other backup names')
+    .argument('<backup-dir>')
+    .argument('<id>', 'the backup to remove', wholeNumber(1))
+    .action(action('delete-backup', async (backupDir: string, id: number) => (await deleteBackupCommand({ backupDir, id }, io), ExitCode.OK)));
   program
     .command('restore')
     .description('restore a backup into <target> (which must not exist), checking every file')

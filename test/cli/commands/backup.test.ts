@@ -121,6 +121,13 @@ describe('shale checkpoint, backup, backups, purge-backups, restore, export, imp
     assert.equal(imported.stdout.toString(), `imported 10 entries (binary) into ${path.join(root, 'i')}\n`);
     assert.deepEqual(await contents(path.join(root, 'i')), await contents(dir));
 
+    assert.equal(shale('backup', dir, backups).status, 0);
+    run = shale('delete-backup', backups, '1');
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout, 'removed backup 1\n');
+    assert.match(shale('backups', backups).stdout, /^2\t/);
+    assert.equal(shale('delete-backup', backups, '1').status, 1);
+    assert.equal(shale('delete-backup', backups, 'x').status, 2);
     run = shale('restore', backups, path.join(root, 'r'));
     assert.equal(run.status, 1);
     assert.match(run.stderr, /^shale restore: .*already exists/);
@@ -138,6 +145,6 @@ describe('shale checkpoint, backup, backups, purge-backups, restore, export, imp
       assert.equal(run.status, 2, `${args.join(' ')}: ${run.stderr}`);
       assert.match(run.stderr, /^shale: /, args.join(' '));
     }
-    assert.match(shale('--help').stdout, /checkpoint[^]*backup[^]*backups[^]*purge-backups[^]*restore[^]*export[^]*import/);
+    assert.match(shale('--help').stdout, /checkpoint[^]*backup[^]*backups[^]*purge-backups[^]*delete-backup[^]*restore[^]*export[^]*import/);
   });
 });
