@@ -502,7 +502,8 @@ export class DB extends EventEmitter<DBEvents> {
   /**
    * Every key and value of the database, at one snapshot taken now, as a
    * readable byte stream in the export format (`binary` by default, or `jsonl`
-   * with `base64` or `utf8` keys and values; docs/format.md, "Export stream").
+   * with `base64` or `utf8` keys and values; docs/format.md, "Export stream"),
+   * of every key or of the range `gt`/`gte`/`lt`/`lte` give.
    * The stream reads the database as it is consumed and never holds it all in
    * memory. Destroy it (or read it to the end) to release the snapshot; once the
    * database closes, it fails with `NOT_OPEN`. Load it with `DB.import`.
@@ -510,7 +511,9 @@ export class DB extends EventEmitter<DBEvents> {
   export(options?: ExportOptions): Readable {
     this.#checkOpen();
     const { format, encoding } = exportSettings(options);
-    return exportStream(this.iterator(), format, encoding);
+    const range: IteratorOptions = {};
+    for (const bound of ['gt', 'gte', 'lt', 'lte'] as const) if (options?.[bound] !== undefined) range[bound] = options[bound];
+    return exportStream(this.iterator(range), format, encoding);
   }
 
   /**
