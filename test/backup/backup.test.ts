@@ -120,6 +120,25 @@ describe('backups', () => {
     assert.deepEqual(sharedFiles(backupDir), []);
   });
 
+  it('one operation at a time per backup directory: a second is LOCKED; close waits for a backup under way', async () => {
+    const db = await DB.open(tempDir(), SMALL);
+    const log = new WriteLog();
+    await randomWrites(db, log, new SeededRandom(5), 500);
+    const backupDir = path.join(tempDir(), 'backups');
+    const first = db.backup(backupDir);
+    const second = db.backup(backupDir);
+    // Whichever takes the LOCK first runs; the other is refused, not queued.
+    const outcomes = await Promise.allSettled([first, second]);
+    assert.equal(outcomes.filter((outcome) => outcome.status === 'fulfilled').length, 1);
+    const refused = outcomes.find((outcome) => outcome.status === 'rejected');
+    assert.ok(refused?.status === 'rejected' && refused.reason instanceof ShaleError && refused.reason.code === 'LOCKED', String(refused?.status === 'rejected' && refused.reason));
+    const third = db.backup(backupDir);
+    await new Promise((resolve) => setImmediate(resolve));
+    await db.close();
+    const info = await third;
+    assert.deepEqual(await restoredScan(backupDir, info.id), log.stateAt(info.sequence));
+  });
+
   it('verify and restore catch a damaged or missing table; restore then leaves nothing that opens', async () => {
     const { db, backupDir } = await twoBackups(testSeed('damaged backup'));
     await db.close();

@@ -124,6 +124,28 @@ describe('db.checkpoint', () => {
     await copy.close();
   });
 
+  it('range deletes and expiring entries are in the checkpoint as in the source', async () => {
+    let now = 1_000_000;
+    const clock = (): number => now;
+    const db = await DB.open(tempDir(), { ...SMALL, clock });
+    for (let i = 0; i < 100; i++) await db.put(`k${String(i).padStart(3, '0')}`, `v${i}`);
+    await db.flush();
+    await db.deleteRange('k010', 'k050');
+    await db.put('short', 'lived', { ttl: 1000 });
+    await db.put('long', 'lived', { ttl: 1_000_000 });
+    const target = path.join(tempDir(), 'checkpoint');
+    await db.checkpoint(target);
+    const expected = await scan(db);
+    await db.close();
+    assert.equal(expected.length, 62);
+    const copy = await DB.open(target, { createIfMissing: false, clock });
+    assert.deepEqual(await scan(copy), expected);
+    now += 5000;
+    assert.equal(await copy.get('short'), undefined);
+    assert.equal((await copy.get('long'))?.toString(), 'lived');
+    await copy.close();
+  });
+
   it('refuses a target that exists, a bad target and a closed database, creating nothing', async () => {
     const dir = tempDir();
     const db = await DB.open(dir);
