@@ -611,7 +611,8 @@ export class DB extends EventEmitter<DBEvents> {
    * after the flush it starts. Tables are hard-linked where the target is on the
    * same file system and copied otherwise; writes go on meanwhile. A crash
    * midway leaves a directory that does not open as a database (delete it and
-   * try again). Rejects with `EXISTS` if `targetDir` exists, `NOT_OPEN`,
+   * try again). Rejects with `EXISTS` if `targetDir` exists, `READ_ONLY` on a
+   * read-only database (its logs are replayed in memory only), `NOT_OPEN`,
    * `IO_ERROR`.
    */
   checkpoint(targetDir: string): Promise<CheckpointResult> {
@@ -687,8 +688,9 @@ export class DB extends EventEmitter<DBEvents> {
    * directory holds are not copied again. Writes go on meanwhile. A crash
    * midway leaves the earlier backups intact. See `listBackups`,
    * `verifyBackup`, `restoreBackup`, `purgeOldBackups`. Rejects with `LOCKED`
-   * (another operation holds the backup directory), `NOT_OPEN`, `IO_ERROR`,
-   * `CORRUPTION` (a table changed while it was read).
+   * (another operation holds the backup directory), `READ_ONLY` on a read-only
+   * database, `NOT_OPEN`, `IO_ERROR`, `CORRUPTION` (a table changed while it
+   * was read).
    */
   backup(backupDir: string): Promise<BackupInfo> {
     try {

@@ -196,6 +196,25 @@ describe('db.checkpoint', () => {
     assert.ok(steps > 5, `only ${steps} failing steps`);
   });
 
+  it('a read-only database refuses checkpoints and backups with READ_ONLY, and exports and estimates as a writer does', async () => {
+    const dir = tempDir();
+    const writer = await DB.open(dir);
+    for (let i = 0; i < 50; i++) await writer.put(`k${i}`, `v${i}`);
+    await writer.flush();
+    const reader = await DB.open(dir, { readOnly: true });
+    await assert.rejects(reader.checkpoint(path.join(tempDir(), 'c')), isCode('READ_ONLY'));
+    await assert.rejects(reader.backup(path.join(tempDir(), 'b')), isCode('READ_ONLY'));
+    assert.equal(await reader.approximateCount(), await writer.approximateCount());
+    assert.equal(await reader.approximateSize(), await writer.approximateSize());
+    const exported: Buffer[] = [];
+    for await (const chunk of reader.export()) exported.push(chunk as Buffer);
+    const written: Buffer[] = [];
+    for await (const chunk of writer.export()) written.push(chunk as Buffer);
+    assert.deepEqual(Buffer.concat(exported), Buffer.concat(written));
+    await reader.close();
+    await writer.close();
+  });
+
   it('close waits for a checkpoint under way', async () => {
     const db = await DB.open(tempDir(), SMALL);
     const log = new WriteLog();
