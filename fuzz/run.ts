@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { runLogDecoderFuzz } from './log-decoders.js';
+import { runRangeDelDecoderFuzz } from './range-del-decoders.js';
 import { runTableDecoderFuzz } from './table-decoders.js';
 
 /** A target runs `iterations` cases from `seed` and throws (or rejects) on the first violation. */
@@ -12,6 +13,7 @@ type FuzzTarget = (seed: number, iterations: number) => void | Promise<void>;
 const targets: Record<string, FuzzTarget> = {
   'log-decoders': runLogDecoderFuzz,
   'table-decoders': runTableDecoderFuzz,
+  'range-del-decoders': runRangeDelDecoderFuzz,
 };
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, seed: { type: 'string' } } });

@@ -14,7 +14,7 @@ import { Rng } from '../src/testing/rng.js';
 import { CrashPointFS, type MutationRecord } from './crash-point-fs.js';
 import { History, Violation, checkFiles, checkRecovered, type CrashMark } from './oracle.js';
 import { CRASH_MODES, DIR } from './simulate.js';
-import { batchOperationOf, type SimWrite } from './workload.js';
+import { batchOpOf, type SimWrite } from './workload.js';
 
 /** What an operation under test works with. */
 export interface CrashPointContext {
@@ -61,7 +61,7 @@ function makeContext(fs: CrashPointFS): CrashPointContext {
     write(db, write) {
       const index = history.issue(write);
       const options = { sync: write.sync };
-      const ops = write.ops.map(batchOperationOf);
+      const ops = write.ops.map(batchOpOf);
       return db.write(ops, options).then(() => history.ack(index));
     },
   };

@@ -39,7 +39,7 @@ import {
   type Recovered,
   type State,
 } from './oracle.js';
-import { SIM_EPOCH_MS, WorkloadGen, batchOperationOf, drawShape, keyOf, type SimWrite } from './workload.js';
+import { SIM_EPOCH_MS, WorkloadGen, batchOpOf, drawShape, keyOf, type SimWrite } from './workload.js';
 
 export const DIR = '/db';
 /**
@@ -111,7 +111,8 @@ export interface SimResult {
 /** An operation as the trace shows it: its type, and whether it expires. */
 function describeOp(op: SimWrite['ops'][number]): string {
   if (op.type === 'put') return op.expiresAt === undefined ? 'put' : 'put-expiring';
-  return op.expiredPut === undefined ? 'delete' : 'put-expired';
+  if (op.type === 'delete') return op.expiredPut === undefined ? 'delete' : 'put-expired';
+  return op.type;
 }
 
 /** Database options of a seed: the brief's tiny sizes, plus a few knobs drawn from the seed. */
@@ -493,10 +494,13 @@ class Simulation {
   #issue(write: SimWrite): Promise<void> {
     const db = this.#db!;
     const options = { sync: write.sync };
-    const op = batchOperationOf(write.ops[0]!);
-    if (write.kind !== 'batch' && op.type === 'put') return db.put(op.key, op.value, op.expiresAt === undefined ? options : { ...options, expiresAt: op.expiresAt });
-    if (write.kind !== 'batch') return db.delete(op.key, options);
-    return db.write(write.ops.map(batchOperationOf), options);
+    const op = write.ops[0]!;
+    const call = batchOpOf(op);
+    // A single put, expiring or not, and an expired put (which the oracle reads as the delete it records).
+    if (write.kind !== 'batch' && call.type === 'put') return db.put(call.key, call.value, call.expiresAt === undefined ? options : { ...options, expiresAt: call.expiresAt });
+    if (write.kind === 'delete') return db.delete(op.key, options);
+    if (write.kind === 'deleteRange' && op.type === 'deleteRange') return db.deleteRange(op.key, op.end, options);
+    return db.write(write.ops.map(batchOpOf), options);
   }
 
   /** Starts a flush or compaction without waiting for it; a failure is a violation. */

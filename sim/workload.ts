@@ -18,6 +18,7 @@
  * whose `expiresAt` passed before the simulated epoch (the oracle treats it as a
  * delete: `SimOp` records it as one, with the put it is issued as).
  */
+import type { BatchOperation } from '../src/db/batch.js';
 import { EntryType } from '../src/keys.js';
 import type { Rng } from '../src/testing/rng.js';
 import { RecordKind } from '../src/wal/log-format.js';
@@ -27,31 +28,46 @@ import { encodeWriteGroup, opEncodedBytes } from '../src/wal/write-group.js';
 const VALUE_MAGIC = 0xa5;
 
 /**
- * One operation of a write, as the oracle reads it. A put may carry an `expiresAt`
- * that never passes during a run; a delete may be issued as `expiredPut`, a put
- * whose expiry passed before it was written, which reads exactly as a delete.
+ * One operation of a write, as the oracle reads it. A range delete's `key` is its
+ * start; it deletes [key, end). A put may carry an `expiresAt` that never passes
+ * during a run; a delete may be issued as `expiredPut`, a put whose expiry passed
+ * before it was written, which reads exactly as a delete.
  */
 export type SimOp =
   | { type: 'put'; key: Buffer; value: Buffer; expiresAt?: number }
-  | { type: 'delete'; key: Buffer; expiredPut?: { value: Buffer; expiresAt: number } };
+  | { type: 'delete'; key: Buffer; expiredPut?: { value: Buffer; expiresAt: number } }
+  | { type: 'deleteRange'; key: Buffer; end: Buffer };
 
 /** The simulated clock starts here (ms since the epoch) and moves one millisecond a write. */
 export const SIM_EPOCH_MS = 1_700_000_000_000;
 /** Expiring puts that must not expire during a run expire from here on: far past any simulated time. */
 export const SIM_EXPIRY_FAR_MS = 4_000_000_000_000;
 
-/** The `db.write` operation `op` is issued as. */
-export function batchOperationOf(op: SimOp): { type: 'put'; key: Buffer; value: Buffer; expiresAt?: number } | { type: 'delete'; key: Buffer } {
+/** Whether `op` writes `key`: a put or delete of it, or a range delete over it. */
+export function opCovers(op: SimOp, key: Buffer): boolean {
+  if (op.type !== 'deleteRange') return op.key.equals(key);
+  return Buffer.compare(op.key, key) <= 0 && Buffer.compare(key, op.end) < 0;
+}
+
+/** What `key` holds after `op` if `op` covers it: the put's value, or absent (an expired put is a delete). */
+export function valueAfter(op: SimOp): Buffer | undefined {
+  return op.type === 'put' ? op.value : undefined;
+}
+
+/** `op` as a batch operation of `db.write` (an expiring put with its `expiresAt`, an expired one as the put it is issued as). */
+export function batchOpOf(op: SimOp): BatchOperation {
   if (op.type === 'put') return op.expiresAt === undefined ? { type: 'put', key: op.key, value: op.value } : { type: 'put', key: op.key, value: op.value, expiresAt: op.expiresAt };
-  if (op.expiredPut !== undefined) return { type: 'put', key: op.key, value: op.expiredPut.value, expiresAt: op.expiredPut.expiresAt };
-  return { type: 'delete', key: op.key };
+  if (op.type === 'delete') {
+    return op.expiredPut === undefined ? { type: 'delete', key: op.key } : { type: 'put', key: op.key, value: op.expiredPut.value, expiresAt: op.expiredPut.expiresAt };
+  }
+  return { type: 'deleteRange', start: op.key, end: op.end };
 }
 
 /** One call of `db.put`, `db.delete` or `db.write`: its operations get consecutive sequence numbers. */
 export interface SimWrite {
   /** Unique over the whole seed (it survives crashes inside the values). */
   writeId: number;
-  kind: 'put' | 'delete' | 'batch';
+  kind: 'put' | 'delete' | 'deleteRange' | 'batch';
   sync: boolean;
   ops: SimOp[];
 }
@@ -148,6 +164,8 @@ export interface WorkloadShape {
   syncProbability: number;
   deleteProbability: number;
   batchProbability: number;
+  /** Of the writes that delete, the share that are range deletes (over a few neighbouring keys, sometimes many). */
+  rangeDeleteProbability?: number;
   /** Most values pad to at most this; one in 16 is large (several blocks). */
   padBytesMax: number;
   /** Keys and values embed intact log chunks (see the module comment). */
@@ -163,6 +181,7 @@ export function drawShape(rng: Rng): WorkloadShape {
     deleteProbability: rng.pick([0.05, 0.2, 0.4]),
     batchProbability: rng.pick([0.1, 0.3]),
     padBytesMax: rng.pick([8, 48, 160]),
+    rangeDeleteProbability: rng.pick([0, 0.1, 0.3]),
   };
 }
 
@@ -191,7 +210,10 @@ export class WorkloadGen {
 
   #op(writeId: number, opIndex: number): SimOp {
     const key = this.randomKey();
-    if (this.#rng.bool(this.shape.deleteProbability)) return { type: 'delete', key };
+    if (this.#rng.bool(this.shape.deleteProbability)) {
+      if (this.#rng.bool(this.shape.rangeDeleteProbability ?? 0)) return this.#rangeDelete();
+      return { type: 'delete', key };
+    }
     const value = encodeValue(key, writeId, opIndex, this.#padLength(), this.shape.chunkShapedBytes === true);
     const expiries = this.#expiries;
     if (expiries === undefined) return { type: 'put', key, value };
@@ -200,6 +222,15 @@ export class WorkloadGen {
     if (roll === 0) return { type: 'put', key, value, expiresAt: SIM_EXPIRY_FAR_MS + expiries.int(1000) };
     if (roll === 1) return { type: 'delete', key, expiredPut: { value, expiresAt: expiries.int(SIM_EPOCH_MS) } };
     return { type: 'put', key, value };
+  }
+
+  /** A range delete from a random key over up to a few dozen keys (keys order as their indexes). */
+  #rangeDelete(): SimOp {
+    const { keyCount } = this.shape;
+    const first = this.#rng.int(keyCount);
+    const last = Math.min(keyCount, first + (this.#rng.bool(0.2) ? this.#rng.range(0, keyCount) : this.#rng.range(0, 8)));
+    const chunkShaped = this.shape.chunkShapedBytes === true;
+    return { type: 'deleteRange', key: keyOf(first, chunkShaped), end: last >= keyCount ? Buffer.from('l') : keyOf(last, chunkShaped) };
   }
 
   nextWrite(writeId: number): SimWrite {

@@ -21,9 +21,12 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { ioError } from '../errors.js';
 import type { FileSystem, RandomAccessFile } from '../fs/file-system.js';
 import { filePath, tableFileName } from '../filenames.js';
-import { EntryType, INTERNAL_KEY_TRAILER_BYTES } from '../keys.js';
+import { EntryType, INTERNAL_KEY_TRAILER_BYTES, SEQUENCE_MAX } from '../keys.js';
 import { EXPIRY_BYTES, encodeExpiringValue, isExpired, readExpiry } from '../util/expiring-value.js';
 import { checkDecision, type CompactionFilterFunction } from './compaction-filter.js';
+import { CompactionTombstones, clipFragments } from '../rangedel/compaction-tombstones.js';
+import { mergeFragments } from '../rangedel/fragments.js';
+import { rangeDelBlockSpec } from '../rangedel/table-tombstones.js';
 import { compareBytes, copyBytes } from '../sstable/byte-ranges.js';
 import type { TableBuilderOptions } from '../sstable/table-builder.js';
 import type { KeyRangeShare } from './picker.js';
@@ -128,6 +131,7 @@ export async function runCompactionJob(
   const finished: FileMeta[] = [];
   try {
     const runs: SortedRun[] = [];
+    const openedTables: TableReader[] = [];
     for (const run of spec.inputs) {
       const tables: TableReader[] = [];
       for (const fileNumber of run) {
@@ -140,9 +144,13 @@ export async function runCompactionJob(
         tables.push(TableReader.open(file, path, fileNumber, { verifyChecksums: spec.verifyChecksums }));
       }
       runs.push(new SortedRun(tables));
+      openedTables.push(...tables);
     }
     const merger = new RunMerger(runs);
-    const counts = await mergeInto(spec, merger, fs, allocateFileNumber, outputs, finished, filter);
+    const tombstoneLists = openedTables.map((table) => table.rangeTombstones());
+    const fragments = clipFragments(mergeFragments(tombstoneLists, SEQUENCE_MAX).fragments, spec.share.start, spec.share.end);
+    const tombstones = new CompactionTombstones(fragments, (seq) => stripeOf(spec.snapshots, seq), spec.deeperSpans);
+    const counts = await mergeInto(spec, merger, tombstones, fs, allocateFileNumber, outputs, finished, filter);
     merger.close();
     if (finished.length > 0) await fs.syncDir(spec.dir);
     return { outputs: finished, ...counts };
@@ -158,6 +166,7 @@ export async function runCompactionJob(
 async function mergeInto(
   spec: CompactionJobSpec,
   merger: RunMerger,
+  tombstones: CompactionTombstones,
   fs: FileSystem,
   allocateFileNumber: () => Promise<number>,
   outputs: TableOutput[],
@@ -198,15 +207,19 @@ async function mergeInto(
       }
       const current = outputs[0];
       if (current && (current.builder.approximateSizeBytes >= spec.targetFileSizeBytes || overlappedBytes > spec.grandparentOverlapBytesMax)) {
-        finished.push(await outputs.shift()!.finish(spec.outputLevel));
+        // The table keeps the tombstones up to this key: the next one begins here.
+        const rangeDel = rangeDelBlockSpec(tombstones.takeUntil(Buffer.from(key.subarray(0, userKeyLength))));
+        finished.push(await outputs.shift()!.finish(spec.outputLevel, rangeDel === undefined ? {} : { rangeDelBlock: rangeDel }));
         overlappedBytes = 0;
       }
     }
     entriesRead++;
     const stripe = stripeOf(spec.snapshots, seq);
     const hidden = stripe === previousStripe;
+    // A version a range tombstone deletes for every reader goes, and is never shown to the filter.
+    const rangeDeleted = !hidden && !tombstones.isEmpty && tombstones.deletes(key, userKeyLength, seq);
     // Decided before the tombstone rule: an expired or filtered-out entry is a tombstone from here on.
-    const written = hidden ? undefined : rewrite.decide(entry, key, keyLength, type, previousStripe === -1 && stripe === spec.snapshots.length);
+    const written = hidden || rangeDeleted ? undefined : rewrite.decide(entry, key, keyLength, type, previousStripe === -1 && stripe === spec.snapshots.length);
     const obsoleteTombstone = written !== undefined && written.type === EntryType.DELETE && stripe === 0 && !deeper.mayHold(key, userKeyLength);
     previousStripe = stripe;
     if (written !== undefined && !obsoleteTombstone) {
@@ -220,7 +233,10 @@ async function mergeInto(
     }
     if (spec.yieldEveryEntries > 0 && entriesRead % spec.yieldEveryEntries === 0) await yieldToEventLoop();
   }
-  if (outputs.length > 0) finished.push(await outputs.shift()!.finish(spec.outputLevel));
+  // The last table keeps the tombstones left, up to the share's end; they make a table of their own if no entry needs one.
+  const rangeDel = rangeDelBlockSpec(tombstones.takeUntil(end));
+  if (outputs.length === 0 && rangeDel !== undefined) outputs.push(await TableOutput.create(fs, spec.dir, await allocateFileNumber(), spec.tableOptions));
+  if (outputs.length > 0) finished.push(await outputs.shift()!.finish(spec.outputLevel, rangeDel === undefined ? {} : { rangeDelBlock: rangeDel }));
   return { entriesRead, entriesWritten };
 }
 

@@ -12,7 +12,9 @@ import { expiryArgument, type ExpiryOptions } from './expiry-argument.js';
 /** One operation of `db.write([...])`. A put may expire: see `ExpiryOptions`. */
 export type BatchOperation =
   | ({ type: 'put'; key: Uint8Array | string; value: Uint8Array | string } & ExpiryOptions)
-  | { type: 'delete'; key: Uint8Array | string };
+  | { type: 'delete'; key: Uint8Array | string }
+  /** Deletes every key in [start, end) written before it (`db.deleteRange`). */
+  | { type: 'deleteRange'; start: Uint8Array | string; end: Uint8Array | string };
 
 export interface WriteOptions {
   /**
@@ -76,6 +78,17 @@ export function deleteOp(key: unknown, limits: Limits): WriteOp {
 
 const EMPTY: Buffer = Buffer.alloc(0);
 
+/**
+ * A range delete of [start, end): both bounds copied, `start > end` rejected
+ * (`start == end` is a valid write that deletes nothing).
+ */
+export function deleteRangeOp(start: unknown, end: unknown, limits: Limits, what = ''): WriteOp {
+  const startKey = keyArgument(start, limits, `${what}start`);
+  const endKey = keyArgument(end, limits, `${what}end`);
+  if (startKey.compare(endKey) > 0) throw invalidArgument(`${what}start is past ${what}end: a range delete needs start <= end`);
+  return { type: EntryType.RANGE_DELETE, key: startKey, value: endKey };
+}
+
 /** Validates and copies every operation of a batch; `now` is the database's time, for a put's `ttl`. */
 export function batchOps(operations: unknown, limits: Limits, now: () => number = Date.now): WriteOp[] {
   if (!Array.isArray(operations)) throw invalidArgument('write() takes an array of operations');
@@ -84,6 +97,10 @@ export function batchOps(operations: unknown, limits: Limits, now: () => number 
       throw invalidArgument(`operation ${index} must be an object`);
     }
     const { type, key, value, ttl, expiresAt } = operation as { type?: unknown; key?: unknown; value?: unknown; ttl?: unknown; expiresAt?: unknown };
+    if (type === 'deleteRange') {
+      const { start, end } = operation as { start?: unknown; end?: unknown };
+      return deleteRangeOp(start, end, limits, `operation ${index} `);
+    }
     if (type === 'put') {
       const expiresAtMs = expiryArgument(ttl, expiresAt, now, `operation ${index}`);
       return valueOp(keyArgument(key, limits, `operation ${index} key`), valueArgument(value, limits, `operation ${index} value`), expiresAtMs);
@@ -91,7 +108,7 @@ export function batchOps(operations: unknown, limits: Limits, now: () => number 
     if (type === 'delete' || type === 'del') {
       return { type: EntryType.DELETE, key: keyArgument(key, limits, `operation ${index} key`), value: EMPTY };
     }
-    throw invalidArgument(`operation ${index} has unknown type ${JSON.stringify(type)}; expected 'put' or 'delete'`);
+    throw invalidArgument(`operation ${index} has unknown type ${JSON.stringify(type)}; expected 'put', 'delete' or 'deleteRange'`);
   });
 }
 

@@ -12,7 +12,20 @@ import { EventEmitter } from 'node:events';
 import { ShaleError } from '../errors.js';
 import type { FileLock } from '../fs/file-system.js';
 import { filePath, tableFileName } from '../filenames.js';
-import { batchOps, deleteOp, lookupKeyArgument, putOp, putOptions, syncOption, type BatchOperation, type PutOptions, type WriteOptions } from './batch.js';
+import { deleteFromOp } from './open-range-end.js';
+import {
+  batchOps,
+  deleteOp,
+  deleteRangeOp,
+  keyArgument,
+  lookupKeyArgument,
+  putOp,
+  putOptions,
+  syncOption,
+  type BatchOperation,
+  type PutOptions,
+  type WriteOptions,
+} from './batch.js';
 import { DbClock } from './db-clock.js';
 import { resolveCompactionFilter, type CompactionFilterFunction } from '../compaction/compaction-filter.js';
 import { Compactor } from '../compaction/compactor.js';
@@ -220,6 +233,24 @@ export class DB extends EventEmitter<DBEvents> {
     try {
       this.#checkOpen();
       return this.#writes.write([deleteOp(key, this.#options)], syncOption(options));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Deletes every key in [start, end) atomically, in one write whatever the
+   * number of keys: a range tombstone, durable as any write (see `WriteOptions`).
+   * A snapshot taken before it still sees the keys; writes after it are visible.
+   * `start > end` is `INVALID_ARGUMENT`; `start == end` deletes nothing. With
+   * `end` undefined it deletes every key from `start` on written before it.
+   */
+  deleteRange(start: BytesLike, end: BytesLike | undefined, options?: WriteOptions): Promise<void> {
+    try {
+      this.#checkOpen();
+      const sync = syncOption(options);
+      if (end === undefined) return this.#writes.write([deleteFromOp(keyArgument(start, this.#options, 'start'))], sync);
+      return this.#writes.write([deleteRangeOp(start, end, this.#options)], sync);
     } catch (err) {
       return Promise.reject(err);
     }

@@ -30,6 +30,8 @@ import type { FileMeta } from '../version/version-edit.js';
 import type { VersionSet } from '../version/version-set.js';
 import { checkOptionNames, keyArgument, lookupKeyArgument } from './batch.js';
 import { expiringValueBody, isExpired, readExpiry } from '../util/expiring-value.js';
+import { mergeFragments } from '../rangedel/fragments.js';
+import { isExclusiveEndKey } from '../rangedel/table-tombstones.js';
 import type { MemtableSet } from './memtable-set.js';
 import { Snapshot, type SnapshotList } from './snapshot.js';
 
@@ -266,7 +268,8 @@ function fileHolding(files: readonly FileMeta[], key: Buffer): FileMeta | undefi
   let high = files.length;
   while (low < high) {
     const middle = (low + high) >>> 1;
-    if (compareUserKey(files[middle]!.largest, key) < 0) low = middle + 1;
+    const byKey = compareUserKey(files[middle]!.largest, key);
+    if (byKey < 0 || (byKey === 0 && isExclusiveEndKey(files[middle]!.largest))) low = middle + 1;
     else high = middle;
   }
   const file = files[low];
@@ -374,7 +377,8 @@ export async function buildDbIterator(
       if (prefixBytes > 0) {
         if (!prefixes.has(prefixBytes)) prefixes.set(prefixBytes, sharedPrefix(lower, upper, prefixBytes));
         const prefix = prefixes.get(prefixBytes);
-        if (prefix !== undefined && !reader.mayContainPrefix(prefix)) {
+        // A table's range tombstones may delete keys of other tables: it is skipped only without any.
+        if (prefix !== undefined && !reader.mayContainPrefix(prefix) && reader.rangeTombstones().isEmpty) {
           tableCache.release(file.fileNumber);
           continue;
         }
@@ -396,12 +400,14 @@ export async function buildDbIterator(
           files,
           (file) => readers.get(file.fileNumber)!.iterator(true),
           (file) => userKeyOf(file.largest),
+          (file) => isExclusiveEndKey(file.largest),
         ),
       );
     }
     // One source (a compacted database, say) needs no merge: each step would only pass through the heap.
     const inner = children.length === 1 ? children[0]! : new MergingIterator(children);
-    return { iterator: new DBIterator(inner, seq, range, reverse, now), release };
+    const tombstoneLists = [...memtables.map((memtable) => memtable.rangeTombstones), ...[...readers.values()].map((reader) => reader.rangeTombstones())];
+    return { iterator: new DBIterator(inner, seq, range, reverse, mergeFragments(tombstoneLists, seq), now), release };
   } catch (err) {
     release();
     throw err;

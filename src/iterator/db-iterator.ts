@@ -18,6 +18,7 @@
 import assert from '../util/assert.js';
 import { EntryType, SEQUENCE_MAX, compareKeys } from '../keys.js';
 import { EXPIRY_BYTES, isExpired, readExpiry } from '../util/expiring-value.js';
+import { FragmentedTombstones } from '../rangedel/fragments.js';
 import type { InternalIterator } from './internal-iterator.js';
 import { aboveUpper, belowLower, rangeBounds, type Bound, type KeyRange } from './key-range.js';
 
@@ -43,6 +44,7 @@ export class DBIterator {
   readonly #clock: () => number;
   /** The time expiring entries are judged by, read from `#clock` at each positioning call. */
   #nowMs: number;
+  readonly #rangeTombstones: FragmentedTombstones;
   #key: Buffer | undefined;
   #value: Buffer | undefined;
   /** When the current value expires (Infinity: never). */
@@ -56,9 +58,19 @@ export class DBIterator {
    * @param range Bounds on user keys; when both an exclusive and an inclusive bound
    *   are given on one side, the tighter applies.
    * @param reverse Whether to iterate from the largest key down.
+   * @param rangeTombstones The range tombstones of every source of `inner`,
+   *   fragmented together: an entry older than one covering its key, at or below
+   *   the snapshot, is deleted.
    * @param clock The database's time: an expiring entry expired by it is hidden. Default: never expired.
    */
-  constructor(inner: InternalIterator, snapshotSeq: number, range: KeyRange, reverse: boolean, clock: () => number = () => 0) {
+  constructor(
+    inner: InternalIterator,
+    snapshotSeq: number,
+    range: KeyRange,
+    reverse: boolean,
+    rangeTombstones = FragmentedTombstones.EMPTY,
+    clock: () => number = () => 0,
+  ) {
     this.#inner = inner;
     this.#clock = clock;
     this.#nowMs = 0;
@@ -67,6 +79,7 @@ export class DBIterator {
     this.#lower = bounds.lower;
     this.#upper = bounds.upper;
     this.#reverse = reverse;
+    this.#rangeTombstones = rangeTombstones;
   }
 
   /** Whether the iterator is at a key. */
@@ -210,9 +223,9 @@ export class DBIterator {
       if (skip !== undefined && compareKeys(key, skip) === 0) continue;
       if (aboveUpper(key, this.#upper)) break;
       if (inner.seq() > this.#snapshotSeq) continue;
-      const value = this.#liveValue();
+      const value = this.#coveredByRange(key, inner.seq()) ? undefined : this.#liveValue();
       if (value === undefined) {
-        // The key's newest visible version is a tombstone (or expired): hide every older one.
+        // The key's newest visible version is deleted or expired: hide every older one (a range tombstone newer than it is newer than them).
         skip = key;
         continue;
       }
@@ -241,7 +254,7 @@ export class DBIterator {
       if (key !== undefined && compareKeys(entryKey, key) !== 0) break;
       if (belowLower(entryKey, this.#lower)) break;
       if (inner.seq() > this.#snapshotSeq) continue;
-      const live = this.#liveValue();
+      const live = this.#coveredByRange(entryKey, inner.seq()) ? undefined : this.#liveValue();
       if (live === undefined) {
         // A newer tombstone (or expired entry) hides what was remembered of this key.
         key = undefined;
@@ -280,6 +293,12 @@ export class DBIterator {
   /** Whether the current entry has expired by `#nowMs`. */
   #currentExpired(): boolean {
     return this.#key !== undefined && isExpired(this.#valueExpiresAtMs, this.#nowMs);
+  }
+
+  /** Whether a range tombstone visible at the snapshot deletes the version of `key` at `seq`. */
+  #coveredByRange(key: Buffer, seq: number): boolean {
+    const tombstones = this.#rangeTombstones;
+    return !tombstones.isEmpty && tombstones.coveringSeq(key, this.#snapshotSeq) > seq;
   }
 
   #clear(): void {

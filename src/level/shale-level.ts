@@ -14,7 +14,7 @@ import { AbstractLevel, type AbstractDatabaseOptions, type AbstractSnapshot } fr
 import { DB, type DBStats, type IteratorOptions, type ReadOptions, type WriteOptions } from '../db/db.js';
 import type { BatchOperation } from '../db/batch.js';
 import type { ExpiryOptions } from '../db/expiry-argument.js';
-import { invalidArgument } from '../errors.js';
+import { ShaleError, invalidArgument } from '../errors.js';
 import type { BytesLike } from '../keys.js';
 import { DEFAULTS, OPTION_NAMES, type Options } from '../options.js';
 import { databaseNotOpenError, toLevelError } from './errors.js';
@@ -28,6 +28,7 @@ import {
   type PrivateRangeOptions,
 } from './iterators.js';
 import { ShaleLevelSnapshot, type SnapshotOptions } from './shale-level-snapshot.js';
+import { clearAsRangeDelete, runRangeClear } from './clear-range.js';
 
 /** Keys deleted per batch by `clear()`: bounds the memory and the WAL record of each step. */
 const CLEAR_BATCH_KEYS_MAX = 1024;
@@ -319,12 +320,29 @@ export class ShaleLevel<KDefault = string, VDefault = string> extends AbstractLe
   }
 
   /**
-   * Deletes the keys of a range, read from one snapshot (the one given, or one
-   * taken now), in batches of `CLEAR_BATCH_KEYS_MAX`. Not atomic as a whole, as
-   * abstract-level allows. Only the last batch waits for fdatasync: recovery is
-   * prefix-consistent, so when it is durable every batch before it is too.
+   * Deletes the keys of a range. Without a limit or a snapshot: one range delete,
+   * atomic and O(1) in the number of keys (`clearAsRangeDelete`). Otherwise the
+   * keys are read from one snapshot (the one given, or one taken now) and deleted
+   * in batches of `CLEAR_BATCH_KEYS_MAX`: not atomic as a whole, as abstract-level
+   * allows. Only the last batch waits for fdatasync: recovery is prefix-consistent,
+   * so when it is durable every batch before it is too.
    */
   async _clear(options: PrivateRangeOptions): Promise<void> {
+    const range = clearAsRangeDelete(options);
+    if (range === 'empty') return;
+    if (range !== undefined) {
+      try {
+        await runRangeClear(this.#shale, range, undefined);
+        return;
+      } catch (err) {
+        // A bound's successor one byte past keyBytesMax: the key-by-key path takes the bound as it is.
+        if (!(err instanceof ShaleError && err.code === 'INVALID_ARGUMENT')) throw toLevelError(err, { kind: 'operation' });
+      }
+    }
+    await this.#clearKeyByKey(options);
+  }
+
+  async #clearKeyByKey(options: PrivateRangeOptions): Promise<void> {
     const db = this.#shale;
     let keys;
     try {

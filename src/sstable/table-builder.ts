@@ -14,7 +14,7 @@ import assert from '../util/assert.js';
 import { readUint64, standaloneCopy } from '../util/coding.js';
 import { ioError } from '../errors.js';
 import type { WritableFile } from '../fs/file-system.js';
-import { EntryType, INTERNAL_KEY_TRAILER_BYTES, readTrailerSeq } from '../keys.js';
+import { EntryType, INTERNAL_KEY_TRAILER_BYTES, compareInternalKeys, readTrailerSeq } from '../keys.js';
 import { BlockBuilder } from './block-builder.js';
 import { encodeBlockHandle, type BlockHandle } from './block-handle.js';
 import { compressForSeal, writeSealed } from './block-trailer.js';
@@ -51,7 +51,18 @@ export interface TableFinishExtras {
    * docs/format.md) and how many range tombstones it holds (≥ 1). The block is
    * written after the data blocks, uncompressed, and makes the table version 3.
    */
-  readonly rangeDelBlock?: { readonly contents: Buffer; readonly count: number };
+  readonly rangeDelBlock?: {
+    readonly contents: Buffer;
+    readonly count: number;
+    /**
+     * The internal keys bounding the tombstones: the table's key bounds are widened
+     * to them (docs/internals.md, "Range deletes"), and so are its sequence bounds.
+     */
+    readonly smallestKey: Buffer;
+    readonly largestKey: Buffer;
+    readonly smallestSeq: number;
+    readonly largestSeq: number;
+  };
 }
 
 /** What a finished table holds: the caller records it (e.g. in a version edit). */
@@ -267,20 +278,28 @@ export class TableBuilder {
    */
   async finish(extras: TableFinishExtras = {}): Promise<TableMeta> {
     assert.equal(this.#state, 'building', 'finish() after finish() or abandon()');
-    assert(this.#entryCount > 0, 'finish() of an empty table; abandon() it instead');
+    const rangeDel = extras.rangeDelBlock;
+    assert(this.#entryCount > 0 || rangeDel !== undefined, 'finish() of an empty table; abandon() it instead');
     this.#state = 'finishing';
     if (!this.#dataBlock.empty) this.#finishDataBlock();
-    const lastKey = standaloneCopy(this.#lastKey.subarray(0, this.#lastKeyLength));
+    let lastKey = standaloneCopy(this.#lastKey.subarray(0, this.#lastKeyLength));
     if (this.#pendingHandle !== undefined) {
       this.#indexBlock.add(shortSuccessor(lastKey), encodeBlockHandle(this.#pendingHandle));
       this.#pendingHandle = undefined;
     }
-    const rangeDel = extras.rangeDelBlock;
     assert(rangeDel === undefined || rangeDel.count >= 1, 'a range-del block holds at least one tombstone');
+    let smallestKey = this.#smallestKey;
+    if (rangeDel !== undefined) {
+      // The table's bounds cover its tombstones as well as its entries.
+      if (smallestKey === undefined || compareInternalKeys(rangeDel.smallestKey, smallestKey) < 0) smallestKey = rangeDel.smallestKey;
+      if (this.#entryCount === 0 || compareInternalKeys(rangeDel.largestKey, lastKey) > 0) lastKey = rangeDel.largestKey;
+      this.#smallestSeq = Math.min(this.#smallestSeq, rangeDel.smallestSeq);
+      this.#largestSeq = Math.max(this.#largestSeq, rangeDel.largestSeq);
+    }
     const rangeDelHandle = rangeDel === undefined ? undefined : this.#seal(rangeDel.contents, 'none');
     const filterHandle =
       this.#bloomBitsPerKey > 0 ? this.#seal(buildBloomFilter(this.#filterHashes, this.#filterHashCount, this.#bloomBitsPerKey), 'none') : undefined;
-    const smallestKey = this.#smallestKey!;
+    assert(smallestKey !== undefined);
     const properties = {
       entryCount: this.#entryCount,
       tombstoneCount: this.#tombstoneCount,

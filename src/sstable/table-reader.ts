@@ -27,6 +27,8 @@ import { IndexLookup } from './index-lookup.js';
 import { decodeProperties, type TableProperties } from './properties.js';
 import { SEEK_TYPE, TableIterator, type DataBlockSource } from './table-iterator.js';
 import { formatTableLayout } from './table-layout.js';
+import { FragmentedTombstones, newerOfEntryAndTombstone } from '../rangedel/fragments.js';
+import { decodeRangeDelBlock } from './range-del-block.js';
 
 /** How a `TableReader` reads. */
 export interface TableReaderOptions {
@@ -72,6 +74,8 @@ export class TableReader implements DataBlockSource {
   readonly #indexLookup: IndexLookup;
   /** This reader's cached data blocks by block index (filled and emptied by the block cache). */
   readonly #blockSlots: BlockSlots = [];
+  /** The fragments of the range-del block, decoded at open. */
+  readonly #rangeTombstones: FragmentedTombstones;
   /** The data block iterator reused by `get()`, which runs to completion synchronously. */
   #getData: BlockIterator | undefined;
 
@@ -85,6 +89,7 @@ export class TableReader implements DataBlockSource {
     this.indexBlock = parts.indexBlock;
     this.#filter = parts.filter;
     this.properties = parts.properties;
+    this.#rangeTombstones = parts.rangeTombstones;
     const { indexHandle, filterHandle, propertiesHandle } = parts.footer;
     const rangeDelOffset = parts.properties.rangeDelBlock?.offset ?? Infinity;
     this.#dataEnd = Math.min(indexHandle.offset, propertiesHandle.offset, filterHandle?.offset ?? Infinity, rangeDelOffset);
@@ -115,7 +120,8 @@ export class TableReader implements DataBlockSource {
     if (rangeDel !== undefined && rangeDel.offset + rangeDel.size + BLOCK_TRAILER_BYTES > propertiesOffset) {
       throw new CorruptionError(fileName, propertiesOffset, 'the range-del block does not lie before the properties block');
     }
-    return new TableReader(file, fileName, fileNumber, options, { footer, indexBlock, filter, properties });
+    const rangeTombstones = rangeDel === undefined ? FragmentedTombstones.EMPTY : decodeRangeDelBlock(readMeta(rangeDel), fileName, rangeDel.offset, properties.rangeDeletionCount);
+    return new TableReader(file, fileName, fileNumber, options, { footer, indexBlock, filter, properties, rangeTombstones });
   }
 
   /** The table file's size in bytes. */
@@ -149,6 +155,17 @@ export class TableReader implements DataBlockSource {
    */
   get(userKey: Uint8Array, snapshotSeq: number): TableGetResult | undefined {
     assert(Number.isSafeInteger(snapshotSeq) && snapshotSeq >= 0, 'snapshotSeq must be a non-negative safe integer');
+    const found = this.#getPoint(userKey, snapshotSeq);
+    const tombstones = this.#rangeTombstones;
+    return tombstones.isEmpty ? found : newerOfEntryAndTombstone(found, tombstones.coveringSeq(userKey, snapshotSeq));
+  }
+
+  /** The range tombstones of the table's range-del block, fragmented (empty without one). */
+  rangeTombstones(): FragmentedTombstones {
+    return this.#rangeTombstones;
+  }
+
+  #getPoint(userKey: Uint8Array, snapshotSeq: number): TableGetResult | undefined {
     if (this.#filter !== undefined && !this.#filter.mayContain(userKey)) return undefined;
     const blockIndex = this.#indexLookup.find(userKey, snapshotSeq);
     if (blockIndex === this.#indexLookup.blockCount) return undefined;
@@ -255,6 +272,7 @@ interface OpenedParts {
   readonly indexBlock: Block;
   readonly filter: BloomFilter | undefined;
   readonly properties: TableProperties;
+  readonly rangeTombstones: FragmentedTombstones;
 }
 
 /** Reads exactly `length` bytes at `position`; a short read means the file is truncated. */

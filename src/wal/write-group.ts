@@ -4,9 +4,8 @@
  *
  *   kind u8 (=2) | durableOffset u64le | firstSeq u64le | count u32le | count × op
  *   op: type u8 | keyLength varint32 | key | (all but DELETE) valueLength varint32 | value
- *
- * A PUT_EXPIRING op (log format version 2) is a PUT's whose value is
- * `expiresAtMs u64le ‖ value` (util/expiring-value.ts).
+ *   RANGE_DELETE op (log format 2): type u8 (=2) | startLength varint32 | start | endLength varint32 | end
+ *   PUT_EXPIRING op (log format 2): a PUT's, whose value is `expiresAtMs u64le ‖ value` (util/expiring-value.ts)
  *
  * `durableOffset` is how many bytes of this log were known synced when the group
  * was appended. Recovery uses it to tell a torn tail (damage past every durable
@@ -22,7 +21,7 @@ import { LOG_FORMAT_VERSION, RecordKind } from './log-format.js';
 export interface WriteOp {
   type: EntryType;
   key: Buffer;
-  /** The value of a PUT (for PUT_EXPIRING, `expiresAtMs u64le ‖ value`); empty for a DELETE. */
+  /** The value of a PUT (for PUT_EXPIRING, `expiresAtMs u64le ‖ value`); empty for a DELETE. A RANGE_DELETE deletes [key, value). */
   value: Buffer;
 }
 
@@ -35,10 +34,15 @@ export interface WriteGroup {
 const GROUP_HEADER_BYTES = 1 + 8 + 8 + 4;
 const EMPTY: Buffer = Buffer.alloc(0);
 
+/** Whether an op of `type` carries a second byte string after its key: a PUT's (or PUT_EXPIRING's) value, a RANGE_DELETE's end. */
+function hasValue(type: number): boolean {
+  return type === EntryType.PUT || type === EntryType.RANGE_DELETE || type === EntryType.PUT_EXPIRING;
+}
+
 /** The encoded size of one op. */
 export function opEncodedBytes(op: WriteOp): number {
   let size = 1 + varint32Length(op.key.length) + op.key.length;
-  if (op.type !== EntryType.DELETE) size += varint32Length(op.value.length) + op.value.length;
+  if (hasValue(op.type)) size += varint32Length(op.value.length) + op.value.length;
   return size;
 }
 
@@ -63,7 +67,7 @@ export function encodeWriteGroup(
       // TypedArray#set: no native binding to cross, a third faster than Buffer#copy for short runs.
       out.set(op.key, position);
       position += op.key.length;
-      if (op.type !== EntryType.DELETE) {
+      if (hasValue(op.type)) {
         position = writeVarint32(out, op.value.length, position);
         out.set(op.value, position);
         position += op.value.length;
@@ -110,7 +114,7 @@ export function decodeWriteGroup(payload: Buffer, file: string, offset: number, 
     const key = payload.subarray(position, position + keyLength.value);
     position += keyLength.value;
     let value: Buffer = EMPTY;
-    if (type !== EntryType.DELETE) {
+    if (hasValue(type)) {
       const valueLength = readVarint32(payload, position, end) ?? fail(`op ${i} value length`);
       position = valueLength.next;
       if (valueLength.value > end - position) fail(`op ${i} value overruns the record`);
@@ -118,6 +122,7 @@ export function decodeWriteGroup(payload: Buffer, file: string, offset: number, 
       position += valueLength.value;
       if (type === EntryType.PUT_EXPIRING && value.length < EXPIRY_BYTES) fail(`op ${i} is an expiring put without its expiry time`);
     }
+    if (type === EntryType.RANGE_DELETE && key.compare(value) > 0) fail(`op ${i} is a range delete whose start is past its end`);
     ops.push({ type: type as EntryType, key, value });
   }
   if (position !== end) fail(`${end - position} trailing bytes`);
@@ -128,5 +133,5 @@ export function decodeWriteGroup(payload: Buffer, file: string, offset: number, 
 /** Whether a log of format `formatVersion` may hold ops of `type`: version 1 has PUT and DELETE only. */
 function opTypeKnown(type: number, formatVersion: number): boolean {
   if (type === EntryType.PUT || type === EntryType.DELETE) return true;
-  return formatVersion >= 2 && type === EntryType.PUT_EXPIRING;
+  return formatVersion >= 2 && (type === EntryType.RANGE_DELETE || type === EntryType.PUT_EXPIRING);
 }

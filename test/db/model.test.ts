@@ -69,8 +69,12 @@ interface Expiry {
   argument: { ttl: number } | { expiresAt: number };
   expiresAtMs: number;
 }
-type WriteStep = { kind: 'put'; key: Buffer; value: Buffer; expiry?: Expiry } | { kind: 'delete'; key: Buffer } | { kind: 'batch'; ops: BatchOp[] };
-type BatchOp = { type: 'put'; key: Buffer; value: Buffer; expiry?: Expiry } | { type: 'delete'; key: Buffer };
+type WriteStep =
+  | { kind: 'put'; key: Buffer; value: Buffer; expiry?: Expiry }
+  | { kind: 'delete'; key: Buffer }
+  | { kind: 'deleteRange'; start: Buffer; end: Buffer }
+  | { kind: 'batch'; ops: BatchOp[] };
+type BatchOp = { type: 'put'; key: Buffer; value: Buffer; expiry?: Expiry } | { type: 'delete'; key: Buffer } | { type: 'deleteRange'; start: Buffer; end: Buffer };
 
 /**
  * The test's clock and the database time it implies: the clock (`clockMs`) may
@@ -91,9 +95,14 @@ class TestTime {
     return Math.max(this.#observedMs, this.clockMs);
   }
 
-  /** Before a reopen: the new database's time starts from the clock, so the clock must not be behind. */
+  /**
+   * Before a reopen: the new database's time starts from the clock, so the clock
+   * must not be behind (entries compacted away as expired would otherwise differ
+   * from the model's), and what the old one observed no longer counts.
+   */
   catchUp(): void {
     this.clockMs = this.nowMs;
+    this.#observedMs = 0;
   }
 }
 
@@ -320,17 +329,27 @@ class ModelRun {
     return this.#rng.pick(this.#probes);
   }
 
+  /** A range delete over two probes in order (sometimes equal: it deletes nothing), mostly narrow. */
+  #randomRange(): { start: Buffer; end: Buffer } {
+    let start = this.#randomProbe();
+    let end = this.#randomProbe();
+    if (Buffer.compare(start, end) > 0) [start, end] = [end, start];
+    return { start, end };
+  }
+
   #randomWrite(): WriteStep {
     const rng = this.#rng;
+    if (rng.bool(0.06)) return { kind: 'deleteRange', ...this.#randomRange() };
     const roll = rng.int(10);
     if (roll < 6) return { kind: 'put', key: this.#randomKey(), value: randomValue(rng), ...this.#randomExpiry() };
     // Deletes mostly hit written keys; some remove what was never there.
     if (roll < 8) return { kind: 'delete', key: rng.bool(0.9) ? this.#randomKey() : rng.pick(this.#missing) };
     // A batch; sometimes over a handful of keys, so a key repeats and the last op must win.
     const pool = rng.bool(0.4) ? Array.from({ length: rng.range(1, 3) }, () => this.#randomKey()) : this.#written;
-    const ops: BatchOp[] = Array.from({ length: rng.range(0, 20) }, () =>
-      rng.bool(0.7) ? { type: 'put', key: rng.pick(pool), value: randomValue(rng), ...this.#randomExpiry() } : { type: 'delete', key: rng.pick(pool) },
-    );
+    const ops: BatchOp[] = Array.from({ length: rng.range(0, 20) }, (): BatchOp => {
+      if (rng.bool(0.05)) return { type: 'deleteRange', ...this.#randomRange() };
+      return rng.bool(0.7) ? { type: 'put', key: rng.pick(pool), value: randomValue(rng), ...this.#randomExpiry() } : { type: 'delete', key: rng.pick(pool) };
+    });
     return { kind: 'batch', ops };
   }
 
@@ -362,7 +381,14 @@ class ModelRun {
     const expiry = (e: Expiry | undefined): string => (e === undefined ? '' : ` ${JSON.stringify(e.argument)}→${e.expiresAtMs}`);
     if (write.kind === 'put') return `put ${showKey(write.key)} = ${showValue(write.value)}${expiry(write.expiry)}`;
     if (write.kind === 'delete') return `delete ${showKey(write.key)}`;
-    const ops = write.ops.map((op) => (op.type === 'put' ? `put ${showKey(op.key)}=${showValue(op.value)}${expiry(op.expiry)}` : `del ${showKey(op.key)}`));
+    if (write.kind === 'deleteRange') return `deleteRange ${showKey(write.start)}..${showKey(write.end)}`;
+    const ops = write.ops.map((op) =>
+      op.type === 'put'
+        ? `put ${showKey(op.key)}=${showValue(op.value)}${expiry(op.expiry)}`
+        : op.type === 'delete'
+          ? `del ${showKey(op.key)}`
+          : `delRange ${showKey(op.start)}..${showKey(op.end)}`,
+    );
     return `batch of ${write.ops.length} [${ops.join(', ')}]`;
   }
 
@@ -371,9 +397,14 @@ class ModelRun {
     const sync = { sync: this.#rng.bool(0.3) };
     if (write.kind === 'put') return this.#db.put(this.#keyArgument(write.key), write.value, { ...sync, ...write.expiry?.argument });
     if (write.kind === 'delete') return this.#db.delete(this.#keyArgument(write.key), sync);
+    if (write.kind === 'deleteRange') return this.#db.deleteRange(this.#keyArgument(write.start), this.#keyArgument(write.end), sync);
     return this.#db.write(
       write.ops.map((op) =>
-        op.type === 'put' ? { type: op.type, key: this.#keyArgument(op.key), value: op.value, ...op.expiry?.argument } : { type: op.type, key: this.#keyArgument(op.key) },
+        op.type === 'deleteRange'
+          ? { type: op.type, start: this.#keyArgument(op.start), end: op.end }
+          : op.type === 'put'
+            ? { type: op.type, key: this.#keyArgument(op.key), value: op.value, ...op.expiry?.argument }
+            : { type: op.type, key: this.#keyArgument(op.key) },
       ),
       sync,
     );
@@ -390,11 +421,21 @@ class ModelRun {
   #applyToModel(write: WriteStep): void {
     if (write.kind === 'put') this.#model.put(write.key, write.value, write.expiry?.expiresAtMs);
     else if (write.kind === 'delete') this.#model.delete(write.key);
-    else for (const op of write.ops) op.type === 'put' ? this.#model.put(op.key, op.value, op.expiry?.expiresAtMs) : this.#model.delete(op.key);
+    else if (write.kind === 'deleteRange') this.#model.deleteRange(write.start, write.end);
+    else {
+      for (const op of write.ops) {
+        if (op.type === 'put') this.#model.put(op.key, op.value, op.expiry?.expiresAtMs);
+        else if (op.type === 'delete') this.#model.delete(op.key);
+        else this.#model.deleteRange(op.start, op.end);
+      }
+    }
   }
 
+  /** The keys a write touched, to read back: a range delete's bounds and a few written keys it may have covered. */
   #keysOf(write: WriteStep): Buffer[] {
-    return write.kind === 'batch' ? write.ops.map((op) => op.key) : [write.key];
+    const ranged = (start: Buffer, end: Buffer): Buffer[] => [start, end, ...this.#written.filter((key) => key.compare(start) >= 0 && key.compare(end) < 0).slice(0, 4)];
+    if (write.kind === 'batch') return write.ops.flatMap((op) => (op.type === 'deleteRange' ? ranged(op.start, op.end) : [op.key]));
+    return write.kind === 'deleteRange' ? ranged(write.start, write.end) : [write.key];
   }
 
   async #write(write: WriteStep): Promise<void> {

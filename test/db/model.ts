@@ -69,7 +69,7 @@ export class Model {
   readonly #expiries = new Map<string, number>();
   readonly #time: ModelTime;
   #sorted: TimedPair[] | undefined;
-  /** Writes applied: puts and deletes, one each, as the engine numbers them. */
+  /** Writes applied: puts, deletes and range deletes, one each, as the engine numbers them. */
   sequence = 0;
 
   constructor(time: ModelTime = NEVER_TIME) {
@@ -90,6 +90,18 @@ export class Model {
     const hex = key.toString('hex');
     this.#values.delete(hex);
     this.#expiries.delete(hex);
+    this.#sorted = undefined;
+    this.sequence++;
+  }
+
+  /** Deletes every key in [start, end): one write, as the engine numbers it. */
+  deleteRange(start: Buffer, end: Buffer): void {
+    // Every key written, expired or not: an expired one must not keep its expiry either.
+    for (const [key] of this.timedEntries()) {
+      if (Buffer.compare(key, start) < 0 || Buffer.compare(key, end) >= 0) continue;
+      this.#values.delete(key.toString('hex'));
+      this.#expiries.delete(key.toString('hex'));
+    }
     this.#sorted = undefined;
     this.sequence++;
   }

@@ -185,6 +185,27 @@ describe('ShaleLevel', () => {
     await db.close();
   });
 
+  it('clear without a limit is one range delete: a few WAL bytes whatever the key count, bounds honoured, later writes kept', async () => {
+    const db = new ShaleLevel(tempDir(), { memtableSizeBytes: 1024, blockSizeBytes: 64 });
+    const keys = Array.from({ length: 3000 }, (_, i) => `k${String(i).padStart(4, '0')}`);
+    await db.batch(keys.map((key) => ({ type: 'put' as const, key, value: 'v' })));
+    const walBytes = (): number => db.stats().walBytesWritten;
+    let before = walBytes();
+    await db.clear({ gt: 'k0100', lte: 'k0200' });
+    await db.clear({ gte: 'k2000', lt: 'k2100' });
+    await db.clear({ gte: 'k0500', lt: 'k0400' });
+    assert.ok(walBytes() - before < 200, `three ranged clears wrote ${walBytes() - before} WAL bytes`);
+    assert.deepEqual(await db.keys().all(), keys.filter((key) => !(key > 'k0100' && key <= 'k0200') && !(key >= 'k2000' && key < 'k2100')));
+    before = walBytes();
+    await db.clear({ gte: 'k2900' });
+    await db.clear();
+    assert.ok(walBytes() - before < 200, `two unbounded clears wrote ${walBytes() - before} WAL bytes`);
+    assert.deepEqual(await db.keys().all(), []);
+    await db.put('k0001', 'after');
+    assert.deepEqual(await db.keys().all(), ['k0001']);
+    await db.close();
+  });
+
   it('keeps what was written across close and reopen, with shale options applying to every open', async () => {
     const dir = tempDir();
     const db = new ShaleLevel<string, number>(dir, { valueEncoding: 'json', memtableSizeBytes: 1024 });

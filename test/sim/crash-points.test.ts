@@ -15,11 +15,11 @@ import { Rng } from '../../src/testing/rng.js';
 import { CrashPointFS } from '../../sim/crash-point-fs.js';
 import { exploreCrashPoints, type CrashPointCase, type CrashPointContext } from '../../sim/crash-points.js';
 import { DIR } from '../../sim/simulate.js';
-import { SIM_EPOCH_MS, WorkloadGen, keyOf, type WorkloadShape } from '../../sim/workload.js';
+import { SIM_EPOCH_MS, WorkloadGen, batchOpOf, keyOf, type WorkloadShape } from '../../sim/workload.js';
 import { CrashableFS } from '../../src/testing/crashable-fs.js';
 
 const VARIANTS = Number(process.env['CRASH_POINT_VARIANTS'] ?? 1);
-const SHAPE: WorkloadShape = { keyCount: 64, hotKeyCount: 16, syncProbability: 0.5, deleteProbability: 0.2, batchProbability: 0.25, padBytesMax: 120 };
+const SHAPE: WorkloadShape = { keyCount: 64, hotKeyCount: 16, syncProbability: 0.5, deleteProbability: 0.2, batchProbability: 0.25, padBytesMax: 120, rangeDeleteProbability: 0.25 };
 const KEYS = Array.from({ length: SHAPE.keyCount }, (_, i) => keyOf(i));
 
 const TINY: Options = {
@@ -76,7 +76,7 @@ async function writesBeforeRotation(): Promise<number> {
   const stream = writes();
   let count = 0;
   while (logs === 0) {
-    await db.write(stream.next().ops.map((op) => (op.type === 'put' ? { type: 'put' as const, key: op.key, value: op.value } : { type: 'delete' as const, key: op.key })));
+    await db.write(stream.next().ops.map(batchOpOf));
     count++;
   }
   await db.close();

@@ -12,6 +12,7 @@ import { TABLE_FLUSH_ADVISED_BYTES, TABLE_WRITE_CHUNK_BYTES, TableBuilder, type 
 import type { TableReader } from '../../src/sstable/table-reader.js';
 import { GOLDEN_ENTRIES, GOLDEN_OPTIONS } from './golden-table.js';
 import { MemoryWritableFile } from './memory-file.js';
+import { encodeRangeDelBlock } from '../../src/sstable/range-del-block.js';
 import { SeededRandom, testSeed } from '../helpers.js';
 import { countFalsePositives } from './false-positives.js';
 import { TABLE_FILE_NAME, buildTable, dataBlockHandles, entry, expectedGet, openTable, randomEntries, type TestEntry } from './table-fixture.js';
@@ -331,11 +332,17 @@ describe('table round trips', () => {
     assert.deepEqual([withExpiry.expiringEntryCount, withExpiry.expiryMinMs, withExpiry.rangeDeletionCount], [2, 1_765_000_000_000, 0]);
     assert.equal(withExpiry.rangeDelBlock, undefined);
 
-    const contents = Buffer.from('range-del block contents');
+    // Three tombstones: [b, c) at 9 and 4, [c, e) at 9.
+    const fragments = [
+      { start: Buffer.from('b'), end: Buffer.from('c'), seqs: [9, 4] },
+      { start: Buffer.from('c'), end: Buffer.from('e'), seqs: [9] },
+    ];
+    const { contents, count } = encodeRangeDelBlock(fragments);
     const file = new MemoryWritableFile();
     const builder = new TableBuilder(file, { bloomPrefixBytes: 1 });
     for (const e of entries.filter((e) => e.type !== EntryType.PUT_EXPIRING)) builder.add(e.key, e.value);
-    await builder.finish({ rangeDelBlock: { contents, count: 3 } });
+    const bounds = { smallestKey: encodeInternalKey(Buffer.from('b'), 9, EntryType.RANGE_DELETE), largestKey: encodeInternalKey(Buffer.from('e'), SEQUENCE_MAX, EntryType.RANGE_DELETE) };
+    await builder.finish({ rangeDelBlock: { contents, count, ...bounds, smallestSeq: 4, largestSeq: 9 } });
     const bytes = file.contents();
     const properties = openTable(bytes).properties;
     assert.equal(properties.formatVersion, 3);

@@ -139,6 +139,20 @@ describe('write group', () => {
     assert.equal(decoded.ops[1]!.type, EntryType.DELETE);
   });
 
+  it('a range delete op is type 2, start and end each with a varint length, and round-trips', () => {
+    const range: WriteOp = { type: EntryType.RANGE_DELETE, key: Buffer.from('a'), value: Buffer.from('bc') };
+    const encoded = encodeWriteGroup(0, 9, [[range]], 1, opEncodedBytes(range));
+    assert.equal(encoded.subarray(21).toString('hex'), '02' + '01' + '61' + '02' + '6263');
+    const decoded = decodeWriteGroup(encoded, 'f', 0).ops[0]!;
+    assert.deepEqual([decoded.type, decoded.key.toString(), decoded.value.toString()], [EntryType.RANGE_DELETE, 'a', 'bc']);
+  });
+
+  it('a range delete whose start is past its end is a CorruptionError', () => {
+    const range: WriteOp = { type: EntryType.RANGE_DELETE, key: Buffer.from('b'), value: Buffer.from('a') };
+    const encoded = encodeWriteGroup(0, 9, [[range]], 1, opEncodedBytes(range));
+    assert.throws(() => decodeWriteGroup(encoded, 'the.log', 7), (err: unknown) => err instanceof CorruptionError && err.file === 'the.log' && err.offset === 7);
+  });
+
   it('rejects every truncation and a bad op type with CorruptionError naming the file and offset', () => {
     const encoded = encodeWriteGroup(0, 5, [ops], 2, bytes);
     for (let length = 0; length < encoded.length; length++) {
