@@ -128,7 +128,7 @@ export class DB extends EventEmitter<DBEvents> {
       location,
       executor: this.#executor,
       snapshots: () => this.#snapshots.sequences(),
-      now,
+      now: () => this.#clock.nowOrLast(),
       onCompaction: (event) => {
         this.#counters.compactionCount++;
         this.#counters.compactionBytesRead += event.bytesRead;
