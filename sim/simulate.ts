@@ -111,8 +111,8 @@ export interface SimResult {
 /** An operation as the trace shows it: its type, and whether it expires. */
 function describeOp(op: SimWrite['ops'][number]): string {
   if (op.type === 'put') return op.expiresAt === undefined ? 'put' : 'put-expiring';
-  if (op.type === 'delete') return op.expiredPut === undefined ? 'delete' : 'put-expired';
-  return op.type;
+  if (op.type === 'deleteRange') return 'deleteRange';
+  return op.expiredPut === undefined ? 'delete' : 'put-expired';
 }
 
 /** Database options of a seed: the brief's tiny sizes, plus a few knobs drawn from the seed. */
@@ -494,13 +494,11 @@ class Simulation {
   #issue(write: SimWrite): Promise<void> {
     const db = this.#db!;
     const options = { sync: write.sync };
-    const op = write.ops[0]!;
-    const call = batchOpOf(op);
-    // A single put, expiring or not, and an expired put (which the oracle reads as the delete it records).
-    if (write.kind !== 'batch' && call.type === 'put') return db.put(call.key, call.value, call.expiresAt === undefined ? options : { ...options, expiresAt: call.expiresAt });
-    if (write.kind === 'delete') return db.delete(op.key, options);
-    if (write.kind === 'deleteRange' && op.type === 'deleteRange') return db.deleteRange(op.key, op.end, options);
-    return db.write(write.ops.map(batchOpOf), options);
+    if (write.kind === 'batch') return db.write(write.ops.map(batchOpOf), options);
+    const op = batchOpOf(write.ops[0]!);
+    if (op.type === 'put') return db.put(op.key, op.value, op.expiresAt === undefined ? options : { ...options, expiresAt: op.expiresAt });
+    if (op.type === 'deleteRange') return db.deleteRange(op.start, op.end, options);
+    return db.delete(op.key, options);
   }
 
   /** Starts a flush or compaction without waiting for it; a failure is a violation. */

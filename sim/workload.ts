@@ -28,10 +28,10 @@ import { encodeWriteGroup, opEncodedBytes } from '../src/wal/write-group.js';
 const VALUE_MAGIC = 0xa5;
 
 /**
- * One operation of a write, as the oracle reads it. A range delete's `key` is its
- * start; it deletes [key, end). A put may carry an `expiresAt` that never passes
- * during a run; a delete may be issued as `expiredPut`, a put whose expiry passed
- * before it was written, which reads exactly as a delete.
+ * One operation of a write, as the oracle reads it. A put may carry an `expiresAt`
+ * that never passes during a run; a delete may be issued as `expiredPut`, a put
+ * whose expiry passed before it was written, which reads exactly as a delete. A
+ * range delete's `key` is its start; it deletes [key, end).
  */
 export type SimOp =
   | { type: 'put'; key: Buffer; value: Buffer; expiresAt?: number }
@@ -54,11 +54,12 @@ export function valueAfter(op: SimOp): Buffer | undefined {
   return op.type === 'put' ? op.value : undefined;
 }
 
-/** `op` as a batch operation of `db.write` (an expiring put with its `expiresAt`, an expired one as the put it is issued as). */
+/** The `db.write` operation `op` is issued as. */
 export function batchOpOf(op: SimOp): BatchOperation {
   if (op.type === 'put') return op.expiresAt === undefined ? { type: 'put', key: op.key, value: op.value } : { type: 'put', key: op.key, value: op.value, expiresAt: op.expiresAt };
   if (op.type === 'delete') {
-    return op.expiredPut === undefined ? { type: 'delete', key: op.key } : { type: 'put', key: op.key, value: op.expiredPut.value, expiresAt: op.expiredPut.expiresAt };
+    if (op.expiredPut !== undefined) return { type: 'put', key: op.key, value: op.expiredPut.value, expiresAt: op.expiredPut.expiresAt };
+    return { type: 'delete', key: op.key };
   }
   return { type: 'deleteRange', start: op.key, end: op.end };
 }

@@ -22,11 +22,11 @@ import { ioError } from '../errors.js';
 import type { FileSystem, RandomAccessFile } from '../fs/file-system.js';
 import { filePath, tableFileName } from '../filenames.js';
 import { EntryType, INTERNAL_KEY_TRAILER_BYTES, SEQUENCE_MAX } from '../keys.js';
-import { EXPIRY_BYTES, encodeExpiringValue, isExpired, readExpiry } from '../util/expiring-value.js';
-import { checkDecision, type CompactionFilterFunction } from './compaction-filter.js';
 import { CompactionTombstones, clipFragments } from '../rangedel/compaction-tombstones.js';
 import { mergeFragments } from '../rangedel/fragments.js';
 import { rangeDelBlockSpec } from '../rangedel/table-tombstones.js';
+import { EXPIRY_BYTES, encodeExpiringValue, isExpired, readExpiry } from '../util/expiring-value.js';
+import { checkDecision, type CompactionFilterFunction } from './compaction-filter.js';
 import { compareBytes, copyBytes } from '../sstable/byte-ranges.js';
 import type { TableBuilderOptions } from '../sstable/table-builder.js';
 import type { KeyRangeShare } from './picker.js';
@@ -216,7 +216,7 @@ async function mergeInto(
     entriesRead++;
     const stripe = stripeOf(spec.snapshots, seq);
     const hidden = stripe === previousStripe;
-    // A version a range tombstone deletes for every reader goes, and is never shown to the filter.
+    // A range tombstone in the entry's stripe deletes it (and the older versions of the stripe with it).
     const rangeDeleted = !hidden && !tombstones.isEmpty && tombstones.deletes(key, userKeyLength, seq);
     // Decided before the tombstone rule: an expired or filtered-out entry is a tombstone from here on.
     const written = hidden || rangeDeleted ? undefined : rewrite.decide(entry, key, keyLength, type, previousStripe === -1 && stripe === spec.snapshots.length);

@@ -45,6 +45,9 @@ import { Flusher } from './flusher.js';
 import { MemtableSet } from './memtable-set.js';
 import { collectStats, formatLevels, newCounters, type DBEvents, type DBStats } from './stats.js';
 import { WritePipeline } from './write-pipeline.js';
+import { verify, type VerifyOptions, type VerifyReport } from '../tools/verify.js';
+import { repair, type RepairOptions, type RepairReport } from '../tools/repair.js';
+import { destroy, type DestroyOptions, type DestroyReport } from '../tools/destroy.js';
 
 export type { BatchOperation, PutOptions, WriteOptions } from './batch.js';
 export type { ExpiryOptions } from './expiry-argument.js';
@@ -53,6 +56,9 @@ export type { Snapshot } from './snapshot.js';
 export type { ShaleIterator } from '../iterator/public-iterator.js';
 export type { ReadOptions, IteratorOptions } from './read-path.js';
 export type { FlushEvent, StallEvent, DBEvents, DBStats } from './stats.js';
+export type { VerifyOptions, VerifyReport, VerifiedFile, ToolProgress, Damage } from '../tools/verify.js';
+export type { RepairOptions, RepairReport } from '../tools/repair.js';
+export type { DestroyOptions, DestroyReport } from '../tools/destroy.js';
 
 /**
  * Every open database, held until `close()`. An open database holds its
@@ -201,6 +207,39 @@ export class DB extends EventEmitter<DBEvents> {
     OPEN_DATABASES.add(db);
     db.#compactor.schedule();
     return db;
+  }
+
+  /**
+   * Reads every table block, the MANIFEST and the WALs of the closed database in
+   * `location`, checks every checksum and the order of every key, and reports
+   * each damaged place with its file and offset, changing nothing (docs/tools.md).
+   * Damage is in the report (`ok` false), not a rejection; rejects with
+   * `INVALID_ARGUMENT`, `NOT_FOUND` (no database there) or `IO_ERROR`.
+   */
+  static verify(location: string, options?: VerifyOptions): Promise<VerifyReport> {
+    return verify(location, options);
+  }
+
+  /**
+   * Salvages what is intact in the damaged database in `location` (intact
+   * tables, the intact blocks of damaged ones, the intact WAL records), writes a
+   * new MANIFEST, and moves damaged files to `lost/` (docs/tools.md). Afterwards
+   * the database opens with every intact entry readable. Crash-safe: a crash
+   * part way leaves the old database or the repaired one. Rejects with
+   * `INVALID_ARGUMENT`, `NOT_FOUND`, `LOCKED` (the database is open) or `IO_ERROR`.
+   */
+  static repair(location: string, options?: RepairOptions): Promise<RepairReport> {
+    return repair(location, options);
+  }
+
+  /**
+   * Removes the database in `location`: shale's files only, and the directory
+   * when nothing else is left in it. Rejects with `LOCKED` when the database is
+   * open, `NOT_FOUND` when `location` holds no shale database, or
+   * `INVALID_ARGUMENT`, `IO_ERROR`.
+   */
+  static destroy(location: string, options?: DestroyOptions): Promise<DestroyReport> {
+    return destroy(location, options);
   }
 
   /** The sequence number of the last write applied (after open: the last one recovered). */

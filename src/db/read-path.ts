@@ -29,9 +29,9 @@ import { userKeyOf, type Version } from '../version/version.js';
 import type { FileMeta } from '../version/version-edit.js';
 import type { VersionSet } from '../version/version-set.js';
 import { checkOptionNames, keyArgument, lookupKeyArgument } from './batch.js';
-import { expiringValueBody, isExpired, readExpiry } from '../util/expiring-value.js';
 import { mergeFragments } from '../rangedel/fragments.js';
 import { isExclusiveEndKey } from '../rangedel/table-tombstones.js';
+import { expiringValueBody, isExpired, readExpiry } from '../util/expiring-value.js';
 import type { MemtableSet } from './memtable-set.js';
 import { Snapshot, type SnapshotList } from './snapshot.js';
 

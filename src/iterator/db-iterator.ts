@@ -17,8 +17,8 @@
  */
 import assert from '../util/assert.js';
 import { EntryType, SEQUENCE_MAX, compareKeys } from '../keys.js';
-import { EXPIRY_BYTES, isExpired, readExpiry } from '../util/expiring-value.js';
 import { FragmentedTombstones } from '../rangedel/fragments.js';
+import { EXPIRY_BYTES, isExpired, readExpiry } from '../util/expiring-value.js';
 import type { InternalIterator } from './internal-iterator.js';
 import { aboveUpper, belowLower, rangeBounds, type Bound, type KeyRange } from './key-range.js';
 
@@ -41,10 +41,10 @@ export class DBIterator {
   readonly #lower: Bound | undefined;
   readonly #upper: Bound | undefined;
   readonly #reverse: boolean;
+  readonly #rangeTombstones: FragmentedTombstones;
   readonly #clock: () => number;
   /** The time expiring entries are judged by, read from `#clock` at each positioning call. */
   #nowMs: number;
-  readonly #rangeTombstones: FragmentedTombstones;
   #key: Buffer | undefined;
   #value: Buffer | undefined;
   /** When the current value expires (Infinity: never). */
@@ -225,7 +225,8 @@ export class DBIterator {
       if (inner.seq() > this.#snapshotSeq) continue;
       const value = this.#coveredByRange(key, inner.seq()) ? undefined : this.#liveValue();
       if (value === undefined) {
-        // The key's newest visible version is deleted or expired: hide every older one (a range tombstone newer than it is newer than them).
+        // The key's newest visible version is deleted, by a tombstone, a newer range tombstone or its expiry: hide
+        // every older one (a range tombstone newer than it is newer than them; an expired entry reads as a DELETE).
         skip = key;
         continue;
       }
@@ -256,7 +257,7 @@ export class DBIterator {
       if (inner.seq() > this.#snapshotSeq) continue;
       const live = this.#coveredByRange(entryKey, inner.seq()) ? undefined : this.#liveValue();
       if (live === undefined) {
-        // A newer tombstone (or expired entry) hides what was remembered of this key.
+        // A newer tombstone (a range tombstone, or an expired entry) hides what was remembered of this key.
         key = undefined;
         value = undefined;
       } else {

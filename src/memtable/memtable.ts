@@ -10,8 +10,8 @@ import assert from '../util/assert.js';
 import BTreeModule from 'sorted-btree';
 import type * as BTreeTypes from 'sorted-btree';
 import { EntryType, compareKeys } from '../keys.js';
-import { EXPIRY_BYTES } from '../util/expiring-value.js';
 import { FragmentedTombstones, newerOfEntryAndTombstone, type RangeTombstone } from '../rangedel/fragments.js';
+import { EXPIRY_BYTES } from '../util/expiring-value.js';
 
 type BTree<K, V> = BTreeTypes.default<K, V>;
 type BTreeClass = typeof BTreeModule.default;

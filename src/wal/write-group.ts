@@ -4,8 +4,12 @@
  *
  *   kind u8 (=2) | durableOffset u64le | firstSeq u64le | count u32le | count × op
  *   op: type u8 | keyLength varint32 | key | (all but DELETE) valueLength varint32 | value
- *   RANGE_DELETE op (log format 2): type u8 (=2) | startLength varint32 | start | endLength varint32 | end
- *   PUT_EXPIRING op (log format 2): a PUT's, whose value is `expiresAtMs u64le ‖ value` (util/expiring-value.ts)
+ *
+ * A RANGE_DELETE op (log format version 2) deletes [key, value): its "key" is the
+ * range's start and its "value" the end.
+ *
+ * A PUT_EXPIRING op (log format version 2) is a PUT's whose value is
+ * `expiresAtMs u64le ‖ value` (util/expiring-value.ts).
  *
  * `durableOffset` is how many bytes of this log were known synced when the group
  * was appended. Recovery uses it to tell a torn tail (damage past every durable
@@ -34,9 +38,9 @@ export interface WriteGroup {
 const GROUP_HEADER_BYTES = 1 + 8 + 8 + 4;
 const EMPTY: Buffer = Buffer.alloc(0);
 
-/** Whether an op of `type` carries a second byte string after its key: a PUT's (or PUT_EXPIRING's) value, a RANGE_DELETE's end. */
+/** Whether an op of `type` carries a second byte string after its key: a PUT's value, a RANGE_DELETE's end, a PUT_EXPIRING's expiry and value. */
 function hasValue(type: number): boolean {
-  return type === EntryType.PUT || type === EntryType.RANGE_DELETE || type === EntryType.PUT_EXPIRING;
+  return type !== EntryType.DELETE;
 }
 
 /** The encoded size of one op. */
@@ -128,7 +132,6 @@ export function decodeWriteGroup(payload: Buffer, file: string, offset: number, 
   if (position !== end) fail(`${end - position} trailing bytes`);
   return { durableOffset, firstSeq, ops };
 }
-
 
 /** Whether a log of format `formatVersion` may hold ops of `type`: version 1 has PUT and DELETE only. */
 function opTypeKnown(type: number, formatVersion: number): boolean {

@@ -74,7 +74,10 @@ type WriteStep =
   | { kind: 'delete'; key: Buffer }
   | { kind: 'deleteRange'; start: Buffer; end: Buffer }
   | { kind: 'batch'; ops: BatchOp[] };
-type BatchOp = { type: 'put'; key: Buffer; value: Buffer; expiry?: Expiry } | { type: 'delete'; key: Buffer } | { type: 'deleteRange'; start: Buffer; end: Buffer };
+type BatchOp =
+  | { type: 'put'; key: Buffer; value: Buffer; expiry?: Expiry }
+  | { type: 'delete'; key: Buffer }
+  | { type: 'deleteRange'; start: Buffer; end: Buffer };
 
 /**
  * The test's clock and the database time it implies: the clock (`clockMs`) may
@@ -401,7 +404,7 @@ class ModelRun {
     return this.#db.write(
       write.ops.map((op) =>
         op.type === 'deleteRange'
-          ? { type: op.type, start: this.#keyArgument(op.start), end: op.end }
+          ? { ...op, start: this.#keyArgument(op.start) }
           : op.type === 'put'
             ? { type: op.type, key: this.#keyArgument(op.key), value: op.value, ...op.expiry?.argument }
             : { type: op.type, key: this.#keyArgument(op.key) },

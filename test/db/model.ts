@@ -94,13 +94,13 @@ export class Model {
     this.sequence++;
   }
 
-  /** Deletes every key in [start, end): one write, as the engine numbers it. */
+  /** Deletes every key in [start, end), expired or not: one write, as the engine numbers it. */
   deleteRange(start: Buffer, end: Buffer): void {
-    // Every key written, expired or not: an expired one must not keep its expiry either.
-    for (const [key] of this.timedEntries()) {
+    for (const hex of [...this.#values.keys()]) {
+      const key = Buffer.from(hex, 'hex');
       if (Buffer.compare(key, start) < 0 || Buffer.compare(key, end) >= 0) continue;
-      this.#values.delete(key.toString('hex'));
-      this.#expiries.delete(key.toString('hex'));
+      this.#values.delete(hex);
+      this.#expiries.delete(hex);
     }
     this.#sorted = undefined;
     this.sequence++;

@@ -1,7 +1,7 @@
 /**
  * Exhaustive crash points (sim/crash-points.ts): for each operation that changes
  * the database's files — creating a database, switching the WAL with the
- * memtable, a flush, a compaction, a MANIFEST rotation — crash right after every
+ * memtable, a flush, a compaction, a MANIFEST rotation, a repair — crash right after every
  * one of its mutating file operations, in every crash mode, reopen, and check the
  * oracle: the open succeeds, the database is a prefix of the writes holding every
  * acknowledged sync write, and open leaves no temp or orphan files.
@@ -272,6 +272,30 @@ cases.push({
       for (let i = 0; i < 20; i++) stream.next();
       for (let i = 0; i < 60; i++) await ctx.write(db!, stream.next(i === 30));
       return db;
+    },
+  },
+});
+
+// DB.repair of a closed database (src/tools/repair.ts): its tables kept, its log's
+// writes in a new L0 table, a new MANIFEST and CURRENT. A crash anywhere in it
+// leaves the old database or the repaired one, and either holds every write.
+cases.push({
+  hallmark: /^create .*\.sst$[^]*^create .*MANIFEST-\d+$[^]*^rename .*CURRENT$/m,
+  testCase: {
+    name: 'repair',
+    options: MANUAL,
+    setup: async (ctx) => {
+      const db = await open(ctx, MANUAL);
+      const stream = writes();
+      await writeSome(ctx, db, stream, 30);
+      await db.flush();
+      await writeSome(ctx, db, stream, 20);
+      await db.close();
+      return undefined;
+    },
+    operation: async (ctx) => {
+      await DB.repair(DIR, { fs: ctx.fs });
+      return undefined;
     },
   },
 });
