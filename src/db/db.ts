@@ -190,7 +190,7 @@ export class DB extends EventEmitter<DBEvents> {
       location,
       executor,
       snapshots: () => this.#snapshots.sequences(),
-      now: () => this.#clock.now(),
+      now: () => this.#clock.nowOrLast(),
       onCompaction: (event) => {
         this.#counters.compactionCount++;
         this.#counters.compactionBytesRead += event.bytesRead;
