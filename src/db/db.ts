@@ -467,6 +467,7 @@ export class DB extends EventEmitter<DBEvents> {
       memtableBytes: this.#memtables.all().reduce((sum, memtable) => sum + memtable.approximateBytes, 0),
       lastSequence: this.#lastSequence(),
       readOnly: this.readOnly,
+      readOnlyRetryCount: this.#readOnly?.retryCount ?? 0,
     }, options);
   }
 
