@@ -6,6 +6,12 @@
  * (sync or not) is present; the database is exactly the result of some prefix of
  * the issued writes (in issue order), each batch whole or absent; values are
  * intact; `latestSequence` counts exactly that prefix's operations.
+ *
+ * A read-only database stays open beside the writer through every cycle
+ * (`read-only.ts`): while the writer runs, and after each kill before the writer
+ * reopens, it refreshes and its view must pass the same oracle against the writes
+ * acknowledged before the refresh; after the kill it must equal what the reopened
+ * writer recovers.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -35,6 +41,8 @@ export interface CrashtestSummary {
   cycles: number;
   intentsIssued: number;
   writesAcknowledged: number;
+  /** Views of the read-only reader checked, while writers ran and after kills. */
+  readerViewsChecked: number;
   violations: string[];
 }
 
@@ -43,7 +51,29 @@ interface CycleLogs {
   acked: Set<number>;
 }
 
-async function runChild(options: CrashtestOptions, cycle: number, firstIntent: number, delayMs: number): Promise<CycleLogs> {
+/** The cycle's logs as they are now; a write can cut the last line of either: only whole lines count. */
+function readLogs(intentLog: string, ackLog: string): CycleLogs {
+  const wholeLines = (file: string): string[] => {
+    const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+    return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter((line) => line.length > 0);
+  };
+  // Acknowledgements first: every write acknowledged by then was logged as an intent before it was issued.
+  const acked = new Set(wholeLines(ackLog).filter((line) => line !== 'open').map(Number));
+  const intents = wholeLines(intentLog).map(decodeIntent);
+  return { intents, acked };
+}
+
+/**
+ * Runs a writer for `delayMs`, calling `whileRunning` with the logs (read just
+ * before it) again and again meanwhile, then kills it.
+ */
+async function runChild(
+  options: CrashtestOptions,
+  cycle: number,
+  firstIntent: number,
+  delayMs: number,
+  whileRunning: (logs: () => CycleLogs) => Promise<void>,
+): Promise<CycleLogs> {
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'shale-crashtest-logs-'));
   const intentLog = path.join(logDir, 'intents');
   const ackLog = path.join(logDir, 'acks');
@@ -59,36 +89,61 @@ async function runChild(options: CrashtestOptions, cycle: number, firstIntent: n
       if (child.exitCode !== null) throw new Error(`cycle ${cycle}: the writer exited with ${child.exitCode} before opening: ${stderr}`);
       await sleep(5);
     }
-    await sleep(delayMs);
+    const killAt = Date.now() + delayMs;
+    while (Date.now() < killAt) {
+      await whileRunning(() => readLogs(intentLog, ackLog));
+      await sleep(Math.min(Math.max(0, killAt - Date.now()), 25));
+    }
   } finally {
     child.kill('SIGKILL');
     await exited;
   }
-  // A kill can cut the last line of either log: only whole lines count.
-  const wholeLines = (file: string): string[] => {
-    const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
-    return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter((line) => line.length > 0);
-  };
-  const intents = wholeLines(intentLog).map(decodeIntent);
-  const acked = new Set(wholeLines(ackLog).filter((line) => line !== 'open').map(Number));
+  const logs = readLogs(intentLog, ackLog);
   fs.rmSync(logDir, { recursive: true, force: true });
-  return { intents, acked };
+  return logs;
 }
 
-async function readState(db: DB, violations: string[], cycle: number): Promise<Map<string, string>> {
+/**
+ * Refreshes the reader and checks its view: a prefix of the cycle's writes after
+ * `model` (the state the cycle started from, at `baseSequence`) holding every
+ * write acknowledged before the refresh, and `latestSequence` exactly that
+ * prefix's. Returns the view.
+ */
+async function checkReaderView(reader: DB, logs: () => CycleLogs, model: Map<string, string>, baseSequence: bigint, violations: string[], where: string): Promise<Map<string, string>> {
+  const acked = logs().acked;
+  await reader.refresh();
+  const view = await readState(reader, violations, where);
+  // Intents read after the refresh: every write the view holds was logged before it was issued.
+  const { intents } = logs();
+  const prefixes = matchingPrefixes(model, intents, acked, view);
+  const sequences = prefixes.map((length) => baseSequence + BigInt(opCount(intents, length)));
+  if (prefixes.length === 0) {
+    violations.push(`${where}: the read-only view is no prefix of the ${intents.length} writes issued holding the ${acked.size} acknowledged before refresh()`);
+  } else if (!sequences.includes(reader.latestSequence)) {
+    violations.push(`${where}: the read-only view's latestSequence ${reader.latestSequence}, expected one of ${sequences.join(', ')}`);
+  }
+  return view;
+}
+
+async function readState(db: DB, violations: string[], cycle: number | string): Promise<Map<string, string>> {
   const state = new Map<string, string>();
   for await (const [key, value] of db.iterator()) state.set(key.toString(), value.toString());
   const reverse: string[] = [];
   for await (const key of db.keys({ reverse: true })) reverse.push(key.toString());
   const forward = [...state.keys()];
-  if (reverse.reverse().join('\n') !== forward.join('\n')) violations.push(`cycle ${cycle}: reverse scan differs from forward scan`);
+  if (reverse.reverse().join('\n') !== forward.join('\n')) violations.push(`${where(cycle)}: reverse scan differs from forward scan`);
   for (const [key, value] of state) {
-    if (!valueIsIntact(key, value)) violations.push(`cycle ${cycle}: ${key} holds a damaged or misplaced value`);
+    if (!valueIsIntact(key, value)) violations.push(`${where(cycle)}: ${key} holds a damaged or misplaced value`);
   }
   for (const key of forward.filter((_, i) => i % 50 === 0)) {
-    if ((await db.get(key))?.toString() !== state.get(key)) violations.push(`cycle ${cycle}: get(${key}) differs from the scan`);
+    if ((await db.get(key))?.toString() !== state.get(key)) violations.push(`${where(cycle)}: get(${key}) differs from the scan`);
   }
   return state;
+}
+
+/** `cycle N`, or a place already described. */
+function where(cycle: number | string): string {
+  return typeof cycle === 'number' ? `cycle ${cycle}` : cycle;
 }
 
 function sameState(a: Map<string, string>, b: Map<string, string>): boolean {
@@ -123,40 +178,56 @@ function opCount(intents: Intent[], length: number): number {
 
 export async function runCrashtest(options: CrashtestOptions): Promise<CrashtestSummary> {
   const rng = new Rng(options.seed);
-  const summary: CrashtestSummary = { cycles: 0, intentsIssued: 0, writesAcknowledged: 0, violations: [] };
+  const summary: CrashtestSummary = { cycles: 0, intentsIssued: 0, writesAcknowledged: 0, readerViewsChecked: 0, violations: [] };
   let model = new Map<string, string>();
   let baseSequence = 0n;
   let nextIntent = 0;
   if (fs.existsSync(options.dir)) throw new Error(`${options.dir} exists: crashtest needs a fresh directory`);
-  for (let cycle = 0; cycle < options.cycles; cycle++) {
-    const delayMs = rng.range(options.killAfterMinMs, options.killAfterMaxMs);
-    const { intents, acked } = await runChild(options, cycle, nextIntent, delayMs);
-    const violations: string[] = [];
-    const db = await DB.open(options.dir).catch((err: unknown) => {
-      throw new Error(`cycle ${cycle}: open after the kill failed: ${String(err)}`, { cause: err });
-    });
-    try {
-      const recovered = await readState(db, violations, cycle);
-      const prefixes = matchingPrefixes(model, intents, acked, recovered);
-      const sequences = prefixes.map((length) => baseSequence + BigInt(opCount(intents, length)));
-      if (prefixes.length === 0) {
-        violations.push(`cycle ${cycle}: the database is no prefix of the ${intents.length} writes issued (${acked.size} acknowledged)`);
-      } else if (!sequences.includes(db.latestSequence)) {
-        violations.push(`cycle ${cycle}: latestSequence ${db.latestSequence}, expected one of ${sequences.join(', ')}`);
+  // Opened once the first writer has created the database; open until the end, across kills and reopens.
+  let reader: DB | undefined;
+  try {
+    for (let cycle = 0; cycle < options.cycles; cycle++) {
+      const delayMs = rng.range(options.killAfterMinMs, options.killAfterMaxMs);
+      const violations: string[] = [];
+      const whileRunning = async (logs: () => CycleLogs): Promise<void> => {
+        reader ??= await DB.open(options.dir, { readOnly: true });
+        await checkReaderView(reader, logs, model, baseSequence, violations, `cycle ${cycle}, reader while the writer runs`);
+        summary.readerViewsChecked++;
+      };
+      const { intents, acked } = await runChild(options, cycle, nextIntent, delayMs, whileRunning);
+      const afterKill = reader === undefined ? undefined : await checkReaderView(reader, () => ({ intents, acked }), model, baseSequence, violations, `cycle ${cycle}, reader after the kill`);
+      if (afterKill !== undefined) summary.readerViewsChecked++;
+      const db = await DB.open(options.dir).catch((err: unknown) => {
+        throw new Error(`cycle ${cycle}: open after the kill failed: ${String(err)}`, { cause: err });
+      });
+      try {
+        const recovered = await readState(db, violations, cycle);
+        if (afterKill !== undefined && (!sameState(afterKill, recovered) || reader!.latestSequence !== db.latestSequence)) {
+          violations.push(`cycle ${cycle}: the reader's view after the kill (sequence ${reader!.latestSequence}) is not what the writer recovered (sequence ${db.latestSequence})`);
+        }
+        const prefixes = matchingPrefixes(model, intents, acked, recovered);
+        const sequences = prefixes.map((length) => baseSequence + BigInt(opCount(intents, length)));
+        if (prefixes.length === 0) {
+          violations.push(`cycle ${cycle}: the database is no prefix of the ${intents.length} writes issued (${acked.size} acknowledged)`);
+        } else if (!sequences.includes(db.latestSequence)) {
+          violations.push(`cycle ${cycle}: latestSequence ${db.latestSequence}, expected one of ${sequences.join(', ')}`);
+        }
+        model = recovered;
+        baseSequence = db.latestSequence;
+      } finally {
+        await db.close();
       }
-      model = recovered;
-      baseSequence = db.latestSequence;
-    } finally {
-      await db.close();
+      nextIntent += intents.length + 1000;
+      summary.cycles++;
+      summary.intentsIssued += intents.length;
+      summary.writesAcknowledged += acked.size;
+      summary.violations.push(...violations);
+      options.onProgress?.(
+        `cycle ${cycle + 1}/${options.cycles}: killed after ${delayMs} ms, ${acked.size} of ${intents.length} writes acknowledged, ${summary.violations.length} violations`,
+      );
     }
-    nextIntent += intents.length + 1000;
-    summary.cycles++;
-    summary.intentsIssued += intents.length;
-    summary.writesAcknowledged += acked.size;
-    summary.violations.push(...violations);
-    options.onProgress?.(
-      `cycle ${cycle + 1}/${options.cycles}: killed after ${delayMs} ms, ${acked.size} of ${intents.length} writes acknowledged, ${summary.violations.length} violations`,
-    );
+  } finally {
+    await reader?.close();
   }
   return summary;
 }
@@ -261,7 +332,7 @@ export async function crashtestCommand(argv: string[], cliPath: string): Promise
   if (summary.violations.length === 0 && !dirGiven) fs.rmSync(options.dir, { recursive: true, force: true });
   console.log(
     `crashtest: seed ${options.seed}, ${summary.cycles} cycles, ${summary.intentsIssued} writes issued, ` +
-      `${summary.writesAcknowledged} acknowledged, ${summary.violations.length} violations`,
+      `${summary.writesAcknowledged} acknowledged, ${summary.readerViewsChecked} read-only views checked, ${summary.violations.length} violations`,
   );
   return summary.violations.length === 0 ? 0 : 1;
 }
