@@ -32,6 +32,12 @@ export interface CrashPointCase {
   setup(ctx: CrashPointContext): Promise<DB | undefined>;
   /** The operation: every mutating file operation until it resolves is a crash point. Returns the database to close, if any. */
   operation(ctx: CrashPointContext, db: DB | undefined): Promise<DB | undefined>;
+  /**
+   * Optional: checks, in each crash state, another directory the operation
+   * writes (a checkpoint's target), after the database itself was checked.
+   * `mark` is the history's mark at the crash.
+   */
+  checkOther?(clone: CrashableFS, history: History, mark: CrashMark, where: string): Promise<void>;
 }
 
 export interface CrashPointReport {
@@ -96,6 +102,7 @@ export async function exploreCrashPoints(testCase: CrashPointCase, keys: readonl
     const where = `${testCase.name}: crash after op ${state.point} (${state.at}), ${state.mode}`;
     try {
       await checkCrashState(state, ctx.history, testCase.options, keys, where);
+      await testCase.checkOther?.(state.clone, ctx.history, state.mark, where);
     } catch (err) {
       violations.push(err instanceof Violation ? err.message : `${where}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     }

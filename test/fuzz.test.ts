@@ -3,6 +3,8 @@ import { fuzz as tableHarness, tableSeedInputs } from '../fuzz/jazzer-table.js';
 import { runLogDecoderFuzz } from '../fuzz/log-decoders.js';
 import { runRangeDelDecoderFuzz } from '../fuzz/range-del-decoders.js';
 import { runTableDecoderFuzz } from '../fuzz/table-decoders.js';
+import { runSalvageFuzz } from '../fuzz/salvage-decoders.js';
+import { runCopyDecoderFuzz } from '../fuzz/copy-decoders.js';
 import { Rng } from '../src/testing/rng.js';
 import { testSeed } from './helpers.js';
 
@@ -12,6 +14,10 @@ it('log reader and record decoders: damaged logs give only CorruptionError, neve
 
 it('table reader and block, trailer, footer, properties, handle and bloom decoders: damaged tables give only CorruptionError, never wrong data', async () => {
   await runTableDecoderFuzz(testSeed('table decoder fuzz'), 300);
+});
+
+it('the block scan, table check and table dump of verify and repair: damaged tables give only CorruptionError, never an entry that was not written', async () => {
+  await runSalvageFuzz(testSeed('salvage decoder fuzz'), 300);
 });
 
 it('the coverage-guided table harness takes its seed inputs, and bit flips of them, without a finding', async () => {
@@ -28,4 +34,8 @@ it('the coverage-guided table harness takes its seed inputs, and bit flips of th
 
 it('range-del block decoder: damaged blocks give only CorruptionError or well-formed fragments; a damaged block in a table never reads back as tombstones', async () => {
   await runRangeDelDecoderFuzz(testSeed('range-del decoder fuzz'), 300);
+});
+
+it('export stream and backup manifest decoders: damaged bytes give only CorruptionError or NOT_SUPPORTED, never other entries', () => {
+  runCopyDecoderFuzz(testSeed('copy decoder fuzz'), 300);
 });

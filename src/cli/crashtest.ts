@@ -5,13 +5,15 @@
  * docs/durability.md for a process kill: open succeeds; every acknowledged write
  * (sync or not) is present; the database is exactly the result of some prefix of
  * the issued writes (in issue order), each batch whole or absent; values are
- * intact; `latestSequence` counts exactly that prefix's operations.
+ * intact; `latestSequence` counts exactly that prefix's operations. Before
+ * the reopen, `DB.verify` must find no damage but a torn WAL tail, and every
+ * fifth cycle `DB.repair` runs first (it must keep all of that too).
  *
  * A read-only database stays open beside the writer through every cycle
- * (`read-only.ts`): while the writer runs, and after each kill before the writer
- * reopens, it refreshes and its view must pass the same oracle against the writes
- * acknowledged before the refresh; after the kill it must equal what the reopened
- * writer recovers.
+ * (`read-only.ts`): while the writer runs, and after each kill before anything
+ * else opens the database, it refreshes and its view must pass the same oracle
+ * against the writes acknowledged before the refresh; after the kill it must
+ * equal what the reopened writer recovers (on cycles without repair).
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -23,6 +25,7 @@ import { DB } from '../db/db.js';
 import { ShaleError } from '../errors.js';
 import { Rng } from '../testing/rng.js';
 import { applyIntent, decodeIntent, valueIsIntact, type Intent } from './crashtest-workload.js';
+import { checkCheckpoints, checkpointsDir, loggedCheckpoints, type LoggedCheckpoint } from './crashtest-checkpoints.js';
 
 export interface CrashtestOptions {
   cycles: number;
@@ -41,6 +44,9 @@ export interface CrashtestSummary {
   cycles: number;
   intentsIssued: number;
   writesAcknowledged: number;
+  /** Checkpoints the child started (each checked after the kill), and of them those found complete. */
+  checkpointsStarted: number;
+  checkpointsComplete: number;
   /** Views of the read-only reader checked, while writers ran and after kills. */
   readerViewsChecked: number;
   violations: string[];
@@ -49,24 +55,23 @@ export interface CrashtestSummary {
 interface CycleLogs {
   intents: Intent[];
   acked: Set<number>;
+  checkpoints: LoggedCheckpoint[];
 }
 
-/** The cycle's logs as they are now; a write can cut the last line of either: only whole lines count. */
+/** The cycle's logs as they are now. A write (or a kill) can cut the last line of either log: only whole lines count. */
 function readLogs(intentLog: string, ackLog: string): CycleLogs {
   const wholeLines = (file: string): string[] => {
     const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
     return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter((line) => line.length > 0);
   };
   // Acknowledgements first: every write acknowledged by then was logged as an intent before it was issued.
-  const acked = new Set(wholeLines(ackLog).filter((line) => line !== 'open').map(Number));
+  const ackLines = wholeLines(ackLog);
   const intents = wholeLines(intentLog).map(decodeIntent);
-  return { intents, acked };
+  const acked = new Set(ackLines.filter((line) => /^\d+$/.test(line)).map(Number));
+  return { intents, acked, checkpoints: loggedCheckpoints(ackLines) };
 }
 
-/**
- * Runs a writer for `delayMs`, calling `whileRunning` with the logs (read just
- * before it) again and again meanwhile, then kills it.
- */
+/** Runs a writer for `delayMs`, calling `whileRunning` again and again meanwhile (with a reader of the logs), then kills it. */
 async function runChild(
   options: CrashtestOptions,
   cycle: number,
@@ -106,11 +111,18 @@ async function runChild(
 /**
  * Refreshes the reader and checks its view: a prefix of the cycle's writes after
  * `model` (the state the cycle started from, at `baseSequence`) holding every
- * write acknowledged before the refresh, and `latestSequence` exactly that
+ * write acknowledged before the refresh, with `latestSequence` exactly that
  * prefix's. Returns the view.
  */
-async function checkReaderView(reader: DB, logs: () => CycleLogs, model: Map<string, string>, baseSequence: bigint, violations: string[], where: string): Promise<Map<string, string>> {
-  const acked = logs().acked;
+async function checkReaderView(
+  reader: DB,
+  logs: () => CycleLogs,
+  model: Map<string, string>,
+  baseSequence: bigint,
+  violations: string[],
+  where: string,
+): Promise<Map<string, string>> {
+  const { acked } = logs();
   await reader.refresh();
   const view = await readState(reader, violations, where);
   // Intents read after the refresh: every write the view holds was logged before it was issued.
@@ -125,25 +137,20 @@ async function checkReaderView(reader: DB, logs: () => CycleLogs, model: Map<str
   return view;
 }
 
-async function readState(db: DB, violations: string[], cycle: number | string): Promise<Map<string, string>> {
+async function readState(db: DB, violations: string[], where: string): Promise<Map<string, string>> {
   const state = new Map<string, string>();
   for await (const [key, value] of db.iterator()) state.set(key.toString(), value.toString());
   const reverse: string[] = [];
   for await (const key of db.keys({ reverse: true })) reverse.push(key.toString());
   const forward = [...state.keys()];
-  if (reverse.reverse().join('\n') !== forward.join('\n')) violations.push(`${where(cycle)}: reverse scan differs from forward scan`);
+  if (reverse.reverse().join('\n') !== forward.join('\n')) violations.push(`${where}: reverse scan differs from forward scan`);
   for (const [key, value] of state) {
-    if (!valueIsIntact(key, value)) violations.push(`${where(cycle)}: ${key} holds a damaged or misplaced value`);
+    if (!valueIsIntact(key, value)) violations.push(`${where}: ${key} holds a damaged or misplaced value`);
   }
   for (const key of forward.filter((_, i) => i % 50 === 0)) {
-    if ((await db.get(key))?.toString() !== state.get(key)) violations.push(`${where(cycle)}: get(${key}) differs from the scan`);
+    if ((await db.get(key))?.toString() !== state.get(key)) violations.push(`${where}: get(${key}) differs from the scan`);
   }
   return state;
-}
-
-/** `cycle N`, or a place already described. */
-function where(cycle: number | string): string {
-  return typeof cycle === 'number' ? `cycle ${cycle}` : cycle;
 }
 
 function sameState(a: Map<string, string>, b: Map<string, string>): boolean {
@@ -176,14 +183,39 @@ function opCount(intents: Intent[], length: number): number {
   return intents.slice(0, length).reduce((sum, intent) => sum + intent.ops.length, 0);
 }
 
+/** Every this many cycles the killed database is repaired (`DB.repair`) before it is reopened and checked. */
+export const CRASHTEST_REPAIR_EVERY = 5;
+
+/**
+ * A kill leaves nothing but a torn WAL tail: `DB.verify` must find no other
+ * damage. Every `CRASHTEST_REPAIR_EVERY` cycles the database is also repaired
+ * before the oracle checks it: repair of a killed database must lose nothing
+ * recovery would keep.
+ */
+async function verifyAndRepair(dir: string, cycle: number, violations: string[]): Promise<void> {
+  const report = await DB.verify(dir);
+  for (const damage of report.damage.filter((found) => found.tolerated !== true)) {
+    violations.push(`cycle ${cycle}: verify after the kill: ${damage.file} at ${damage.offset}: ${damage.reason}`);
+  }
+  if (cycle % CRASHTEST_REPAIR_EVERY === CRASHTEST_REPAIR_EVERY - 1) await DB.repair(dir);
+}
+
 export async function runCrashtest(options: CrashtestOptions): Promise<CrashtestSummary> {
   const rng = new Rng(options.seed);
-  const summary: CrashtestSummary = { cycles: 0, intentsIssued: 0, writesAcknowledged: 0, readerViewsChecked: 0, violations: [] };
+  const summary: CrashtestSummary = {
+    cycles: 0,
+    intentsIssued: 0,
+    writesAcknowledged: 0,
+    checkpointsStarted: 0,
+    checkpointsComplete: 0,
+    readerViewsChecked: 0,
+    violations: [],
+  };
   let model = new Map<string, string>();
   let baseSequence = 0n;
   let nextIntent = 0;
   if (fs.existsSync(options.dir)) throw new Error(`${options.dir} exists: crashtest needs a fresh directory`);
-  // Opened once the first writer has created the database; open until the end, across kills and reopens.
+  // Opened once the first writer has created the database; open until the end, across kills, repairs and reopens.
   let reader: DB | undefined;
   try {
     for (let cycle = 0; cycle < options.cycles; cycle++) {
@@ -194,15 +226,29 @@ export async function runCrashtest(options: CrashtestOptions): Promise<Crashtest
         await checkReaderView(reader, logs, model, baseSequence, violations, `cycle ${cycle}, reader while the writer runs`);
         summary.readerViewsChecked++;
       };
-      const { intents, acked } = await runChild(options, cycle, nextIntent, delayMs, whileRunning);
-      const afterKill = reader === undefined ? undefined : await checkReaderView(reader, () => ({ intents, acked }), model, baseSequence, violations, `cycle ${cycle}, reader after the kill`);
+      const { intents, acked, checkpoints } = await runChild(options, cycle, nextIntent, delayMs, whileRunning);
+      const afterKill = reader === undefined ? undefined : await checkReaderView(reader, () => ({ intents, acked, checkpoints }), model, baseSequence, violations, `cycle ${cycle}, reader after the kill`);
       if (afterKill !== undefined) summary.readerViewsChecked++;
+      summary.checkpointsStarted += checkpoints.length;
+      summary.checkpointsComplete += await checkCheckpoints(
+        checkpoints,
+        intents,
+        {
+          readState: (db, found, where) => readState(db, found, where),
+          prefixSequences: (cut, ackedBefore, state) =>
+            matchingPrefixes(model, cut, ackedBefore, state).map((length) => baseSequence + BigInt(opCount(cut, length))),
+        },
+        violations,
+        cycle,
+      );
+      await verifyAndRepair(options.dir, cycle, violations);
       const db = await DB.open(options.dir).catch((err: unknown) => {
         throw new Error(`cycle ${cycle}: open after the kill failed: ${String(err)}`, { cause: err });
       });
       try {
-        const recovered = await readState(db, violations, cycle);
-        if (afterKill !== undefined && (!sameState(afterKill, recovered) || reader!.latestSequence !== db.latestSequence)) {
+        const recovered = await readState(db, violations, `cycle ${cycle}`);
+        const repaired = cycle % CRASHTEST_REPAIR_EVERY === CRASHTEST_REPAIR_EVERY - 1;
+        if (afterKill !== undefined && !repaired && (!sameState(afterKill, recovered) || reader!.latestSequence !== db.latestSequence)) {
           violations.push(`cycle ${cycle}: the reader's view after the kill (sequence ${reader!.latestSequence}) is not what the writer recovered (sequence ${db.latestSequence})`);
         }
         const prefixes = matchingPrefixes(model, intents, acked, recovered);
@@ -330,9 +376,10 @@ export async function crashtestCommand(argv: string[], cliPath: string): Promise
   for (const violation of summary.violations) console.log(`VIOLATION ${violation}`);
   // Keep the directory for a post-mortem only when something was wrong.
   if (summary.violations.length === 0 && !dirGiven) fs.rmSync(options.dir, { recursive: true, force: true });
+  if (summary.violations.length === 0) fs.rmSync(checkpointsDir(options.dir), { recursive: true, force: true });
   console.log(
     `crashtest: seed ${options.seed}, ${summary.cycles} cycles, ${summary.intentsIssued} writes issued, ` +
-      `${summary.writesAcknowledged} acknowledged, ${summary.readerViewsChecked} read-only views checked, ${summary.violations.length} violations`,
+      `${summary.writesAcknowledged} acknowledged, ${summary.checkpointsStarted} checkpoints checked (${summary.checkpointsComplete} complete), ${summary.readerViewsChecked} read-only views checked, ${summary.violations.length} violations`,
   );
   return summary.violations.length === 0 ? 0 : 1;
 }

@@ -54,6 +54,7 @@ export class TableOutput {
         largest: meta.largestKey,
         smallestSeq: meta.smallestSeq,
         largestSeq: meta.largestSeq,
+        ...(meta.expiringEntryCount > 0 ? { expiryMinMs: meta.expiryMinMs } : {}),
       };
     } catch (err) {
       await this.#discard(!finished);

@@ -14,7 +14,21 @@ import { ShaleError } from '../errors.js';
 import type { FileLock } from '../fs/file-system.js';
 import { filePath, tableFileName } from '../filenames.js';
 import { deleteFromOp } from './open-range-end.js';
-import { batchOps, deleteOp, deleteRangeOp, keyArgument, lookupKeyArgument, putOp, syncOption, type BatchOperation, type WriteOptions } from './batch.js';
+import {
+  batchOps,
+  deleteOp,
+  deleteRangeOp,
+  keyArgument,
+  lookupKeyArgument,
+  putOp,
+  putOptions,
+  syncOption,
+  type BatchOperation,
+  type PutOptions,
+  type WriteOptions,
+} from './batch.js';
+import { DbClock } from './db-clock.js';
+import { resolveCompactionFilter, type CompactionFilterFunction } from '../compaction/compaction-filter.js';
 import { Compactor } from '../compaction/compactor.js';
 import { InlineExecutor, type CompactionExecutor } from '../compaction/executor.js';
 import { WorkerExecutor } from '../compaction/worker-executor.js';
@@ -36,13 +50,30 @@ import { collectStats, formatLevels, newCounters, type DBEvents, type DBStats } 
 import { WritePipeline } from './write-pipeline.js';
 import { newLatencies } from './latency-histogram.js';
 import { renderMetrics, type MetricsOptions } from './metrics.js';
+import { verify, type VerifyOptions, type VerifyReport } from '../tools/verify.js';
+import { repair, type RepairOptions, type RepairReport } from '../tools/repair.js';
+import { destroy, type DestroyOptions, type DestroyReport } from '../tools/destroy.js';
+import { makeCheckpoint, type CheckpointResult } from './checkpoint.js';
+import { approximateCount, approximateSize, type KeyBounds } from './approximate.js';
+import { exportSettings, exportStream, type ExportOptions } from './export.js';
+import { importInto, type ImportOptions, type ImportResult } from './import.js';
+import type { Readable } from 'node:stream';
+import { createBackup, type BackupInfo } from '../backup/backup-engine.js';
 
-export type { BatchOperation, WriteOptions } from './batch.js';
+export type { BatchOperation, PutOptions, WriteOptions } from './batch.js';
+export type { ExpiryOptions } from './expiry-argument.js';
 export type { RecoveryReport } from '../wal/recovery.js';
 export type { Snapshot } from './snapshot.js';
 export type { ShaleIterator } from '../iterator/public-iterator.js';
 export type { ReadOptions, IteratorOptions } from './read-path.js';
 export type { FlushEvent, StallEvent, DBEvents, DBStats } from './stats.js';
+export type { VerifyOptions, VerifyReport, VerifiedFile, ToolProgress, Damage } from '../tools/verify.js';
+export type { RepairOptions, RepairReport } from '../tools/repair.js';
+export type { DestroyOptions, DestroyReport } from '../tools/destroy.js';
+export type { CheckpointResult } from './checkpoint.js';
+export type { ExportOptions } from './export.js';
+export type { ImportOptions, ImportResult } from './import.js';
+export type { ExportFormat, ExportEncoding } from './export-format.js';
 
 /**
  * Every open database, held until `close()`. An open database holds its
@@ -82,15 +113,29 @@ export class DB extends EventEmitter<DBEvents> {
   readonly #blockCache: BlockCache;
   readonly #tableCache: TableCache;
   readonly #snapshots = new SnapshotList();
+  /** The database's time: what expiring entries are judged by. */
+  readonly #clock: DbClock;
   readonly #reads: ReadPath;
   #closing = false;
+  /** Checkpoints, backups and exports under way: `close()` waits for them. */
+  readonly #copies = new Set<Promise<unknown>>();
   #closePromise: Promise<void> | undefined;
 
-  /** `opened` is what recovery left a writable database; undefined opens a read-only one, whose first view `#readOnly.refresh()` loads. */
-  private constructor(location: string, options: ResolvedOptions, opened: OpenedDatabase | undefined) {
+  /**
+   * `opened` is what recovery left a writable database; undefined opens a
+   * read-only one, whose first view `#readOnly.refresh()` loads.
+   */
+  private constructor(
+    location: string,
+    options: ResolvedOptions,
+    opened: OpenedDatabase | undefined,
+    compactionFilter: CompactionFilterFunction | undefined,
+  ) {
     super();
     this.location = location;
     this.#options = options;
+    this.#clock = new DbClock(options.clock);
+    const now = (): number => this.#clock.now();
     this.#recoveryReport = opened?.report;
     this.#memtables = new MemtableSet(options.memtableNodeSizeMax, opened?.logNumber ?? 0);
     this.#blockCache = new BlockCache(options.blockCacheBytes);
@@ -112,7 +157,7 @@ export class DB extends EventEmitter<DBEvents> {
       opened?.state ?? emptyManifestState(),
       opened?.manifest,
     );
-    this.#writer = opened === undefined ? undefined : this.#buildWriter(opened);
+    this.#writer = opened === undefined ? undefined : this.#buildWriter(opened, compactionFilter, now);
     this.#readOnly =
       opened === undefined
         ? new ReadOnlyFollower({ options, location, versions: this.#versions, memtables: this.#memtables, tableCache: this.#tableCache, snapshots: this.#snapshots })
@@ -125,21 +170,26 @@ export class DB extends EventEmitter<DBEvents> {
       snapshots: this.#snapshots,
       latencies: this.#latencies,
       lastSequence: () => this.#lastSequence(),
+      now,
       checkOpen: () => this.#checkOpen(),
     });
   }
 
   /** The write path, flushes and compaction of a writable database. */
-  #buildWriter(opened: OpenedDatabase): WriterParts {
+  #buildWriter(opened: OpenedDatabase, compactionFilter: CompactionFilterFunction | undefined, now: () => number): WriterParts {
     const { location } = this;
     const options = this.#options;
-    const executor: CompactionExecutor = options.compactionExecutor === 'worker' ? new WorkerExecutor(options.compactionThreads) : new InlineExecutor(options.fs);
+    const executor: CompactionExecutor =
+      options.compactionExecutor === 'worker'
+        ? new WorkerExecutor(options.compactionThreads, typeof options.compactionFilter === 'object' ? options.compactionFilter : undefined)
+        : new InlineExecutor(options.fs, compactionFilter);
     const compactor = new Compactor({
       versions: this.#versions,
       options,
       location,
       executor,
       snapshots: () => this.#snapshots.sequences(),
+      now,
       onCompaction: (event) => {
         this.#counters.compactionCount++;
         this.#counters.compactionBytesRead += event.bytesRead;
@@ -221,10 +271,12 @@ export class DB extends EventEmitter<DBEvents> {
     }
     const resolved = resolveOptions(options);
     if (resolved.readOnly) return DB.#openReadOnly(location, resolved);
+    // Loaded before the lock is taken: a filter module that cannot load fails the open with nothing to undo.
+    const compactionFilter = await resolveCompactionFilter(resolved.compactionFilter);
     const opened = await openDatabase(location, resolved);
     let db: DB;
     try {
-      db = new DB(location, resolved, opened);
+      db = new DB(location, resolved, opened, compactionFilter);
     } catch (err) {
       // Nothing owns what recovery opened yet: close it here, or the handles and the lock leak.
       await opened.log.close().catch(() => undefined);
@@ -237,9 +289,65 @@ export class DB extends EventEmitter<DBEvents> {
     return db;
   }
 
+  /**
+   * Reads every table block, the MANIFEST and the WALs of the closed database in
+   * `location`, checks every checksum and the order of every key, and reports
+   * each damaged place with its file and offset, changing nothing (docs/tools.md).
+   * Damage is in the report (`ok` false), not a rejection; rejects with
+   * `INVALID_ARGUMENT`, `NOT_FOUND` (no database there) or `IO_ERROR`.
+   */
+  static verify(location: string, options?: VerifyOptions): Promise<VerifyReport> {
+    return verify(location, options);
+  }
+
+  /**
+   * Salvages what is intact in the damaged database in `location` (intact
+   * tables, the intact blocks of damaged ones, the intact WAL records), writes a
+   * new MANIFEST, and moves damaged files to `lost/` (docs/tools.md). Afterwards
+   * the database opens with every intact entry readable. Crash-safe: a crash
+   * part way leaves the old database or the repaired one. Rejects with
+   * `INVALID_ARGUMENT`, `NOT_FOUND`, `LOCKED` (the database is open) or `IO_ERROR`.
+   */
+  static repair(location: string, options?: RepairOptions): Promise<RepairReport> {
+    return repair(location, options);
+  }
+
+  /**
+   * Removes the database in `location`: shale's files only, and the directory
+   * when nothing else is left in it. Rejects with `LOCKED` when the database is
+   * open, `NOT_FOUND` when `location` holds no shale database, or
+   * `INVALID_ARGUMENT`, `IO_ERROR`.
+   */
+  static destroy(location: string, options?: DestroyOptions): Promise<DestroyReport> {
+    return destroy(location, options);
+  }
+
+  /**
+   * Creates a database in `location`, which must not hold one, from an export
+   * stream (`db.export()`'s bytes, binary or JSON lines; the form is told from
+   * the first bytes), and closes it. Resolves once every entry is written and
+   * durable. A damaged or cut-short stream rejects with `CORRUPTION` naming
+   * `options.sourceName` and the byte offset; the entries written before it
+   * stay in the new database, which should then be removed. Also rejects with
+   * `EXISTS`, `INVALID_ARGUMENT`, `IO_ERROR`.
+   */
+  static async import(location: string, source: AsyncIterable<Uint8Array | string>, options?: ImportOptions): Promise<ImportResult> {
+    if (source === null || typeof source !== 'object' || typeof (source as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator] !== 'function') {
+      throw new ShaleError('INVALID_ARGUMENT', 'source must be an async iterable of bytes (a readable stream)');
+    }
+    const { sourceName = 'import stream', ...dbOptions } = options ?? {};
+    const db = await DB.open(location, { ...dbOptions, errorIfExists: true });
+    try {
+      return await importInto((ops) => db.write(ops, { sync: false }), source, sourceName, db.#options);
+    } finally {
+      await db.close();
+    }
+  }
+
   /** A read-only open: loads the first view; nothing on disk changes, no LOCK is taken. */
   static async #openReadOnly(location: string, options: ResolvedOptions): Promise<DB> {
-    const db = new DB(location, options, undefined);
+    // No compaction, so no compaction filter: a filter given with readOnly is never called.
+    const db = new DB(location, options, undefined, undefined);
     try {
       await db.#readOnly!.refresh();
     } catch (err) {
@@ -293,11 +401,16 @@ export class DB extends EventEmitter<DBEvents> {
     return !this.#closing;
   }
 
-  /** Stores `value` under `key`. See `WriteOptions` for what resolving promises. */
-  put(key: BytesLike, value: BytesLike, options?: WriteOptions): Promise<void> {
+  /**
+   * Stores `value` under `key`. See `WriteOptions` for what resolving promises,
+   * and `ExpiryOptions` for `ttl` and `expiresAt`: an entry that expires is gone
+   * for every read from its expiry time on. Without them it never expires.
+   */
+  put(key: BytesLike, value: BytesLike, options?: PutOptions): Promise<void> {
     try {
       this.#checkWritable();
-      return this.#writes.write([putOp(key, value, this.#options)], syncOption(options));
+      const { sync, expiresAtMs } = putOptions(options, () => this.#clock.now());
+      return this.#writes.write([putOp(key, value, this.#options, expiresAtMs)], sync);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -335,7 +448,7 @@ export class DB extends EventEmitter<DBEvents> {
   write(operations: readonly BatchOperation[], options?: WriteOptions): Promise<void> {
     try {
       this.#checkWritable();
-      const ops = batchOps(operations, this.#options);
+      const ops = batchOps(operations, this.#options, () => this.#clock.now());
       const sync = syncOption(options);
       if (ops.length === 0) return Promise.resolve();
       return this.#writes.write(ops, sync);
@@ -422,6 +535,11 @@ export class DB extends EventEmitter<DBEvents> {
   /** Writes the memtable to a table and resolves when the table is installed. */
   async flush(): Promise<void> {
     this.#checkWritable();
+    await this.#flushMemtables();
+  }
+
+  /** `flush()` without the open check: for copies under way, which `close()` waits for. */
+  async #flushMemtables(): Promise<void> {
     await this.#writes.rotate();
     await this.#flusher.waitFor(new Set(this.#memtables.immutables));
   }
@@ -436,6 +554,106 @@ export class DB extends EventEmitter<DBEvents> {
     const high = end === undefined ? undefined : Buffer.from(lookupKeyArgument(end, this.#options));
     await this.flush();
     await this.#compactor.compactRange(low, high);
+  }
+
+  /**
+   * Makes `targetDir` (which must not exist) a consistent copy of the database
+   * that opens with `DB.open`: every write made before the call, and none made
+   * after the flush it starts. Tables are hard-linked where the target is on the
+   * same file system and copied otherwise; writes go on meanwhile. A crash
+   * midway leaves a directory that does not open as a database (delete it and
+   * try again). Rejects with `EXISTS` if `targetDir` exists, `NOT_OPEN`,
+   * `IO_ERROR`.
+   */
+  checkpoint(targetDir: string): Promise<CheckpointResult> {
+    try {
+      this.#checkOpen();
+      if (typeof targetDir !== 'string' || targetDir.length === 0) throw new ShaleError('INVALID_ARGUMENT', 'targetDir must be a non-empty string');
+      return this.#track(
+        makeCheckpoint({ options: this.#options, location: this.location, versions: this.#versions, flush: () => this.#flushMemtables() }, targetDir),
+      );
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * About how many bytes of table files hold keys in [start, end) (either bound
+   * may be omitted), from table metadata and index offsets: no data block is
+   * read. Writes still in the memtable are not counted (`flush()` first to
+   * include them); old versions and tombstones not yet compacted away are.
+   */
+  approximateSize(start?: BytesLike, end?: BytesLike): Promise<number> {
+    try {
+      this.#checkOpen();
+      return approximateSize({ versions: this.#versions, tableCache: this.#tableCache }, this.#keyBounds(start, end));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * About how many entries tables hold in [start, end), from each table's entry
+   * count and index offsets. Counted as `approximateSize` counts bytes: the
+   * memtable is left out, and every stored version and tombstone counts.
+   */
+  approximateCount(start?: BytesLike, end?: BytesLike): Promise<number> {
+    try {
+      this.#checkOpen();
+      return approximateCount({ versions: this.#versions, tableCache: this.#tableCache }, this.#keyBounds(start, end));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Checks and copies optional range bounds. */
+  #keyBounds(start: BytesLike | undefined, end: BytesLike | undefined): KeyBounds {
+    return {
+      start: start === undefined ? undefined : Buffer.from(lookupKeyArgument(start, this.#options)),
+      end: end === undefined ? undefined : Buffer.from(lookupKeyArgument(end, this.#options)),
+    };
+  }
+
+  /**
+   * Every key and value of the database, at one snapshot taken now, as a
+   * readable byte stream in the export format (`binary` by default, or `jsonl`
+   * with `base64` or `utf8` keys and values; docs/format.md, "Export stream").
+   * The stream reads the database as it is consumed and never holds it all in
+   * memory. Destroy it (or read it to the end) to release the snapshot; once the
+   * database closes, it fails with `NOT_OPEN`. Load it with `DB.import`.
+   */
+  export(options?: ExportOptions): Readable {
+    this.#checkOpen();
+    const { format, encoding } = exportSettings(options);
+    return exportStream(this.iterator(), format, encoding);
+  }
+
+  /**
+   * Adds a backup of the database to `backupDir` (created if missing) and
+   * resolves with it: like `checkpoint`, every write made before the call,
+   * consistent at one sequence number; tables an earlier backup in the
+   * directory holds are not copied again. Writes go on meanwhile. A crash
+   * midway leaves the earlier backups intact. See `listBackups`,
+   * `verifyBackup`, `restoreBackup`, `purgeOldBackups`. Rejects with `LOCKED`
+   * (another operation holds the backup directory), `NOT_OPEN`, `IO_ERROR`,
+   * `CORRUPTION` (a table changed while it was read).
+   */
+  backup(backupDir: string): Promise<BackupInfo> {
+    try {
+      this.#checkOpen();
+      if (typeof backupDir !== 'string' || backupDir.length === 0) throw new ShaleError('INVALID_ARGUMENT', 'backupDir must be a non-empty string');
+      return this.#track(createBackup({ options: this.#options, location: this.location, versions: this.#versions, flush: () => this.#flushMemtables() }, backupDir));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Runs `work` as a copy `close()` waits for. */
+  #track<T>(work: Promise<T>): Promise<T> {
+    this.#copies.add(work);
+    const untrack = (): void => void this.#copies.delete(work);
+    work.then(untrack, untrack);
+    return work;
   }
 
   /** Counters and per-level figures; see `DBStats`. */
@@ -495,6 +713,7 @@ export class DB extends EventEmitter<DBEvents> {
     this.#closing = true;
     if (this.#readOnly !== undefined) return this.#closeReadOnly(this.#readOnly);
     try {
+      await Promise.allSettled([...this.#copies]);
       await this.#writes.drain();
       await this.#flusher.drain();
       await this.#compactor.close();
@@ -513,6 +732,7 @@ export class DB extends EventEmitter<DBEvents> {
   /** Closes a read-only database: after a running refresh, its iterators and its tables. There is no lock to release. */
   async #closeReadOnly(follower: ReadOnlyFollower): Promise<void> {
     try {
+      await Promise.allSettled([...this.#copies]);
       await follower.idle();
     } finally {
       this.#reads.closeIterators();

@@ -5,7 +5,9 @@
  * A get looks in L0 newest first (every table whose key range holds the key),
  * then in each deeper level in the one table whose range can hold it (binary
  * search), skipping tables whose bloom filter says no. The first entry visible at
- * the snapshot decides: a PUT's value, or a DELETE's absence.
+ * the snapshot decides: a PUT's value, or a DELETE's absence. An expiring PUT
+ * past its expiry (by the database's time when the read is made) decides like a
+ * DELETE (docs/internals.md, "TTL").
  */
 import { performance } from 'node:perf_hooks';
 import assert from '../util/assert.js';
@@ -31,6 +33,7 @@ import { checkOptionNames, keyArgument, lookupKeyArgument } from './batch.js';
 import type { Latencies } from './latency-histogram.js';
 import { mergeFragments } from '../rangedel/fragments.js';
 import { isExclusiveEndKey } from '../rangedel/table-tombstones.js';
+import { expiringValueBody, isExpired, readExpiry } from '../util/expiring-value.js';
 import type { MemtableSet } from './memtable-set.js';
 import { Snapshot, type SnapshotList } from './snapshot.js';
 
@@ -74,6 +77,8 @@ export interface ReadPathParts {
   latencies: Latencies;
   /** The sequence number of the last applied write: the default read point. */
   lastSequence(): number;
+  /** The database's time (monotone): what expiring entries are judged by. */
+  now(): number;
   /** Throws `NOT_OPEN` once the database is closing. */
   checkOpen(): void;
 }
@@ -157,7 +162,7 @@ export class ReadPath {
     const iterator: ShaleIterator<T> = new ShaleIterator<T>(
       {
         build: async () => {
-          const built = await buildDbIterator(frozen, pin.version, tableCache, seq, range, reverse);
+          const built = await buildDbIterator(frozen, pin.version, tableCache, seq, range, reverse, this.#parts.now);
           releaseTables = built.release;
           return built.iterator;
         },
@@ -201,14 +206,14 @@ export class ReadPath {
     const found = this.#parts.memtables.get(key, seq);
     if (found !== undefined) {
       if (startedMs !== NOT_TIMED) this.#parts.latencies.get.observeSince(startedMs);
-      return Promise.resolve(valueOf(found));
+      return Promise.resolve(valueOf(found, this.#parts.now()));
     }
     // Tables already open answer now, without a pin or an await; only a table
     // that must be opened sends the read to the threadpool.
     const inTables = lookupTables(this.#parts.versions.current, this.#parts.tableCache, key, seq, false);
     if (inTables !== TABLE_NOT_OPEN) {
       if (startedMs !== NOT_TIMED) this.#parts.latencies.get.observeSince(startedMs);
-      return Promise.resolve(inTables === undefined ? undefined : valueOf(inTables));
+      return Promise.resolve(inTables === undefined ? undefined : valueOf(inTables, this.#parts.now()));
     }
     // The table read waits for I/O: the key must be the read's own by then.
     return this.#getFromTables(Buffer.from(key), seq, startedMs);
@@ -218,14 +223,14 @@ export class ReadPath {
     const found = this.#parts.memtables.get(key, seq) ?? lookupTables(this.#parts.versions.current, this.#parts.tableCache, key, seq, true);
     // Invariant: allowed to open tables, the lookup always answers.
     assert(found !== TABLE_NOT_OPEN, 'a synchronous lookup met a table it did not open');
-    return found === undefined ? undefined : valueOf(found);
+    return found === undefined ? undefined : valueOf(found, this.#parts.now());
   }
 
   async #getFromTables(key: Buffer, seq: number, startedMs: number): Promise<Buffer | undefined> {
     const pin = this.#parts.versions.pin();
     try {
       const found = await getFromVersion(pin.version, this.#parts.tableCache, key, seq);
-      return found === undefined ? undefined : valueOf(found);
+      return found === undefined ? undefined : valueOf(found, this.#parts.now());
     } finally {
       pin.release();
       if (startedMs !== NOT_TIMED) this.#parts.latencies.get.observeSince(startedMs);
@@ -233,9 +238,17 @@ export class ReadPath {
   }
 }
 
-/** The caller's own copy of a found value: the one copy a get makes (tables and memtables hand out views). */
-function valueOf(found: MemLookup): Buffer | undefined {
-  return found.type === EntryType.DELETE ? undefined : Buffer.from(found.value);
+/**
+ * The caller's own copy of a found value: the one copy a get makes (tables and
+ * memtables hand out views). A tombstone, or an expiring entry expired at
+ * `nowMs`, is absence.
+ */
+export function valueOf(found: MemLookup, nowMs: number): Buffer | undefined {
+  if (found.type === EntryType.DELETE) return undefined;
+  if (found.type !== EntryType.PUT_EXPIRING) return Buffer.from(found.value);
+  // Invariant: the memtable and the table readers hand out expiring values with their expiry time.
+  assert(found.value.length >= 8, 'an expiring value without its expiry time');
+  return isExpired(readExpiry(found.value), nowMs) ? undefined : Buffer.from(expiringValueBody(found.value));
 }
 
 /** The start time of a lookup that is part of a getMany, whose duration is recorded once for the whole call. */
@@ -371,6 +384,7 @@ export async function buildDbIterator(
   seq: number,
   range: KeyRange,
   reverse: boolean,
+  now: () => number,
 ): Promise<{ iterator: DBIterator; release: () => void }> {
   const acquired: number[] = [];
   const release = (): void => {
@@ -419,7 +433,7 @@ export async function buildDbIterator(
     // One source (a compacted database, say) needs no merge: each step would only pass through the heap.
     const inner = children.length === 1 ? children[0]! : new MergingIterator(children);
     const tombstoneLists = [...memtables.map((memtable) => memtable.rangeTombstones), ...[...readers.values()].map((reader) => reader.rangeTombstones())];
-    return { iterator: new DBIterator(inner, seq, range, reverse, mergeFragments(tombstoneLists, seq)), release };
+    return { iterator: new DBIterator(inner, seq, range, reverse, mergeFragments(tombstoneLists, seq), now), release };
   } catch (err) {
     release();
     throw err;

@@ -12,7 +12,8 @@
 import assert from '../util/assert.js';
 import { CorruptionError, ioError } from '../errors.js';
 import type { RandomAccessFile } from '../fs/file-system.js';
-import { EntryType, INTERNAL_KEY_TRAILER_BYTES, readTrailerSeq, writeTrailer } from '../keys.js';
+import { EXPIRY_BYTES } from '../util/expiring-value.js';
+import { EntryType, INTERNAL_KEY_TRAILER_BYTES, SEQUENCE_MAX, readTrailerSeq, writeTrailer } from '../keys.js';
 import type { BlockCache, BlockSlots } from './block-cache.js';
 import type { BlockHandle } from './block-handle.js';
 import { Block, type BlockIterator } from './block-reader.js';
@@ -128,6 +129,22 @@ export class TableReader implements DataBlockSource {
     return this.#file.size;
   }
 
+  /**
+   * The file offset where entries of `userKey` and later keys begin, from the
+   * index alone (no data block is read): the offset of the first data block
+   * whose separator is at or after the key, or the end of the data blocks when
+   * every entry is before it. `approximateSize` subtracts two of these.
+   */
+  approximateOffsetOf(userKey: Uint8Array): number {
+    const index = this.#indexLookup.find(userKey, SEQUENCE_MAX);
+    return index < this.#indexLookup.blockCount ? this.#indexLookup.blockOffset(index) : this.#dataEnd;
+  }
+
+  /** The end of the data blocks: what `approximateOffsetOf` answers past the last key. */
+  get dataEndOffset(): number {
+    return this.#dataEnd;
+  }
+
   /** False when the table certainly holds no entry for `userKey` (bloom filter); true when it may. */
   mayContain(userKey: Uint8Array): boolean {
     return this.#filter === undefined || this.#filter.mayContain(userKey);
@@ -180,9 +197,13 @@ export class TableReader implements DataBlockSource {
     if (userKeyLength !== userKey.length || compareBytes(key, 0, userKeyLength, userKey, 0, userKey.length) !== 0) return undefined;
     const type = key[userKeyLength]!;
     const seq = readTrailerSeq(key, userKeyLength);
-    if (type !== EntryType.PUT && type !== EntryType.DELETE) throw new CorruptionError(this.fileName, block.offset, `unknown entry type ${type}`);
+    if (type !== EntryType.PUT && type !== EntryType.DELETE && type !== EntryType.PUT_EXPIRING) {
+      throw new CorruptionError(this.fileName, block.offset, `unknown entry type ${type}`);
+    }
     if (seq < 0 || seq > snapshotSeq) throw new CorruptionError(this.fileName, block.offset, 'entry out of order');
-    return { type, value: data.value(), seq };
+    const value = data.value();
+    if (type === EntryType.PUT_EXPIRING && value.length < EXPIRY_BYTES) throw new CorruptionError(this.fileName, block.offset, 'an expiring entry without its expiry time');
+    return { type, value, seq };
   }
 
   /** A new iterator over every entry; `userKeyCopies` for a reader of user keys only (see `TableIterator`). */

@@ -41,10 +41,14 @@ describe('shale crashtest', () => {
       killAfterMaxMs: 400,
       cliPath,
     });
-    console.log(`# crashtest: ${summary.cycles} cycles, ${summary.intentsIssued} writes issued, ${summary.writesAcknowledged} acknowledged, ${summary.readerViewsChecked} read-only views checked`);
+    console.log(
+      `# crashtest: ${summary.cycles} cycles, ${summary.intentsIssued} writes issued, ${summary.writesAcknowledged} acknowledged, ` +
+        `${summary.checkpointsStarted} checkpoints started, ${summary.checkpointsComplete} complete, ${summary.readerViewsChecked} read-only views checked`,
+    );
     assert.deepEqual(summary.violations, []);
     assert.equal(summary.cycles, CYCLES);
     assert.ok(summary.writesAcknowledged > CYCLES, 'the writers got writes acknowledged before the kills');
+    if (CYCLES >= 20) assert.ok(summary.checkpointsStarted > 0, 'the writers took checkpoints before the kills');
     // At least one view while the writer ran and one after the kill, in every cycle.
     assert.ok(summary.readerViewsChecked >= 2 * CYCLES, `read-only views checked: ${summary.readerViewsChecked}`);
   });
