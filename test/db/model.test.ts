@@ -685,6 +685,10 @@ class ModelRun {
    * the model's state; sometimes reopens it instead.
    */
   async #follow(): Promise<void> {
+    // The follower keeps a time of its own (the largest clock reading it has seen),
+    // which lags the writer's while the clock is behind: bring the clock up to the
+    // database time, so both judge expiry by the model's time.
+    this.#time.catchUp();
     const follower = this.#follower;
     if (follower === undefined || this.#rng.bool(0.1)) {
       this.#op = follower === undefined ? 'open a read-only follower' : 'reopen the read-only follower';
@@ -740,6 +744,8 @@ class ModelRun {
     this.#op = `db.checkpoint(${target})`;
     const result = await this.#db.checkpoint(target);
     if (result.sequence !== BigInt(this.#model.sequence)) this.#fail(`checkpoint sequence ${result.sequence}, expected ${this.#model.sequence}`);
+    // The copy's time starts from the clock, which may be behind the database time: catch it up, as before a reopen.
+    this.#time.catchUp();
     const copy = await DB.open(target, { ...this.#options, createIfMissing: false });
     try {
       copy.checkInvariants();
