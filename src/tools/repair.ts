@@ -29,6 +29,7 @@ import { encodeInternalKey } from '../keys.js';
 import { MemTable } from '../memtable/memtable.js';
 import { resolveOptions, tableBuilderOptions, type ResolvedOptions } from '../options.js';
 import { writeTable } from '../compaction/flush.js';
+import { rangeDelBlockSpec } from '../rangedel/table-tombstones.js';
 import { ManifestWriter, emptyManifestState, readCurrent, replayManifest, type ManifestState } from '../version/manifest.js';
 import type { FileMeta } from '../version/version-edit.js';
 import { WAL_MAGIC } from '../wal/log-format.js';
@@ -277,10 +278,11 @@ async function recoveryAccepts(run: RepairRun, fileNumber: number): Promise<bool
   }
 }
 
-/** Writes the logs' salvaged writes as one L0 table. */
+/** Writes the logs' salvaged writes, range deletes included (as recovery does), as one L0 table. */
 async function writeLogTable(run: RepairRun, memtable: MemTable): Promise<void> {
   const fileNumber = run.newFileNumber();
-  const table = await writeTable(run.fs, run.dir, fileNumber, 0, memtable.entries(), tableBuilderOptions(run.options, 0));
+  const rangeDel = rangeDelBlockSpec(memtable.rangeTombstones.fragments);
+  const table = await writeTable(run.fs, run.dir, fileNumber, 0, memtable.entries(), tableBuilderOptions(run.options, 0), rangeDel);
   if (table === undefined) return;
   run.state.files.set(table.fileNumber, table);
   run.report.logTable = tableFileName(table.fileNumber);
