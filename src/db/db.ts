@@ -121,10 +121,7 @@ export class DB extends EventEmitter<DBEvents> {
   readonly #copies = new Set<Promise<unknown>>();
   #closePromise: Promise<void> | undefined;
 
-  /**
-   * `opened` is what recovery left a writable database; undefined opens a
-   * read-only one, whose first view `#readOnly.refresh()` loads.
-   */
+  /** `opened` is what recovery left a writable database; undefined opens a read-only one, whose first view `#readOnly.refresh()` loads. */
   private constructor(
     location: string,
     options: ResolvedOptions,
@@ -135,7 +132,6 @@ export class DB extends EventEmitter<DBEvents> {
     this.location = location;
     this.#options = options;
     this.#clock = new DbClock(options.clock);
-    const now = (): number => this.#clock.now();
     this.#recoveryReport = opened?.report;
     this.#memtables = new MemtableSet(options.memtableNodeSizeMax, opened?.logNumber ?? 0);
     this.#blockCache = new BlockCache(options.blockCacheBytes);
@@ -157,7 +153,7 @@ export class DB extends EventEmitter<DBEvents> {
       opened?.state ?? emptyManifestState(),
       opened?.manifest,
     );
-    this.#writer = opened === undefined ? undefined : this.#buildWriter(opened, compactionFilter, now);
+    this.#writer = opened === undefined ? undefined : this.#buildWriter(opened, compactionFilter);
     this.#readOnly =
       opened === undefined
         ? new ReadOnlyFollower({ options, location, versions: this.#versions, memtables: this.#memtables, tableCache: this.#tableCache, snapshots: this.#snapshots })
@@ -170,13 +166,13 @@ export class DB extends EventEmitter<DBEvents> {
       snapshots: this.#snapshots,
       latencies: this.#latencies,
       lastSequence: () => this.#lastSequence(),
-      now,
+      now: () => this.#clock.now(),
       checkOpen: () => this.#checkOpen(),
     });
   }
 
   /** The write path, flushes and compaction of a writable database. */
-  #buildWriter(opened: OpenedDatabase, compactionFilter: CompactionFilterFunction | undefined, now: () => number): WriterParts {
+  #buildWriter(opened: OpenedDatabase, compactionFilter: CompactionFilterFunction | undefined): WriterParts {
     const { location } = this;
     const options = this.#options;
     const executor: CompactionExecutor =
@@ -189,7 +185,7 @@ export class DB extends EventEmitter<DBEvents> {
       location,
       executor,
       snapshots: () => this.#snapshots.sequences(),
-      now,
+      now: () => this.#clock.now(),
       onCompaction: (event) => {
         this.#counters.compactionCount++;
         this.#counters.compactionBytesRead += event.bytesRead;
@@ -346,7 +342,6 @@ export class DB extends EventEmitter<DBEvents> {
 
   /** A read-only open: loads the first view; nothing on disk changes, no LOCK is taken. */
   static async #openReadOnly(location: string, options: ResolvedOptions): Promise<DB> {
-    // No compaction, so no compaction filter: a filter given with readOnly is never called.
     const db = new DB(location, options, undefined, undefined);
     try {
       await db.#readOnly!.refresh();
@@ -567,7 +562,7 @@ export class DB extends EventEmitter<DBEvents> {
    */
   checkpoint(targetDir: string): Promise<CheckpointResult> {
     try {
-      this.#checkOpen();
+      this.#checkWritable();
       if (typeof targetDir !== 'string' || targetDir.length === 0) throw new ShaleError('INVALID_ARGUMENT', 'targetDir must be a non-empty string');
       return this.#track(
         makeCheckpoint({ options: this.#options, location: this.location, versions: this.#versions, flush: () => this.#flushMemtables() }, targetDir),
@@ -640,7 +635,7 @@ export class DB extends EventEmitter<DBEvents> {
    */
   backup(backupDir: string): Promise<BackupInfo> {
     try {
-      this.#checkOpen();
+      this.#checkWritable();
       if (typeof backupDir !== 'string' || backupDir.length === 0) throw new ShaleError('INVALID_ARGUMENT', 'backupDir must be a non-empty string');
       return this.#track(createBackup({ options: this.#options, location: this.location, versions: this.#versions, flush: () => this.#flushMemtables() }, backupDir));
     } catch (err) {

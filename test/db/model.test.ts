@@ -744,7 +744,7 @@ class ModelRun {
     this.#op = `db.checkpoint(${target})`;
     const result = await this.#db.checkpoint(target);
     if (result.sequence !== BigInt(this.#model.sequence)) this.#fail(`checkpoint sequence ${result.sequence}, expected ${this.#model.sequence}`);
-    // The copy's time starts from the clock, which may be behind the database time: catch it up, as before a reopen.
+    // A new database's time starts from the clock (nothing about time is persisted): as for a reopen, the clock must not be behind.
     this.#time.catchUp();
     const copy = await DB.open(target, { ...this.#options, createIfMissing: false });
     try {
