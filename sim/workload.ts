@@ -68,7 +68,8 @@ export function batchOpOf(op: SimOp): BatchOperation {
 export interface SimWrite {
   /** Unique over the whole seed (it survives crashes inside the values). */
   writeId: number;
-  kind: 'put' | 'delete' | 'deleteRange' | 'batch';
+  /** `transaction`: a transaction's commit (its writes, one per key, in key order). */
+  kind: 'put' | 'delete' | 'deleteRange' | 'batch' | 'transaction';
   sync: boolean;
   ops: SimOp[];
 }

@@ -126,6 +126,15 @@ export interface Options {
   subcompactions?: number;
   /** Compact in the background when a level scores ≥ 1. Default true. */
   autoCompaction?: boolean;
+  /**
+   * Bytes of recent commit history (keys written and their sequence numbers)
+   * kept in memory while transactions are open, for their conflict checks. A
+   * transaction whose snapshot is older than what this reaches fails its commit
+   * with `CONFLICT`. Default 16 MiB.
+   */
+  transactionHistoryBytesMax?: number;
+  /** Bytes a transaction may buffer (its writes, and the keys it read when serializable); past it `INVALID_ARGUMENT`. Default 64 MiB. */
+  transactionBytesMax?: number;
   /** The file system; `shale/testing` has crash-simulating and fault-injecting ones. Default `node:fs`. */
   fs?: FileSystem;
   /**
@@ -176,6 +185,8 @@ export interface ResolvedOptions {
   readonly subcompactions: number;
   readonly compactionExecutor: 'worker' | 'inline';
   readonly autoCompaction: boolean;
+  readonly transactionHistoryBytesMax: number;
+  readonly transactionBytesMax: number;
   readonly fs: FileSystem;
   readonly clock: () => number;
   readonly compactionFilter: CompactionFilter | undefined;
@@ -241,6 +252,8 @@ export const DEFAULTS = {
   compactionThreads: Math.min(4, Math.max(1, availableParallelism() - 1)),
   subcompactions: Math.min(4, Math.max(1, availableParallelism())),
   autoCompaction: true,
+  transactionHistoryBytesMax: 16 * MIB,
+  transactionBytesMax: 64 * MIB,
 } as const satisfies Omit<ResolvedOptions, 'fs' | 'compactionExecutor' | 'clock' | 'compactionFilter'>;
 
 /** Hard limits: values outside these are rejected whatever the caller asks. */
@@ -327,6 +340,8 @@ export function resolveOptions(options: Options | undefined): ResolvedOptions {
     compactionThreads: intOption(options, 'compactionThreads', 1, 64),
     subcompactions: intOption(options, 'subcompactions', 1, 64),
     autoCompaction: boolOption(options, 'autoCompaction'),
+    transactionHistoryBytesMax: intOption(options, 'transactionHistoryBytesMax', 1 * KIB, 64 * 1024 * MIB),
+    transactionBytesMax: intOption(options, 'transactionBytesMax', 1 * KIB, 64 * 1024 * MIB),
     fs: options.fs ?? new NodeFileSystem(),
     clock,
     compactionFilter: options.compactionFilter,

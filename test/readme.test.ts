@@ -37,6 +37,10 @@ it("the README's example runs and prints what its comments say", () => {
   runExample('Example', { shale: new URL('../src/index.js', import.meta.url).href });
 });
 
+it("the README's transactions example runs and prints what its comments say", () => {
+  runExample('Transactions', { shale: new URL('../src/index.js', import.meta.url).href });
+});
+
 it("the README's abstract-level example runs and prints what its comments say", () => {
   runExample('With abstract-level', { 'shale/level': new URL('../src/level/index.js', import.meta.url).href });
 });

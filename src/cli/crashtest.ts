@@ -26,6 +26,8 @@ import { ShaleError } from '../errors.js';
 import { Rng } from '../testing/rng.js';
 import { applyIntent, decodeIntent, valueIsIntact, type Intent } from './crashtest-workload.js';
 import { checkCheckpoints, checkpointsDir, loggedCheckpoints, type LoggedCheckpoint } from './crashtest-checkpoints.js';
+import { runBankCrashtest } from './crashtest-bank.js';
+import type { IsolationLevel } from '../db/transaction.js';
 
 export interface CrashtestOptions {
   cycles: number;
@@ -37,6 +39,10 @@ export interface CrashtestOptions {
   killAfterMaxMs: number;
   /** The CLI entry that runs `crashtest-child`. */
   cliPath: string;
+  /** `writes` (the default): puts, deletes and batches; `bank`: transfers in transactions (crashtest-bank.ts). */
+  workload?: 'writes' | 'bank';
+  /** The bank workload's isolation level. Default `snapshot`. */
+  isolation?: IsolationLevel;
   onProgress?: (line: string) => void;
 }
 
@@ -286,6 +292,8 @@ export const CRASHTEST_USAGE = `usage: shale crashtest [--cycles N] [--seed S] [
   --writers W    concurrent writers in the child, at least 1 (default 4)
   --min-ms MS    shortest time before a kill, in ms, at least 0 (default 50)
   --max-ms MS    longest time before a kill, in ms, at least --min-ms (default 2000)
+  --workload W   writes (puts, deletes, batches) or bank (64 concurrent transfers in transactions) (default writes)
+  --isolation I  the bank's isolation level: snapshot or serializable (default snapshot)
   --help         print this and exit`;
 
 /** What `parseCrashtestArgs` makes of a command line: a run, or a request for the usage. */
@@ -312,6 +320,8 @@ export function parseCrashtestArgs(argv: string[], cliPath: string): CrashtestCo
         writers: { type: 'string', default: '4' },
         'min-ms': { type: 'string', default: '50' },
         'max-ms': { type: 'string', default: '2000' },
+        workload: { type: 'string', default: 'writes' },
+        isolation: { type: 'string', default: 'snapshot' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -328,10 +338,14 @@ export function parseCrashtestArgs(argv: string[], cliPath: string): CrashtestCo
   if (killAfterMinMs > killAfterMaxMs) {
     throw new ShaleError('INVALID_ARGUMENT', `--min-ms (${killAfterMinMs}) must not exceed --max-ms (${killAfterMaxMs})`);
   }
+  const workload = values['workload'];
+  if (workload !== 'writes' && workload !== 'bank') throw new ShaleError('INVALID_ARGUMENT', `--workload must be writes or bank, got ${JSON.stringify(workload)}`);
+  const isolation = values['isolation'];
+  if (isolation !== 'snapshot' && isolation !== 'serializable') throw new ShaleError('INVALID_ARGUMENT', `--isolation must be snapshot or serializable, got ${JSON.stringify(isolation)}`);
   const given = values['dir'];
   const dir = typeof given === 'string' ? given : path.join(os.tmpdir(), `shale-crashtest-${process.pid}-${seed}`);
   if (fs.existsSync(dir)) throw new ShaleError('INVALID_ARGUMENT', `--dir ${dir} exists: crashtest needs a fresh directory`);
-  return { help: false, dirGiven: typeof given === 'string', options: { cycles, seed, dir, writers, killAfterMinMs, killAfterMaxMs, cliPath } };
+  return { help: false, dirGiven: typeof given === 'string', options: { cycles, seed, dir, writers, killAfterMinMs, killAfterMaxMs, cliPath, workload, isolation } };
 }
 
 /**
@@ -371,7 +385,8 @@ export async function crashtestCommand(argv: string[], cliPath: string): Promise
     ? (line: string) => process.stderr.write(`\r\x1b[K${line}`)
     : (line: string) => process.stderr.write(`${line}\n`);
   process.stderr.write(`crashtest: seed ${options.seed} (replay with --seed ${options.seed}), directory ${options.dir}\n`);
-  const summary = await runCrashtest({ ...options, onProgress: progress });
+  const run = options.workload === 'bank' ? (o: CrashtestOptions) => runBankCrashtest(o, options.isolation) : runCrashtest;
+  const summary = await run({ ...options, onProgress: progress });
   if (process.stderr.isTTY) process.stderr.write('\n');
   for (const violation of summary.violations) console.log(`VIOLATION ${violation}`);
   // Keep the directory for a post-mortem only when something was wrong.

@@ -59,6 +59,8 @@ import { exportSettings, exportStream, type ExportOptions } from './export.js';
 import { importInto, type ImportOptions, type ImportResult } from './import.js';
 import type { Readable } from 'node:stream';
 import { createBackup, type BackupInfo } from '../backup/backup-engine.js';
+import { CommitHistory } from './commit-history.js';
+import { Transaction, isolationOption, runTransaction, type RunTransactionOptions, type TransactionOptions } from './transaction.js';
 
 export type { BatchOperation, PutOptions, WriteOptions } from './batch.js';
 export type { ExpiryOptions } from './expiry-argument.js';
@@ -74,6 +76,7 @@ export type { CheckpointResult } from './checkpoint.js';
 export type { ExportOptions } from './export.js';
 export type { ImportOptions, ImportResult } from './import.js';
 export type { ExportFormat, ExportEncoding } from './export-format.js';
+export type { IsolationLevel, TransactionOptions, RunTransactionOptions, TransactionIteratorOptions } from './transaction.js';
 
 /**
  * Every open database, held until `close()`. An open database holds its
@@ -91,6 +94,8 @@ interface WriterParts {
   compactor: Compactor;
   flusher: Flusher;
   writes: WritePipeline;
+  /** What committed recently, for transactions' conflict checks. */
+  history: CommitHistory;
 }
 
 /**
@@ -207,6 +212,7 @@ export class DB extends EventEmitter<DBEvents> {
       onFlush: (event) => this.emit('flush', event),
       scheduleCompaction: () => this.#compactor.schedule(),
     });
+    const history = new CommitHistory(options.transactionHistoryBytesMax, opened.lastSequence);
     const writes = new WritePipeline({
       options,
       location,
@@ -216,11 +222,12 @@ export class DB extends EventEmitter<DBEvents> {
       flusher,
       counters: this.#counters,
       latencies: this.#latencies,
+      history,
       log: opened.log,
       lastSequence: opened.lastSequence,
       onStall: (event) => this.emit('stall', event),
     });
-    return { lock: opened.lock, executor, compactor, flusher, writes };
+    return { lock: opened.lock, executor, compactor, flusher, writes, history };
   }
 
   // The writer's parts by name, for the methods that only a writable database has: READ_ONLY otherwise.
@@ -242,6 +249,10 @@ export class DB extends EventEmitter<DBEvents> {
 
   get #writes(): WritePipeline {
     return this.#writerParts().writes;
+  }
+
+  get #history(): CommitHistory {
+    return this.#writerParts().history;
   }
 
   #writerParts(): WriterParts {
@@ -506,6 +517,49 @@ export class DB extends EventEmitter<DBEvents> {
   }
 
   /**
+   * A transaction reading at a snapshot taken now, isolated as `isolation` says
+   * (`'snapshot'` by default, or `'serializable'`). End it with `commit()` or
+   * `abort()`. See `Transaction`.
+   */
+  transaction(options?: TransactionOptions): Transaction {
+    const isolation = isolationOption(options);
+    this.#checkOpen();
+    return this.#transaction(isolation);
+  }
+
+  /**
+   * Runs `fn(tx)` in a transaction and commits it; on `CONFLICT`, runs it again
+   * on a fresh snapshot (with a jittered backoff) up to `retries` times (default
+   * 10). Resolves with what `fn` resolved with; if `fn` throws, the transaction is
+   * aborted and the error passed on.
+   */
+  runTransaction<T>(fn: (tx: Transaction) => T | Promise<T>, options?: RunTransactionOptions): Promise<T> {
+    try {
+      this.#checkOpen();
+      return runTransaction((isolation) => {
+        this.#checkOpen();
+        return this.#transaction(isolation);
+      }, fn, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #transaction(isolation: 'snapshot' | 'serializable'): Transaction {
+    return new Transaction(
+      {
+        options: this.#options,
+        reads: this.#reads,
+        writes: this.#writes,
+        history: this.#history,
+        snapshot: this.#snapshots.add(this.#writes.lastSequence),
+        checkOpen: () => this.#checkOpen(),
+      },
+      isolation,
+    );
+  }
+
+  /**
    * An async iterator of `[key, value]` over one consistent snapshot. Close it
    * (`for await` does; otherwise `iterator.close()`) to release what it pins.
    * Once the database closes, its calls reject with `NOT_OPEN`.
@@ -759,9 +813,10 @@ export class DB extends EventEmitter<DBEvents> {
     }
   }
 
-  /** Checks the memtables' and the current version's invariants. For tests. */
+  /** Checks the memtables', the current version's and the commit history's invariants. For tests. */
   checkInvariants(): void {
     this.#memtables.checkInvariants();
+    this.#writer?.history.checkInvariants();
     this.#versions.current.checkInvariants();
   }
 

@@ -17,7 +17,7 @@ import { DBIterator } from '../iterator/db-iterator.js';
 import { aboveUpper, belowLower, rangeBounds, sharedPrefix, type KeyRange } from '../iterator/key-range.js';
 import { LevelIterator } from '../iterator/level-iterator.js';
 import { MergingIterator } from '../iterator/merging-iterator.js';
-import { ShaleIterator } from '../iterator/public-iterator.js';
+import { ShaleIterator, type UserIterator } from '../iterator/public-iterator.js';
 import { EntryType, INTERNAL_KEY_TRAILER_BYTES, type BytesLike } from '../keys.js';
 import type { MemLookup, MemTable } from '../memtable/memtable.js';
 import { MemTableIterator } from '../memtable/memtable-iterator.js';
@@ -62,6 +62,9 @@ export interface IteratorOptions extends ReadOptions {
    */
   copy?: boolean;
 }
+
+/** Builds what a public iterator reads from, over the DB iterator at its snapshot, with its checked bounds. */
+export type IteratorWrap = (inner: DBIterator, range: KeyRange, reverse: boolean) => UserIterator;
 
 /** What an iterator yields, so it copies only that: `db.keys()` never copies a value. */
 export type IteratorYields = 'entries' | 'keys' | 'values';
@@ -149,8 +152,12 @@ export class ReadPath {
     return this.#getMany(checked, this.#readSeq(options), startedMs);
   }
 
-  /** An iterator over one consistent snapshot, captured now. */
-  iterator<T>(options: IteratorOptions | undefined, yields: IteratorYields, map: (entry: [Buffer, Buffer]) => T): ShaleIterator<T> {
+  /**
+   * An iterator over one consistent snapshot, captured now. `wrap`, if given,
+   * builds what the iterator reads from the DB iterator (a transaction merges
+   * its own writes over it).
+   */
+  iterator<T>(options: IteratorOptions | undefined, yields: IteratorYields, map: (entry: [Buffer, Buffer]) => T, wrap?: IteratorWrap): ShaleIterator<T> {
     const { memtables, versions, tableCache } = this.#parts;
     const { range, reverse, limit, copy } = iteratorArguments(options, this.#parts.options);
     // Everything the snapshot needs is captured now, synchronously: the sequence,
@@ -164,7 +171,7 @@ export class ReadPath {
         build: async () => {
           const built = await buildDbIterator(frozen, pin.version, tableCache, seq, range, reverse, this.#parts.now);
           releaseTables = built.release;
-          return built.iterator;
+          return wrap === undefined ? built.iterator : wrap(built.iterator, range, reverse);
         },
         release: () => {
           releaseTables();

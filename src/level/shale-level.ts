@@ -30,6 +30,8 @@ import {
 } from './iterators.js';
 import { ShaleLevelSnapshot, type SnapshotOptions } from './shale-level-snapshot.js';
 import { clearAsRangeDelete, runRangeClear } from './clear-range.js';
+import { ShaleLevelTransaction, type LevelEncoding } from './shale-level-transaction.js';
+import type { RunTransactionOptions, TransactionOptions } from '../db/transaction.js';
 
 /** Keys deleted per batch by `clear()`: bounds the memory and the WAL record of each step. */
 const CLEAR_BATCH_KEYS_MAX = 1024;
@@ -100,7 +102,7 @@ const MANIFEST = {
   /** An abort rejects an iterator read in progress with `LEVEL_ABORTED` at once (the shale read is abandoned, not stopped). */
   signals: { iterators: true },
   /** `DB`'s own methods, passed through (sublevels do not have them, as abstract-level decides). */
-  additionalMethods: { compactRange: true, getProperty: true, stats: true, flush: true, refresh: true, metrics: true },
+  additionalMethods: { compactRange: true, getProperty: true, stats: true, flush: true, refresh: true, metrics: true, transaction: true, runTransaction: true },
   /** `DB`'s events, re-emitted with the same arguments. */
   events: Object.fromEntries(DB_EVENTS.map((name) => [name, true])),
 };
@@ -211,6 +213,37 @@ export class ShaleLevel<KDefault = string, VDefault = string> extends AbstractLe
     } catch (err) {
       throw toLevelError(err, { kind: 'operation' });
     }
+  }
+
+  /**
+   * `DB.transaction` with this database's key and value encodings (see
+   * `ShaleLevelTransaction`). Synchronous, so the database must be open:
+   * `LEVEL_DATABASE_NOT_OPEN` otherwise (`runTransaction` waits for a deferred open).
+   */
+  transaction(options?: TransactionOptions): ShaleLevelTransaction<KDefault, VDefault> {
+    try {
+      return new ShaleLevelTransaction(this.#shale.transaction(options), this.#encodings().keys, this.#encodings().values);
+    } catch (err) {
+      throw toLevelError(err, { kind: 'operation' });
+    }
+  }
+
+  /** `DB.runTransaction` with this database's encodings; waits for a deferred open. */
+  async runTransaction<T>(fn: (tx: ShaleLevelTransaction<KDefault, VDefault>) => T | Promise<T>, options?: RunTransactionOptions): Promise<T> {
+    await this.#whenOpen();
+    const { keys, values } = this.#encodings();
+    try {
+      return await this.#shale.runTransaction((tx) => fn(new ShaleLevelTransaction(tx, keys, values)), options);
+    } catch (err) {
+      throw toLevelError(err, { kind: 'operation' });
+    }
+  }
+
+  #encodings(): { keys: LevelEncoding<KDefault>; values: LevelEncoding<VDefault> } {
+    return {
+      keys: this.keyEncoding() as unknown as LevelEncoding<KDefault>,
+      values: this.valueEncoding() as unknown as LevelEncoding<VDefault>,
+    };
   }
 
   /** `DB.getProperty` (`shale.levels`, `shale.stats`); `LEVEL_DATABASE_NOT_OPEN` unless open. */

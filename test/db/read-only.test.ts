@@ -59,6 +59,8 @@ describe('read-only open', () => {
     await assert.rejects(reader.deleteRange('a', 'b'), isCode('READ_ONLY'));
     await assert.rejects(reader.deleteRange('a', undefined), isCode('READ_ONLY'));
     await assert.rejects(reader.flush(), isCode('READ_ONLY'));
+    assert.throws(() => reader.transaction(), isCode('READ_ONLY'));
+    await assert.rejects(reader.runTransaction(() => undefined), isCode('READ_ONLY'));
     await assert.rejects(reader.compactRange(), isCode('READ_ONLY'));
     assert.equal(await reader.get('a'), undefined);
     await reader.close();

@@ -308,9 +308,9 @@ describe('ShaleLevel: what the engine can do', () => {
     await writer.close();
   });
 
-  it('declares compactRange, getProperty, stats and flush, and the DB events, in supports', () => {
+  it('declares compactRange, getProperty, stats, flush, refresh, metrics, transaction and runTransaction, and the DB events, in supports', () => {
     const db = new ShaleLevel(tempDir());
-    assert.deepEqual(db.supports.additionalMethods, { compactRange: true, getProperty: true, stats: true, flush: true, refresh: true, metrics: true });
+    assert.deepEqual(db.supports.additionalMethods, { compactRange: true, getProperty: true, stats: true, flush: true, refresh: true, metrics: true, transaction: true, runTransaction: true });
     for (const name of ['flush', 'compaction', 'stall', 'background-error']) assert.equal(db.supports.events[name], true, name);
     return db.close();
   });
