@@ -734,6 +734,7 @@ export class DB extends EventEmitter<DBEvents> {
       memtableBytes: this.#memtables.all().reduce((sum, memtable) => sum + memtable.approximateBytes, 0),
       lastSequence: this.#lastSequence(),
       readOnly: this.readOnly,
+      readOnlyRetryCount: this.#readOnly?.retryCount ?? 0,
     }, options);
   }
 
@@ -780,6 +781,7 @@ export class DB extends EventEmitter<DBEvents> {
   /** Closes a read-only database: after a running refresh, its iterators and its tables. There is no lock to release. */
   async #closeReadOnly(follower: ReadOnlyFollower): Promise<void> {
     try {
+      await Promise.allSettled([...this.#copies]);
       await follower.idle();
     } finally {
       this.#reads.closeIterators();
