@@ -17,3 +17,11 @@ export type { Options, WalRecoveryMode } from './options.js';
 export type { BytesLike } from './keys.js';
 export type { MetricsOptions } from './db/metrics.js';
 export type { FileSystem, WritableFile, RandomAccessFile, FileLock } from './fs/file-system.js';
+export type { PutOptions, ExpiryOptions } from './db/db.js';
+export type {
+  CompactionFilter,
+  CompactionFilterFunction,
+  CompactionFilterModule,
+  CompactionFilterContext,
+  CompactionFilterDecision,
+} from './compaction/compaction-filter.js';

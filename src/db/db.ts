@@ -190,7 +190,7 @@ export class DB extends EventEmitter<DBEvents> {
       location,
       executor,
       snapshots: () => this.#snapshots.sequences(),
-      now: () => this.#clock.now(),
+      now: () => this.#clock.nowOrLast(),
       onCompaction: (event) => {
         this.#counters.compactionCount++;
         this.#counters.compactionBytesRead += event.bytesRead;
@@ -739,6 +739,7 @@ export class DB extends EventEmitter<DBEvents> {
       memtableBytes: this.#memtables.all().reduce((sum, memtable) => sum + memtable.approximateBytes, 0),
       lastSequence: this.#lastSequence(),
       readOnly: this.readOnly,
+      readOnlyRetryCount: this.#readOnly?.retryCount ?? 0,
     }, options);
   }
 
@@ -785,6 +786,7 @@ export class DB extends EventEmitter<DBEvents> {
   /** Closes a read-only database: after a running refresh, its iterators and its tables. There is no lock to release. */
   async #closeReadOnly(follower: ReadOnlyFollower): Promise<void> {
     try {
+      await Promise.allSettled([...this.#copies]);
       await follower.idle();
     } finally {
       this.#reads.closeIterators();
