@@ -5,7 +5,7 @@ export { DB } from './db/db.js';
 export type { BatchOperation, WriteOptions, RecoveryReport, ReadOptions, IteratorOptions } from './db/db.js';
 export type { VerifyOptions, VerifyReport, VerifiedFile, ToolProgress, Damage, RepairOptions, RepairReport, DestroyOptions, DestroyReport } from './db/db.js';
 export type { CheckpointResult, ExportOptions, ExportFormat, ExportEncoding, ImportOptions, ImportResult } from './db/db.js';
-export { listBackups, verifyBackup, restoreBackup, purgeOldBackups } from './backup/backup-engine.js';
+export { listBackups, verifyBackup, restoreBackup, purgeOldBackups, deleteBackup } from './backup/backup-engine.js';
 export type { BackupInfo, BackupOptions } from './backup/backup-engine.js';
 export { Snapshot } from './db/snapshot.js';
 export { Transaction } from './db/transaction.js';
