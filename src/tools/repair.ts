@@ -27,6 +27,7 @@ import type { FileLock, FileSystem } from '../fs/file-system.js';
 import { CURRENT_FILE_NAME, LOCK_FILE_NAME, filePath, logFileName, parseFileName, tableFileName } from '../filenames.js';
 import { encodeInternalKey } from '../keys.js';
 import { MemTable } from '../memtable/memtable.js';
+import { rangeDelBlockSpec } from '../rangedel/table-tombstones.js';
 import { resolveOptions, tableBuilderOptions, type ResolvedOptions } from '../options.js';
 import { writeTable } from '../compaction/flush.js';
 import { ManifestWriter, emptyManifestState, readCurrent, replayManifest, type ManifestState } from '../version/manifest.js';
@@ -277,10 +278,11 @@ async function recoveryAccepts(run: RepairRun, fileNumber: number): Promise<bool
   }
 }
 
-/** Writes the logs' salvaged writes as one L0 table. */
+/** Writes the logs' salvaged writes, range deletes included (as open's recovery does), as one L0 table. */
 async function writeLogTable(run: RepairRun, memtable: MemTable): Promise<void> {
   const fileNumber = run.newFileNumber();
-  const table = await writeTable(run.fs, run.dir, fileNumber, 0, memtable.entries(), tableBuilderOptions(run.options, 0));
+  const rangeDel = rangeDelBlockSpec(memtable.rangeTombstones.fragments);
+  const table = await writeTable(run.fs, run.dir, fileNumber, 0, memtable.entries(), tableBuilderOptions(run.options, 0), rangeDel);
   if (table === undefined) return;
   run.state.files.set(table.fileNumber, table);
   run.report.logTable = tableFileName(table.fileNumber);
