@@ -355,6 +355,31 @@ describe('transactions', () => {
   });
 });
 
+describe('transactions: when a refused commit rejects', () => {
+  it('only once the write it conflicted with is visible, so a retry on a fresh snapshot reads that write', async () => {
+    const db = await DB.open(tempDir());
+    await db.put('k', 'old');
+    const tx = db.transaction();
+    tx.put('k', 'mine');
+    // In one write group: the plain put is sequenced first, the commit refused after it.
+    const plain = db.put('k', 'theirs', { sync: true });
+    const seen = await tx.commit().then(
+      () => assert.fail('the commit conflicts with the plain put'),
+      (err: unknown) => {
+        assert.ok(err instanceof ConflictError, String(err));
+        // At the moment of the rejection, not later.
+        const retry = db.transaction();
+        const value = text(retry.getSync('k'));
+        retry.abort();
+        return [text(db.getSync('k')), value];
+      },
+    );
+    assert.deepEqual(seen, ['theirs', 'theirs']);
+    await plain;
+    await db.close();
+  });
+});
+
 describe('transactions and range deletes', () => {
   const fill = async (db: DB, names: string): Promise<void> => {
     await db.write([...names].map((name) => ({ type: 'put' as const, key: name, value: name.toUpperCase() })));
