@@ -5,8 +5,12 @@
  */
 import CRC32 from 'crc-32';
 
-/** One operation as the intent log records it: `p key value`, `d key`, or a batch of them. */
-export type CrashOp = { type: 'put'; key: string; value: string } | { type: 'delete'; key: string };
+/** One operation as the intent log records it: a put, a delete or a range delete, or a batch of them. */
+export type CrashOp =
+  | { type: 'put'; key: string; value: string }
+  | { type: 'delete'; key: string }
+  /** Deletes every key in [start, end) (keys compare as their UTF-8 bytes; the key space is ASCII). */
+  | { type: 'deleteRange'; start: string; end: string };
 
 /** An intent: one db call (a put, a delete or a batch), numbered in issue order. */
 export interface Intent {
@@ -43,6 +47,7 @@ export function decodeIntent(line: string): Intent {
 export function applyIntent(state: Map<string, string>, intent: Intent): void {
   for (const op of intent.ops) {
     if (op.type === 'put') state.set(op.key, op.value);
-    else state.delete(op.key);
+    else if (op.type === 'delete') state.delete(op.key);
+    else for (const key of [...state.keys()]) if (key >= op.start && key < op.end) state.delete(key);
   }
 }
