@@ -12,7 +12,7 @@
  */
 import assert from '../util/assert.js';
 import { EntryType, SEQUENCE_MAX, compareKeys } from '../keys.js';
-import { FragmentedTombstones } from '../rangedel/fragments.js';
+import { FragmentedTombstones, newestAtOrBelow, type Fragment } from '../rangedel/fragments.js';
 import type { InternalIterator } from './internal-iterator.js';
 import { aboveUpper, belowLower, rangeBounds, type Bound, type KeyRange } from './key-range.js';
 
@@ -36,6 +36,8 @@ export class DBIterator {
   readonly #upper: Bound | undefined;
   readonly #reverse: boolean;
   readonly #rangeTombstones: FragmentedTombstones;
+  /** The newest sequence number any source holds: a tombstone at it deletes every version in its range. */
+  readonly #newestSeq: number;
   #key: Buffer | undefined;
   #value: Buffer | undefined;
 
@@ -48,8 +50,12 @@ export class DBIterator {
    * @param rangeTombstones The range tombstones of every source of `inner`,
    *   fragmented together: an entry older than one covering its key, at or below
    *   the snapshot, is deleted.
+   * @param newestSeq The newest sequence number of any entry or tombstone of the
+   *   sources. Where the tombstone covering a key is that newest one, every
+   *   version in its range is deleted and the iterator seeks past the range
+   *   instead of stepping over its entries one by one.
    */
-  constructor(inner: InternalIterator, snapshotSeq: number, range: KeyRange, reverse: boolean, rangeTombstones = FragmentedTombstones.EMPTY) {
+  constructor(inner: InternalIterator, snapshotSeq: number, range: KeyRange, reverse: boolean, rangeTombstones = FragmentedTombstones.EMPTY, newestSeq = SEQUENCE_MAX) {
     this.#inner = inner;
     this.#snapshotSeq = snapshotSeq;
     const bounds = rangeBounds(range);
@@ -57,6 +63,7 @@ export class DBIterator {
     this.#upper = bounds.upper;
     this.#reverse = reverse;
     this.#rangeTombstones = rangeTombstones;
+    this.#newestSeq = newestSeq;
   }
 
   /** Whether the iterator is at a key. */
@@ -179,14 +186,28 @@ export class DBIterator {
   #findNextUserEntry(skipKey: Buffer | undefined): void {
     const inner = this.#inner;
     let skip = skipKey;
-    for (; inner.valid(); inner.next()) {
+    while (inner.valid()) {
       const key = inner.userKey();
-      if (skip !== undefined && compareKeys(key, skip) === 0) continue;
+      if (skip !== undefined && compareKeys(key, skip) === 0) {
+        inner.next();
+        continue;
+      }
       if (aboveUpper(key, this.#upper)) break;
-      if (inner.seq() > this.#snapshotSeq) continue;
+      if (inner.seq() > this.#snapshotSeq) {
+        inner.next();
+        continue;
+      }
       if (inner.type() === EntryType.DELETE || this.#coveredByRange(key, inner.seq())) {
+        const whole = this.#wholelyDeletedRange(key);
+        if (whole !== undefined) {
+          // Every version up to the tombstone's end is deleted: seek past them all.
+          inner.seek(whole.end, this.#snapshotSeq);
+          skip = undefined;
+          continue;
+        }
         // The key's newest visible version is deleted: hide every older one (a range tombstone newer than it is newer than them).
         skip = key;
+        inner.next();
         continue;
       }
       this.#key = key;
@@ -194,6 +215,20 @@ export class DBIterator {
       return;
     }
     this.#clear();
+  }
+
+  /**
+   * The fragment holding `key` when its newest tombstone visible at the snapshot
+   * is the newest sequence of every source: then no version in the fragment is
+   * newer than it (sequences are unique), and all of them are deleted.
+   */
+  #wholelyDeletedRange(key: Buffer): Fragment | undefined {
+    const tombstones = this.#rangeTombstones;
+    if (tombstones.isEmpty) return undefined;
+    const index = tombstones.indexOf(key);
+    if (index < 0) return undefined;
+    const fragment = tombstones.fragments[index]!;
+    return newestAtOrBelow(fragment.seqs, this.#snapshotSeq) >= this.#newestSeq ? fragment : undefined;
   }
 
   /**
@@ -207,19 +242,29 @@ export class DBIterator {
     const inner = this.#inner;
     let key: Buffer | undefined;
     let value: Buffer | undefined;
-    for (; inner.valid(); inner.prev()) {
+    while (inner.valid()) {
       const entryKey = inner.userKey();
       if (key !== undefined && compareKeys(entryKey, key) !== 0) break;
       if (belowLower(entryKey, this.#lower)) break;
-      if (inner.seq() > this.#snapshotSeq) continue;
+      if (inner.seq() > this.#snapshotSeq) {
+        inner.prev();
+        continue;
+      }
       if (inner.type() === EntryType.DELETE || this.#coveredByRange(entryKey, inner.seq())) {
         // A newer tombstone hides what was remembered of this key.
         key = undefined;
         value = undefined;
+        const whole = this.#wholelyDeletedRange(entryKey);
+        if (whole !== undefined) {
+          // Every version from the tombstone's start up is deleted: go to the last entry before it.
+          inner.seekForPrev(whole.start, SEQUENCE_MAX);
+          continue;
+        }
       } else {
         key = entryKey;
         value = inner.value();
       }
+      inner.prev();
     }
     this.#key = key;
     this.#value = value;
