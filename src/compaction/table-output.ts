@@ -54,6 +54,8 @@ export class TableOutput {
         largest: meta.largestKey,
         smallestSeq: meta.smallestSeq,
         largestSeq: meta.largestSeq,
+        // Marks a table with range tombstones; the main thread sets the estimate against its version.
+        ...(extras.rangeDelBlock === undefined ? {} : { rangeDeletedBytes: 0 }),
       };
     } catch (err) {
       await this.#discard(!finished);

@@ -20,6 +20,8 @@ export const EditTag = {
   DELETED_FILE: 4,
   NEW_FILE: 5,
   COMPACT_POINTER: 6,
+  /** Annotates a NEW_FILE of the same edit: bytes below it its range tombstones are estimated to delete. */
+  FILE_RANGE_DELETED_BYTES: 7,
 } as const;
 
 /** A table as the MANIFEST records it. */
@@ -32,6 +34,13 @@ export interface FileMeta {
   largest: Buffer;
   smallestSeq: number;
   largestSeq: number;
+  /**
+   * For a table with range tombstones: the bytes of older tables their ranges
+   * overlapped when it was made, an estimate of the space they delete. It adds
+   * to the table's size where compaction weighs levels and picks tables
+   * (docs/internals.md, "Range deletes"). Absent (0) without tombstones.
+   */
+  rangeDeletedBytes?: number;
 }
 
 export interface VersionEdit {
@@ -86,6 +95,7 @@ export function encodeVersionEdit(edit: VersionEdit): Buffer {
     u64(file.largestSeq);
     bytes(file.smallest);
     bytes(file.largest);
+    if ((file.rangeDeletedBytes ?? 0) > 0) (tag(EditTag.FILE_RANGE_DELETED_BYTES), level(file.level), u64(file.fileNumber), u64(file.rangeDeletedBytes!));
   }
   return Buffer.concat(chunks);
 }
@@ -152,6 +162,15 @@ export function decodeVersionEdit(payload: Buffer, file: string, offset: number)
         const smallest = bytes();
         const largest = bytes();
         edit.newFiles.push({ level: fileLevel, fileNumber, sizeBytes, smallestSeq, largestSeq, smallest, largest });
+        break;
+      }
+      case EditTag.FILE_RANGE_DELETED_BYTES: {
+        const fileLevel = level();
+        const fileNumber = u64();
+        const rangeDeletedBytes = u64();
+        const file = edit.newFiles.find((meta) => meta.fileNumber === fileNumber && meta.level === fileLevel);
+        if (file === undefined) fail(`range-deleted bytes of file ${fileNumber}, which the edit does not add`);
+        file!.rangeDeletedBytes = rangeDeletedBytes;
         break;
       }
       default:
