@@ -39,7 +39,7 @@ import {
   type Recovered,
   type State,
 } from './oracle.js';
-import { WorkloadGen, batchOpOf, drawShape, keyOf, type SimWrite } from './workload.js';
+import { SIM_EPOCH_MS, WorkloadGen, batchOpOf, drawShape, keyOf, type SimWrite } from './workload.js';
 
 export const DIR = '/db';
 /**
@@ -106,6 +106,13 @@ export interface SimResult {
   counts: SimCounts;
   /** The trace lines, when asked for (`keepTrace`). */
   trace?: string[];
+}
+
+/** An operation as the trace shows it: its type, and whether it expires. */
+function describeOp(op: SimWrite['ops'][number]): string {
+  if (op.type === 'put') return op.expiresAt === undefined ? 'put' : 'put-expiring';
+  if (op.type === 'deleteRange') return 'deleteRange';
+  return op.expiredPut === undefined ? 'delete' : 'put-expired';
 }
 
 /** Database options of a seed: the brief's tiny sizes, plus a few knobs drawn from the seed. */
@@ -230,8 +237,9 @@ class Simulation {
     // A quarter of the seeds write keys and values holding real log chunks. Chosen by
     // the seed's number, not drawn, so every other seed replays exactly as before.
     if (seed % 4 === 3) shape.chunkShapedBytes = true;
-    this.#gen = new WorkloadGen(this.#rng.fork(), shape);
-    this.#dbOptions = simDbOptions(this.#rng);
+    this.#gen = new WorkloadGen(this.#rng.fork(), shape, new Rng((seed ^ 0x7717_e0f1) >>> 0));
+    // The database's clock is the simulation's: a millisecond a write, so expiry decisions replay exactly.
+    this.#dbOptions = { ...simDbOptions(this.#rng), clock: () => SIM_EPOCH_MS + this.#writeIdNext };
     this.#keys = Array.from({ length: shape.keyCount }, (_, i) => keyOf(i, shape.chunkShapedBytes === true));
     this.#concurrency = this.#rng.pick([0.2, 0.5, 0.8]);
     this.#weights = drawWeights(this.#rng);
@@ -469,7 +477,7 @@ class Simulation {
     const history = this.#history;
     const index = history.issue(write);
     this.counts.writes++;
-    this.#trace('write', index, write.writeId, write.kind, write.sync, write.ops.map((op) => `${op.type}:${op.key.toString('latin1')}`).join(','));
+    this.#trace('write', index, write.writeId, write.kind, write.sync, write.ops.map((op) => `${describeOp(op)}:${op.key.toString('latin1')}`).join(','));
     const done = this.#issue(write).then(
       () => {
         history.ack(index);
@@ -486,11 +494,11 @@ class Simulation {
   #issue(write: SimWrite): Promise<void> {
     const db = this.#db!;
     const options = { sync: write.sync };
-    const op = write.ops[0]!;
-    if (write.kind === 'put' && op.type === 'put') return db.put(op.key, op.value, options);
-    if (write.kind === 'delete') return db.delete(op.key, options);
-    if (write.kind === 'deleteRange' && op.type === 'deleteRange') return db.deleteRange(op.key, op.end, options);
-    return db.write(write.ops.map(batchOpOf), options);
+    if (write.kind === 'batch') return db.write(write.ops.map(batchOpOf), options);
+    const op = batchOpOf(write.ops[0]!);
+    if (op.type === 'put') return db.put(op.key, op.value, op.expiresAt === undefined ? options : { ...options, expiresAt: op.expiresAt });
+    if (op.type === 'deleteRange') return db.deleteRange(op.start, op.end, options);
+    return db.delete(op.key, options);
   }
 
   /** Starts a flush or compaction without waiting for it; a failure is a violation. */

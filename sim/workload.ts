@@ -12,6 +12,11 @@
  * Some seeds (`WorkloadShape.chunkShapedBytes`) make keys and values carry real
  * log framing, so that recovery is checked against user bytes that look like
  * chunks: a crash-torn record must still be a torn tail, not corruption.
+ *
+ * Expiring puts (given an expiry stream): a put whose `expiresAt` lies far past
+ * anything the simulated clock reaches (the oracle treats it as a put), or one
+ * whose `expiresAt` passed before the simulated epoch (the oracle treats it as a
+ * delete: `SimOp` records it as one, with the put it is issued as).
  */
 import type { BatchOperation } from '../src/db/batch.js';
 import { EntryType } from '../src/keys.js';
@@ -22,8 +27,21 @@ import { encodeWriteGroup, opEncodedBytes } from '../src/wal/write-group.js';
 
 const VALUE_MAGIC = 0xa5;
 
-/** One operation of a write, as issued. A range delete's `key` is its start; it deletes [key, end). */
-export type SimOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'delete'; key: Buffer } | { type: 'deleteRange'; key: Buffer; end: Buffer };
+/**
+ * One operation of a write, as the oracle reads it. A put may carry an `expiresAt`
+ * that never passes during a run; a delete may be issued as `expiredPut`, a put
+ * whose expiry passed before it was written, which reads exactly as a delete. A
+ * range delete's `key` is its start; it deletes [key, end).
+ */
+export type SimOp =
+  | { type: 'put'; key: Buffer; value: Buffer; expiresAt?: number }
+  | { type: 'delete'; key: Buffer; expiredPut?: { value: Buffer; expiresAt: number } }
+  | { type: 'deleteRange'; key: Buffer; end: Buffer };
+
+/** The simulated clock starts here (ms since the epoch) and moves one millisecond a write. */
+export const SIM_EPOCH_MS = 1_700_000_000_000;
+/** Expiring puts that must not expire during a run expire from here on: far past any simulated time. */
+export const SIM_EXPIRY_FAR_MS = 4_000_000_000_000;
 
 /** Whether `op` writes `key`: a put or delete of it, or a range delete over it. */
 export function opCovers(op: SimOp, key: Buffer): boolean {
@@ -36,10 +54,13 @@ export function valueAfter(op: SimOp): Buffer | undefined {
   return op.type === 'put' ? op.value : undefined;
 }
 
-/** `op` as a batch operation of `db.write`. */
+/** The `db.write` operation `op` is issued as. */
 export function batchOpOf(op: SimOp): BatchOperation {
-  if (op.type === 'put') return { type: 'put', key: op.key, value: op.value };
-  if (op.type === 'delete') return { type: 'delete', key: op.key };
+  if (op.type === 'put') return op.expiresAt === undefined ? { type: 'put', key: op.key, value: op.value } : { type: 'put', key: op.key, value: op.value, expiresAt: op.expiresAt };
+  if (op.type === 'delete') {
+    if (op.expiredPut !== undefined) return { type: 'put', key: op.key, value: op.expiredPut.value, expiresAt: op.expiredPut.expiresAt };
+    return { type: 'delete', key: op.key };
+  }
   return { type: 'deleteRange', start: op.key, end: op.end };
 }
 
@@ -169,10 +190,13 @@ export function drawShape(rng: Rng): WorkloadShape {
 export class WorkloadGen {
   readonly shape: WorkloadShape;
   readonly #rng: Rng;
+  readonly #expiries: Rng | undefined;
 
-  constructor(rng: Rng, shape: WorkloadShape) {
+  /** `expiries`: the stream that makes some puts expiring (see the module comment); none without it. */
+  constructor(rng: Rng, shape: WorkloadShape, expiries?: Rng) {
     this.#rng = rng;
     this.shape = shape;
+    this.#expiries = expiries;
   }
 
   randomKey(): Buffer {
@@ -191,7 +215,14 @@ export class WorkloadGen {
       if (this.#rng.bool(this.shape.rangeDeleteProbability ?? 0)) return this.#rangeDelete();
       return { type: 'delete', key };
     }
-    return { type: 'put', key, value: encodeValue(key, writeId, opIndex, this.#padLength(), this.shape.chunkShapedBytes === true) };
+    const value = encodeValue(key, writeId, opIndex, this.#padLength(), this.shape.chunkShapedBytes === true);
+    const expiries = this.#expiries;
+    if (expiries === undefined) return { type: 'put', key, value };
+    // From a stream of its own, so the rest of the workload stays the seed's.
+    const roll = expiries.int(10);
+    if (roll === 0) return { type: 'put', key, value, expiresAt: SIM_EXPIRY_FAR_MS + expiries.int(1000) };
+    if (roll === 1) return { type: 'delete', key, expiredPut: { value, expiresAt: expiries.int(SIM_EPOCH_MS) } };
+    return { type: 'put', key, value };
   }
 
   /** A range delete from a random key over up to a few dozen keys (keys order as their indexes). */

@@ -3,6 +3,7 @@
  */
 export { DB } from './db/db.js';
 export type { BatchOperation, WriteOptions, RecoveryReport, ReadOptions, IteratorOptions } from './db/db.js';
+export type { VerifyOptions, VerifyReport, VerifiedFile, ToolProgress, Damage, RepairOptions, RepairReport, DestroyOptions, DestroyReport } from './db/db.js';
 export { Snapshot } from './db/snapshot.js';
 export { ShaleIterator } from './iterator/public-iterator.js';
 export { ShaleError, CorruptionError } from './errors.js';

@@ -3,6 +3,7 @@ import { fuzz as tableHarness, tableSeedInputs } from '../fuzz/jazzer-table.js';
 import { runLogDecoderFuzz } from '../fuzz/log-decoders.js';
 import { runRangeDelDecoderFuzz } from '../fuzz/range-del-decoders.js';
 import { runTableDecoderFuzz } from '../fuzz/table-decoders.js';
+import { runSalvageFuzz } from '../fuzz/salvage-decoders.js';
 import { Rng } from '../src/testing/rng.js';
 import { testSeed } from './helpers.js';
 
@@ -12,6 +13,10 @@ it('log reader and record decoders: damaged logs give only CorruptionError, neve
 
 it('table reader and block, trailer, footer, properties, handle and bloom decoders: damaged tables give only CorruptionError, never wrong data', async () => {
   await runTableDecoderFuzz(testSeed('table decoder fuzz'), 300);
+});
+
+it('the block scan, table check and table dump of verify and repair: damaged tables give only CorruptionError, never an entry that was not written', async () => {
+  await runSalvageFuzz(testSeed('salvage decoder fuzz'), 300);
 });
 
 it('the coverage-guided table harness takes its seed inputs, and bit flips of them, without a finding', async () => {

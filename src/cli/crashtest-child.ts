@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DB } from '../db/db.js';
 import { Rng } from '../testing/rng.js';
-import { KEY_SPACE, encodeIntent, makeValue, type CrashOp, type Intent } from './crashtest-workload.js';
+import { EXPIRED_BY_MS, EXPIRY_FAR_MS, KEY_SPACE, encodeIntent, makeValue, type CrashOp, type Intent } from './crashtest-workload.js';
 
 export interface ChildArguments {
   dir: string;
@@ -32,13 +32,23 @@ function randomRangeDelete(rng: Rng): CrashOp {
   return { type: 'deleteRange', start: keyName(first), end: keyName(last) };
 }
 
-function randomOps(rng: Rng, intent: number): CrashOp[] {
-  if (rng.bool(0.02)) return [randomRangeDelete(rng)];
+function randomOps(rng: Rng, intent: number, expiries: Rng): CrashOp[] {
+  // From the expiries' stream: the other draws stay the seed's.
+  if (expiries.bool(0.02)) return [randomRangeDelete(expiries)];
   const count = rng.bool(0.2) ? rng.range(2, 20) : 1;
   const ops: CrashOp[] = [];
   for (let i = 0; i < count; i++) {
     const key = keyName(rng.int(KEY_SPACE));
-    ops.push(rng.bool(0.15) ? { type: 'delete', key } : { type: 'put', key, value: makeValue(key, intent, rng.int(300)) });
+    if (rng.bool(0.15)) {
+      ops.push({ type: 'delete', key });
+      continue;
+    }
+    const op: CrashOp = { type: 'put', key, value: makeValue(key, intent, rng.int(300)) };
+    // Expiring puts, by the rule of crashtest-workload.ts: one that cannot expire during the run, or one expired already.
+    const roll = expiries.int(10);
+    if (roll === 0) op.expiresAt = Date.now() + EXPIRY_FAR_MS + expiries.int(1000);
+    else if (roll === 1) op.expiresAt = expiries.int(EXPIRED_BY_MS + 1);
+    ops.push(op);
   }
   return ops;
 }
@@ -57,16 +67,18 @@ export async function runCrashtestChild(args: ChildArguments): Promise<never> {
   });
   fs.writeSync(ackFd, 'open\n');
   const rng = new Rng(args.seed);
+  // Which puts expire: a stream of its own, so the rest of the writes stay the seed's.
+  const expiries = new Rng(args.seed ^ 0x7717_e0f1);
   let next = args.firstIntent;
   const writer = async (): Promise<never> => {
     for (;;) {
       const index = next++;
-      const intent: Intent = { index, ops: randomOps(rng, index), sync: rng.bool(0.5) };
+      const intent: Intent = { index, ops: randomOps(rng, index, expiries), sync: rng.bool(0.5) };
       fs.writeSync(intentFd, `${encodeIntent(intent)}\n`);
       const [op] = intent.ops;
       const options = { sync: intent.sync };
       if (intent.ops.length > 1) await db.write(intent.ops, options);
-      else if (op!.type === 'put') await db.put(op!.key, op!.value, options);
+      else if (op!.type === 'put') await db.put(op!.key, op!.value, op!.expiresAt === undefined ? options : { ...options, expiresAt: op!.expiresAt });
       else if (op!.type === 'delete') await db.delete(op!.key, options);
       else await db.deleteRange(op!.start, op!.end, options);
       fs.writeSync(ackFd, `${intent.index}\n`);

@@ -5,7 +5,9 @@
  * docs/durability.md for a process kill: open succeeds; every acknowledged write
  * (sync or not) is present; the database is exactly the result of some prefix of
  * the issued writes (in issue order), each batch whole or absent; values are
- * intact; `latestSequence` counts exactly that prefix's operations.
+ * intact; `latestSequence` counts exactly that prefix's operations. Before
+ * the reopen, `DB.verify` must find no damage but a torn WAL tail, and every
+ * fifth cycle `DB.repair` runs first (it must keep all of that too).
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -121,6 +123,23 @@ function opCount(intents: Intent[], length: number): number {
   return intents.slice(0, length).reduce((sum, intent) => sum + intent.ops.length, 0);
 }
 
+/** Every this many cycles the killed database is repaired (`DB.repair`) before it is reopened and checked. */
+export const CRASHTEST_REPAIR_EVERY = 5;
+
+/**
+ * A kill leaves nothing but a torn WAL tail: `DB.verify` must find no other
+ * damage. Every `CRASHTEST_REPAIR_EVERY` cycles the database is also repaired
+ * before the oracle checks it: repair of a killed database must lose nothing
+ * recovery would keep.
+ */
+async function verifyAndRepair(dir: string, cycle: number, violations: string[]): Promise<void> {
+  const report = await DB.verify(dir);
+  for (const damage of report.damage.filter((found) => found.tolerated !== true)) {
+    violations.push(`cycle ${cycle}: verify after the kill: ${damage.file} at ${damage.offset}: ${damage.reason}`);
+  }
+  if (cycle % CRASHTEST_REPAIR_EVERY === CRASHTEST_REPAIR_EVERY - 1) await DB.repair(dir);
+}
+
 export async function runCrashtest(options: CrashtestOptions): Promise<CrashtestSummary> {
   const rng = new Rng(options.seed);
   const summary: CrashtestSummary = { cycles: 0, intentsIssued: 0, writesAcknowledged: 0, violations: [] };
@@ -132,6 +151,7 @@ export async function runCrashtest(options: CrashtestOptions): Promise<Crashtest
     const delayMs = rng.range(options.killAfterMinMs, options.killAfterMaxMs);
     const { intents, acked } = await runChild(options, cycle, nextIntent, delayMs);
     const violations: string[] = [];
+    await verifyAndRepair(options.dir, cycle, violations);
     const db = await DB.open(options.dir).catch((err: unknown) => {
       throw new Error(`cycle ${cycle}: open after the kill failed: ${String(err)}`, { cause: err });
     });

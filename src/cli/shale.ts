@@ -1,28 +1,17 @@
 #!/usr/bin/env node
 /**
- * The `shale` command: `shale crashtest [--cycles N] [--seed S] [--dir D]
- * [--writers W] [--min-ms A] [--max-ms B]` runs the kill -9 crash test (see
- * crashtest.ts) and exits non-zero on any violation; `shale --help` lists the
- * commands, `shale --version` prints the package's version. An unknown command
- * or no command is a usage error: the usage on stderr, exit code 2.
+ * The `shale` command (docs/tools.md, "The shale command"): `shale <command>
+ * [options]`, parsed by commander, with each group of commands registered from
+ * `commands/` (`commands/index.ts` lists them). Exit codes: 0 success, 1 a finding
+ * (damage, a violation, a missing key), 2 bad usage (an unknown command or
+ * option, a missing argument, a bad value: the reason on stderr). A `ShaleError`
+ * is printed as a message, never a stack.
  */
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { runCrashtestChild } from './crashtest-child.js';
-import { crashtestCommand } from './crashtest.js';
-
-const HELP = `usage: shale <command> [options]
-
-commands:
-  crashtest   kill -9 crash test: writers in child processes are SIGKILLed at random
-              moments, and the database is checked against what they acknowledged
-              shale crashtest [--cycles N] [--seed S] [--dir DIR] [--writers W]
-                              [--min-ms MS] [--max-ms MS]
-
-options:
-  -h, --help     print this help
-  -v, --version  print shale's version`;
+import { Command, CommanderError } from 'commander';
+import { ExitCode } from './cli-context.js';
+import { COMMANDS } from './commands/index.js';
 
 /** The version in the package's package.json (this file is dist/src/cli/shale.js in it). */
 function version(): string {
@@ -30,39 +19,27 @@ function version(): string {
   return (JSON.parse(fs.readFileSync(packageJson, 'utf8')) as { version: string }).version;
 }
 
-async function child(argv: string[]): Promise<never> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      dir: { type: 'string' },
-      'intent-log': { type: 'string' },
-      'ack-log': { type: 'string' },
-      seed: { type: 'string' },
-      writers: { type: 'string' },
-      'first-intent': { type: 'string' },
-    },
-  });
-  return runCrashtestChild({
-    dir: values.dir!,
-    intentLog: values['intent-log']!,
-    ackLog: values['ack-log']!,
-    seed: Number(values.seed),
-    writers: Number(values.writers),
-    firstIntent: Number(values['first-intent']),
-  });
-}
+const program = new Command('shale')
+  .description('shale: a durable, embeddable LSM-tree key-value store')
+  .usage('<command> [options]')
+  .version(version(), '-v, --version', "print shale's version")
+  .helpOption('-h, --help', 'print this help (or a command\'s: shale <command> --help)')
+  .enablePositionalOptions()
+  .showHelpAfterError('(shale --help lists the commands; shale <command> --help tells one)')
+  // shale's own style, as before commander: "usage: …" and "shale: <reason>".
+  .configureHelp({ styleTitle: (title) => (title === 'Usage:' ? 'usage:' : title) })
+  .configureOutput({ outputError: (message, write) => write(message.replace(/^error: /, 'shale: ')) })
+  .exitOverride();
+const cliPath = fileURLToPath(import.meta.url);
+for (const register of COMMANDS) register(program, cliPath);
+// Commands inherit exitOverride only when set before they are added: set it on each.
+for (const command of program.commands) command.exitOverride();
 
-const [command, ...rest] = process.argv.slice(2);
-if (command === 'crashtest') {
-  process.exitCode = await crashtestCommand(rest, fileURLToPath(import.meta.url));
-} else if (command === 'crashtest-child') {
-  await child(rest);
-} else if (command === '--help' || command === '-h' || command === 'help') {
-  console.log(HELP);
-} else if (command === '--version' || command === '-v') {
-  console.log(version());
-} else {
-  console.error(command === undefined ? 'shale: no command given' : `shale: unknown command '${command}'`);
-  console.error(HELP);
-  process.exitCode = 2;
+try {
+  await program.parseAsync(process.argv.slice(2), { from: 'user' });
+} catch (err) {
+  if (!(err instanceof CommanderError)) throw err;
+  // Commander has printed the help or the reason; help and version asked for are a success.
+  const asked = err.code === 'commander.helpDisplayed' || err.code === 'commander.version';
+  process.exitCode = asked ? ExitCode.OK : ExitCode.USAGE;
 }

@@ -54,6 +54,7 @@ export class TableOutput {
         largest: meta.largestKey,
         smallestSeq: meta.smallestSeq,
         largestSeq: meta.largestSeq,
+        ...(meta.expiringEntryCount > 0 ? { expiryMinMs: meta.expiryMinMs } : {}),
         // Marks a table with range tombstones; the main thread sets the estimate against its version.
         ...(extras.rangeDelBlock === undefined ? {} : { rangeDeletedBytes: 0 }),
       };

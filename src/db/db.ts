@@ -13,7 +13,21 @@ import { ShaleError } from '../errors.js';
 import type { FileLock } from '../fs/file-system.js';
 import { filePath, tableFileName } from '../filenames.js';
 import { deleteFromOp } from './open-range-end.js';
-import { batchOps, deleteOp, deleteRangeOp, keyArgument, lookupKeyArgument, putOp, syncOption, type BatchOperation, type WriteOptions } from './batch.js';
+import {
+  batchOps,
+  deleteOp,
+  deleteRangeOp,
+  keyArgument,
+  lookupKeyArgument,
+  putOp,
+  putOptions,
+  syncOption,
+  type BatchOperation,
+  type PutOptions,
+  type WriteOptions,
+} from './batch.js';
+import { DbClock } from './db-clock.js';
+import { resolveCompactionFilter, type CompactionFilterFunction } from '../compaction/compaction-filter.js';
 import { Compactor } from '../compaction/compactor.js';
 import { InlineExecutor, type CompactionExecutor } from '../compaction/executor.js';
 import { WorkerExecutor } from '../compaction/worker-executor.js';
@@ -31,13 +45,20 @@ import { Flusher } from './flusher.js';
 import { MemtableSet } from './memtable-set.js';
 import { collectStats, formatLevels, newCounters, type DBEvents, type DBStats } from './stats.js';
 import { WritePipeline } from './write-pipeline.js';
+import { verify, type VerifyOptions, type VerifyReport } from '../tools/verify.js';
+import { repair, type RepairOptions, type RepairReport } from '../tools/repair.js';
+import { destroy, type DestroyOptions, type DestroyReport } from '../tools/destroy.js';
 
-export type { BatchOperation, WriteOptions } from './batch.js';
+export type { BatchOperation, PutOptions, WriteOptions } from './batch.js';
+export type { ExpiryOptions } from './expiry-argument.js';
 export type { RecoveryReport } from '../wal/recovery.js';
 export type { Snapshot } from './snapshot.js';
 export type { ShaleIterator } from '../iterator/public-iterator.js';
 export type { ReadOptions, IteratorOptions } from './read-path.js';
 export type { FlushEvent, StallEvent, DBEvents, DBStats } from './stats.js';
+export type { VerifyOptions, VerifyReport, VerifiedFile, ToolProgress, Damage } from '../tools/verify.js';
+export type { RepairOptions, RepairReport } from '../tools/repair.js';
+export type { DestroyOptions, DestroyReport } from '../tools/destroy.js';
 
 /**
  * Every open database, held until `close()`. An open database holds its
@@ -66,6 +87,8 @@ export class DB extends EventEmitter<DBEvents> {
   readonly #blockCache: BlockCache;
   readonly #tableCache: TableCache;
   readonly #snapshots = new SnapshotList();
+  /** The database's time: what expiring entries are judged by. */
+  readonly #clock: DbClock;
   readonly #executor: CompactionExecutor;
   readonly #compactor: Compactor;
   readonly #flusher: Flusher;
@@ -74,10 +97,17 @@ export class DB extends EventEmitter<DBEvents> {
   #closing = false;
   #closePromise: Promise<void> | undefined;
 
-  private constructor(location: string, options: ResolvedOptions, opened: Awaited<ReturnType<typeof openDatabase>>) {
+  private constructor(
+    location: string,
+    options: ResolvedOptions,
+    opened: Awaited<ReturnType<typeof openDatabase>>,
+    compactionFilter: CompactionFilterFunction | undefined,
+  ) {
     super();
     this.location = location;
     this.#options = options;
+    this.#clock = new DbClock(options.clock);
+    const now = (): number => this.#clock.now();
     this.#lock = opened.lock;
     this.recoveryReport = opened.report;
     this.#memtables = new MemtableSet(options.memtableNodeSizeMax, opened.logNumber);
@@ -94,13 +124,17 @@ export class DB extends EventEmitter<DBEvents> {
       opened.state,
       opened.manifest,
     );
-    this.#executor = options.compactionExecutor === 'worker' ? new WorkerExecutor(options.compactionThreads) : new InlineExecutor(options.fs);
+    this.#executor =
+      options.compactionExecutor === 'worker'
+        ? new WorkerExecutor(options.compactionThreads, typeof options.compactionFilter === 'object' ? options.compactionFilter : undefined)
+        : new InlineExecutor(options.fs, compactionFilter);
     this.#compactor = new Compactor({
       versions: this.#versions,
       options,
       location,
       executor: this.#executor,
       snapshots: () => this.#snapshots.sequences(),
+      now,
       onCompaction: (event) => {
         this.#counters.compactionCount++;
         this.#counters.compactionBytesRead += event.bytesRead;
@@ -141,6 +175,7 @@ export class DB extends EventEmitter<DBEvents> {
       tableCache: this.#tableCache,
       snapshots: this.#snapshots,
       lastSequence: () => this.#writes.lastSequence,
+      now,
       checkOpen: () => this.#checkOpen(),
     });
   }
@@ -156,10 +191,12 @@ export class DB extends EventEmitter<DBEvents> {
       throw new ShaleError('INVALID_ARGUMENT', 'location must be a non-empty string');
     }
     const resolved = resolveOptions(options);
+    // Loaded before the lock is taken: a filter module that cannot load fails the open with nothing to undo.
+    const compactionFilter = await resolveCompactionFilter(resolved.compactionFilter);
     const opened = await openDatabase(location, resolved);
     let db: DB;
     try {
-      db = new DB(location, resolved, opened);
+      db = new DB(location, resolved, opened, compactionFilter);
     } catch (err) {
       // Nothing owns what recovery opened yet: close it here, or the handles and the lock leak.
       await opened.log.close().catch(() => undefined);
@@ -172,6 +209,39 @@ export class DB extends EventEmitter<DBEvents> {
     return db;
   }
 
+  /**
+   * Reads every table block, the MANIFEST and the WALs of the closed database in
+   * `location`, checks every checksum and the order of every key, and reports
+   * each damaged place with its file and offset, changing nothing (docs/tools.md).
+   * Damage is in the report (`ok` false), not a rejection; rejects with
+   * `INVALID_ARGUMENT`, `NOT_FOUND` (no database there) or `IO_ERROR`.
+   */
+  static verify(location: string, options?: VerifyOptions): Promise<VerifyReport> {
+    return verify(location, options);
+  }
+
+  /**
+   * Salvages what is intact in the damaged database in `location` (intact
+   * tables, the intact blocks of damaged ones, the intact WAL records), writes a
+   * new MANIFEST, and moves damaged files to `lost/` (docs/tools.md). Afterwards
+   * the database opens with every intact entry readable. Crash-safe: a crash
+   * part way leaves the old database or the repaired one. Rejects with
+   * `INVALID_ARGUMENT`, `NOT_FOUND`, `LOCKED` (the database is open) or `IO_ERROR`.
+   */
+  static repair(location: string, options?: RepairOptions): Promise<RepairReport> {
+    return repair(location, options);
+  }
+
+  /**
+   * Removes the database in `location`: shale's files only, and the directory
+   * when nothing else is left in it. Rejects with `LOCKED` when the database is
+   * open, `NOT_FOUND` when `location` holds no shale database, or
+   * `INVALID_ARGUMENT`, `IO_ERROR`.
+   */
+  static destroy(location: string, options?: DestroyOptions): Promise<DestroyReport> {
+    return destroy(location, options);
+  }
+
   /** The sequence number of the last write applied (after open: the last one recovered). */
   get latestSequence(): bigint {
     return BigInt(this.#writes.lastSequence);
@@ -182,11 +252,16 @@ export class DB extends EventEmitter<DBEvents> {
     return !this.#closing;
   }
 
-  /** Stores `value` under `key`. See `WriteOptions` for what resolving promises. */
-  put(key: BytesLike, value: BytesLike, options?: WriteOptions): Promise<void> {
+  /**
+   * Stores `value` under `key`. See `WriteOptions` for what resolving promises,
+   * and `ExpiryOptions` for `ttl` and `expiresAt`: an entry that expires is gone
+   * for every read from its expiry time on. Without them it never expires.
+   */
+  put(key: BytesLike, value: BytesLike, options?: PutOptions): Promise<void> {
     try {
       this.#checkOpen();
-      return this.#writes.write([putOp(key, value, this.#options)], syncOption(options));
+      const { sync, expiresAtMs } = putOptions(options, () => this.#clock.now());
+      return this.#writes.write([putOp(key, value, this.#options, expiresAtMs)], sync);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -224,7 +299,7 @@ export class DB extends EventEmitter<DBEvents> {
   write(operations: readonly BatchOperation[], options?: WriteOptions): Promise<void> {
     try {
       this.#checkOpen();
-      const ops = batchOps(operations, this.#options);
+      const ops = batchOps(operations, this.#options, () => this.#clock.now());
       const sync = syncOption(options);
       if (ops.length === 0) return Promise.resolve();
       return this.#writes.write(ops, sync);

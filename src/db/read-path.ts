@@ -5,7 +5,9 @@
  * A get looks in L0 newest first (every table whose key range holds the key),
  * then in each deeper level in the one table whose range can hold it (binary
  * search), skipping tables whose bloom filter says no. The first entry visible at
- * the snapshot decides: a PUT's value, or a DELETE's absence.
+ * the snapshot decides: a PUT's value, or a DELETE's absence. An expiring PUT
+ * past its expiry (by the database's time when the read is made) decides like a
+ * DELETE (docs/internals.md, "TTL").
  */
 import assert from '../util/assert.js';
 import { ShaleError } from '../errors.js';
@@ -29,6 +31,7 @@ import type { VersionSet } from '../version/version-set.js';
 import { checkOptionNames, keyArgument, lookupKeyArgument } from './batch.js';
 import { mergeFragments } from '../rangedel/fragments.js';
 import { isExclusiveEndKey } from '../rangedel/table-tombstones.js';
+import { expiringValueBody, isExpired, readExpiry } from '../util/expiring-value.js';
 import type { MemtableSet } from './memtable-set.js';
 import { Snapshot, type SnapshotList } from './snapshot.js';
 
@@ -70,6 +73,8 @@ export interface ReadPathParts {
   snapshots: SnapshotList;
   /** The sequence number of the last applied write: the default read point. */
   lastSequence(): number;
+  /** The database's time (monotone): what expiring entries are judged by. */
+  now(): number;
   /** Throws `NOT_OPEN` once the database is closing. */
   checkOpen(): void;
 }
@@ -145,7 +150,7 @@ export class ReadPath {
     const iterator: ShaleIterator<T> = new ShaleIterator<T>(
       {
         build: async () => {
-          const built = await buildDbIterator(frozen, pin.version, tableCache, seq, range, reverse);
+          const built = await buildDbIterator(frozen, pin.version, tableCache, seq, range, reverse, this.#parts.now);
           releaseTables = built.release;
           return built.iterator;
         },
@@ -183,11 +188,11 @@ export class ReadPath {
 
   #get(key: Buffer, seq: number): Promise<Buffer | undefined> {
     const found = this.#parts.memtables.get(key, seq);
-    if (found !== undefined) return Promise.resolve(valueOf(found));
+    if (found !== undefined) return Promise.resolve(valueOf(found, this.#parts.now()));
     // Tables already open answer now, without a pin or an await; only a table
     // that must be opened sends the read to the threadpool.
     const inTables = lookupTables(this.#parts.versions.current, this.#parts.tableCache, key, seq, false);
-    if (inTables !== TABLE_NOT_OPEN) return Promise.resolve(inTables === undefined ? undefined : valueOf(inTables));
+    if (inTables !== TABLE_NOT_OPEN) return Promise.resolve(inTables === undefined ? undefined : valueOf(inTables, this.#parts.now()));
     // The table read waits for I/O: the key must be the read's own by then.
     return this.#getFromTables(Buffer.from(key), seq);
   }
@@ -196,23 +201,31 @@ export class ReadPath {
     const found = this.#parts.memtables.get(key, seq) ?? lookupTables(this.#parts.versions.current, this.#parts.tableCache, key, seq, true);
     // Invariant: allowed to open tables, the lookup always answers.
     assert(found !== TABLE_NOT_OPEN, 'a synchronous lookup met a table it did not open');
-    return found === undefined ? undefined : valueOf(found);
+    return found === undefined ? undefined : valueOf(found, this.#parts.now());
   }
 
   async #getFromTables(key: Buffer, seq: number): Promise<Buffer | undefined> {
     const pin = this.#parts.versions.pin();
     try {
       const found = await getFromVersion(pin.version, this.#parts.tableCache, key, seq);
-      return found === undefined ? undefined : valueOf(found);
+      return found === undefined ? undefined : valueOf(found, this.#parts.now());
     } finally {
       pin.release();
     }
   }
 }
 
-/** The caller's own copy of a found value: the one copy a get makes (tables and memtables hand out views). */
-function valueOf(found: MemLookup): Buffer | undefined {
-  return found.type === EntryType.DELETE ? undefined : Buffer.from(found.value);
+/**
+ * The caller's own copy of a found value: the one copy a get makes (tables and
+ * memtables hand out views). A tombstone, or an expiring entry expired at
+ * `nowMs`, is absence.
+ */
+export function valueOf(found: MemLookup, nowMs: number): Buffer | undefined {
+  if (found.type === EntryType.DELETE) return undefined;
+  if (found.type !== EntryType.PUT_EXPIRING) return Buffer.from(found.value);
+  // Invariant: the memtable and the table readers hand out expiring values with their expiry time.
+  assert(found.value.length >= 8, 'an expiring value without its expiry time');
+  return isExpired(readExpiry(found.value), nowMs) ? undefined : Buffer.from(expiringValueBody(found.value));
 }
 
 const READ_OPTION_NAMES = ['snapshot'];
@@ -345,6 +358,7 @@ export async function buildDbIterator(
   seq: number,
   range: KeyRange,
   reverse: boolean,
+  now: () => number,
 ): Promise<{ iterator: DBIterator; release: () => void }> {
   const acquired: number[] = [];
   const release = (): void => {
@@ -397,7 +411,7 @@ export async function buildDbIterator(
     let newestSeq = 0;
     for (const memtable of memtables) newestSeq = Math.max(newestSeq, memtable.sequenceRange.largest);
     for (const file of version.files()) if (readers.has(file.fileNumber)) newestSeq = Math.max(newestSeq, file.largestSeq);
-    return { iterator: new DBIterator(inner, seq, range, reverse, mergeFragments(tombstoneLists, seq), newestSeq), release };
+    return { iterator: new DBIterator(inner, seq, range, reverse, mergeFragments(tombstoneLists, seq), now, newestSeq), release };
   } catch (err) {
     release();
     throw err;

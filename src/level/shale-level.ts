@@ -13,6 +13,7 @@
 import { AbstractLevel, type AbstractDatabaseOptions, type AbstractSnapshot } from 'abstract-level';
 import { DB, type DBStats, type IteratorOptions, type ReadOptions, type WriteOptions } from '../db/db.js';
 import type { BatchOperation } from '../db/batch.js';
+import type { ExpiryOptions } from '../db/expiry-argument.js';
 import { ShaleError, invalidArgument } from '../errors.js';
 import type { BytesLike } from '../keys.js';
 import { DEFAULTS, OPTION_NAMES, type Options } from '../options.js';
@@ -113,17 +114,22 @@ interface PrivateReadOptions {
 /**
  * What `_put`, `_del` and `_batch` receive. `sync` is shale's and passed through:
  * unlike classic-level's (default false), it defaults to true, a write resolving
- * once it is on disk.
+ * once it is on disk. `ttl` and `expiresAt` (shale's `ExpiryOptions`) make a put,
+ * or every put of a batch that has none of its own, expire.
  */
 interface PrivateWriteOptions {
   readonly sync?: unknown;
+  readonly ttl?: unknown;
+  readonly expiresAt?: unknown;
 }
 
-/** One operation of `_batch`: encoded, prefixed, with encoding names. */
+/** One operation of `_batch`: encoded, prefixed, with encoding names; a put may carry its own `ttl` or `expiresAt`. */
 interface PrivateBatchOperation {
   readonly type: 'put' | 'del';
   readonly key: StorageData;
   readonly value?: StorageData;
+  readonly ttl?: unknown;
+  readonly expiresAt?: unknown;
 }
 
 /**
@@ -287,7 +293,7 @@ export class ShaleLevel<KDefault = string, VDefault = string> extends AbstractLe
 
   async _put(key: StorageData, value: StorageData, options: PrivateWriteOptions): Promise<void> {
     try {
-      await this.#shale.put(key, value, writeOptions(options));
+      await this.#shale.put(key, value, { ...writeOptions(options), ...expiryOf(options) });
     } catch (err) {
       throw toLevelError(err, { kind: 'operation', invalid: () => this.#oversized([{ type: 'put', key, value }]) });
     }
@@ -304,7 +310,7 @@ export class ShaleLevel<KDefault = string, VDefault = string> extends AbstractLe
   /** Atomic, as shale's `write` is. The chained batch is abstract-level's default, which ends here too. */
   async _batch(operations: PrivateBatchOperation[], options: PrivateWriteOptions): Promise<void> {
     const batch: BatchOperation[] = operations.map((op) =>
-      op.type === 'put' ? { type: 'put', key: op.key, value: op.value as StorageData } : { type: 'delete', key: op.key },
+      op.type === 'put' ? { type: 'put', key: op.key, value: op.value as StorageData, ...(expiryOf(op) ?? expiryOf(options)) } : { type: 'delete', key: op.key },
     );
     try {
       await this.#shale.write(batch, writeOptions(options));
@@ -463,4 +469,13 @@ function readOptions(options: PrivateReadOptions): ReadOptions | undefined {
 
 function writeOptions(options: PrivateWriteOptions): WriteOptions | undefined {
   return typeof options.sync === 'boolean' ? { sync: options.sync } : undefined;
+}
+
+/** The `ttl` or `expiresAt` of a put's options or a batch operation, passed as given (shale checks them); undefined when neither is set. */
+function expiryOf(source: { readonly ttl?: unknown; readonly expiresAt?: unknown }): ExpiryOptions | undefined {
+  if (source.ttl === undefined && source.expiresAt === undefined) return undefined;
+  return {
+    ...(source.ttl === undefined ? {} : { ttl: source.ttl as number }),
+    ...(source.expiresAt === undefined ? {} : { expiresAt: source.expiresAt as number }),
+  };
 }

@@ -11,6 +11,7 @@ import BTreeModule from 'sorted-btree';
 import type * as BTreeTypes from 'sorted-btree';
 import { EntryType, compareKeys } from '../keys.js';
 import { FragmentedTombstones, newerOfEntryAndTombstone, type RangeTombstone } from '../rangedel/fragments.js';
+import { EXPIRY_BYTES } from '../util/expiring-value.js';
 
 type BTree<K, V> = BTreeTypes.default<K, V>;
 type BTreeClass = typeof BTreeModule.default;
@@ -228,8 +229,9 @@ export class MemTable {
       // The prefix words are derived from the key: they must still match it.
       const derived = memKey(entryKey.key, entryKey.seq, entryKey.type);
       assert(derived.p0 === entryKey.p0 && derived.p1 === entryKey.p1 && derived.p2 === entryKey.p2, 'memtable prefix words differ from the key');
-      assert(entryKey.type === EntryType.PUT || entryKey.type === EntryType.DELETE, 'bad entry type');
-      assert(entryKey.type === EntryType.PUT || value.length === 0, 'a DELETE carries a value');
+      assert(entryKey.type === EntryType.PUT || entryKey.type === EntryType.DELETE || entryKey.type === EntryType.PUT_EXPIRING, 'bad entry type');
+      assert(entryKey.type !== EntryType.DELETE || value.length === 0, 'a DELETE carries a value');
+      assert(entryKey.type !== EntryType.PUT_EXPIRING || value.length >= EXPIRY_BYTES, 'an expiring value without its expiry time');
       bytes += entryKey.key.length + value.length + ENTRY_OVERHEAD_BYTES;
       previous = entryKey;
     }

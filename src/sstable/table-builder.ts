@@ -76,6 +76,9 @@ export interface TableMeta {
   readonly largestKey: Buffer;
   readonly smallestSeq: number;
   readonly largestSeq: number;
+  /** PUT_EXPIRING entries, and the earliest expiry among them (0 when none), as the properties record them. */
+  readonly expiringEntryCount: number;
+  readonly expiryMinMs: number;
 }
 
 /** The options a `TableBuilder` uses for what the caller leaves out. */
@@ -334,6 +337,8 @@ export class TableBuilder {
       largestKey: lastKey,
       smallestSeq: this.#smallestSeq,
       largestSeq: this.#largestSeq,
+      expiringEntryCount: this.#expiringEntryCount,
+      expiryMinMs: this.#expiryMinMs,
     };
   }
 

@@ -13,6 +13,7 @@ import assert from '../util/assert.js';
 import { CorruptionError, ioError } from '../errors.js';
 import type { RandomAccessFile } from '../fs/file-system.js';
 import { EntryType, INTERNAL_KEY_TRAILER_BYTES, readTrailerSeq, writeTrailer } from '../keys.js';
+import { EXPIRY_BYTES } from '../util/expiring-value.js';
 import type { BlockCache, BlockSlots } from './block-cache.js';
 import type { BlockHandle } from './block-handle.js';
 import { Block, type BlockIterator } from './block-reader.js';
@@ -180,9 +181,13 @@ export class TableReader implements DataBlockSource {
     if (userKeyLength !== userKey.length || compareBytes(key, 0, userKeyLength, userKey, 0, userKey.length) !== 0) return undefined;
     const type = key[userKeyLength]!;
     const seq = readTrailerSeq(key, userKeyLength);
-    if (type !== EntryType.PUT && type !== EntryType.DELETE) throw new CorruptionError(this.fileName, block.offset, `unknown entry type ${type}`);
+    if (type !== EntryType.PUT && type !== EntryType.DELETE && type !== EntryType.PUT_EXPIRING) {
+      throw new CorruptionError(this.fileName, block.offset, `unknown entry type ${type}`);
+    }
     if (seq < 0 || seq > snapshotSeq) throw new CorruptionError(this.fileName, block.offset, 'entry out of order');
-    return { type, value: data.value(), seq };
+    const value = data.value();
+    if (type === EntryType.PUT_EXPIRING && value.length < EXPIRY_BYTES) throw new CorruptionError(this.fileName, block.offset, 'an expiring entry without its expiry time');
+    return { type, value, seq };
   }
 
   /** A new iterator over every entry; `userKeyCopies` for a reader of user keys only (see `TableIterator`). */

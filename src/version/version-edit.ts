@@ -20,8 +20,18 @@ export const EditTag = {
   DELETED_FILE: 4,
   NEW_FILE: 5,
   COMPACT_POINTER: 6,
-  /** Annotates a NEW_FILE of the same edit: bytes below it its range tombstones are estimated to delete. */
-  FILE_RANGE_DELETED_BYTES: 7,
+  /**
+   * `fileNumber u64le | expiryMinMs u64le`: the earliest expiry among a new file's
+   * expiring entries. Follows that file's NEW_FILE in the same edit (MANIFEST log
+   * format version 2).
+   */
+  FILE_EXPIRY: 7,
+  /**
+   * `fileNumber u64le | rangeDeletedBytes u64le`: for a new file with range
+   * tombstones, the bytes of older tables their ranges overlapped when it was
+   * made. Follows that file's NEW_FILE in the same edit, only when nonzero.
+   */
+  FILE_RANGE_DELETED_BYTES: 8,
 } as const;
 
 /** A table as the MANIFEST records it. */
@@ -34,6 +44,12 @@ export interface FileMeta {
   largest: Buffer;
   smallestSeq: number;
   largestSeq: number;
+  /**
+   * The earliest expiry time (ms since the epoch) among the table's expiring
+   * entries; absent when it holds none. Compaction picks a table whose time has
+   * passed, so expired data leaves the disk without being read.
+   */
+  expiryMinMs?: number;
   /**
    * For a table with range tombstones: the bytes of older tables their ranges
    * overlapped when it was made, an estimate of the space they delete. It adds
@@ -95,7 +111,8 @@ export function encodeVersionEdit(edit: VersionEdit): Buffer {
     u64(file.largestSeq);
     bytes(file.smallest);
     bytes(file.largest);
-    if ((file.rangeDeletedBytes ?? 0) > 0) (tag(EditTag.FILE_RANGE_DELETED_BYTES), level(file.level), u64(file.fileNumber), u64(file.rangeDeletedBytes!));
+    if (file.expiryMinMs !== undefined) (tag(EditTag.FILE_EXPIRY), u64(file.fileNumber), u64(file.expiryMinMs));
+    if ((file.rangeDeletedBytes ?? 0) > 0) (tag(EditTag.FILE_RANGE_DELETED_BYTES), u64(file.fileNumber), u64(file.rangeDeletedBytes!));
   }
   return Buffer.concat(chunks);
 }
@@ -164,13 +181,20 @@ export function decodeVersionEdit(payload: Buffer, file: string, offset: number)
         edit.newFiles.push({ level: fileLevel, fileNumber, sizeBytes, smallestSeq, largestSeq, smallest, largest });
         break;
       }
+      case EditTag.FILE_EXPIRY: {
+        const fileNumber = u64();
+        const expiryMinMs = u64();
+        const added = edit.newFiles.at(-1);
+        if (added === undefined || added.fileNumber !== fileNumber) fail(`file expiry for ${fileNumber}, which is not the new file before it`);
+        else added.expiryMinMs = expiryMinMs;
+        break;
+      }
       case EditTag.FILE_RANGE_DELETED_BYTES: {
-        const fileLevel = level();
         const fileNumber = u64();
         const rangeDeletedBytes = u64();
-        const file = edit.newFiles.find((meta) => meta.fileNumber === fileNumber && meta.level === fileLevel);
-        if (file === undefined) fail(`range-deleted bytes of file ${fileNumber}, which the edit does not add`);
-        file!.rangeDeletedBytes = rangeDeletedBytes;
+        const added = edit.newFiles.at(-1);
+        if (added === undefined || added.fileNumber !== fileNumber) fail(`range-deleted bytes of file ${fileNumber}, which is not the new file before it`);
+        else added.rangeDeletedBytes = rangeDeletedBytes;
         break;
       }
       default:

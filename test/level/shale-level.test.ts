@@ -49,6 +49,29 @@ describe('ShaleLevel', () => {
     await db.close();
   });
 
+  it('takes ttl and expiresAt in put, in batch options (for every put) and per batch operation, on the clock given', async () => {
+    const time = { ms: 5_000_000 };
+    const db = new ShaleLevel(tempDir(), { clock: () => time.ms });
+    try {
+      await db.put('put', 'a', { ttl: 10 } as never);
+      await db.batch([{ type: 'put', key: 'batch', value: 'b' }, { type: 'put', key: 'own', value: 'c', ttl: 100 } as never, { type: 'del', key: 'none' }], { ttl: 20 } as never);
+      await db.batch().put('chained', 'd', { expiresAt: time.ms + 30 } as never).write();
+      await db.put('forever', 'e');
+      assert.deepEqual(await db.keys().all(), ['batch', 'chained', 'forever', 'own', 'put']);
+      time.ms += 10;
+      assert.equal(await db.get('put'), undefined);
+      time.ms += 10;
+      assert.deepEqual(await db.keys().all(), ['chained', 'forever', 'own'], 'the batch ttl applied to the put without its own');
+      time.ms += 10;
+      assert.deepEqual(await db.getMany(['chained', 'own', 'forever']), [undefined, 'c', 'e']);
+      time.ms += 70;
+      assert.deepEqual(await db.keys().all(), ['forever']);
+      await assert.rejects(db.put('k', 'v', { ttl: -1 } as never), (err: Error & { cause?: { code?: string } }) => err.cause?.code === 'INVALID_ARGUMENT' || /ttl/.test(err.message));
+    } finally {
+      await db.close();
+    }
+  });
+
   it('gives a sublevel its own keyspace and encodings, atomically batched with the root', async () => {
     const db = new ShaleLevel(tempDir());
     const users = db.sublevel<string, { name: string }>('users', { valueEncoding: 'json' });

@@ -1,7 +1,7 @@
 /**
  * Exhaustive crash points (sim/crash-points.ts): for each operation that changes
  * the database's files — creating a database, switching the WAL with the
- * memtable, a flush, a compaction, a MANIFEST rotation — crash right after every
+ * memtable, a flush, a compaction, a MANIFEST rotation, a repair — crash right after every
  * one of its mutating file operations, in every crash mode, reopen, and check the
  * oracle: the open succeeds, the database is a prefix of the writes holding every
  * acknowledged sync write, and open leaves no temp or orphan files.
@@ -15,7 +15,7 @@ import { Rng } from '../../src/testing/rng.js';
 import { CrashPointFS } from '../../sim/crash-point-fs.js';
 import { exploreCrashPoints, type CrashPointCase, type CrashPointContext } from '../../sim/crash-points.js';
 import { DIR } from '../../sim/simulate.js';
-import { WorkloadGen, batchOpOf, keyOf, type WorkloadShape } from '../../sim/workload.js';
+import { SIM_EPOCH_MS, WorkloadGen, batchOpOf, keyOf, type WorkloadShape } from '../../sim/workload.js';
 import { CrashableFS } from '../../src/testing/crashable-fs.js';
 
 const VARIANTS = Number(process.env['CRASH_POINT_VARIANTS'] ?? 1);
@@ -40,9 +40,12 @@ const TINY: Options = {
 /** A memtable large enough that only explicit flushes write tables. */
 const MANUAL: Options = { ...TINY, memtableSizeBytes: 256 * 1024, autoCompaction: false };
 
-/** A deterministic stream of writes, the same for every run of a case. */
+/**
+ * A deterministic stream of writes, the same for every run of a case; some puts
+ * expire (far in the future, or before they are written: sim/workload.ts).
+ */
 function writes(shape = SHAPE): { next(sync?: boolean): ReturnType<WorkloadGen['nextWrite']> } {
-  const gen = new WorkloadGen(new Rng(0x5eed), shape);
+  const gen = new WorkloadGen(new Rng(0x5eed), shape, new Rng(0x7717));
   let writeId = 1;
   return {
     next(sync) {
@@ -197,6 +200,60 @@ const cases: { testCase: CrashPointCase; hallmark: RegExp }[] = [
   },
 ];
 
+// The expiry paths: a table whose data expired after it reached the last level is
+// rewritten in place (compactRange's rewrite, the picker's last-level case), and
+// an L0 table of expired data is picked by its expiry alone. The clock stands at 0
+// while setup writes, so the stream's expired puts (expiresAt before SIM_EPOCH_MS)
+// are live then and reach the tables; it moves to SIM_EPOCH_MS before the
+// operation, and every crash state reopens at that time, where the oracle's
+// reading of them (deletes) holds.
+const caseTime = { ms: 0 };
+const EXPIRY: Options = { ...MANUAL, levelCountMax: 2, clock: () => caseTime.ms };
+cases.push({
+  // The rewritten table's outputs, then the input removed.
+  hallmark: /^create .*\.sst$[^]*^remove .*\.sst$/m,
+  testCase: {
+    name: 'rewriting an expired last-level table in place',
+    options: EXPIRY,
+    setup: async (ctx) => {
+      caseTime.ms = 0;
+      const db = await open(ctx, EXPIRY);
+      await writeSome(ctx, db, writes(), 80);
+      await db.compactRange();
+      caseTime.ms = SIM_EPOCH_MS;
+      return db;
+    },
+    operation: async (_ctx, db) => {
+      // Nothing above the last level: only the rewrite in place can run.
+      assert.deepEqual(db!.levelFileCounts().slice(0, 1), [0]);
+      await db!.compactRange();
+      return db;
+    },
+  },
+});
+const AUTO_EXPIRY: Options = { ...EXPIRY, levelCountMax: 3, autoCompaction: true, l0CompactionTrigger: 100, l0SlowdownTrigger: 100, l0StopTrigger: 100 };
+cases.push({
+  hallmark: /^create .*\.sst$[^]*^remove .*\.sst$/m,
+  testCase: {
+    name: 'an L0 table picked for its expired data alone',
+    options: AUTO_EXPIRY,
+    setup: async (ctx) => {
+      caseTime.ms = 0;
+      const db = await open(ctx, AUTO_EXPIRY);
+      await writeSome(ctx, db, writes(), 60);
+      return db;
+    },
+    operation: async (ctx, db) => {
+      caseTime.ms = SIM_EPOCH_MS;
+      // The flush schedules compactions: no level scores 1, so only the expired L0 table's earliest expiry picks it.
+      const compacted = new Promise<void>((resolve) => db!.once('compaction', () => resolve()));
+      await db!.flush();
+      await compacted;
+      return db;
+    },
+  },
+});
+
 // Not one of the brief's operations, but the state keep-blocks and garbage-blocks
 // are made for: many unsynced records over several 4 KiB pages, where a damaged
 // page can be followed by intact ones (which recovery must drop, not apply).
@@ -215,6 +272,30 @@ cases.push({
       for (let i = 0; i < 20; i++) stream.next();
       for (let i = 0; i < 60; i++) await ctx.write(db!, stream.next(i === 30));
       return db;
+    },
+  },
+});
+
+// DB.repair of a closed database (src/tools/repair.ts): its tables kept, its log's
+// writes in a new L0 table, a new MANIFEST and CURRENT. A crash anywhere in it
+// leaves the old database or the repaired one, and either holds every write.
+cases.push({
+  hallmark: /^create .*\.sst$[^]*^create .*MANIFEST-\d+$[^]*^rename .*CURRENT$/m,
+  testCase: {
+    name: 'repair',
+    options: MANUAL,
+    setup: async (ctx) => {
+      const db = await open(ctx, MANUAL);
+      const stream = writes();
+      await writeSome(ctx, db, stream, 30);
+      await db.flush();
+      await writeSome(ctx, db, stream, 20);
+      await db.close();
+      return undefined;
+    },
+    operation: async (ctx) => {
+      await DB.repair(DIR, { fs: ctx.fs });
+      return undefined;
     },
   },
 });

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { CHUNK_HEADER_BYTES, LOG_BLOCK_BYTES, maskCrc, unmaskCrc } from '../../src/wal/log-format.js';
 import { readLogEvents } from '../../src/wal/log-reader.js';
 import { encodeFileHeader, frameLog, frameRecord, framedSize } from '../../src/wal/log-writer.js';
+import { encodeExpiringValue } from '../../src/util/expiring-value.js';
 import { decodeWriteGroup, encodeWriteGroup, opEncodedBytes, type WriteOp } from '../../src/wal/write-group.js';
 import { EntryType } from '../../src/keys.js';
 import { CorruptionError } from '../../src/errors.js';
@@ -162,5 +163,23 @@ describe('write group', () => {
     const badType = Buffer.from(encoded);
     badType[21] = 9;
     assert.throws(() => decodeWriteGroup(badType, 'the.log', 0), CorruptionError);
+  });
+
+  it('encodes an expiring put as a PUT whose value starts with its expiry time (log format 2)', () => {
+    const op: WriteOp = { type: EntryType.PUT_EXPIRING, key: Buffer.from('k'), value: encodeExpiringValue(0x0102, Buffer.from('v')) };
+    const encoded = encodeWriteGroup(0, 1, [[op]], 1, opEncodedBytes(op));
+    assert.equal(encoded.subarray(21).toString('hex'), '03' + '01' + '6b' + '09' + '0201000000000000' + '76');
+    const decoded = decodeWriteGroup(encoded, 'f', 0, 2);
+    assert.equal(decoded.ops[0]!.type, EntryType.PUT_EXPIRING);
+    assert.deepEqual(decoded.ops[0]!.value, op.value);
+  });
+
+  it('an expiring put in a version-1 log, or one without its 8-byte expiry time, is corruption', () => {
+    const op: WriteOp = { type: EntryType.PUT_EXPIRING, key: Buffer.from('k'), value: encodeExpiringValue(5, Buffer.from('v')) };
+    const encoded = encodeWriteGroup(0, 1, [[op]], 1, opEncodedBytes(op));
+    assert.throws(() => decodeWriteGroup(encoded, 'old.log', 3, 1), (err: unknown) => err instanceof CorruptionError && /unknown type 3/.test(err.message));
+    const short: WriteOp = { type: EntryType.PUT_EXPIRING, key: Buffer.from('k'), value: Buffer.alloc(7) };
+    const shortEncoded = encodeWriteGroup(0, 1, [[short]], 1, opEncodedBytes(short));
+    assert.throws(() => decodeWriteGroup(shortEncoded, 'new.log', 3, 2), (err: unknown) => err instanceof CorruptionError && /expiry time/.test(err.message));
   });
 });

@@ -1,0 +1,52 @@
+/**
+ * How the dumps (`dump-log.ts`, `dump-table.ts`) show bytes, entry types and
+ * internal keys, as text and as JSON. A new entry type is one line of
+ * `ENTRY_TYPES`.
+ */
+import { EntryType, INTERNAL_KEY_TRAILER_BYTES, SEQUENCE_MAX, readTrailerSeq, readTrailerType } from '../keys.js';
+
+/** How bytes (keys and values) are shown: `readable` quotes printable ASCII and shows anything else as `0x` hex. */
+export type BytesEncoding = 'readable' | 'utf8' | 'hex' | 'base64';
+
+export const BYTES_ENCODINGS: readonly BytesEncoding[] = ['readable', 'utf8', 'hex', 'base64'];
+
+/** Every entry type (docs/format.md, "Internal keys"): its name, and whether an op of it carries a value. */
+export const ENTRY_TYPES: Readonly<Record<number, { name: string; hasValue: boolean }>> = {
+  [EntryType.DELETE]: { name: 'DELETE', hasValue: false },
+  [EntryType.PUT]: { name: 'PUT', hasValue: true },
+};
+
+/** The name of entry type `type` (`type7` for one this release does not know). */
+export function entryTypeName(type: number): string {
+  return ENTRY_TYPES[type]?.name ?? `type${type}`;
+}
+
+/** `bytes` shown as `encoding` says. */
+export function showBytes(bytes: Uint8Array, encoding: BytesEncoding): string {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (encoding === 'utf8') return buffer.toString('utf8');
+  if (encoding === 'hex') return buffer.toString('hex');
+  if (encoding === 'base64') return buffer.toString('base64');
+  const printable = buffer.every((byte) => byte >= 0x20 && byte < 0x7f && byte !== 0x22 && byte !== 0x5c);
+  return printable ? `"${buffer.toString('latin1')}"` : `0x${buffer.toString('hex')}`;
+}
+
+/** An internal key, taken apart. */
+export interface ShownKey {
+  key: string;
+  seq: number | 'max';
+  type: string;
+}
+
+/** Takes an internal key apart (user key shown as `encoding` says); undefined when it is shorter than a trailer. */
+export function showInternalKey(internalKey: Buffer, encoding: BytesEncoding): ShownKey | undefined {
+  const userKeyLength = internalKey.length - INTERNAL_KEY_TRAILER_BYTES;
+  if (userKeyLength < 0) return undefined;
+  const seq = readTrailerSeq(internalKey, userKeyLength);
+  return { key: showBytes(internalKey.subarray(0, userKeyLength), encoding), seq: seq === SEQUENCE_MAX ? 'max' : seq, type: entryTypeName(readTrailerType(internalKey, userKeyLength)) };
+}
+
+/** `key#seq,TYPE`, as `TableReader.layout()` writes internal keys. */
+export function internalKeyText(shown: ShownKey | undefined): string {
+  return shown === undefined ? '<bad key>' : `${shown.key}#${shown.seq},${shown.type}`;
+}

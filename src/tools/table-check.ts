@@ -1,0 +1,178 @@
+/**
+ * Reads a whole table file block by block and checks everything that can be
+ * checked (docs/format.md, "SSTable"): the footer, the index, filter and
+ * properties blocks (as `TableReader.open` does), then every data block's
+ * checksum and structure, every entry's type, the order of every key (within and
+ * across blocks), and the entry count and key range against the properties.
+ * `DB.verify` reports what it finds; `DB.repair` uses the entries of the intact
+ * blocks of a damaged table. A damaged data block costs its own entries only: the
+ * index, when intact, says where the next one starts.
+ */
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { CorruptionError, ioError } from '../errors.js';
+import type { RandomAccessFile, FileSystem } from '../fs/file-system.js';
+import { EntryType, INTERNAL_KEY_TRAILER_BYTES, compareInternalKeys, readTrailerSeq, readTrailerType } from '../keys.js';
+import { decodeBlockHandle, type BlockHandle } from '../sstable/block-handle.js';
+import { bytewiseComparator, internalKeyComparator } from '../sstable/comparator.js';
+import type { Block } from '../sstable/block-reader.js';
+import type { TableProperties } from '../sstable/properties.js';
+import { TableReader } from '../sstable/table-reader.js';
+
+/** One damaged place: the file, the byte offset where the bad record, block or field starts, and what is wrong. */
+export interface Damage {
+  file: string;
+  offset: number;
+  reason: string;
+  /**
+   * True for damage that open tolerates and that is no loss: a torn tail of the
+   * newest WAL (what a crash leaves) or of the MANIFEST. Absent otherwise.
+   */
+  tolerated?: true;
+}
+
+/** What `checkTable` found in one table. */
+export interface TableCheck {
+  file: string;
+  sizeBytes: number;
+  /** The file does not exist. */
+  missing: boolean;
+  /** The footer, index, filter and properties blocks are intact (else no data block can be located). */
+  metadataIntact: boolean;
+  /** Undefined when the metadata is damaged. */
+  properties?: TableProperties;
+  /** Data blocks the index names (0 when the metadata is damaged). */
+  blockCount: number;
+  /** Data blocks that failed a check; their entries are not counted. */
+  damagedBlockCount: number;
+  /** Entries of the intact data blocks. */
+  entryCount: number;
+  damage: Damage[];
+}
+
+export interface TableCheckOptions {
+  /** Called with each intact data block's entries, in order: internal keys (copies) and values (views of the block, valid for good). */
+  onEntries?: (entries: readonly [Buffer, Buffer][]) => void | Promise<void>;
+  /** Called after each data block with the bytes of the file read so far. */
+  onProgress?: (bytesRead: number) => void;
+}
+
+/** Entry types a table may hold (docs/format.md, "Internal keys"). */
+const KNOWN_ENTRY_TYPES: ReadonlySet<number> = new Set(Object.values(EntryType));
+/** Data blocks between turns of the event loop (a block is a few KiB: well under a millisecond each). */
+const BLOCKS_BETWEEN_TURNS = 64;
+
+/** Reads and checks every block of the table at `path` (see the module comment). A missing file is damage at offset 0. */
+export async function checkTable(fs: FileSystem, path: string, fileNumber: number, options: TableCheckOptions = {}): Promise<TableCheck> {
+  const check: TableCheck = { file: path, sizeBytes: 0, missing: false, metadataIntact: false, blockCount: 0, damagedBlockCount: 0, entryCount: 0, damage: [] };
+  let file: RandomAccessFile;
+  try {
+    file = await fs.openRead(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(`opening ${path}`, err);
+    check.missing = true;
+    check.damage.push({ file: path, offset: 0, reason: 'the table is missing' });
+    return check;
+  }
+  try {
+    check.sizeBytes = file.size;
+    let reader: TableReader;
+    let handles: BlockHandle[];
+    try {
+      reader = TableReader.open(file, path, fileNumber);
+      handles = dataBlockHandles(reader);
+    } catch (err) {
+      if (!(err instanceof CorruptionError)) throw err;
+      check.damage.push(damageOf(err));
+      return check;
+    }
+    check.metadataIntact = true;
+    check.properties = reader.properties;
+    check.blockCount = handles.length;
+    await checkDataBlocks(reader, handles, check, options);
+    if (check.damage.length === 0) checkAgainstProperties(reader, check);
+    return check;
+  } finally {
+    await file.close();
+  }
+}
+
+async function checkDataBlocks(reader: TableReader, handles: BlockHandle[], check: TableCheck, options: TableCheckOptions): Promise<void> {
+  let previous: Buffer | undefined;
+  for (const [index, handle] of handles.entries()) {
+    if (index > 0 && index % BLOCKS_BETWEEN_TURNS === 0) await nextTurn();
+    let entries: [Buffer, Buffer][];
+    try {
+      entries = blockEntries(reader, handle, previous);
+    } catch (err) {
+      if (!(err instanceof CorruptionError)) throw err;
+      check.damage.push(damageOf(err));
+      check.damagedBlockCount++;
+      options.onProgress?.(handle.offset + handle.size);
+      continue;
+    }
+    previous = entries.at(-1)?.[0] ?? previous;
+    check.entryCount += entries.length;
+    if (options.onEntries !== undefined) await options.onEntries(entries);
+    options.onProgress?.(handle.offset + handle.size);
+  }
+}
+
+/** The entries of the data block at `handle`, checked (see `checkedEntries`). */
+export function blockEntries(reader: TableReader, handle: BlockHandle, previous: Buffer | undefined): [Buffer, Buffer][] {
+  return checkedEntries(reader.dataBlock(handle), previous);
+}
+
+/**
+ * The entries of `block` (whose checksum and structure its reader checked),
+ * checked: every key an internal key of a known type, each after the one before
+ * it (`previous`: the last key of the previous intact block), and at least one.
+ * Keys are copies; values are views of the block.
+ */
+export function checkedEntries(block: Block, previous: Buffer | undefined): [Buffer, Buffer][] {
+  const fail = (detail: string): never => {
+    throw new CorruptionError(block.fileName, block.offset, detail);
+  };
+  const entries: [Buffer, Buffer][] = [];
+  const iterator = block.iterator(internalKeyComparator);
+  for (iterator.seekToFirst(); iterator.valid(); iterator.next()) {
+    const key = iterator.key();
+    const userKeyLength = key.length - INTERNAL_KEY_TRAILER_BYTES;
+    if (userKeyLength < 0) fail('key shorter than an internal key');
+    const type = readTrailerType(key, userKeyLength);
+    if (!KNOWN_ENTRY_TYPES.has(type)) fail(`unknown entry type ${type}`);
+    if (readTrailerSeq(key, userKeyLength) < 0) fail('sequence number beyond 2^53');
+    if (previous !== undefined && compareInternalKeys(previous, key) >= 0) fail('keys out of order');
+    entries.push([key, iterator.value()]);
+    previous = key;
+  }
+  if (entries.length === 0) fail('empty data block');
+  return entries;
+}
+
+/** The handles of the data blocks, from the index (whose entries `TableReader.open` checked). */
+export function dataBlockHandles(reader: TableReader): BlockHandle[] {
+  const index = reader.indexBlock;
+  const iterator = index.iterator(bytewiseComparator);
+  const handles: BlockHandle[] = [];
+  for (iterator.seekToFirst(); iterator.valid(); iterator.next()) {
+    const value = iterator.value();
+    handles.push(decodeBlockHandle(value, 0, value.length, reader.fileName, index.offset));
+  }
+  return handles;
+}
+
+/** With every block intact, the entries must be what the properties say: their count, first and last key. */
+function checkAgainstProperties(reader: TableReader, check: TableCheck): void {
+  const properties = reader.properties;
+  if (check.entryCount === properties.entryCount && check.blockCount === properties.dataBlockCount) return;
+  check.damage.push({
+    file: check.file,
+    offset: reader.indexBlock.offset,
+    reason: `the index names ${check.blockCount} blocks holding ${check.entryCount} entries; the properties say ${properties.dataBlockCount} blocks, ${properties.entryCount} entries`,
+  });
+}
+
+/** A `CorruptionError` as a damage record. */
+export function damageOf(err: CorruptionError): Damage {
+  return { file: err.file, offset: err.offset, reason: err.message.replace(/^corruption in .* at offset \d+: /, '') };
+}
