@@ -25,7 +25,10 @@ import { basename } from 'node:path';
 import { CorruptionError, ioError } from '../errors.js';
 import type { FileLock, FileSystem } from '../fs/file-system.js';
 import { CURRENT_FILE_NAME, LOCK_FILE_NAME, filePath, logFileName, parseFileName, tableFileName } from '../filenames.js';
-import { encodeInternalKey } from '../keys.js';
+import { SEQUENCE_MAX, encodeInternalKey } from '../keys.js';
+import { FragmentedTombstones, mergeFragments } from '../rangedel/fragments.js';
+import { rangeDelBlockSpec } from '../rangedel/table-tombstones.js';
+import { TableReader } from '../sstable/table-reader.js';
 import { MemTable } from '../memtable/memtable.js';
 import { resolveOptions, tableBuilderOptions, type ResolvedOptions } from '../options.js';
 import { writeTable } from '../compaction/flush.js';
@@ -280,7 +283,8 @@ async function recoveryAccepts(run: RepairRun, fileNumber: number): Promise<bool
 /** Writes the logs' salvaged writes as one L0 table. */
 async function writeLogTable(run: RepairRun, memtable: MemTable): Promise<void> {
   const fileNumber = run.newFileNumber();
-  const table = await writeTable(run.fs, run.dir, fileNumber, 0, memtable.entries(), tableBuilderOptions(run.options, 0));
+  const rangeDel = rangeDelBlockSpec(memtable.rangeTombstones.fragments);
+  const table = await writeTable(run.fs, run.dir, fileNumber, 0, memtable.entries(), tableBuilderOptions(run.options, 0), rangeDel);
   if (table === undefined) return;
   run.state.files.set(table.fileNumber, table);
   run.report.logTable = tableFileName(table.fileNumber);
@@ -290,12 +294,15 @@ async function writeLogTable(run: RepairRun, memtable: MemTable): Promise<void> 
 async function mergeEverything(run: RepairRun, tables: number[], memtable: MemTable): Promise<void> {
   const { fs, dir, report } = run;
   const salvages: Salvage[] = [];
+  // Range tombstones go into the new tables beside the entries they delete, never into a table of their own above them.
+  const tombstoneLists = [memtable.rangeTombstones];
   try {
     for (const fileNumber of tables) {
       const name = tableFileName(fileNumber);
       const check = await checkedTable(run, name, fileNumber);
       report.damage.push(...check.damage);
       run.lost.add(name);
+      if (!check.missing && check.metadataIntact) tombstoneLists.push(await tableRangeTombstones(run, name, fileNumber));
       const salvage = await salvageSource(run, name, fileNumber, check);
       if (salvage === undefined) report.tablesDropped.push(name);
       else salvages.push(salvage);
@@ -309,6 +316,7 @@ async function mergeEverything(run: RepairRun, tables: number[], memtable: MemTa
       tableOptions: tableBuilderOptions(run.options, 1),
       targetFileSizeBytes: run.options.targetFileSizeBytes,
       newFileNumber: run.newFileNumber,
+      rangeTombstones: mergeFragments(tombstoneLists, SEQUENCE_MAX).fragments,
     });
     for (const table of written) {
       run.state.files.set(table.fileNumber, table);
@@ -319,6 +327,20 @@ async function mergeEverything(run: RepairRun, tables: number[], memtable: MemTa
     report.tablesRewritten.push({ from, to: written.map((table) => tableFileName(table.fileNumber)), entries });
   } finally {
     for (const salvage of salvages) await salvage.close();
+  }
+}
+
+/** The range tombstones of an intact table (none when its range-del block turns out damaged: like a damaged data block, lost). */
+async function tableRangeTombstones(run: RepairRun, name: string, fileNumber: number): Promise<FragmentedTombstones> {
+  const path = filePath(run.dir, name);
+  const file = await run.fs.openRead(path);
+  try {
+    return TableReader.open(file, path, fileNumber).rangeTombstones();
+  } catch (err) {
+    if (err instanceof CorruptionError) return FragmentedTombstones.EMPTY;
+    throw err;
+  } finally {
+    await file.close();
   }
 }
 
