@@ -169,6 +169,26 @@ describe('deleteRange', () => {
     }
   });
 
+  it('DB.repair keeps the range tombstones of a table it rewrites from a block scan (damaged footer)', async () => {
+    const fs = new CrashableFS();
+    const db = await DB.open(DIR, { fs, memtableSizeBytes: 1 << 20, autoCompaction: false });
+    await db.write(Array.from({ length: 200 }, (_, i) => ({ type: 'put' as const, key: key(i), value: `v${i}` })));
+    await db.flush();
+    await db.deleteRange(key(20), key(80));
+    await db.put(key(50), 'after');
+    await db.flush();
+    await db.close();
+    const tables = fs.listAll().filter((name) => name.endsWith('.sst')).sort();
+    const newest = tables[tables.length - 1]!;
+    // The footer's last byte (its magic): the table's metadata cannot be trusted, its blocks are found by their checksums.
+    fs.flipBit(newest, fs.fileInfo(newest)!.size - 1, 0);
+    const report = await DB.repair(DIR, { fs });
+    assert.ok(report.movedToLost.some((name) => newest.endsWith(name)), `the damaged table goes to lost/: ${JSON.stringify(report)}`);
+    const repaired = await DB.open(DIR, { fs });
+    assert.deepEqual(await keys(repaired), [...expectedKeys(200, (i) => i >= 20 && i < 80), key(50)].sort());
+    await repaired.close();
+  });
+
   it('compaction to the bottom drops the deleted entries and the tombstone', async () => {
     const { db } = await openFilled({}, 400);
     await db.deleteRange(key(0), key(400));
