@@ -32,6 +32,12 @@ export interface CrashPointCase {
   setup(ctx: CrashPointContext): Promise<DB | undefined>;
   /** The operation: every mutating file operation until it resolves is a crash point. Returns the database to close, if any. */
   operation(ctx: CrashPointContext, db: DB | undefined): Promise<DB | undefined>;
+  /**
+   * Optional: checks, in each crash state, another directory the operation
+   * writes (a checkpoint's target), after the database itself was checked.
+   * `mark` is the history's mark at the crash.
+   */
+  checkOther?(clone: CrashableFS, history: History, mark: CrashMark, where: string): Promise<void>;
 }
 
 export interface CrashPointReport {
@@ -96,6 +102,7 @@ export async function exploreCrashPoints(testCase: CrashPointCase, keys: readonl
     const where = `${testCase.name}: crash after op ${state.point} (${state.at}), ${state.mode}`;
     try {
       await checkCrashState(state, ctx.history, testCase.options, keys, where);
+      await testCase.checkOther?.(state.clone, ctx.history, state.mark, where);
     } catch (err) {
       violations.push(err instanceof Violation ? err.message : `${where}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     }
@@ -104,6 +111,7 @@ export async function exploreCrashPoints(testCase: CrashPointCase, keys: readonl
 }
 
 async function checkCrashState(state: CrashState, history: History, options: Options, keys: readonly Buffer[], where: string): Promise<void> {
+  await checkReadOnlyOpen(state, history, options, keys, `${where}, read-only open`);
   let db: DB;
   try {
     db = await DB.open(DIR, { ...options, autoCompaction: false, fs: state.clone });
@@ -120,4 +128,27 @@ async function checkCrashState(state: CrashState, history: History, options: Opt
   } finally {
     await db.close();
   }
+}
+
+/**
+ * A read-only open of the crash state, before recovery touches it: it changes no
+ * file and passes the same oracle. (A crash before CURRENT existed holds no
+ * database: `NOT_FOUND`, with nothing acknowledged.)
+ */
+async function checkReadOnlyOpen(state: CrashState, history: History, options: Options, keys: readonly Buffer[], where: string): Promise<void> {
+  const changed: string[] = [];
+  const fs = new CrashPointFS(state.clone, (count, op, path) => void changed.push(`${op} ${path}`));
+  let db: DB;
+  try {
+    db = await DB.open(DIR, { ...options, readOnly: true, fs });
+  } catch (err) {
+    if ((err as { code?: string }).code === 'NOT_FOUND' && state.mark.syncPrefix === 0) return;
+    throw new Violation(`${where}: failed: ${String(err)}`);
+  }
+  try {
+    await checkRecovered(db, history, state.mark, keys, where);
+  } finally {
+    await db.close();
+  }
+  if (changed.length > 0) throw new Violation(`${where}: changed files: ${changed.join(', ')}`);
 }

@@ -3,12 +3,14 @@
  * deletes, range deletes and batches, sync and not, until the process is killed. Each intent is
  * appended to the intent log (synchronously) before its call, and each
  * acknowledgement after it resolves, so a SIGKILL cannot lose what was logged.
- * Beside them, manual compactions run now and then, split into subcompactions.
+ * Beside them, manual compactions run now and then, split into subcompactions,
+ * and checkpoints are taken (crashtest-checkpoints.ts).
  */
 import * as fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DB } from '../db/db.js';
 import { Rng } from '../testing/rng.js';
+import { checkpointLoop } from './crashtest-checkpoints.js';
 import { EXPIRED_BY_MS, EXPIRY_FAR_MS, KEY_SPACE, encodeIntent, makeValue, type CrashOp, type Intent } from './crashtest-workload.js';
 
 export interface ChildArguments {
@@ -98,5 +100,7 @@ export async function runCrashtestChild(args: ChildArguments): Promise<never> {
       }
     }
   };
-  return Promise.all([...Array.from({ length: args.writers }, writer), compactor()]) as Promise<never>;
+  // Checkpoints now and then, beside the writes: a stream of its own too.
+  const checkpoints = checkpointLoop(db, args.dir, args.firstIntent, new Rng(args.seed ^ 0xc4ec_4b07), ackFd);
+  return Promise.all([...Array.from({ length: args.writers }, writer), compactor(), checkpoints]) as Promise<never>;
 }

@@ -62,7 +62,7 @@ async function prepareDirectory(fs: FileSystem, dir: string, options: ResolvedOp
  * below it is too. A directory that already existed is not ours to sync (its
  * parent may not even be readable).
  */
-async function makeDirectoryDurably(fs: FileSystem, dir: string): Promise<void> {
+export async function makeDirectoryDurably(fs: FileSystem, dir: string): Promise<void> {
   const missing: string[] = [];
   for (let level = path.resolve(dir); !(await fs.exists(level)); level = path.dirname(level)) {
     missing.push(level);

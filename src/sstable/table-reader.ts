@@ -12,8 +12,8 @@
 import assert from '../util/assert.js';
 import { CorruptionError, ioError } from '../errors.js';
 import type { RandomAccessFile } from '../fs/file-system.js';
-import { EntryType, INTERNAL_KEY_TRAILER_BYTES, readTrailerSeq, writeTrailer } from '../keys.js';
 import { EXPIRY_BYTES } from '../util/expiring-value.js';
+import { EntryType, INTERNAL_KEY_TRAILER_BYTES, SEQUENCE_MAX, readTrailerSeq, writeTrailer } from '../keys.js';
 import type { BlockCache, BlockSlots } from './block-cache.js';
 import type { BlockHandle } from './block-handle.js';
 import { Block, type BlockIterator } from './block-reader.js';
@@ -127,6 +127,22 @@ export class TableReader implements DataBlockSource {
   /** The table file's size in bytes. */
   get fileSizeBytes(): number {
     return this.#file.size;
+  }
+
+  /**
+   * The file offset where entries of `userKey` and later keys begin, from the
+   * index alone (no data block is read): the offset of the first data block
+   * whose separator is at or after the key, or the end of the data blocks when
+   * every entry is before it. `approximateSize` subtracts two of these.
+   */
+  approximateOffsetOf(userKey: Uint8Array): number {
+    const index = this.#indexLookup.find(userKey, SEQUENCE_MAX);
+    return index < this.#indexLookup.blockCount ? this.#indexLookup.blockOffset(index) : this.#dataEnd;
+  }
+
+  /** The end of the data blocks: what `approximateOffsetOf` answers past the last key. */
+  get dataEndOffset(): number {
+    return this.#dataEnd;
   }
 
   /** False when the table certainly holds no entry for `userKey` (bloom filter); true when it may. */

@@ -4,6 +4,7 @@
  * `ENTRY_TYPES`.
  */
 import { EntryType, INTERNAL_KEY_TRAILER_BYTES, SEQUENCE_MAX, readTrailerSeq, readTrailerType } from '../keys.js';
+import { EXPIRY_BYTES, readExpiry } from '../util/expiring-value.js';
 
 /** How bytes (keys and values) are shown: `readable` quotes printable ASCII and shows anything else as `0x` hex. */
 export type BytesEncoding = 'readable' | 'utf8' | 'hex' | 'base64';
@@ -14,7 +15,19 @@ export const BYTES_ENCODINGS: readonly BytesEncoding[] = ['readable', 'utf8', 'h
 export const ENTRY_TYPES: Readonly<Record<number, { name: string; hasValue: boolean }>> = {
   [EntryType.DELETE]: { name: 'DELETE', hasValue: false },
   [EntryType.PUT]: { name: 'PUT', hasValue: true },
+  [EntryType.RANGE_DELETE]: { name: 'RANGE_DELETE', hasValue: true },
+  [EntryType.PUT_EXPIRING]: { name: 'PUT_EXPIRING', hasValue: true },
 };
+
+/**
+ * The value of an entry or op of `type` as a dump shows it: an expiring one as
+ * its expiry time and the value behind it (docs/format.md, "Expiring values"),
+ * any other as its bytes.
+ */
+export function showValue(type: number, value: Uint8Array, encoding: BytesEncoding): { value: string; expiresAtMs?: number } {
+  if (type !== EntryType.PUT_EXPIRING || value.length < EXPIRY_BYTES) return { value: showBytes(value, encoding) };
+  return { value: showBytes(value.subarray(EXPIRY_BYTES), encoding), expiresAtMs: readExpiry(value) };
+}
 
 /** The name of entry type `type` (`type7` for one this release does not know). */
 export function entryTypeName(type: number): string {

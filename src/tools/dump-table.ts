@@ -15,7 +15,8 @@ import { bytewiseComparator } from '../sstable/comparator.js';
 import { decodeFooter, type Footer } from '../sstable/footer.js';
 import { BLOCK_TRAILER_BYTES, CompressionType, FOOTER_BYTES } from '../sstable/format.js';
 import { TableReader } from '../sstable/table-reader.js';
-import { ENTRY_TYPES, internalKeyText, showBytes, showInternalKey, type BytesEncoding, type ShownKey } from './dump-format.js';
+import { ENTRY_TYPES, internalKeyText, showBytes, showInternalKey, showValue, type BytesEncoding, type ShownKey } from './dump-format.js';
+import { INTERNAL_KEY_TRAILER_BYTES, readTrailerType } from '../keys.js';
 import { scanTableBytes } from './block-scan.js';
 import { dataBlockHandles } from './table-check.js';
 import { damageOf, type Damage } from './table-check.js';
@@ -34,7 +35,7 @@ export interface DumpedBlock {
   size: number;
   compression?: string;
   /** Data blocks: every entry; values shown as the dump's encoding. */
-  entries?: (ShownKey & { value?: string })[];
+  entries?: (ShownKey & { value?: string; expiresAtMs?: number })[];
   /** Set when the block failed a check. */
   damage?: string;
 }
@@ -107,7 +108,7 @@ function readBlock(handle: RandomAccessFile, file: string, blockHandle: BlockHan
 
 function dumpDataBlock(handle: RandomAccessFile, file: string, blockHandle: BlockHandle, encoding: BytesEncoding, dump: TableDump): DumpedBlock {
   const shown: DumpedBlock = { kind: 'data', offset: blockHandle.offset, size: blockHandle.size };
-  const entries: (ShownKey & { value?: string })[] = [];
+  const entries: (ShownKey & { value?: string; expiresAtMs?: number })[] = [];
   try {
     const { contents, compression } = readBlock(handle, file, blockHandle);
     shown.compression = compression;
@@ -156,10 +157,10 @@ function dumpScannedBlocks(handle: RandomAccessFile, file: string, encoding: Byt
 }
 
 /** An entry as the dump shows it (the value only for a type that carries one). */
-function showEntry(key: Buffer, value: Buffer, encoding: BytesEncoding): ShownKey & { value?: string } {
+function showEntry(key: Buffer, value: Buffer, encoding: BytesEncoding): ShownKey & { value?: string; expiresAtMs?: number } {
   const shown = showInternalKey(key, encoding)!;
   const type = Object.values(ENTRY_TYPES).find((entryType) => entryType.name === shown.type);
-  return type?.hasValue === false ? shown : { ...shown, value: showBytes(value, encoding) };
+  return type?.hasValue === false ? shown : { ...shown, ...showValue(readTrailerType(key, key.length - INTERNAL_KEY_TRAILER_BYTES), value, encoding) };
 }
 
 /** Every property, internal keys taken apart. */
@@ -184,7 +185,10 @@ export function formatTableDump(dump: TableDump): string[] {
   for (const block of dump.blocks) {
     const stored = block.compression === undefined ? '' : `, ${block.compression}`;
     lines.push(`${block.kind} block @${block.offset}: size ${block.size}${stored}${block.entries === undefined ? '' : `, ${block.entries.length} entries`}${block.damage === undefined ? '' : `, DAMAGED: ${block.damage}`}`);
-    for (const entry of block.entries ?? []) lines.push(`  ${internalKeyText(entry)}${entry.value === undefined ? '' : ` = ${entry.value}`}`);
+    for (const entry of block.entries ?? []) {
+      const expiry = entry.expiresAtMs === undefined ? '' : ` (expires at ${entry.expiresAtMs})`;
+      lines.push(`  ${internalKeyText(entry)}${entry.value === undefined ? '' : ` = ${entry.value}`}${expiry}`);
+    }
   }
   for (const damage of dump.damage.filter((found) => !dump.blocks.some((block) => block.offset === found.offset && block.damage !== undefined))) {
     lines.push(`DAMAGED @${damage.offset}: ${damage.reason}`);

@@ -12,6 +12,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { CorruptionError, ioError } from '../errors.js';
 import type { RandomAccessFile, FileSystem } from '../fs/file-system.js';
 import { EntryType, INTERNAL_KEY_TRAILER_BYTES, compareInternalKeys, readTrailerSeq, readTrailerType } from '../keys.js';
+import { EXPIRY_BYTES } from '../util/expiring-value.js';
 import { decodeBlockHandle, type BlockHandle } from '../sstable/block-handle.js';
 import { bytewiseComparator, internalKeyComparator } from '../sstable/comparator.js';
 import type { Block } from '../sstable/block-reader.js';
@@ -142,7 +143,9 @@ export function checkedEntries(block: Block, previous: Buffer | undefined): [Buf
     if (!KNOWN_ENTRY_TYPES.has(type)) fail(`unknown entry type ${type}`);
     if (readTrailerSeq(key, userKeyLength) < 0) fail('sequence number beyond 2^53');
     if (previous !== undefined && compareInternalKeys(previous, key) >= 0) fail('keys out of order');
-    entries.push([key, iterator.value()]);
+    const value = iterator.value();
+    if (type === EntryType.PUT_EXPIRING && value.length < EXPIRY_BYTES) fail('an expiring entry without its expiry time');
+    entries.push([key, value]);
     previous = key;
   }
   if (entries.length === 0) fail('empty data block');

@@ -10,13 +10,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DB } from '../../src/db/db.js';
+import { ShaleError } from '../../src/errors.js';
 import type { Options } from '../../src/options.js';
 import { Rng } from '../../src/testing/rng.js';
 import { CrashPointFS } from '../../sim/crash-point-fs.js';
 import { exploreCrashPoints, type CrashPointCase, type CrashPointContext } from '../../sim/crash-points.js';
 import { DIR } from '../../sim/simulate.js';
-import { SIM_EPOCH_MS, WorkloadGen, batchOpOf, keyOf, type WorkloadShape } from '../../sim/workload.js';
+import { SIM_EPOCH_MS, WorkloadGen, batchOpOf, encodeValue, keyOf, type SimOp, type SimWrite, type WorkloadShape } from '../../sim/workload.js';
 import { CrashableFS } from '../../src/testing/crashable-fs.js';
+import { checkCheckpointTarget } from '../../sim/checkpoint-oracle.js';
+import { Violation, type CrashMark } from '../../sim/oracle.js';
+import { listBackups, purgeOldBackups, restoreBackup, verifyBackup } from '../../src/backup/backup-engine.js';
 
 const VARIANTS = Number(process.env['CRASH_POINT_VARIANTS'] ?? 1);
 const SHAPE: WorkloadShape = { keyCount: 64, hotKeyCount: 16, syncProbability: 0.5, deleteProbability: 0.2, batchProbability: 0.25, padBytesMax: 120, rangeDeleteProbability: 0.25 };
@@ -254,6 +258,133 @@ cases.push({
   },
 });
 
+// A checkpoint (src/db/checkpoint.ts) with writes in flight: the source stays
+// intact, and the target either does not open as a database or is complete.
+const CHECKPOINT_TARGET = '/backups/checkpoint';
+let checkpointCalled: CrashMark | undefined;
+const checkpointOutcomes = { absent: 0, complete: 0 };
+cases.push({
+  hallmark: /^mkdir \/backups\/checkpoint$[^]*^link .*\.sst -> \/backups\/checkpoint\/\d+\.sst$[^]*^rename .*\/backups\/checkpoint\/CURRENT$/m,
+  testCase: {
+    name: 'checkpoint',
+    options: MANUAL,
+    setup: async (ctx) => {
+      const db = await open(ctx, MANUAL);
+      const stream = writes();
+      for (let round = 0; round < 3; round++) {
+        await writeSome(ctx, db, stream, 30);
+        await db.flush();
+      }
+      await writeSome(ctx, db, stream, 10);
+      return db;
+    },
+    operation: async (ctx, db) => {
+      const stream = writes();
+      for (let i = 0; i < 100; i++) stream.next();
+      const pending = [ctx.write(db!, stream.next(false))];
+      checkpointCalled = ctx.history.mark();
+      const checkpoint = db!.checkpoint(CHECKPOINT_TARGET);
+      // Writes go on while it runs, synced and not.
+      pending.push(ctx.write(db!, stream.next(true)), ctx.write(db!, stream.next(false)));
+      await checkpoint;
+      await Promise.all(pending);
+      return db;
+    },
+    checkOther: async (clone, history, mark, where) => {
+      const outcome = await checkCheckpointTarget(clone, CHECKPOINT_TARGET, history, checkpointCalled!, mark.issued, KEYS, MANUAL, where);
+      checkpointOutcomes[outcome]++;
+    },
+  },
+});
+
+// A backup with writes in flight (src/backup/): the earlier backup stays whole and
+// restorable, and the new one is either not listed or whole and restorable.
+const BACKUP_DIR = '/backups/engine';
+const backupCalls: CrashMark[] = [];
+const backupOutcomes = { listed: 0, absent: 0 };
+
+/** In a crash state: every listed backup verifies, and restores to a prefix holding what was acknowledged before its call. */
+async function checkBackups(clone: CrashableFS, history: CrashPointContext['history'], mark: CrashMark, where: string): Promise<number[]> {
+  const infos = await listBackups(BACKUP_DIR, { fs: clone });
+  for (const info of infos) {
+    await verifyBackup(BACKUP_DIR, info.id, { fs: clone });
+    const target = `/restored-${info.id}`;
+    await restoreBackup(BACKUP_DIR, info.id, target, { fs: clone });
+    const atCall = backupCalls[info.id - 1]!;
+    await checkCheckpointTarget(clone, target, history, atCall, mark.issued, KEYS, MANUAL, `${where}: backup ${info.id}`);
+  }
+  return infos.map((info) => info.id);
+}
+
+cases.push({
+  hallmark: /^rename .*\/backups\/engine\/shared\/.*\.sst\.tmp -> [^]*^rename .*\/backups\/engine\/meta\/0000000002\.tmp -> /m,
+  testCase: {
+    name: 'backup',
+    options: MANUAL,
+    setup: async (ctx) => {
+      const db = await open(ctx, MANUAL);
+      const stream = writes();
+      await writeSome(ctx, db, stream, 40);
+      await db.flush();
+      backupCalls.push(ctx.history.mark());
+      await db.backup(BACKUP_DIR);
+      await writeSome(ctx, db, stream, 40);
+      return db;
+    },
+    operation: async (ctx, db) => {
+      const stream = writes();
+      for (let i = 0; i < 80; i++) stream.next();
+      const pending = [ctx.write(db!, stream.next(false))];
+      backupCalls.push(ctx.history.mark());
+      const backup = db!.backup(BACKUP_DIR);
+      pending.push(ctx.write(db!, stream.next(true)), ctx.write(db!, stream.next(false)));
+      await backup;
+      await Promise.all(pending);
+      return db;
+    },
+    checkOther: async (clone, history, mark, where) => {
+      const ids = await checkBackups(clone, history, mark, where);
+      if (!ids.includes(1)) throw new Violation(`${where}: the earlier backup is gone (${ids.join(', ')})`);
+      backupOutcomes[ids.includes(2) ? 'listed' : 'absent']++;
+    },
+  },
+});
+
+// Purging old backups: a crash never leaves a listed backup naming a removed table.
+const PURGE_DIR = '/backups/purge';
+cases.push({
+  hallmark: /^remove .*\/backups\/purge\/meta\/0000000001$[^]*^remove .*\/backups\/purge\/shared\/.*\.sst$/m,
+  testCase: {
+    name: 'purging old backups',
+    options: MANUAL,
+    setup: async (ctx) => {
+      const db = await open(ctx, MANUAL);
+      const stream = writes();
+      for (let round = 0; round < 3; round++) {
+        await writeSome(ctx, db, stream, 30);
+        await db.compactRange();
+        await db.backup(PURGE_DIR);
+      }
+      return db;
+    },
+    operation: async (_ctx, db) => {
+      await purgeOldBackups(PURGE_DIR, 1, { fs: _ctx.fs });
+      return db;
+    },
+    checkOther: async (clone, _history, _mark, where) => {
+      const infos = await listBackups(PURGE_DIR, { fs: clone });
+      if (!infos.some((info) => info.id === 3)) throw new Violation(`${where}: the newest backup is gone`);
+      for (const info of infos) {
+        try {
+          await verifyBackup(PURGE_DIR, info.id, { fs: clone });
+        } catch (err) {
+          throw new Violation(`${where}: backup ${info.id} is listed but does not verify: ${String(err)}`);
+        }
+      }
+    },
+  },
+});
+
 // Not one of the brief's operations, but the state keep-blocks and garbage-blocks
 // are made for: many unsynced records over several 4 KiB pages, where a damaged
 // page can be followed by intact ones (which recovery must drop, not apply).
@@ -300,6 +431,72 @@ cases.push({
   },
 });
 
+/**
+ * A transaction commit with `ops` deduplicated (the last op of a key wins) and
+ * sorted, as the transaction sends them, recorded in the history like a write;
+ * resolves when acknowledged. `interloper`, if given, is a plain write issued
+ * after the transaction's snapshot to a key it writes: the commit must then fail
+ * with CONFLICT and stay out of the history.
+ */
+function commitTransaction(ctx: CrashPointContext, db: DB, write: SimWrite, interloper?: SimWrite): Promise<void> {
+  assert.ok(write.ops.every((op) => op.type !== 'deleteRange'), 'a transaction puts and deletes keys: draw its writes without range deletes');
+  const byKey = new Map<string, SimOp>();
+  for (const op of write.ops) byKey.set(op.key.toString('latin1'), op);
+  const ops = [...byKey.values()].sort((a, b) => Buffer.compare(a.key, b.key));
+  const tx = db.transaction({ isolation: write.writeId % 2 === 0 ? 'serializable' : 'snapshot' });
+  for (const op of ops) {
+    if (op.type === 'put') tx.put(op.key, op.value);
+    else tx.delete(op.key);
+  }
+  if (interloper !== undefined) {
+    const clash = { ...interloper, ops: [...interloper.ops, ops[0]!.type === 'put' ? { type: 'delete' as const, key: ops[0]!.key } : { ...ops[0]! }] };
+    void ctx.write(db, clash);
+    return tx.commit({ sync: write.sync }).then(
+      () => assert.fail('a transaction committed over a write to its key after its snapshot'),
+      (err: unknown) => assert.ok(err instanceof ShaleError && err.code === 'CONFLICT', String(err)),
+    );
+  }
+  const index = ctx.history.issue({ ...write, kind: 'transaction', ops });
+  return tx.commit({ sync: write.sync }).then(() => ctx.history.ack(index));
+}
+
+// Transaction commits in one write group with plain writes, one refused for a
+// conflict: every committed transaction is a batch, all of it or none of it.
+cases.push({
+  hallmark: /^append .*\.log$/m,
+  testCase: {
+    name: 'transaction commits',
+    options: MANUAL,
+    setup: async (ctx) => {
+      const db = await open(ctx, MANUAL);
+      await writeSome(ctx, db, writes(), 20);
+      return db;
+    },
+    operation: async (ctx, db) => {
+      const stream = writes({ ...SHAPE, batchProbability: 1, rangeDeleteProbability: 0 });
+      for (let i = 0; i < 20; i++) stream.next();
+      await commitTransaction(ctx, db!, stream.next(true));
+      // In flight together, on disjoint keys: only the one with an interloper conflicts.
+      const taken = new Set<string>();
+      const disjoint = (write: SimWrite): SimWrite => {
+        const ops = write.ops.filter((op) => !taken.has(op.key.toString('latin1')));
+        for (const op of write.ops) taken.add(op.key.toString('latin1'));
+        const own = keyOf(SHAPE.keyCount + write.writeId);
+        return { ...write, ops: ops.length > 0 ? ops : [{ type: 'put', key: own, value: encodeValue(own, write.writeId, 0, 8) }] };
+      };
+      const group = [stream.next(false), stream.next(false), stream.next(false), stream.next(false), stream.next(true)].map(disjoint);
+      await Promise.all([
+        commitTransaction(ctx, db!, group[0]!),
+        ctx.write(db!, group[1]!),
+        commitTransaction(ctx, db!, group[2]!, group[3]!),
+        commitTransaction(ctx, db!, group[4]!),
+      ]);
+      await commitTransaction(ctx, db!, stream.next(false));
+      return db;
+    },
+  },
+});
+
 describe('exhaustive crash points: every mutating file operation, every crash mode', () => {
   for (const { testCase, hallmark } of cases) {
     it(`${testCase.name}: every crash state reopens to a prefix holding every acknowledged sync write, with no orphan files`, async () => {
@@ -310,6 +507,14 @@ describe('exhaustive crash points: every mutating file operation, every crash mo
       const log = report.log.map((record) => `${record.op} ${record.path}`).join('\n');
       assert.match(log, hallmark, `${testCase.name} did not do what it is named after`);
       assert.deepEqual(report.violations.slice(0, 5), [], `${report.violations.length} of ${report.reopens} crash states broke the oracle`);
+      if (testCase.name === 'backup') {
+        console.log(`# new backup: listed in ${backupOutcomes.listed} crash states, absent in ${backupOutcomes.absent}`);
+        assert.ok(backupOutcomes.listed > 0 && backupOutcomes.absent > 0, 'the crash states cover both outcomes');
+      }
+      if (testCase.name === 'checkpoint') {
+        console.log(`# checkpoint targets: ${checkpointOutcomes.absent} not a database, ${checkpointOutcomes.complete} complete`);
+        assert.ok(checkpointOutcomes.absent > 0 && checkpointOutcomes.complete > 0, 'the crash states cover both outcomes');
+      }
     });
   }
 });
