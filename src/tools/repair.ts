@@ -25,9 +25,11 @@ import { basename } from 'node:path';
 import { CorruptionError, ioError } from '../errors.js';
 import type { FileLock, FileSystem } from '../fs/file-system.js';
 import { CURRENT_FILE_NAME, LOCK_FILE_NAME, filePath, logFileName, parseFileName, tableFileName } from '../filenames.js';
-import { encodeInternalKey } from '../keys.js';
-import { MemTable } from '../memtable/memtable.js';
+import { EntryType, INTERNAL_KEY_TRAILER_BYTES, SEQUENCE_MAX, encodeInternalKey, readTrailerSeq } from '../keys.js';
+import { FragmentedTombstones, mergeFragments, type RangeTombstone } from '../rangedel/fragments.js';
 import { rangeDelBlockSpec } from '../rangedel/table-tombstones.js';
+import { TableReader } from '../sstable/table-reader.js';
+import { MemTable } from '../memtable/memtable.js';
 import { resolveOptions, tableBuilderOptions, type ResolvedOptions } from '../options.js';
 import { writeTable } from '../compaction/flush.js';
 import { ManifestWriter, emptyManifestState, readCurrent, replayManifest, type ManifestState } from '../version/manifest.js';
@@ -189,6 +191,7 @@ async function keepOrRewrite(run: RepairRun, meta: FileMeta): Promise<void> {
       tableOptions: tableBuilderOptions(run.options, meta.level),
       targetFileSizeBytes: Infinity,
       newFileNumber: run.newFileNumber,
+      rangeTombstones: salvage.tombstones.fragments,
     });
     for (const table of written) run.state.files.set(table.fileNumber, table);
     report.tablesRewritten.push({ from: [name], to: written.map((table) => tableFileName(table.fileNumber)), entries: salvage.entries });
@@ -201,6 +204,8 @@ async function keepOrRewrite(run: RepairRun, meta: FileMeta): Promise<void> {
 interface Salvage {
   source: EntrySource;
   entries: number;
+  /** The table's range tombstones: from its range-del block, or found among the scanned blocks. */
+  tombstones: FragmentedTombstones;
   close: () => Promise<void>;
 }
 
@@ -214,12 +219,17 @@ async function salvageSource(run: RepairRun, name: string, fileNumber: number, c
   const path = filePath(run.dir, name);
   if (!check.metadataIntact) {
     const scan = await scanTableBlocks(run.fs, path);
-    if (scan.entries.length === 0) return undefined;
-    return { source: new ArrayEntries(scan.entries), entries: scan.entries.length, close: async () => undefined };
+    // A scan finds the range-del block too (it is a block like the data blocks): its entries are range tombstones.
+    const entries = scan.entries.filter(([key]) => key[key.length - INTERNAL_KEY_TRAILER_BYTES] !== EntryType.RANGE_DELETE);
+    const scanned = scan.entries.filter((entry) => !entries.includes(entry)).map(rangeTombstoneOf);
+    const tombstones = mergeFragments([FragmentedTombstones.of(scanned), scan.rangeTombstones ?? FragmentedTombstones.EMPTY], SEQUENCE_MAX);
+    if (entries.length === 0 && tombstones.isEmpty) return undefined;
+    return { source: new ArrayEntries(entries), entries: entries.length, tombstones, close: async () => undefined };
   }
-  if (check.entryCount === 0) return undefined;
+  const tombstones = await tableRangeTombstones(run, name, fileNumber);
+  if (check.entryCount === 0) return tombstones.isEmpty ? undefined : { source: new ArrayEntries([]), entries: 0, tombstones, close: async () => undefined };
   const file = await run.fs.openRead(path);
-  return { source: IntactEntries.open(file, path, fileNumber)!, entries: check.entryCount, close: () => file.close() };
+  return { source: IntactEntries.open(file, path, fileNumber)!, entries: check.entryCount, tombstones, close: () => file.close() };
 }
 
 /** Reads and checks table `name`, reporting progress. */
@@ -292,6 +302,8 @@ async function writeLogTable(run: RepairRun, memtable: MemTable): Promise<void> 
 async function mergeEverything(run: RepairRun, tables: number[], memtable: MemTable): Promise<void> {
   const { fs, dir, report } = run;
   const salvages: Salvage[] = [];
+  // Range tombstones go into the new tables beside the entries they delete, never into a table of their own above them.
+  const tombstoneLists = [memtable.rangeTombstones];
   try {
     for (const fileNumber of tables) {
       const name = tableFileName(fileNumber);
@@ -301,6 +313,7 @@ async function mergeEverything(run: RepairRun, tables: number[], memtable: MemTa
       const salvage = await salvageSource(run, name, fileNumber, check);
       if (salvage === undefined) report.tablesDropped.push(name);
       else salvages.push(salvage);
+      if (salvage !== undefined) tombstoneLists.push(salvage.tombstones);
     }
     const logEntries = [...memtable.entries()].map(([key, value]) => [encodeInternalKey(key.key, key.seq, key.type), value] as const);
     const sources = [...salvages.map((salvage) => salvage.source), new ArrayEntries(logEntries)];
@@ -311,6 +324,7 @@ async function mergeEverything(run: RepairRun, tables: number[], memtable: MemTa
       tableOptions: tableBuilderOptions(run.options, 1),
       targetFileSizeBytes: run.options.targetFileSizeBytes,
       newFileNumber: run.newFileNumber,
+      rangeTombstones: mergeFragments(tombstoneLists, SEQUENCE_MAX).fragments,
     });
     for (const table of written) {
       run.state.files.set(table.fileNumber, table);
@@ -321,6 +335,26 @@ async function mergeEverything(run: RepairRun, tables: number[], memtable: MemTa
     report.tablesRewritten.push({ from, to: written.map((table) => tableFileName(table.fileNumber)), entries });
   } finally {
     for (const salvage of salvages) await salvage.close();
+  }
+}
+
+/** A range-del block entry found by a block scan as a tombstone: `start ‖ trailer` → `end`. */
+function rangeTombstoneOf([key, value]: [Buffer, Buffer]): RangeTombstone {
+  const userKeyLength = key.length - INTERNAL_KEY_TRAILER_BYTES;
+  return { start: key.subarray(0, userKeyLength), end: value, seq: readTrailerSeq(key, userKeyLength) };
+}
+
+/** The range tombstones of an intact table (none when its range-del block turns out damaged: like a damaged data block, lost). */
+async function tableRangeTombstones(run: RepairRun, name: string, fileNumber: number): Promise<FragmentedTombstones> {
+  const path = filePath(run.dir, name);
+  const file = await run.fs.openRead(path);
+  try {
+    return TableReader.open(file, path, fileNumber).rangeTombstones();
+  } catch (err) {
+    if (err instanceof CorruptionError) return FragmentedTombstones.EMPTY;
+    throw err;
+  } finally {
+    await file.close();
   }
 }
 
