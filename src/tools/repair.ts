@@ -36,7 +36,7 @@ import { replayLogs } from '../wal/recovery.js';
 import { scanTableBlocks } from './block-scan.js';
 import { readLogRecords } from './log-records.js';
 import { ArrayEntries, IntactEntries, writeSalvagedTables, type EntrySource } from './salvage-writer.js';
-import { checkTable, damageOf, type Damage, type TableCheck } from './table-check.js';
+import { checkFormatVersion, checkTable, damageOf, type Damage, type TableCheck } from './table-check.js';
 import { toolOptions } from './tool-options.js';
 import { fileNumbers, listDatabase } from './database-directory.js';
 import { progressTracker, type ProgressTracker, type ToolProgress } from './progress.js';
@@ -90,7 +90,8 @@ interface RepairRun {
 /**
  * `DB.repair`: checks the arguments, takes the directory's lock, and repairs the
  * database in `location` (see the module comment). Rejects with
- * `INVALID_ARGUMENT`, `NOT_FOUND` (no database there), `LOCKED` or `IO_ERROR`.
+ * `INVALID_ARGUMENT`, `NOT_FOUND` (no database there), `LOCKED`, `NOT_SUPPORTED`
+ * (a table or log of a newer format: nothing is changed) or `IO_ERROR`.
  */
 export async function repair(location: string, options: RepairOptions = {}): Promise<RepairReport> {
   const { fs, onProgress } = toolOptions(location, options, ['onProgress']);
@@ -134,9 +135,13 @@ async function repairLocked(fs: FileSystem, dir: string, names: string[], onProg
     run.state.lastSequence = old.lastSequence;
     const named = new Set(old.files.keys());
     for (const table of numbered('table')) if (!named.has(table)) run.lost.add(tableFileName(table));
+    // Every file is read before anything is written: a newer format (NOT_SUPPORTED) stops the repair with nothing changed.
+    await checkFormatVersions(run, tables);
+    const memtable = await replayIntactLogs(run, logs);
     for (const table of tables) await keepOrRewrite(run, old.files.get(table)!);
-    await writeLogTable(run, await replayIntactLogs(run, logs));
+    await writeLogTable(run, memtable);
   } else {
+    await checkFormatVersions(run, tables);
     const memtable = await replayIntactLogs(run, logs);
     await mergeEverything(run, tables, memtable);
   }
@@ -144,6 +149,20 @@ async function repairLocked(fs: FileSystem, dir: string, names: string[], onProg
   await moveToLost(run);
   report.lastSequence = run.state.lastSequence;
   return report;
+}
+
+/** Rejects with `NOT_SUPPORTED` if any of `tables` is of a table format version this release does not read. */
+async function checkFormatVersions(run: RepairRun, tables: number[]): Promise<void> {
+  for (const table of tables) {
+    const path = filePath(run.dir, tableFileName(table));
+    const file = await run.fs.openRead(path).catch(() => undefined);
+    if (file === undefined) continue;
+    try {
+      checkFormatVersion(file, path);
+    } finally {
+      await file.close();
+    }
+  }
 }
 
 /** The state CURRENT and the MANIFEST describe, or undefined (with the damage noted) when either is unusable. */
