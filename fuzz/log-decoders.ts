@@ -18,17 +18,24 @@ import { readLogEvents } from '../src/wal/log-reader.js';
 import { encodeFileHeader, frameLog } from '../src/wal/log-writer.js';
 import { decodeWriteGroup, encodeWriteGroup, opEncodedBytes, type WriteOp } from '../src/wal/write-group.js';
 import { attempt, damageBytes } from './damage.js';
+import { encodeExpiringValue } from '../src/util/expiring-value.js';
 
-function randomGroup(rng: Rng): Buffer {
+/** `expiries` turns some puts into expiring ones (a stream of its own, so a seed's other draws stay what they were). */
+function randomGroup(rng: Rng, expiries: Rng): Buffer {
   const ops: WriteOp[] = [];
   const count = rng.range(1, 8);
   for (let i = 0; i < count; i++) {
     const put = rng.bool(0.7);
-    ops.push({
+    const op: WriteOp = {
       type: put ? EntryType.PUT : EntryType.DELETE,
       key: rng.bytes(rng.range(0, 20)),
       value: put ? rng.bytes(rng.bool(0.05) ? rng.range(0, 3 * LOG_BLOCK_BYTES) : rng.range(0, 200)) : Buffer.alloc(0),
-    });
+    };
+    if (put && expiries.bool(0.2)) {
+      op.type = EntryType.PUT_EXPIRING;
+      op.value = encodeExpiringValue(expiries.int(2 ** 41), op.value);
+    }
+    ops.push(op);
   }
   const bytes = ops.reduce((sum, op) => sum + opEncodedBytes(op), 0);
   return encodeWriteGroup(rng.range(0, 1000), rng.range(1, 1_000_000), [ops], ops.length, bytes);
@@ -37,9 +44,10 @@ function randomGroup(rng: Rng): Buffer {
 /** Runs `iterations` damaged logs from `seed`. Throws on the first violation, naming the seed. */
 export function runLogDecoderFuzz(seed: number, iterations: number): void {
   const rng = new Rng(seed);
+  const expiries = new Rng((seed ^ 0x7717_e0f1) >>> 0);
   for (let iteration = 0; iteration < iterations; iteration++) {
     const payloads = [encodeFileHeader('SHLW', 1)];
-    for (let i = rng.range(0, 12); i > 0; i--) payloads.push(randomGroup(rng));
+    for (let i = rng.range(0, 12); i > 0; i--) payloads.push(randomGroup(rng, expiries));
     const written = new Set(payloads.map((payload) => payload.toString('base64')));
     const damaged = damageBytes(frameLog(payloads), rng);
     try {

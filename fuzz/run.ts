@@ -4,8 +4,10 @@
  */
 import { parseArgs } from 'node:util';
 import { runLogDecoderFuzz } from './log-decoders.js';
+import { runRangeDelDecoderFuzz } from './range-del-decoders.js';
 import { runTableDecoderFuzz } from './table-decoders.js';
 import { runSalvageFuzz } from './salvage-decoders.js';
+import { runCopyDecoderFuzz } from './copy-decoders.js';
 
 /** A target runs `iterations` cases from `seed` and throws (or rejects) on the first violation. */
 type FuzzTarget = (seed: number, iterations: number) => void | Promise<void>;
@@ -13,7 +15,9 @@ type FuzzTarget = (seed: number, iterations: number) => void | Promise<void>;
 const targets: Record<string, FuzzTarget> = {
   'log-decoders': runLogDecoderFuzz,
   'table-decoders': runTableDecoderFuzz,
+  'range-del-decoders': runRangeDelDecoderFuzz,
   'salvage-decoders': runSalvageFuzz,
+  'copy-decoders': runCopyDecoderFuzz,
 };
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, seed: { type: 'string' } } });

@@ -1,6 +1,6 @@
 /**
  * A counting wrapper around a `CrashableFS` that names every moment a crash could
- * happen: it numbers the mutating operations (mkdir, create, append, sync, syncDir,
+ * happen: it numbers the mutating operations (mkdir, create, link, append, sync, syncDir,
  * rename, remove, truncate) and calls a hook right after each one takes effect,
  * before the engine sees its result. The hook may take `inner.crashClone(...)`,
  * which is then exactly the state a power loss right after the k-th mutating
@@ -14,7 +14,7 @@ import type { FileLock, FileSystem, RandomAccessFile, WritableFile } from '../sr
 import type { CrashableFS } from '../src/testing/crashable-fs.js';
 
 /** The operations that change what a crash could leave. */
-export type MutatingOp = 'mkdir' | 'create' | 'append' | 'sync' | 'syncDir' | 'rename' | 'remove' | 'truncate';
+export type MutatingOp = 'mkdir' | 'create' | 'link' | 'append' | 'sync' | 'syncDir' | 'rename' | 'remove' | 'truncate';
 
 /** Called after the `count`-th mutating operation (1-based) took effect. Must not await. */
 export type MutationHook = (count: number, op: MutatingOp, path: string) => void;
@@ -87,6 +87,12 @@ export class CrashPointFS implements FileSystem {
     const renamed = this.inner.rename(from, to);
     this.mutated('rename', `${from} -> ${to}`);
     return renamed;
+  }
+
+  link(existing: string, newPath: string): Promise<void> {
+    const linked = this.inner.link(existing, newPath);
+    this.mutated('link', `${existing} -> ${newPath}`);
+    return linked;
   }
 
   remove(path: string): Promise<void> {

@@ -14,7 +14,7 @@ import { Rng } from '../src/testing/rng.js';
 import { CrashPointFS, type MutationRecord } from './crash-point-fs.js';
 import { History, Violation, checkFiles, checkRecovered, type CrashMark } from './oracle.js';
 import { CRASH_MODES, DIR } from './simulate.js';
-import type { SimWrite } from './workload.js';
+import { batchOpOf, type SimWrite } from './workload.js';
 
 /** What an operation under test works with. */
 export interface CrashPointContext {
@@ -32,6 +32,12 @@ export interface CrashPointCase {
   setup(ctx: CrashPointContext): Promise<DB | undefined>;
   /** The operation: every mutating file operation until it resolves is a crash point. Returns the database to close, if any. */
   operation(ctx: CrashPointContext, db: DB | undefined): Promise<DB | undefined>;
+  /**
+   * Optional: checks, in each crash state, another directory the operation
+   * writes (a checkpoint's target), after the database itself was checked.
+   * `mark` is the history's mark at the crash.
+   */
+  checkOther?(clone: CrashableFS, history: History, mark: CrashMark, where: string): Promise<void>;
 }
 
 export interface CrashPointReport {
@@ -61,7 +67,7 @@ function makeContext(fs: CrashPointFS): CrashPointContext {
     write(db, write) {
       const index = history.issue(write);
       const options = { sync: write.sync };
-      const ops = write.ops.map((op) => (op.type === 'put' ? { type: 'put' as const, key: op.key, value: op.value } : { type: 'delete' as const, key: op.key }));
+      const ops = write.ops.map(batchOpOf);
       return db.write(ops, options).then(() => history.ack(index));
     },
   };
@@ -96,6 +102,7 @@ export async function exploreCrashPoints(testCase: CrashPointCase, keys: readonl
     const where = `${testCase.name}: crash after op ${state.point} (${state.at}), ${state.mode}`;
     try {
       await checkCrashState(state, ctx.history, testCase.options, keys, where);
+      await testCase.checkOther?.(state.clone, ctx.history, state.mark, where);
     } catch (err) {
       violations.push(err instanceof Violation ? err.message : `${where}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     }

@@ -14,9 +14,9 @@ import type { Options } from '../src/options.js';
 import { Rng } from '../src/testing/rng.js';
 import { History, checkPointReads, checkRecovered, checkScan, expectedEntries, violation } from './oracle.js';
 import { DIR } from './simulate.js';
-import { WorkloadGen, keyOf, type SimWrite, type WorkloadShape } from './workload.js';
+import { WorkloadGen, batchOpOf, keyOf, type SimWrite, type WorkloadShape } from './workload.js';
 
-export const FAULT_WORKLOAD_SHAPE: WorkloadShape = { keyCount: 48, hotKeyCount: 12, syncProbability: 0.4, deleteProbability: 0.2, batchProbability: 0.25, padBytesMax: 100 };
+export const FAULT_WORKLOAD_SHAPE: WorkloadShape = { keyCount: 48, hotKeyCount: 12, syncProbability: 0.4, deleteProbability: 0.2, batchProbability: 0.25, padBytesMax: 100, rangeDeleteProbability: 0.25 };
 export const FAULT_WORKLOAD_KEYS = Array.from({ length: FAULT_WORKLOAD_SHAPE.keyCount }, (_, i) => keyOf(i));
 
 export const FAULT_WORKLOAD_OPTIONS: Options = {
@@ -60,7 +60,7 @@ function isIoError(err: unknown): err is ShaleError {
 
 function issue(db: DB, history: History, write: SimWrite): Promise<void> {
   const index = history.issue(write);
-  const ops = write.ops.map((op) => (op.type === 'put' ? { type: 'put' as const, key: op.key, value: op.value } : { type: 'delete' as const, key: op.key }));
+  const ops = write.ops.map(batchOpOf);
   return db.write(ops, { sync: write.sync }).then(() => history.ack(index));
 }
 

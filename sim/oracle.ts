@@ -17,7 +17,7 @@
  */
 import type { DB, IteratorOptions, ReadOptions } from '../src/db/db.js';
 import type { CrashableFS } from '../src/testing/crashable-fs.js';
-import { decodeValue, type SimWrite } from './workload.js';
+import { decodeValue, opCovers, valueAfter, type SimOp, type SimWrite } from './workload.js';
 
 /** Keys (latin1 strings) to values: the database's expected content. */
 export type State = Map<string, Buffer>;
@@ -39,8 +39,15 @@ const keyText = (key: Buffer): string => key.toString('latin1');
 export function applyWrite(state: State, write: SimWrite): void {
   for (const op of write.ops) {
     if (op.type === 'put') state.set(keyText(op.key), op.value);
-    else state.delete(keyText(op.key));
+    else if (op.type === 'delete') state.delete(keyText(op.key));
+    else for (const key of keysCovered(state, op)) state.delete(key);
   }
+}
+
+/** The keys of `state` that `op` covers (for a range delete, those in its range). */
+function keysCovered(state: State, op: SimOp): string[] {
+  if (op.type !== 'deleteRange') return [keyText(op.key)];
+  return [...state.keys()].filter((key) => opCovers(op, Buffer.from(key, 'latin1')));
 }
 
 /** A short, stable description of a value: the write that stored it, or why it is bad. */
@@ -252,7 +259,7 @@ export async function checkPointReadsLive(db: DB, keys: readonly Buffer[], histo
     // Every value the key holds after some prefix in [low, high], oldest first.
     const values = [first[i]];
     for (let prefix = low; prefix < high; prefix++) {
-      for (const op of history.writes[prefix]!.ops) if (op.key.equals(key)) values.push(op.type === 'put' ? op.value : undefined);
+      for (const op of history.writes[prefix]!.ops) if (opCovers(op, key)) values.push(valueAfter(op));
     }
     if (!values.some((value) => sameValue(value, single[i]))) {
       violation(`${span}: get(${keyText(key)}) is ${describeValue(single[i])}, expected one of ${values.map(describeValue).join(', ')}`);
@@ -264,7 +271,7 @@ export async function checkPointReadsLive(db: DB, keys: readonly Buffer[], histo
   let found = matches();
   for (let prefix = low; prefix < high && !found; prefix++) {
     for (const op of history.writes[prefix]!.ops) {
-      for (const [i, key] of keys.entries()) if (op.key.equals(key)) current[i] = op.type === 'put' ? op.value : undefined;
+      for (const [i, key] of keys.entries()) if (opCovers(op, key)) current[i] = valueAfter(op);
     }
     found = matches();
   }
@@ -306,12 +313,13 @@ export function matchingPrefixes(history: History, actual: State, from: number, 
   if (mismatches === 0) matches.push(from);
   for (let prefix = from; prefix < to; prefix++) {
     for (const op of history.writes[prefix]!.ops) {
-      const key = keyText(op.key);
-      const before = sameValue(state.get(key), actual.get(key));
-      if (op.type === 'put') state.set(key, op.value);
-      else state.delete(key);
-      const after = sameValue(state.get(key), actual.get(key));
-      mismatches += (after ? 0 : 1) - (before ? 0 : 1);
+      for (const key of keysCovered(state, op)) {
+        const before = sameValue(state.get(key), actual.get(key));
+        if (op.type === 'put') state.set(key, op.value);
+        else state.delete(key);
+        const after = sameValue(state.get(key), actual.get(key));
+        mismatches += (after ? 0 : 1) - (before ? 0 : 1);
+      }
     }
     if (mismatches === 0) matches.push(prefix + 1);
     if (mismatches < closestDiff) {

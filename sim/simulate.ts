@@ -39,7 +39,8 @@ import {
   type Recovered,
   type State,
 } from './oracle.js';
-import { WorkloadGen, drawShape, keyOf, type SimWrite } from './workload.js';
+import { SIM_EPOCH_MS, WorkloadGen, batchOpOf, drawShape, keyOf, type SimWrite } from './workload.js';
+import { checkCheckpointTarget } from './checkpoint-oracle.js';
 
 export const DIR = '/db';
 /**
@@ -96,6 +97,9 @@ export interface SimCounts {
   crashesAtManifest: number;
   crashesAtLog: number;
   mutations: number;
+  /** Checkpoints taken (db.checkpoint), and of them found complete in a crash state. */
+  checkpoints: number;
+  checkpointsCompleteAfterCrash: number;
 }
 
 export interface SimResult {
@@ -106,6 +110,13 @@ export interface SimResult {
   counts: SimCounts;
   /** The trace lines, when asked for (`keepTrace`). */
   trace?: string[];
+}
+
+/** An operation as the trace shows it: its type, and whether it expires. */
+function describeOp(op: SimWrite['ops'][number]): string {
+  if (op.type === 'put') return op.expiresAt === undefined ? 'put' : 'put-expiring';
+  if (op.type === 'deleteRange') return 'deleteRange';
+  return op.expiredPut === undefined ? 'delete' : 'put-expired';
 }
 
 /** Database options of a seed: the brief's tiny sizes, plus a few knobs drawn from the seed. */
@@ -158,10 +169,12 @@ export function zeroSimCounts(): SimCounts {
     crashesAtManifest: 0,
     crashesAtLog: 0,
     mutations: 0,
+    checkpoints: 0,
+    checkpointsCompleteAfterCrash: 0,
   };
 }
 
-type StepAction = 'write' | 'read' | 'scan' | 'snapshot' | 'snapshot-read' | 'flush' | 'compact' | 'reopen' | 'yield' | 'barrier';
+type StepAction = 'write' | 'read' | 'scan' | 'snapshot' | 'snapshot-read' | 'flush' | 'compact' | 'reopen' | 'yield' | 'barrier' | 'checkpoint';
 
 /** How often each step is taken, out of their sum. Flushes vary per seed: many flushes mean many MANIFEST edits. */
 function drawWeights(rng: Rng): [StepAction, number][] {
@@ -176,6 +189,7 @@ function drawWeights(rng: Rng): [StepAction, number][] {
     ['reopen', 1],
     ['yield', 9],
     ['barrier', 8],
+    ['checkpoint', 1],
   ];
 }
 
@@ -220,6 +234,9 @@ class Simulation {
   #crashAtMutation = Infinity;
   #asyncViolations: string[] = [];
   #where = 'start';
+  /** Checkpoints started in this epoch: checked again in the crash state that ends it. */
+  #checkpoints: { target: string; atCall: CrashMark }[] = [];
+  #checkpointCount = 0;
 
   constructor(seed: number, config: SimConfig, keepTrace: boolean) {
     this.seed = seed;
@@ -230,8 +247,9 @@ class Simulation {
     // A quarter of the seeds write keys and values holding real log chunks. Chosen by
     // the seed's number, not drawn, so every other seed replays exactly as before.
     if (seed % 4 === 3) shape.chunkShapedBytes = true;
-    this.#gen = new WorkloadGen(this.#rng.fork(), shape);
-    this.#dbOptions = simDbOptions(this.#rng);
+    this.#gen = new WorkloadGen(this.#rng.fork(), shape, new Rng((seed ^ 0x7717_e0f1) >>> 0));
+    // The database's clock is the simulation's: a millisecond a write, so expiry decisions replay exactly.
+    this.#dbOptions = { ...simDbOptions(this.#rng), clock: () => SIM_EPOCH_MS + this.#writeIdNext };
     this.#keys = Array.from({ length: shape.keyCount }, (_, i) => keyOf(i, shape.chunkShapedBytes === true));
     this.#concurrency = this.#rng.pick([0.2, 0.5, 0.8]);
     this.#weights = drawWeights(this.#rng);
@@ -279,6 +297,7 @@ class Simulation {
       await this.#settleAndClose();
       this.#where = `epoch ${epoch} recovery (crash ${crash.where}, ${crash.mode})`;
       const recovered = await this.#recover(crash.clone, this.#history, crash.mark);
+      await this.#checkCheckpointsAfterCrash(recovered.fs, crash.mark);
       this.#countLost(crash.mark, recovered);
       state = recovered.fs;
       this.#history = new History(recovered.recovered.state, recovered.recovered.seq);
@@ -455,6 +474,8 @@ class Simulation {
       case 'barrier':
         this.#trace('barrier');
         return this.#barrier();
+      case 'checkpoint':
+        return this.#checkpoint();
     }
   }
 
@@ -469,7 +490,7 @@ class Simulation {
     const history = this.#history;
     const index = history.issue(write);
     this.counts.writes++;
-    this.#trace('write', index, write.writeId, write.kind, write.sync, write.ops.map((op) => `${op.type}:${op.key.toString('latin1')}`).join(','));
+    this.#trace('write', index, write.writeId, write.kind, write.sync, write.ops.map((op) => `${describeOp(op)}:${op.key.toString('latin1')}`).join(','));
     const done = this.#issue(write).then(
       () => {
         history.ack(index);
@@ -486,13 +507,11 @@ class Simulation {
   #issue(write: SimWrite): Promise<void> {
     const db = this.#db!;
     const options = { sync: write.sync };
-    const op = write.ops[0]!;
-    if (write.kind === 'put' && op.type === 'put') return db.put(op.key, op.value, options);
-    if (write.kind === 'delete') return db.delete(op.key, options);
-    return db.write(
-      write.ops.map((o) => (o.type === 'put' ? { type: 'put' as const, key: o.key, value: o.value } : { type: 'delete' as const, key: o.key })),
-      options,
-    );
+    if (write.kind === 'batch') return db.write(write.ops.map(batchOpOf), options);
+    const op = batchOpOf(write.ops[0]!);
+    if (op.type === 'put') return db.put(op.key, op.value, op.expiresAt === undefined ? options : { ...options, expiresAt: op.expiresAt });
+    if (op.type === 'deleteRange') return db.deleteRange(op.start, op.end, options);
+    return db.delete(op.key, options);
   }
 
   /** Starts a flush or compaction without waiting for it; a failure is a violation. */
@@ -560,6 +579,35 @@ class Simulation {
     if (release) live.snapshot.release();
   }
 
+  /**
+   * Starts db.checkpoint into a directory of its own, in the background, while
+   * writes go on. Once it resolves it must open as a complete database equal to a
+   * prefix holding every write acknowledged before the call.
+   */
+  #checkpoint(): void {
+    const target = `${this.#dir}-checkpoint-${++this.#checkpointCount}`;
+    const history = this.#history;
+    const atCall = history.mark();
+    const fs = this.#fs!.inner;
+    const where = `${this.#where}: checkpoint ${target}`;
+    this.#checkpoints.push({ target, atCall });
+    this.counts.checkpoints++;
+    this.#background(`checkpoint ${target}`, async () => {
+      await this.#db!.checkpoint(target);
+      const outcome = await checkCheckpointTarget(fs, target, history, atCall, history.mark().issued, this.#keys, this.#dbOptions, where);
+      if (outcome !== 'complete') violation(`${where}: resolved, but the target does not open as a database`);
+    });
+  }
+
+  /** In a crash state: each checkpoint of the epoch is either not a database or complete. */
+  async #checkCheckpointsAfterCrash(fs: CrashableFS, mark: CrashMark): Promise<void> {
+    for (const { target, atCall } of this.#checkpoints.splice(0)) {
+      const outcome = await checkCheckpointTarget(fs, target, this.#history, atCall, mark.issued, this.#keys, this.#dbOptions, `${this.#where}: checkpoint ${target}`);
+      if (outcome === 'complete') this.counts.checkpointsCompleteAfterCrash++;
+      this.#trace('checkpoint after crash', target, outcome);
+    }
+  }
+
   /** Close and reopen: everything issued was acknowledged and close synced the log, so all of it must be there. */
   async #cleanReopen(): Promise<void> {
     this.#trace('reopen');
@@ -571,6 +619,8 @@ class Simulation {
     this.#where += ' (clean reopen)';
     const recovered = await this.#recover(this.#fs!.inner, this.#history, { ...mark, syncPrefix: mark.issued });
     this.#history = new History(recovered.recovered.state, recovered.recovered.seq);
+    // Every checkpoint of the epoch resolved (and was checked) before the close.
+    this.#checkpoints = [];
     const crashAt = this.#crashAtMutation;
     await this.#openForWorkload(recovered.fs, 0.1);
     this.#crashAtMutation = crashAt;

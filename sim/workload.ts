@@ -12,7 +12,13 @@
  * Some seeds (`WorkloadShape.chunkShapedBytes`) make keys and values carry real
  * log framing, so that recovery is checked against user bytes that look like
  * chunks: a crash-torn record must still be a torn tail, not corruption.
+ *
+ * Expiring puts (given an expiry stream): a put whose `expiresAt` lies far past
+ * anything the simulated clock reaches (the oracle treats it as a put), or one
+ * whose `expiresAt` passed before the simulated epoch (the oracle treats it as a
+ * delete: `SimOp` records it as one, with the put it is issued as).
  */
+import type { BatchOperation } from '../src/db/batch.js';
 import { EntryType } from '../src/keys.js';
 import type { Rng } from '../src/testing/rng.js';
 import { RecordKind } from '../src/wal/log-format.js';
@@ -21,14 +27,48 @@ import { encodeWriteGroup, opEncodedBytes } from '../src/wal/write-group.js';
 
 const VALUE_MAGIC = 0xa5;
 
-/** One operation of a write, as issued. */
-export type SimOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'delete'; key: Buffer };
+/**
+ * One operation of a write, as the oracle reads it. A put may carry an `expiresAt`
+ * that never passes during a run; a delete may be issued as `expiredPut`, a put
+ * whose expiry passed before it was written, which reads exactly as a delete. A
+ * range delete's `key` is its start; it deletes [key, end).
+ */
+export type SimOp =
+  | { type: 'put'; key: Buffer; value: Buffer; expiresAt?: number }
+  | { type: 'delete'; key: Buffer; expiredPut?: { value: Buffer; expiresAt: number } }
+  | { type: 'deleteRange'; key: Buffer; end: Buffer };
+
+/** The simulated clock starts here (ms since the epoch) and moves one millisecond a write. */
+export const SIM_EPOCH_MS = 1_700_000_000_000;
+/** Expiring puts that must not expire during a run expire from here on: far past any simulated time. */
+export const SIM_EXPIRY_FAR_MS = 4_000_000_000_000;
+
+/** Whether `op` writes `key`: a put or delete of it, or a range delete over it. */
+export function opCovers(op: SimOp, key: Buffer): boolean {
+  if (op.type !== 'deleteRange') return op.key.equals(key);
+  return Buffer.compare(op.key, key) <= 0 && Buffer.compare(key, op.end) < 0;
+}
+
+/** What `key` holds after `op` if `op` covers it: the put's value, or absent. */
+export function valueAfter(op: SimOp): Buffer | undefined {
+  return op.type === 'put' ? op.value : undefined;
+}
+
+/** The `db.write` operation `op` is issued as. */
+export function batchOpOf(op: SimOp): BatchOperation {
+  if (op.type === 'put') return op.expiresAt === undefined ? { type: 'put', key: op.key, value: op.value } : { type: 'put', key: op.key, value: op.value, expiresAt: op.expiresAt };
+  if (op.type === 'delete') {
+    if (op.expiredPut !== undefined) return { type: 'put', key: op.key, value: op.expiredPut.value, expiresAt: op.expiredPut.expiresAt };
+    return { type: 'delete', key: op.key };
+  }
+  return { type: 'deleteRange', start: op.key, end: op.end };
+}
 
 /** One call of `db.put`, `db.delete` or `db.write`: its operations get consecutive sequence numbers. */
 export interface SimWrite {
   /** Unique over the whole seed (it survives crashes inside the values). */
   writeId: number;
-  kind: 'put' | 'delete' | 'batch';
+  kind: 'put' | 'delete' | 'deleteRange' | 'batch';
   sync: boolean;
   ops: SimOp[];
 }
@@ -125,6 +165,8 @@ export interface WorkloadShape {
   syncProbability: number;
   deleteProbability: number;
   batchProbability: number;
+  /** Of the writes that delete, the share that are range deletes (over a few neighbouring keys, sometimes many). */
+  rangeDeleteProbability?: number;
   /** Most values pad to at most this; one in 16 is large (several blocks). */
   padBytesMax: number;
   /** Keys and values embed intact log chunks (see the module comment). */
@@ -140,6 +182,7 @@ export function drawShape(rng: Rng): WorkloadShape {
     deleteProbability: rng.pick([0.05, 0.2, 0.4]),
     batchProbability: rng.pick([0.1, 0.3]),
     padBytesMax: rng.pick([8, 48, 160]),
+    rangeDeleteProbability: rng.pick([0, 0.1, 0.3]),
   };
 }
 
@@ -147,10 +190,13 @@ export function drawShape(rng: Rng): WorkloadShape {
 export class WorkloadGen {
   readonly shape: WorkloadShape;
   readonly #rng: Rng;
+  readonly #expiries: Rng | undefined;
 
-  constructor(rng: Rng, shape: WorkloadShape) {
+  /** `expiries`: the stream that makes some puts expiring (see the module comment); none without it. */
+  constructor(rng: Rng, shape: WorkloadShape, expiries?: Rng) {
     this.#rng = rng;
     this.shape = shape;
+    this.#expiries = expiries;
   }
 
   randomKey(): Buffer {
@@ -165,8 +211,27 @@ export class WorkloadGen {
 
   #op(writeId: number, opIndex: number): SimOp {
     const key = this.randomKey();
-    if (this.#rng.bool(this.shape.deleteProbability)) return { type: 'delete', key };
-    return { type: 'put', key, value: encodeValue(key, writeId, opIndex, this.#padLength(), this.shape.chunkShapedBytes === true) };
+    if (this.#rng.bool(this.shape.deleteProbability)) {
+      if (this.#rng.bool(this.shape.rangeDeleteProbability ?? 0)) return this.#rangeDelete();
+      return { type: 'delete', key };
+    }
+    const value = encodeValue(key, writeId, opIndex, this.#padLength(), this.shape.chunkShapedBytes === true);
+    const expiries = this.#expiries;
+    if (expiries === undefined) return { type: 'put', key, value };
+    // From a stream of its own, so the rest of the workload stays the seed's.
+    const roll = expiries.int(10);
+    if (roll === 0) return { type: 'put', key, value, expiresAt: SIM_EXPIRY_FAR_MS + expiries.int(1000) };
+    if (roll === 1) return { type: 'delete', key, expiredPut: { value, expiresAt: expiries.int(SIM_EPOCH_MS) } };
+    return { type: 'put', key, value };
+  }
+
+  /** A range delete from a random key over up to a few dozen keys (keys order as their indexes). */
+  #rangeDelete(): SimOp {
+    const { keyCount } = this.shape;
+    const first = this.#rng.int(keyCount);
+    const last = Math.min(keyCount, first + (this.#rng.bool(0.2) ? this.#rng.range(0, keyCount) : this.#rng.range(0, 8)));
+    const chunkShaped = this.shape.chunkShapedBytes === true;
+    return { type: 'deleteRange', key: keyOf(first, chunkShaped), end: last >= keyCount ? Buffer.from('l') : keyOf(last, chunkShaped) };
   }
 
   nextWrite(writeId: number): SimWrite {

@@ -4,6 +4,9 @@
 export { DB } from './db/db.js';
 export type { BatchOperation, WriteOptions, RecoveryReport, ReadOptions, IteratorOptions } from './db/db.js';
 export type { VerifyOptions, VerifyReport, VerifiedFile, ToolProgress, Damage, RepairOptions, RepairReport, DestroyOptions, DestroyReport } from './db/db.js';
+export type { CheckpointResult, ExportOptions, ExportFormat, ExportEncoding, ImportOptions, ImportResult } from './db/db.js';
+export { listBackups, verifyBackup, restoreBackup, purgeOldBackups } from './backup/backup-engine.js';
+export type { BackupInfo, BackupOptions } from './backup/backup-engine.js';
 export { Snapshot } from './db/snapshot.js';
 export { ShaleIterator } from './iterator/public-iterator.js';
 export { ShaleError, CorruptionError } from './errors.js';

@@ -15,6 +15,10 @@ import { compareRangesNative } from './util/bytes.js';
 export const EntryType = {
   DELETE: 0,
   PUT: 1,
+  /** A range tombstone over [start, end): a WAL op; in tables it lives in the range-del block, never in data blocks. */
+  RANGE_DELETE: 2,
+  /** A PUT whose value on disk is `expiresAtMs u64le ‖ value`: invisible from its expiry time on. */
+  PUT_EXPIRING: 3,
 } as const;
 export type EntryType = (typeof EntryType)[keyof typeof EntryType];
 

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import { invalidArgument } from './errors.js';
 import type { FileSystem } from './fs/file-system.js';
 import { NodeFileSystem } from './fs/node-fs.js';
+import { checkCompactionFilterOption, type CompactionFilter } from './compaction/compaction-filter.js';
 import { availableParallelism } from 'node:os';
 
 /**
@@ -120,6 +121,19 @@ export interface Options {
   autoCompaction?: boolean;
   /** The file system; `shale/testing` has crash-simulating and fault-injecting ones. Default `node:fs`. */
   fs?: FileSystem;
+  /**
+   * The database's time, in milliseconds since the epoch: what expiring entries
+   * (`ttl`, `expiresAt`) are judged by. Made monotone (a clock that moves back is
+   * ignored until it passes the largest time seen), per open. Default `Date.now`.
+   */
+  clock?: () => number;
+  /**
+   * Sees each key's newest value during compaction and may keep, remove or
+   * rewrite it (RocksDB's CompactionFilter); see `CompactionFilter` for the
+   * contract. A plain function needs `compactionExecutor: 'inline'`; with the
+   * worker, name a module: `{ module: absolutePathOrFileUrl, export?: name }`.
+   */
+  compactionFilter?: CompactionFilter;
 }
 
 export interface ResolvedOptions {
@@ -155,6 +169,8 @@ export interface ResolvedOptions {
   readonly compactionExecutor: 'worker' | 'inline';
   readonly autoCompaction: boolean;
   readonly fs: FileSystem;
+  readonly clock: () => number;
+  readonly compactionFilter: CompactionFilter | undefined;
 }
 
 const KIB = 1024;
@@ -216,7 +232,7 @@ export const DEFAULTS = {
   compactionThreads: Math.min(4, Math.max(1, availableParallelism() - 1)),
   subcompactions: Math.min(4, Math.max(1, availableParallelism())),
   autoCompaction: true,
-} as const satisfies Omit<ResolvedOptions, 'fs' | 'compactionExecutor'>;
+} as const satisfies Omit<ResolvedOptions, 'fs' | 'compactionExecutor' | 'clock' | 'compactionFilter'>;
 
 /** Hard limits: values outside these are rejected whatever the caller asks. */
 export const LIMITS = {
@@ -245,7 +261,13 @@ function intOption(options: Options, name: keyof typeof DEFAULTS, min: number, m
 }
 
 /** The name of every option `resolveOptions` accepts: the adapter and docs/options.md's test read it too. */
-export const OPTION_NAMES: readonly (keyof Options)[] = [...(Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]), 'fs', 'compactionExecutor'];
+export const OPTION_NAMES: readonly (keyof Options)[] = [
+  ...(Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]),
+  'fs',
+  'compactionExecutor',
+  'clock',
+  'compactionFilter',
+];
 
 const KNOWN_OPTIONS = new Set<string>(OPTION_NAMES);
 
@@ -265,6 +287,9 @@ export function resolveOptions(options: Options | undefined): ResolvedOptions {
   if (executor === 'worker' && options.fs !== undefined) {
     throw invalidArgument("compactionExecutor 'worker' needs the default file system: a worker cannot reach a custom fs");
   }
+  const clock = options.clock ?? Date.now;
+  if (typeof clock !== 'function') throw invalidArgument('option clock must be a function returning milliseconds since the epoch');
+  checkCompactionFilterOption(options.compactionFilter, executor);
   const compression = options.compression ?? DEFAULTS.compression;
   if (compression !== 'snappy' && compression !== 'none') throw invalidArgument("option compression must be 'snappy' or 'none'");
   return {
@@ -293,6 +318,8 @@ export function resolveOptions(options: Options | undefined): ResolvedOptions {
     subcompactions: intOption(options, 'subcompactions', 1, 64),
     autoCompaction: boolOption(options, 'autoCompaction'),
     fs: options.fs ?? new NodeFileSystem(),
+    clock,
+    compactionFilter: options.compactionFilter,
   };
 }
 

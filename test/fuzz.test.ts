@@ -1,8 +1,10 @@
 import { it } from 'node:test';
 import { fuzz as tableHarness, tableSeedInputs } from '../fuzz/jazzer-table.js';
 import { runLogDecoderFuzz } from '../fuzz/log-decoders.js';
+import { runRangeDelDecoderFuzz } from '../fuzz/range-del-decoders.js';
 import { runTableDecoderFuzz } from '../fuzz/table-decoders.js';
 import { runSalvageFuzz } from '../fuzz/salvage-decoders.js';
+import { runCopyDecoderFuzz } from '../fuzz/copy-decoders.js';
 import { Rng } from '../src/testing/rng.js';
 import { testSeed } from './helpers.js';
 
@@ -28,4 +30,12 @@ it('the coverage-guided table harness takes its seed inputs, and bit flips of th
       tableHarness(mutated);
     }
   }
+});
+
+it('range-del block decoder: damaged blocks give only CorruptionError or well-formed fragments; a damaged block in a table never reads back as tombstones', async () => {
+  await runRangeDelDecoderFuzz(testSeed('range-del decoder fuzz'), 300);
+});
+
+it('export stream and backup manifest decoders: damaged bytes give only CorruptionError or NOT_SUPPORTED, never other entries', () => {
+  runCopyDecoderFuzz(testSeed('copy decoder fuzz'), 300);
 });

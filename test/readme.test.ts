@@ -40,3 +40,7 @@ it("the README's example runs and prints what its comments say", () => {
 it("the README's abstract-level example runs and prints what its comments say", () => {
   runExample('With abstract-level', { 'shale/level': new URL('../src/level/index.js', import.meta.url).href });
 });
+
+it("the README's copies example (checkpoint, backups, export) runs and prints what its comments say", () => {
+  runExample('Copies: checkpoints, backups, export', { shale: new URL('../src/index.js', import.meta.url).href });
+});

@@ -3,13 +3,15 @@
  * deletes and batches, sync and not, until the process is killed. Each intent is
  * appended to the intent log (synchronously) before its call, and each
  * acknowledgement after it resolves, so a SIGKILL cannot lose what was logged.
- * Beside them, manual compactions run now and then, split into subcompactions.
+ * Beside them, manual compactions run now and then, split into subcompactions,
+ * and checkpoints are taken (crashtest-checkpoints.ts).
  */
 import * as fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DB } from '../db/db.js';
 import { Rng } from '../testing/rng.js';
-import { KEY_SPACE, encodeIntent, makeValue, type CrashOp, type Intent } from './crashtest-workload.js';
+import { checkpointLoop } from './crashtest-checkpoints.js';
+import { EXPIRED_BY_MS, EXPIRY_FAR_MS, KEY_SPACE, encodeIntent, makeValue, type CrashOp, type Intent } from './crashtest-workload.js';
 
 export interface ChildArguments {
   dir: string;
@@ -25,12 +27,21 @@ function keyName(n: number): string {
   return `key${String(n).padStart(5, '0')}`;
 }
 
-function randomOps(rng: Rng, intent: number): CrashOp[] {
+function randomOps(rng: Rng, intent: number, expiries: Rng): CrashOp[] {
   const count = rng.bool(0.2) ? rng.range(2, 20) : 1;
   const ops: CrashOp[] = [];
   for (let i = 0; i < count; i++) {
     const key = keyName(rng.int(KEY_SPACE));
-    ops.push(rng.bool(0.15) ? { type: 'delete', key } : { type: 'put', key, value: makeValue(key, intent, rng.int(300)) });
+    if (rng.bool(0.15)) {
+      ops.push({ type: 'delete', key });
+      continue;
+    }
+    const op: CrashOp = { type: 'put', key, value: makeValue(key, intent, rng.int(300)) };
+    // Expiring puts, by the rule of crashtest-workload.ts: one that cannot expire during the run, or one expired already.
+    const roll = expiries.int(10);
+    if (roll === 0) op.expiresAt = Date.now() + EXPIRY_FAR_MS + expiries.int(1000);
+    else if (roll === 1) op.expiresAt = expiries.int(EXPIRED_BY_MS + 1);
+    ops.push(op);
   }
   return ops;
 }
@@ -49,16 +60,18 @@ export async function runCrashtestChild(args: ChildArguments): Promise<never> {
   });
   fs.writeSync(ackFd, 'open\n');
   const rng = new Rng(args.seed);
+  // Which puts expire: a stream of its own, so the rest of the writes stay the seed's.
+  const expiries = new Rng(args.seed ^ 0x7717_e0f1);
   let next = args.firstIntent;
   const writer = async (): Promise<never> => {
     for (;;) {
       const index = next++;
-      const intent: Intent = { index, ops: randomOps(rng, index), sync: rng.bool(0.5) };
+      const intent: Intent = { index, ops: randomOps(rng, index, expiries), sync: rng.bool(0.5) };
       fs.writeSync(intentFd, `${encodeIntent(intent)}\n`);
       const [op] = intent.ops;
       const options = { sync: intent.sync };
       if (intent.ops.length > 1) await db.write(intent.ops, options);
-      else if (op!.type === 'put') await db.put(op!.key, op!.value, options);
+      else if (op!.type === 'put') await db.put(op!.key, op!.value, op!.expiresAt === undefined ? options : { ...options, expiresAt: op!.expiresAt });
       else await db.delete(op!.key, options);
       fs.writeSync(ackFd, `${intent.index}\n`);
     }
@@ -77,5 +90,7 @@ export async function runCrashtestChild(args: ChildArguments): Promise<never> {
       }
     }
   };
-  return Promise.all([...Array.from({ length: args.writers }, writer), compactor()]) as Promise<never>;
+  // Checkpoints now and then, beside the writes: a stream of its own too.
+  const checkpoints = checkpointLoop(db, args.dir, args.firstIntent, new Rng(args.seed ^ 0xc4ec_4b07), ackFd);
+  return Promise.all([...Array.from({ length: args.writers }, writer), compactor(), checkpoints]) as Promise<never>;
 }

@@ -19,6 +19,7 @@ import { DB } from '../db/db.js';
 import { ShaleError } from '../errors.js';
 import { Rng } from '../testing/rng.js';
 import { applyIntent, decodeIntent, valueIsIntact, type Intent } from './crashtest-workload.js';
+import { checkCheckpoints, checkpointsDir, loggedCheckpoints, type LoggedCheckpoint } from './crashtest-checkpoints.js';
 
 export interface CrashtestOptions {
   cycles: number;
@@ -37,12 +38,16 @@ export interface CrashtestSummary {
   cycles: number;
   intentsIssued: number;
   writesAcknowledged: number;
+  /** Checkpoints the child started (each checked after the kill), and of them those found complete. */
+  checkpointsStarted: number;
+  checkpointsComplete: number;
   violations: string[];
 }
 
 interface CycleLogs {
   intents: Intent[];
   acked: Set<number>;
+  checkpoints: LoggedCheckpoint[];
 }
 
 async function runChild(options: CrashtestOptions, cycle: number, firstIntent: number, delayMs: number): Promise<CycleLogs> {
@@ -72,23 +77,24 @@ async function runChild(options: CrashtestOptions, cycle: number, firstIntent: n
     return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter((line) => line.length > 0);
   };
   const intents = wholeLines(intentLog).map(decodeIntent);
-  const acked = new Set(wholeLines(ackLog).filter((line) => line !== 'open').map(Number));
+  const ackLines = wholeLines(ackLog);
+  const acked = new Set(ackLines.filter((line) => /^\d+$/.test(line)).map(Number));
   fs.rmSync(logDir, { recursive: true, force: true });
-  return { intents, acked };
+  return { intents, acked, checkpoints: loggedCheckpoints(ackLines) };
 }
 
-async function readState(db: DB, violations: string[], cycle: number): Promise<Map<string, string>> {
+async function readState(db: DB, violations: string[], where: string): Promise<Map<string, string>> {
   const state = new Map<string, string>();
   for await (const [key, value] of db.iterator()) state.set(key.toString(), value.toString());
   const reverse: string[] = [];
   for await (const key of db.keys({ reverse: true })) reverse.push(key.toString());
   const forward = [...state.keys()];
-  if (reverse.reverse().join('\n') !== forward.join('\n')) violations.push(`cycle ${cycle}: reverse scan differs from forward scan`);
+  if (reverse.reverse().join('\n') !== forward.join('\n')) violations.push(`${where}: reverse scan differs from forward scan`);
   for (const [key, value] of state) {
-    if (!valueIsIntact(key, value)) violations.push(`cycle ${cycle}: ${key} holds a damaged or misplaced value`);
+    if (!valueIsIntact(key, value)) violations.push(`${where}: ${key} holds a damaged or misplaced value`);
   }
   for (const key of forward.filter((_, i) => i % 50 === 0)) {
-    if ((await db.get(key))?.toString() !== state.get(key)) violations.push(`cycle ${cycle}: get(${key}) differs from the scan`);
+    if ((await db.get(key))?.toString() !== state.get(key)) violations.push(`${where}: get(${key}) differs from the scan`);
   }
   return state;
 }
@@ -142,21 +148,33 @@ async function verifyAndRepair(dir: string, cycle: number, violations: string[])
 
 export async function runCrashtest(options: CrashtestOptions): Promise<CrashtestSummary> {
   const rng = new Rng(options.seed);
-  const summary: CrashtestSummary = { cycles: 0, intentsIssued: 0, writesAcknowledged: 0, violations: [] };
+  const summary: CrashtestSummary = { cycles: 0, intentsIssued: 0, writesAcknowledged: 0, checkpointsStarted: 0, checkpointsComplete: 0, violations: [] };
   let model = new Map<string, string>();
   let baseSequence = 0n;
   let nextIntent = 0;
   if (fs.existsSync(options.dir)) throw new Error(`${options.dir} exists: crashtest needs a fresh directory`);
   for (let cycle = 0; cycle < options.cycles; cycle++) {
     const delayMs = rng.range(options.killAfterMinMs, options.killAfterMaxMs);
-    const { intents, acked } = await runChild(options, cycle, nextIntent, delayMs);
+    const { intents, acked, checkpoints } = await runChild(options, cycle, nextIntent, delayMs);
     const violations: string[] = [];
+    summary.checkpointsStarted += checkpoints.length;
+    summary.checkpointsComplete += await checkCheckpoints(
+      checkpoints,
+      intents,
+      {
+        readState: (db, found, where) => readState(db, found, where),
+        prefixSequences: (cut, ackedBefore, state) =>
+          matchingPrefixes(model, cut, ackedBefore, state).map((length) => baseSequence + BigInt(opCount(cut, length))),
+      },
+      violations,
+      cycle,
+    );
     await verifyAndRepair(options.dir, cycle, violations);
     const db = await DB.open(options.dir).catch((err: unknown) => {
       throw new Error(`cycle ${cycle}: open after the kill failed: ${String(err)}`, { cause: err });
     });
     try {
-      const recovered = await readState(db, violations, cycle);
+      const recovered = await readState(db, violations, `cycle ${cycle}`);
       const prefixes = matchingPrefixes(model, intents, acked, recovered);
       const sequences = prefixes.map((length) => baseSequence + BigInt(opCount(intents, length)));
       if (prefixes.length === 0) {
@@ -279,9 +297,10 @@ export async function crashtestCommand(argv: string[], cliPath: string): Promise
   for (const violation of summary.violations) console.log(`VIOLATION ${violation}`);
   // Keep the directory for a post-mortem only when something was wrong.
   if (summary.violations.length === 0 && !dirGiven) fs.rmSync(options.dir, { recursive: true, force: true });
+  if (summary.violations.length === 0) fs.rmSync(checkpointsDir(options.dir), { recursive: true, force: true });
   console.log(
     `crashtest: seed ${options.seed}, ${summary.cycles} cycles, ${summary.intentsIssued} writes issued, ` +
-      `${summary.writesAcknowledged} acknowledged, ${summary.violations.length} violations`,
+      `${summary.writesAcknowledged} acknowledged, ${summary.checkpointsStarted} checkpoints checked (${summary.checkpointsComplete} complete), ${summary.violations.length} violations`,
   );
   return summary.violations.length === 0 ? 0 : 1;
 }

@@ -26,7 +26,9 @@ import {
   manualCompaction,
   outputRange,
   overlapping,
+  nextExpiryMs,
   pickCompaction,
+  pickExpiredCompaction,
   splitForSubcompactions,
   totalBytes,
   type Compaction,
@@ -58,9 +60,14 @@ export interface CompactorHost {
   readonly executor: CompactionExecutor;
   /** Live snapshot sequences, ascending. */
   snapshots(): number[];
+  /** The database's time (monotone): expiring entries expired by it are dropped. */
+  now(): number;
   onCompaction(event: CompactionEvent): void;
   onError(err: ShaleError): void;
 }
+
+/** The longest the expiry timer waits before the picker looks again: setTimeout's limit (about 24.8 days). */
+export const EXPIRY_RECHECK_MS_MAX = 2 ** 31 - 1;
 
 export class Compactor {
   readonly #host: CompactorHost;
@@ -71,6 +78,8 @@ export class Compactor {
   #error: ShaleError | undefined;
   #closed = false;
   #waiters: (() => void)[] = [];
+  /** Calls `schedule()` when the next table's earliest expiry comes, if nothing else has by then. */
+  #expiryTimer: NodeJS.Timeout | undefined;
 
   constructor(host: CompactorHost) {
     this.#host = host;
@@ -91,8 +100,14 @@ export class Compactor {
     const { options, versions } = this.#host;
     if (this.#closed || this.#error || !options.autoCompaction || this.#manual) return;
     while (this.#running.size < options.compactionThreads) {
-      const compaction = pickCompaction(versions.current.levels, versions.state.compactPointers, options, this.#inProgress());
-      if (compaction === undefined) return;
+      const levels = versions.current.levels;
+      const inProgress = this.#inProgress();
+      const compaction =
+        pickCompaction(levels, versions.state.compactPointers, options, inProgress) ?? pickExpiredCompaction(levels, this.#host.now(), options, inProgress);
+      if (compaction === undefined) {
+        this.#armExpiryTimer();
+        return;
+      }
       this.#running.add(compaction);
       // L0→L1 is the merge writes wait on: split it like a manual one (RocksDB's max_subcompactions does the same).
       const pieces = compaction.level === 0 && !compaction.trivialMove ? options.subcompactions : 1;
@@ -136,14 +151,40 @@ export class Compactor {
     const { versions, options } = this.#host;
     await this.#idle();
     this.#checkUsable();
-    const compaction = manualCompaction(versions.current.levels, start, end, options);
+    const nowMs = this.#host.now();
+    const rewrite = (file: FileMeta): boolean => options.compactionFilter !== undefined || (file.expiryMinMs !== undefined && file.expiryMinMs <= nowMs);
+    const compaction = manualCompaction(versions.current.levels, start, end, options, rewrite);
     if (compaction !== undefined) await this.#run(compaction, true, options.subcompactions);
     this.#checkUsable();
+  }
+
+  /**
+   * Sets a timer for the earliest expiry still to come in the current version, so
+   * that a database nobody writes to still gets its expired tables compacted. It
+   * fires at most `EXPIRY_RECHECK_MS_MAX` from now (the clock may be anything: a
+   * test's, or one that jumps), and never keeps the process alive.
+   */
+  #armExpiryTimer(): void {
+    if (this.#expiryTimer !== undefined) clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = undefined;
+    const nowMs = this.#host.now();
+    const next = nextExpiryMs(this.#host.versions.current.levels, nowMs);
+    if (next === undefined) return;
+    this.#expiryTimer = setTimeout(
+      () => {
+        this.#expiryTimer = undefined;
+        this.schedule();
+      },
+      Math.min(EXPIRY_RECHECK_MS_MAX, next - nowMs),
+    );
+    this.#expiryTimer.unref();
   }
 
   /** Waits for running compactions, then refuses new ones. */
   async close(): Promise<void> {
     this.#closed = true;
+    if (this.#expiryTimer !== undefined) clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = undefined;
     await this.#idle();
     while (this.#manual) await this.#manual;
     this.#wake();
@@ -241,6 +282,7 @@ export class Compactor {
       dir: location,
       outputLevel: compaction.outputLevel,
       snapshots: this.#host.snapshots(),
+      nowMs: this.#host.now(),
       deeperSpans: versions.current.levels.slice(compaction.outputLevel + 1).map((files) => files.map(span)),
       grandparents: compaction.grandparents.map((file) => ({ span: span(file), sizeBytes: file.sizeBytes })),
       targetFileSizeBytes: options.targetFileSizeBytes,

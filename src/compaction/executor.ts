@@ -9,6 +9,7 @@ import type { FileSystem } from '../fs/file-system.js';
 import { runCompactionJob, type CompactionJobResult, type CompactionJobSpec } from './compaction-job.js';
 import { runFlushJob, type FlushJobSpec } from './flush.js';
 import type { FileMeta } from '../version/version-edit.js';
+import type { CompactionFilterFunction } from './compaction-filter.js';
 
 /** Runs the background jobs: compactions and the building of flushed tables. Jobs may overlap. */
 export interface CompactionExecutor {
@@ -28,13 +29,16 @@ export const INLINE_YIELD_ENTRIES = 1000;
 
 export class InlineExecutor implements CompactionExecutor {
   readonly #fs: FileSystem;
+  readonly #filter: CompactionFilterFunction | undefined;
 
-  constructor(fs: FileSystem) {
+  /** `filter`: the compaction filter every compaction applies, if any. */
+  constructor(fs: FileSystem, filter?: CompactionFilterFunction) {
     this.#fs = fs;
+    this.#filter = filter;
   }
 
   run(spec: CompactionJobSpec, allocateFileNumber: () => Promise<number>): Promise<CompactionJobResult> {
-    return runCompactionJob({ ...spec, yieldEveryEntries: INLINE_YIELD_ENTRIES }, this.#fs, allocateFileNumber);
+    return runCompactionJob({ ...spec, yieldEveryEntries: INLINE_YIELD_ENTRIES }, this.#fs, allocateFileNumber, this.#filter);
   }
 
   flush(spec: FlushJobSpec): Promise<FileMeta | undefined> {

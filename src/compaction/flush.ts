@@ -16,6 +16,7 @@ import { INTERNAL_KEY_TRAILER_BYTES, encodeInternalKey, writeTrailer } from '../
 import { ENTRY_OVERHEAD_BYTES, type MemKey, type MemTable } from '../memtable/memtable.js';
 import type { TableBuilderOptions } from '../sstable/table-builder.js';
 import { TableOutput } from './table-output.js';
+import { revivedRangeDelBlockSpec, type RangeDelBlockSpec } from '../rangedel/table-tombstones.js';
 import type { FileMeta } from '../version/version-edit.js';
 
 /** Entries handled between yields to the event loop on the main thread (well under a millisecond of work). */
@@ -27,6 +28,8 @@ export interface FlushJobSpec {
   fileNumber: number;
   tableOptions: TableBuilderOptions;
   entries: Uint8Array;
+  /** The memtable's range tombstones for the table's range-del block; absent when it has none. */
+  rangeDel?: RangeDelBlockSpec;
   /** Yield to the event loop every this many entries (inline runs share the main thread); 0 never. */
   yieldEveryEntries: number;
 }
@@ -81,7 +84,8 @@ export function* decodeFlushEntries(bytes: Uint8Array): Generator<[Buffer, Buffe
 
 /** Runs a flush job: table `spec.fileNumber` at L0 from the encoded entries, synced with its directory entry. */
 export function runFlushJob(spec: FlushJobSpec, fs: FileSystem): Promise<FileMeta | undefined> {
-  return buildTable(fs, spec.dir, spec.fileNumber, 0, decodeFlushEntries(spec.entries), spec.tableOptions, spec.yieldEveryEntries);
+  const rangeDel = revivedRangeDelBlockSpec(spec.rangeDel);
+  return buildTable(fs, spec.dir, spec.fileNumber, 0, decodeFlushEntries(spec.entries), spec.tableOptions, spec.yieldEveryEntries, rangeDel);
 }
 
 /**
@@ -96,17 +100,18 @@ export function writeTable(
   level: number,
   entries: Iterable<[MemKey, Buffer]>,
   tableOptions: TableBuilderOptions,
+  rangeDel?: RangeDelBlockSpec,
 ): Promise<FileMeta | undefined> {
   function* internalEntries(): Generator<[Buffer, Buffer]> {
     for (const [key, value] of entries) yield [encodeInternalKey(key.key, key.seq, key.type), value];
   }
-  return buildTable(fs, dir, fileNumber, level, internalEntries(), tableOptions, FLUSH_SLICE_ENTRIES);
+  return buildTable(fs, dir, fileNumber, level, internalEntries(), tableOptions, FLUSH_SLICE_ENTRIES, rangeDel);
 }
 
 /**
- * Writes [internal key, value] entries to table `fileNumber` at `level`, syncs it
- * and its directory entry, and returns its metadata; `undefined` if there were no
- * entries. A partial file is removed on failure.
+ * Writes [internal key, value] entries (and range tombstones) to table
+ * `fileNumber` at `level`, syncs it and its directory entry, and returns its
+ * metadata; `undefined` if there were neither. A partial file is removed on failure.
  */
 async function buildTable(
   fs: FileSystem,
@@ -116,9 +121,10 @@ async function buildTable(
   entries: Iterator<[Buffer, Buffer]>,
   tableOptions: TableBuilderOptions,
   yieldEveryEntries: number,
+  rangeDel: RangeDelBlockSpec | undefined,
 ): Promise<FileMeta | undefined> {
   let entry = entries.next();
-  if (entry.done) return undefined;
+  if (entry.done && rangeDel === undefined) return undefined;
   const output = await TableOutput.create(fs, dir, fileNumber, tableOptions);
   try {
     for (let count = 1; !entry.done; count++) {
@@ -131,7 +137,7 @@ async function buildTable(
     await output.discard();
     throw ioError(`writing table ${output.path}`, err);
   }
-  const meta = await output.finish(level);
+  const meta = await output.finish(level, rangeDel === undefined ? {} : { rangeDelBlock: rangeDel });
   try {
     await fs.syncDir(dir);
   } catch (err) {

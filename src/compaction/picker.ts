@@ -252,13 +252,16 @@ export function expandCompaction(
  * One merge instead of one per level reads and writes each byte once, not once
  * per level it passes (docs/internals.md, "Manual compaction"). Undefined when
  * there is nothing to do: no table in the range, or all of them already in the
- * output level.
+ * output level and none of them one `rewrite` asks to rewrite in place (a table
+ * holding expired entries, or any table when a compaction filter is set: as
+ * RocksDB's CompactRange compacts the bottommost level when there is a filter).
  */
 export function manualCompaction(
   levels: readonly (readonly FileMeta[])[],
   start: Buffer | undefined,
   end: Buffer | undefined,
   options: PickerOptions,
+  rewrite: (file: FileMeta) => boolean = () => false,
 ): Compaction | undefined {
   const outputLevel = Math.max(
     1,
@@ -276,12 +279,12 @@ export function manualCompaction(
     if (same) break;
   }
   const upper = taken.slice(0, outputLevel).flat();
-  if (upper.length === 0) return undefined;
+  if (upper.length === 0 && !taken[outputLevel]!.some(rewrite)) return undefined;
   const level = taken.findIndex((files) => files.length > 0);
   const range = userKeyRange(taken.flat());
   const grandparents = overlapping(levels[outputLevel + 1] ?? [], range.smallest, range.largest);
   const lower = taken[outputLevel]!;
-  const trivialMove = upper.length === 1 && lower.length === 0 && totalBytes(grandparents) <= grandparentOverlapBytesMax(options);
+  const trivialMove = upper.length === 1 && lower.length === 0 && !rewrite(upper[0]!) && totalBytes(grandparents) <= grandparentOverlapBytesMax(options);
   return { level, outputLevel, inputs: [upper, lower], grandparents, trivialMove, score: 0 };
 }
 
@@ -315,4 +318,49 @@ export function splitForSubcompactions(compaction: Compaction, pieces: number): 
   const shares: KeyRangeShare[] = [];
   for (let i = 0; i <= cuts.length; i++) shares.push({ start: i === 0 ? null : cuts[i - 1]!, end: cuts[i] ?? null });
   return shares;
+}
+
+/**
+ * A compaction of the table whose earliest expiry has passed longest ago
+ * (RocksDB's TTL compaction), so expired data leaves the disk without a read;
+ * undefined when no table holds an entry expired at `nowMs`, or every such
+ * table is taken by a running compaction. Only when no level scores ≥ 1. A
+ * table of L0 to the next-to-last level goes down as `expandCompaction` would
+ * take it, never as a trivial move (the point is to rewrite it); one in the last
+ * level is rewritten in place.
+ */
+export function pickExpiredCompaction(
+  levels: readonly (readonly FileMeta[])[],
+  nowMs: number,
+  options: PickerOptions,
+  running: CompactionsInProgress = NOTHING_IN_PROGRESS,
+): Compaction | undefined {
+  const candidates: FileMeta[] = [];
+  for (const files of levels) {
+    for (const file of files) {
+      if (file.expiryMinMs !== undefined && file.expiryMinMs <= nowMs && !running.files.has(file.fileNumber)) candidates.push(file);
+    }
+  }
+  candidates.sort((a, b) => a.expiryMinMs! - b.expiryMinMs! || a.fileNumber - b.fileNumber);
+  const lastLevel = options.levelCountMax - 1;
+  for (const file of candidates.slice(0, SEEDS_TRIED_MAX)) {
+    const compaction =
+      file.level < lastLevel
+        ? { ...expandCompaction(levels, file.level, [file], options, 0), trivialMove: false }
+        : { level: file.level, outputLevel: file.level, inputs: [[file], []] as [FileMeta[], FileMeta[]], grandparents: [], trivialMove: false, score: 0 };
+    if (!conflicts(compaction, running)) return compaction;
+  }
+  return undefined;
+}
+
+/** The earliest expiry among the tables of `levels` that is still to come after `nowMs`; undefined when none. */
+export function nextExpiryMs(levels: readonly (readonly FileMeta[])[], nowMs: number): number | undefined {
+  let next: number | undefined;
+  for (const files of levels) {
+    for (const file of files) {
+      const expiry = file.expiryMinMs;
+      if (expiry !== undefined && expiry > nowMs && (next === undefined || expiry < next)) next = expiry;
+    }
+  }
+  return next;
 }

@@ -6,7 +6,7 @@
 import { ioError } from '../errors.js';
 import type { FileSystem, WritableFile } from '../fs/file-system.js';
 import { filePath, tableFileName } from '../filenames.js';
-import { TableBuilder, type TableBuilderOptions } from '../sstable/table-builder.js';
+import { TableBuilder, type TableBuilderOptions, type TableFinishExtras } from '../sstable/table-builder.js';
 import type { FileMeta } from '../version/version-edit.js';
 
 export class TableOutput {
@@ -38,11 +38,11 @@ export class TableOutput {
   }
 
   /** Finishes, syncs and closes the table as a table of `level`; on failure removes it. The caller syncs the directory. */
-  async finish(level: number): Promise<FileMeta> {
+  async finish(level: number, extras: TableFinishExtras = {}): Promise<FileMeta> {
     // Past builder.finish() the builder is done: a failing sync or close must not abandon it.
     let finished = false;
     try {
-      const meta = await this.builder.finish();
+      const meta = await this.builder.finish(extras);
       finished = true;
       await this.#file.sync();
       await this.#file.close();
@@ -54,6 +54,7 @@ export class TableOutput {
         largest: meta.largestKey,
         smallestSeq: meta.smallestSeq,
         largestSeq: meta.largestSeq,
+        ...(meta.expiringEntryCount > 0 ? { expiryMinMs: meta.expiryMinMs } : {}),
       };
     } catch (err) {
       await this.#discard(!finished);

@@ -10,9 +10,10 @@ import type { CompactionJobResult, CompactionJobSpec } from './compaction-job.js
 import { asBuffer, deserializeError, type CompactionExecutor, type SerializedError } from './executor.js';
 import type { FlushJobSpec } from './flush.js';
 import type { FileMeta } from '../version/version-edit.js';
+import type { CompactionFilterModule } from './compaction-filter.js';
 
 export type WorkerRequest =
-  | { type: 'compact'; jobId: number; spec: CompactionJobSpec }
+  | { type: 'compact'; jobId: number; spec: CompactionJobSpec; filter: CompactionFilterModule | undefined }
   | { type: 'flush'; jobId: number; spec: FlushJobSpec }
   | { type: 'file-number'; jobId: number; requestId: number; fileNumber: number };
 
@@ -41,16 +42,19 @@ interface PoolWorker {
  */
 export class WorkerExecutor implements CompactionExecutor {
   readonly #threadCount: number;
+  readonly #filter: CompactionFilterModule | undefined;
   readonly #workers: PoolWorker[] = [];
   #nextJobId = 0;
 
-  constructor(threadCount = 1) {
+  /** `filter`: the compaction filter module each worker loads and every compaction applies, if any. */
+  constructor(threadCount = 1, filter?: CompactionFilterModule) {
     this.#threadCount = Math.max(1, threadCount);
+    this.#filter = filter === undefined ? undefined : { module: filter.module, ...(filter.export === undefined ? {} : { export: filter.export }) };
   }
 
   async run(spec: CompactionJobSpec, allocateFileNumber: () => Promise<number>, threads = this.#threadCount): Promise<CompactionJobResult> {
     const limit = Math.max(this.#threadCount, threads);
-    const result = (await this.#submit((jobId) => ({ type: 'compact', jobId, spec }), [], allocateFileNumber, limit)) as CompactionJobResult;
+    const result = (await this.#submit((jobId) => ({ type: 'compact', jobId, spec, filter: this.#filter }), [], allocateFileNumber, limit)) as CompactionJobResult;
     return { ...result, outputs: result.outputs.map(reviveMeta) };
   }
 

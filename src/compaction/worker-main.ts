@@ -6,6 +6,7 @@
 import { parentPort } from 'node:worker_threads';
 import { NodeFileSystem } from '../fs/node-fs.js';
 import { runCompactionJob, type CompactionJobSpec, type KeySpan } from './compaction-job.js';
+import { loadCompactionFilter, type CompactionFilterModule } from './compaction-filter.js';
 import { asBuffer, serializeError } from './executor.js';
 import { runFlushJob } from './flush.js';
 import type { WorkerReply, WorkerRequest } from './worker-executor.js';
@@ -36,6 +37,12 @@ function allocateFileNumber(jobId: number): Promise<number> {
   });
 }
 
+/** Runs a compaction with the filter module loaded (once per thread), if one is named. */
+async function compact(spec: CompactionJobSpec, filterModule: CompactionFilterModule | undefined, jobId: number) {
+  const filter = filterModule === undefined ? undefined : await loadCompactionFilter(filterModule);
+  return runCompactionJob(revive(spec), fs, () => allocateFileNumber(jobId), filter);
+}
+
 port.on('message', (message: WorkerRequest) => {
   if (message.type === 'file-number') {
     numberWaiters.get(message.requestId)?.(message.fileNumber);
@@ -45,7 +52,7 @@ port.on('message', (message: WorkerRequest) => {
   const { jobId } = message;
   const job =
     message.type === 'compact'
-      ? runCompactionJob(revive(message.spec), fs, () => allocateFileNumber(jobId))
+      ? compact(message.spec, message.filter, jobId)
       : runFlushJob(message.spec, fs);
   job.then(
     (result) => port.postMessage({ type: 'done', jobId, result } satisfies WorkerReply),

@@ -6,11 +6,15 @@ import { invalidArgument } from '../errors.js';
 import { EntryType, toBuffer } from '../keys.js';
 import type { ResolvedOptions } from '../options.js';
 import type { WriteOp } from '../wal/write-group.js';
+import { encodeExpiringValue } from '../util/expiring-value.js';
+import { expiryArgument, type ExpiryOptions } from './expiry-argument.js';
 
-/** One operation of `db.write([...])`. */
+/** One operation of `db.write([...])`. A put may expire: see `ExpiryOptions`. */
 export type BatchOperation =
-  | { type: 'put'; key: Uint8Array | string; value: Uint8Array | string }
-  | { type: 'delete'; key: Uint8Array | string };
+  | ({ type: 'put'; key: Uint8Array | string; value: Uint8Array | string } & ExpiryOptions)
+  | { type: 'delete'; key: Uint8Array | string }
+  /** Deletes every key in [start, end) written before it (`db.deleteRange`). */
+  | { type: 'deleteRange'; start: Uint8Array | string; end: Uint8Array | string };
 
 export interface WriteOptions {
   /**
@@ -20,6 +24,9 @@ export interface WriteOptions {
    */
   sync?: boolean;
 }
+
+/** Options of `put`: when to resolve, and when the entry expires (see `ExpiryOptions`). */
+export interface PutOptions extends WriteOptions, ExpiryOptions {}
 
 type Limits = Pick<ResolvedOptions, 'keyBytesMax' | 'valueBytesMax'>;
 
@@ -55,8 +62,14 @@ export function lookupKeyArgument(input: unknown, limits: Limits): Buffer {
   return key;
 }
 
-export function putOp(key: unknown, value: unknown, limits: Limits): WriteOp {
-  return { type: EntryType.PUT, key: keyArgument(key, limits), value: valueArgument(value, limits) };
+/** A PUT, or with `expiresAtMs` a PUT_EXPIRING whose value carries its expiry time. */
+export function putOp(key: unknown, value: unknown, limits: Limits, expiresAtMs?: number): WriteOp {
+  return valueOp(keyArgument(key, limits), valueArgument(value, limits), expiresAtMs);
+}
+
+function valueOp(key: Buffer, value: Buffer, expiresAtMs: number | undefined): WriteOp {
+  if (expiresAtMs === undefined) return { type: EntryType.PUT, key, value };
+  return { type: EntryType.PUT_EXPIRING, key, value: encodeExpiringValue(expiresAtMs, value) };
 }
 
 export function deleteOp(key: unknown, limits: Limits): WriteOp {
@@ -65,21 +78,37 @@ export function deleteOp(key: unknown, limits: Limits): WriteOp {
 
 const EMPTY: Buffer = Buffer.alloc(0);
 
-/** Validates and copies every operation of a batch. */
-export function batchOps(operations: unknown, limits: Limits): WriteOp[] {
+/**
+ * A range delete of [start, end): both bounds copied, `start > end` rejected
+ * (`start == end` is a valid write that deletes nothing).
+ */
+export function deleteRangeOp(start: unknown, end: unknown, limits: Limits, what = ''): WriteOp {
+  const startKey = keyArgument(start, limits, `${what}start`);
+  const endKey = keyArgument(end, limits, `${what}end`);
+  if (startKey.compare(endKey) > 0) throw invalidArgument(`${what}start is past ${what}end: a range delete needs start <= end`);
+  return { type: EntryType.RANGE_DELETE, key: startKey, value: endKey };
+}
+
+/** Validates and copies every operation of a batch; `now` is the database's time, for a put's `ttl`. */
+export function batchOps(operations: unknown, limits: Limits, now: () => number = Date.now): WriteOp[] {
   if (!Array.isArray(operations)) throw invalidArgument('write() takes an array of operations');
   return operations.map((operation: unknown, index) => {
     if (typeof operation !== 'object' || operation === null) {
       throw invalidArgument(`operation ${index} must be an object`);
     }
-    const { type, key, value } = operation as { type?: unknown; key?: unknown; value?: unknown };
+    const { type, key, value, ttl, expiresAt } = operation as { type?: unknown; key?: unknown; value?: unknown; ttl?: unknown; expiresAt?: unknown };
+    if (type === 'deleteRange') {
+      const { start, end } = operation as { start?: unknown; end?: unknown };
+      return deleteRangeOp(start, end, limits, `operation ${index} `);
+    }
     if (type === 'put') {
-      return { type: EntryType.PUT, key: keyArgument(key, limits, `operation ${index} key`), value: valueArgument(value, limits, `operation ${index} value`) };
+      const expiresAtMs = expiryArgument(ttl, expiresAt, now, `operation ${index}`);
+      return valueOp(keyArgument(key, limits, `operation ${index} key`), valueArgument(value, limits, `operation ${index} value`), expiresAtMs);
     }
     if (type === 'delete' || type === 'del') {
       return { type: EntryType.DELETE, key: keyArgument(key, limits, `operation ${index} key`), value: EMPTY };
     }
-    throw invalidArgument(`operation ${index} has unknown type ${JSON.stringify(type)}; expected 'put' or 'delete'`);
+    throw invalidArgument(`operation ${index} has unknown type ${JSON.stringify(type)}; expected 'put', 'delete' or 'deleteRange'`);
   });
 }
 
@@ -95,6 +124,18 @@ export function checkOptionNames(options: object, names: readonly string[], what
 }
 
 const WRITE_OPTION_NAMES = ['sync'];
+
+const PUT_OPTION_NAMES = ['sync', 'ttl', 'expiresAt'];
+
+/** Reads `put`'s `{ sync, ttl, expiresAt }`: sync defaults to true, no expiry to undefined. */
+export function putOptions(options: unknown, now: () => number): { sync: boolean; expiresAtMs: number | undefined } {
+  if (options === undefined) return { sync: true, expiresAtMs: undefined };
+  if (typeof options !== 'object' || options === null) throw invalidArgument('write options must be an object');
+  checkOptionNames(options, PUT_OPTION_NAMES, 'write');
+  const { sync, ttl, expiresAt } = options as { sync?: unknown; ttl?: unknown; expiresAt?: unknown };
+  if (sync !== undefined && typeof sync !== 'boolean') throw invalidArgument('option sync must be a boolean');
+  return { sync: sync ?? true, expiresAtMs: expiryArgument(ttl, expiresAt, now, 'put') };
+}
 
 /** Reads `{ sync }`, defaulting to true. */
 export function syncOption(options: unknown): boolean {

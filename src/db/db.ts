@@ -12,7 +12,22 @@ import { EventEmitter } from 'node:events';
 import { ShaleError } from '../errors.js';
 import type { FileLock } from '../fs/file-system.js';
 import { filePath, tableFileName } from '../filenames.js';
-import { batchOps, deleteOp, lookupKeyArgument, putOp, syncOption, type BatchOperation, type WriteOptions } from './batch.js';
+import { deleteFromOp } from './open-range-end.js';
+import {
+  batchOps,
+  deleteOp,
+  deleteRangeOp,
+  keyArgument,
+  lookupKeyArgument,
+  putOp,
+  putOptions,
+  syncOption,
+  type BatchOperation,
+  type PutOptions,
+  type WriteOptions,
+} from './batch.js';
+import { DbClock } from './db-clock.js';
+import { resolveCompactionFilter, type CompactionFilterFunction } from '../compaction/compaction-filter.js';
 import { Compactor } from '../compaction/compactor.js';
 import { InlineExecutor, type CompactionExecutor } from '../compaction/executor.js';
 import { WorkerExecutor } from '../compaction/worker-executor.js';
@@ -33,8 +48,15 @@ import { WritePipeline } from './write-pipeline.js';
 import { verify, type VerifyOptions, type VerifyReport } from '../tools/verify.js';
 import { repair, type RepairOptions, type RepairReport } from '../tools/repair.js';
 import { destroy, type DestroyOptions, type DestroyReport } from '../tools/destroy.js';
+import { makeCheckpoint, type CheckpointResult } from './checkpoint.js';
+import { approximateCount, approximateSize, type KeyBounds } from './approximate.js';
+import { exportSettings, exportStream, type ExportOptions } from './export.js';
+import { importInto, type ImportOptions, type ImportResult } from './import.js';
+import type { Readable } from 'node:stream';
+import { createBackup, type BackupInfo } from '../backup/backup-engine.js';
 
-export type { BatchOperation, WriteOptions } from './batch.js';
+export type { BatchOperation, PutOptions, WriteOptions } from './batch.js';
+export type { ExpiryOptions } from './expiry-argument.js';
 export type { RecoveryReport } from '../wal/recovery.js';
 export type { Snapshot } from './snapshot.js';
 export type { ShaleIterator } from '../iterator/public-iterator.js';
@@ -43,6 +65,10 @@ export type { FlushEvent, StallEvent, DBEvents, DBStats } from './stats.js';
 export type { VerifyOptions, VerifyReport, VerifiedFile, ToolProgress, Damage } from '../tools/verify.js';
 export type { RepairOptions, RepairReport } from '../tools/repair.js';
 export type { DestroyOptions, DestroyReport } from '../tools/destroy.js';
+export type { CheckpointResult } from './checkpoint.js';
+export type { ExportOptions } from './export.js';
+export type { ImportOptions, ImportResult } from './import.js';
+export type { ExportFormat, ExportEncoding } from './export-format.js';
 
 /**
  * Every open database, held until `close()`. An open database holds its
@@ -71,18 +97,29 @@ export class DB extends EventEmitter<DBEvents> {
   readonly #blockCache: BlockCache;
   readonly #tableCache: TableCache;
   readonly #snapshots = new SnapshotList();
+  /** The database's time: what expiring entries are judged by. */
+  readonly #clock: DbClock;
   readonly #executor: CompactionExecutor;
   readonly #compactor: Compactor;
   readonly #flusher: Flusher;
   readonly #writes: WritePipeline;
   readonly #reads: ReadPath;
   #closing = false;
+  /** Checkpoints, backups and exports under way: `close()` waits for them. */
+  readonly #copies = new Set<Promise<unknown>>();
   #closePromise: Promise<void> | undefined;
 
-  private constructor(location: string, options: ResolvedOptions, opened: Awaited<ReturnType<typeof openDatabase>>) {
+  private constructor(
+    location: string,
+    options: ResolvedOptions,
+    opened: Awaited<ReturnType<typeof openDatabase>>,
+    compactionFilter: CompactionFilterFunction | undefined,
+  ) {
     super();
     this.location = location;
     this.#options = options;
+    this.#clock = new DbClock(options.clock);
+    const now = (): number => this.#clock.now();
     this.#lock = opened.lock;
     this.recoveryReport = opened.report;
     this.#memtables = new MemtableSet(options.memtableNodeSizeMax, opened.logNumber);
@@ -99,13 +136,17 @@ export class DB extends EventEmitter<DBEvents> {
       opened.state,
       opened.manifest,
     );
-    this.#executor = options.compactionExecutor === 'worker' ? new WorkerExecutor(options.compactionThreads) : new InlineExecutor(options.fs);
+    this.#executor =
+      options.compactionExecutor === 'worker'
+        ? new WorkerExecutor(options.compactionThreads, typeof options.compactionFilter === 'object' ? options.compactionFilter : undefined)
+        : new InlineExecutor(options.fs, compactionFilter);
     this.#compactor = new Compactor({
       versions: this.#versions,
       options,
       location,
       executor: this.#executor,
       snapshots: () => this.#snapshots.sequences(),
+      now,
       onCompaction: (event) => {
         this.#counters.compactionCount++;
         this.#counters.compactionBytesRead += event.bytesRead;
@@ -146,6 +187,7 @@ export class DB extends EventEmitter<DBEvents> {
       tableCache: this.#tableCache,
       snapshots: this.#snapshots,
       lastSequence: () => this.#writes.lastSequence,
+      now,
       checkOpen: () => this.#checkOpen(),
     });
   }
@@ -161,10 +203,12 @@ export class DB extends EventEmitter<DBEvents> {
       throw new ShaleError('INVALID_ARGUMENT', 'location must be a non-empty string');
     }
     const resolved = resolveOptions(options);
+    // Loaded before the lock is taken: a filter module that cannot load fails the open with nothing to undo.
+    const compactionFilter = await resolveCompactionFilter(resolved.compactionFilter);
     const opened = await openDatabase(location, resolved);
     let db: DB;
     try {
-      db = new DB(location, resolved, opened);
+      db = new DB(location, resolved, opened, compactionFilter);
     } catch (err) {
       // Nothing owns what recovery opened yet: close it here, or the handles and the lock leak.
       await opened.log.close().catch(() => undefined);
@@ -210,6 +254,28 @@ export class DB extends EventEmitter<DBEvents> {
     return destroy(location, options);
   }
 
+  /**
+   * Creates a database in `location`, which must not hold one, from an export
+   * stream (`db.export()`'s bytes, binary or JSON lines; the form is told from
+   * the first bytes), and closes it. Resolves once every entry is written and
+   * durable. A damaged or cut-short stream rejects with `CORRUPTION` naming
+   * `options.sourceName` and the byte offset; the entries written before it
+   * stay in the new database, which should then be removed. Also rejects with
+   * `EXISTS`, `INVALID_ARGUMENT`, `IO_ERROR`.
+   */
+  static async import(location: string, source: AsyncIterable<Uint8Array | string>, options?: ImportOptions): Promise<ImportResult> {
+    if (source === null || typeof source !== 'object' || typeof (source as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator] !== 'function') {
+      throw new ShaleError('INVALID_ARGUMENT', 'source must be an async iterable of bytes (a readable stream)');
+    }
+    const { sourceName = 'import stream', ...dbOptions } = options ?? {};
+    const db = await DB.open(location, { ...dbOptions, errorIfExists: true });
+    try {
+      return await importInto((ops) => db.write(ops, { sync: false }), source, sourceName, db.#options);
+    } finally {
+      await db.close();
+    }
+  }
+
   /** The sequence number of the last write applied (after open: the last one recovered). */
   get latestSequence(): bigint {
     return BigInt(this.#writes.lastSequence);
@@ -220,11 +286,16 @@ export class DB extends EventEmitter<DBEvents> {
     return !this.#closing;
   }
 
-  /** Stores `value` under `key`. See `WriteOptions` for what resolving promises. */
-  put(key: BytesLike, value: BytesLike, options?: WriteOptions): Promise<void> {
+  /**
+   * Stores `value` under `key`. See `WriteOptions` for what resolving promises,
+   * and `ExpiryOptions` for `ttl` and `expiresAt`: an entry that expires is gone
+   * for every read from its expiry time on. Without them it never expires.
+   */
+  put(key: BytesLike, value: BytesLike, options?: PutOptions): Promise<void> {
     try {
       this.#checkOpen();
-      return this.#writes.write([putOp(key, value, this.#options)], syncOption(options));
+      const { sync, expiresAtMs } = putOptions(options, () => this.#clock.now());
+      return this.#writes.write([putOp(key, value, this.#options, expiresAtMs)], sync);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -240,11 +311,29 @@ export class DB extends EventEmitter<DBEvents> {
     }
   }
 
+  /**
+   * Deletes every key in [start, end) atomically, in one write whatever the
+   * number of keys: a range tombstone, durable as any write (see `WriteOptions`).
+   * A snapshot taken before it still sees the keys; writes after it are visible.
+   * `start > end` is `INVALID_ARGUMENT`; `start == end` deletes nothing. With
+   * `end` undefined it deletes every key from `start` on written before it.
+   */
+  deleteRange(start: BytesLike, end: BytesLike | undefined, options?: WriteOptions): Promise<void> {
+    try {
+      this.#checkOpen();
+      const sync = syncOption(options);
+      if (end === undefined) return this.#writes.write([deleteFromOp(keyArgument(start, this.#options, 'start'))], sync);
+      return this.#writes.write([deleteRangeOp(start, end, this.#options)], sync);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
   /** Applies every operation of `operations` atomically: after any crash, all of them or none. */
   write(operations: readonly BatchOperation[], options?: WriteOptions): Promise<void> {
     try {
       this.#checkOpen();
-      const ops = batchOps(operations, this.#options);
+      const ops = batchOps(operations, this.#options, () => this.#clock.now());
       const sync = syncOption(options);
       if (ops.length === 0) return Promise.resolve();
       return this.#writes.write(ops, sync);
@@ -331,6 +420,11 @@ export class DB extends EventEmitter<DBEvents> {
   /** Writes the memtable to a table and resolves when the table is installed. */
   async flush(): Promise<void> {
     this.#checkOpen();
+    await this.#flushMemtables();
+  }
+
+  /** `flush()` without the open check: for copies under way, which `close()` waits for. */
+  async #flushMemtables(): Promise<void> {
     await this.#writes.rotate();
     await this.#flusher.waitFor(new Set(this.#memtables.immutables));
   }
@@ -345,6 +439,106 @@ export class DB extends EventEmitter<DBEvents> {
     const high = end === undefined ? undefined : Buffer.from(lookupKeyArgument(end, this.#options));
     await this.flush();
     await this.#compactor.compactRange(low, high);
+  }
+
+  /**
+   * Makes `targetDir` (which must not exist) a consistent copy of the database
+   * that opens with `DB.open`: every write made before the call, and none made
+   * after the flush it starts. Tables are hard-linked where the target is on the
+   * same file system and copied otherwise; writes go on meanwhile. A crash
+   * midway leaves a directory that does not open as a database (delete it and
+   * try again). Rejects with `EXISTS` if `targetDir` exists, `NOT_OPEN`,
+   * `IO_ERROR`.
+   */
+  checkpoint(targetDir: string): Promise<CheckpointResult> {
+    try {
+      this.#checkOpen();
+      if (typeof targetDir !== 'string' || targetDir.length === 0) throw new ShaleError('INVALID_ARGUMENT', 'targetDir must be a non-empty string');
+      return this.#track(
+        makeCheckpoint({ options: this.#options, location: this.location, versions: this.#versions, flush: () => this.#flushMemtables() }, targetDir),
+      );
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * About how many bytes of table files hold keys in [start, end) (either bound
+   * may be omitted), from table metadata and index offsets: no data block is
+   * read. Writes still in the memtable are not counted (`flush()` first to
+   * include them); old versions and tombstones not yet compacted away are.
+   */
+  approximateSize(start?: BytesLike, end?: BytesLike): Promise<number> {
+    try {
+      this.#checkOpen();
+      return approximateSize({ versions: this.#versions, tableCache: this.#tableCache }, this.#keyBounds(start, end));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * About how many entries tables hold in [start, end), from each table's entry
+   * count and index offsets. Counted as `approximateSize` counts bytes: the
+   * memtable is left out, and every stored version and tombstone counts.
+   */
+  approximateCount(start?: BytesLike, end?: BytesLike): Promise<number> {
+    try {
+      this.#checkOpen();
+      return approximateCount({ versions: this.#versions, tableCache: this.#tableCache }, this.#keyBounds(start, end));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Checks and copies optional range bounds. */
+  #keyBounds(start: BytesLike | undefined, end: BytesLike | undefined): KeyBounds {
+    return {
+      start: start === undefined ? undefined : Buffer.from(lookupKeyArgument(start, this.#options)),
+      end: end === undefined ? undefined : Buffer.from(lookupKeyArgument(end, this.#options)),
+    };
+  }
+
+  /**
+   * Every key and value of the database, at one snapshot taken now, as a
+   * readable byte stream in the export format (`binary` by default, or `jsonl`
+   * with `base64` or `utf8` keys and values; docs/format.md, "Export stream").
+   * The stream reads the database as it is consumed and never holds it all in
+   * memory. Destroy it (or read it to the end) to release the snapshot; once the
+   * database closes, it fails with `NOT_OPEN`. Load it with `DB.import`.
+   */
+  export(options?: ExportOptions): Readable {
+    this.#checkOpen();
+    const { format, encoding } = exportSettings(options);
+    return exportStream(this.iterator(), format, encoding);
+  }
+
+  /**
+   * Adds a backup of the database to `backupDir` (created if missing) and
+   * resolves with it: like `checkpoint`, every write made before the call,
+   * consistent at one sequence number; tables an earlier backup in the
+   * directory holds are not copied again. Writes go on meanwhile. A crash
+   * midway leaves the earlier backups intact. See `listBackups`,
+   * `verifyBackup`, `restoreBackup`, `purgeOldBackups`. Rejects with `LOCKED`
+   * (another operation holds the backup directory), `NOT_OPEN`, `IO_ERROR`,
+   * `CORRUPTION` (a table changed while it was read).
+   */
+  backup(backupDir: string): Promise<BackupInfo> {
+    try {
+      this.#checkOpen();
+      if (typeof backupDir !== 'string' || backupDir.length === 0) throw new ShaleError('INVALID_ARGUMENT', 'backupDir must be a non-empty string');
+      return this.#track(createBackup({ options: this.#options, location: this.location, versions: this.#versions, flush: () => this.#flushMemtables() }, backupDir));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Runs `work` as a copy `close()` waits for. */
+  #track<T>(work: Promise<T>): Promise<T> {
+    this.#copies.add(work);
+    const untrack = (): void => void this.#copies.delete(work);
+    work.then(untrack, untrack);
+    return work;
   }
 
   /** Counters and per-level figures; see `DBStats`. */
@@ -384,6 +578,7 @@ export class DB extends EventEmitter<DBEvents> {
   async #close(): Promise<void> {
     this.#closing = true;
     try {
+      await Promise.allSettled([...this.#copies]);
       await this.#writes.drain();
       await this.#flusher.drain();
       await this.#compactor.close();

@@ -15,6 +15,7 @@ import { tableBuilderOptions, type ResolvedOptions } from '../options.js';
 import { emptyEdit } from '../version/version-edit.js';
 import type { VersionSet } from '../version/version-set.js';
 import type { MemtableSet, MemtableSlot } from './memtable-set.js';
+import { rangeDelBlockSpec } from '../rangedel/table-tombstones.js';
 import type { Counters, FlushEvent } from './stats.js';
 
 /** What the flusher works with; callbacks reach the parts that own the rest. */
@@ -100,7 +101,15 @@ export class Flusher {
     const started = performance.now();
     const fileNumber = versions.newFileNumber();
     const entries = await encodeFlushEntries(slot.memtable);
-    const meta = await this.#parts.executor.flush({ dir: location, fileNumber, tableOptions: tableBuilderOptions(options, 0), entries, yieldEveryEntries: 0 });
+    const rangeDel = rangeDelBlockSpec(slot.memtable.rangeTombstones.fragments);
+    const meta = await this.#parts.executor.flush({
+      dir: location,
+      fileNumber,
+      tableOptions: tableBuilderOptions(options, 0),
+      entries,
+      ...(rangeDel === undefined ? {} : { rangeDel }),
+      yieldEveryEntries: 0,
+    });
     const edit = emptyEdit();
     edit.logNumber = memtables.newerThan(slot).logNumber;
     // Only what the flushed memtable holds is durable for sure: later writes may

@@ -12,6 +12,7 @@ import { ManifestWriter, emptyManifestState, readCurrent, replayManifest, type M
 import { MemTable } from '../memtable/memtable.js';
 import { tableBuilderOptions, type ResolvedOptions } from '../options.js';
 import { writeTable } from '../compaction/flush.js';
+import { rangeDelBlockSpec } from '../rangedel/table-tombstones.js';
 import { WAL_MAGIC } from '../wal/log-format.js';
 import { LogWriter } from '../wal/log-writer.js';
 import { replayLogs, type RecoveryReport } from '../wal/recovery.js';
@@ -61,7 +62,7 @@ async function prepareDirectory(fs: FileSystem, dir: string, options: ResolvedOp
  * below it is too. A directory that already existed is not ours to sync (its
  * parent may not even be readable).
  */
-async function makeDirectoryDurably(fs: FileSystem, dir: string): Promise<void> {
+export async function makeDirectoryDurably(fs: FileSystem, dir: string): Promise<void> {
   const missing: string[] = [];
   for (let level = path.resolve(dir); !(await fs.exists(level)); level = path.dirname(level)) {
     missing.push(level);
@@ -163,7 +164,8 @@ async function recover(fs: FileSystem, dir: string, options: ResolvedOptions, lo
   // every replayed log (with whatever torn tail it had) is obsolete once the new
   // MANIFEST names the table.
   const tableNumber = nextFileNumber++;
-  const table = await writeTable(fs, dir, tableNumber, 0, memtable.entries(), tableBuilderOptions(options, 0));
+  const rangeDel = rangeDelBlockSpec(memtable.rangeTombstones.fragments);
+  const table = await writeTable(fs, dir, tableNumber, 0, memtable.entries(), tableBuilderOptions(options, 0), rangeDel);
   if (table !== undefined) state.files.set(table.fileNumber, table);
 
   const logNumber = nextFileNumber++;

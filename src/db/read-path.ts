@@ -5,7 +5,9 @@
  * A get looks in L0 newest first (every table whose key range holds the key),
  * then in each deeper level in the one table whose range can hold it (binary
  * search), skipping tables whose bloom filter says no. The first entry visible at
- * the snapshot decides: a PUT's value, or a DELETE's absence.
+ * the snapshot decides: a PUT's value, or a DELETE's absence. An expiring PUT
+ * past its expiry (by the database's time when the read is made) decides like a
+ * DELETE (docs/internals.md, "TTL").
  */
 import assert from '../util/assert.js';
 import { ShaleError } from '../errors.js';
@@ -27,6 +29,9 @@ import { userKeyOf, type Version } from '../version/version.js';
 import type { FileMeta } from '../version/version-edit.js';
 import type { VersionSet } from '../version/version-set.js';
 import { checkOptionNames, keyArgument, lookupKeyArgument } from './batch.js';
+import { mergeFragments } from '../rangedel/fragments.js';
+import { isExclusiveEndKey } from '../rangedel/table-tombstones.js';
+import { expiringValueBody, isExpired, readExpiry } from '../util/expiring-value.js';
 import type { MemtableSet } from './memtable-set.js';
 import { Snapshot, type SnapshotList } from './snapshot.js';
 
@@ -68,6 +73,8 @@ export interface ReadPathParts {
   snapshots: SnapshotList;
   /** The sequence number of the last applied write: the default read point. */
   lastSequence(): number;
+  /** The database's time (monotone): what expiring entries are judged by. */
+  now(): number;
   /** Throws `NOT_OPEN` once the database is closing. */
   checkOpen(): void;
 }
@@ -143,7 +150,7 @@ export class ReadPath {
     const iterator: ShaleIterator<T> = new ShaleIterator<T>(
       {
         build: async () => {
-          const built = await buildDbIterator(frozen, pin.version, tableCache, seq, range, reverse);
+          const built = await buildDbIterator(frozen, pin.version, tableCache, seq, range, reverse, this.#parts.now);
           releaseTables = built.release;
           return built.iterator;
         },
@@ -181,11 +188,11 @@ export class ReadPath {
 
   #get(key: Buffer, seq: number): Promise<Buffer | undefined> {
     const found = this.#parts.memtables.get(key, seq);
-    if (found !== undefined) return Promise.resolve(valueOf(found));
+    if (found !== undefined) return Promise.resolve(valueOf(found, this.#parts.now()));
     // Tables already open answer now, without a pin or an await; only a table
     // that must be opened sends the read to the threadpool.
     const inTables = lookupTables(this.#parts.versions.current, this.#parts.tableCache, key, seq, false);
-    if (inTables !== TABLE_NOT_OPEN) return Promise.resolve(inTables === undefined ? undefined : valueOf(inTables));
+    if (inTables !== TABLE_NOT_OPEN) return Promise.resolve(inTables === undefined ? undefined : valueOf(inTables, this.#parts.now()));
     // The table read waits for I/O: the key must be the read's own by then.
     return this.#getFromTables(Buffer.from(key), seq);
   }
@@ -194,23 +201,31 @@ export class ReadPath {
     const found = this.#parts.memtables.get(key, seq) ?? lookupTables(this.#parts.versions.current, this.#parts.tableCache, key, seq, true);
     // Invariant: allowed to open tables, the lookup always answers.
     assert(found !== TABLE_NOT_OPEN, 'a synchronous lookup met a table it did not open');
-    return found === undefined ? undefined : valueOf(found);
+    return found === undefined ? undefined : valueOf(found, this.#parts.now());
   }
 
   async #getFromTables(key: Buffer, seq: number): Promise<Buffer | undefined> {
     const pin = this.#parts.versions.pin();
     try {
       const found = await getFromVersion(pin.version, this.#parts.tableCache, key, seq);
-      return found === undefined ? undefined : valueOf(found);
+      return found === undefined ? undefined : valueOf(found, this.#parts.now());
     } finally {
       pin.release();
     }
   }
 }
 
-/** The caller's own copy of a found value: the one copy a get makes (tables and memtables hand out views). */
-function valueOf(found: MemLookup): Buffer | undefined {
-  return found.type === EntryType.DELETE ? undefined : Buffer.from(found.value);
+/**
+ * The caller's own copy of a found value: the one copy a get makes (tables and
+ * memtables hand out views). A tombstone, or an expiring entry expired at
+ * `nowMs`, is absence.
+ */
+export function valueOf(found: MemLookup, nowMs: number): Buffer | undefined {
+  if (found.type === EntryType.DELETE) return undefined;
+  if (found.type !== EntryType.PUT_EXPIRING) return Buffer.from(found.value);
+  // Invariant: the memtable and the table readers hand out expiring values with their expiry time.
+  assert(found.value.length >= 8, 'an expiring value without its expiry time');
+  return isExpired(readExpiry(found.value), nowMs) ? undefined : Buffer.from(expiringValueBody(found.value));
 }
 
 const READ_OPTION_NAMES = ['snapshot'];
@@ -253,7 +268,8 @@ function fileHolding(files: readonly FileMeta[], key: Buffer): FileMeta | undefi
   let high = files.length;
   while (low < high) {
     const middle = (low + high) >>> 1;
-    if (compareUserKey(files[middle]!.largest, key) < 0) low = middle + 1;
+    const byKey = compareUserKey(files[middle]!.largest, key);
+    if (byKey < 0 || (byKey === 0 && isExclusiveEndKey(files[middle]!.largest))) low = middle + 1;
     else high = middle;
   }
   const file = files[low];
@@ -342,6 +358,7 @@ export async function buildDbIterator(
   seq: number,
   range: KeyRange,
   reverse: boolean,
+  now: () => number,
 ): Promise<{ iterator: DBIterator; release: () => void }> {
   const acquired: number[] = [];
   const release = (): void => {
@@ -360,7 +377,8 @@ export async function buildDbIterator(
       if (prefixBytes > 0) {
         if (!prefixes.has(prefixBytes)) prefixes.set(prefixBytes, sharedPrefix(lower, upper, prefixBytes));
         const prefix = prefixes.get(prefixBytes);
-        if (prefix !== undefined && !reader.mayContainPrefix(prefix)) {
+        // A table's range tombstones may delete keys of other tables: it is skipped only without any.
+        if (prefix !== undefined && !reader.mayContainPrefix(prefix) && reader.rangeTombstones().isEmpty) {
           tableCache.release(file.fileNumber);
           continue;
         }
@@ -382,12 +400,14 @@ export async function buildDbIterator(
           files,
           (file) => readers.get(file.fileNumber)!.iterator(true),
           (file) => userKeyOf(file.largest),
+          (file) => isExclusiveEndKey(file.largest),
         ),
       );
     }
     // One source (a compacted database, say) needs no merge: each step would only pass through the heap.
     const inner = children.length === 1 ? children[0]! : new MergingIterator(children);
-    return { iterator: new DBIterator(inner, seq, range, reverse), release };
+    const tombstoneLists = [...memtables.map((memtable) => memtable.rangeTombstones), ...[...readers.values()].map((reader) => reader.rangeTombstones())];
+    return { iterator: new DBIterator(inner, seq, range, reverse, mergeFragments(tombstoneLists, seq), now), release };
   } catch (err) {
     release();
     throw err;

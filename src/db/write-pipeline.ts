@@ -20,6 +20,7 @@ import { encodeWriteGroup, opEncodedBytes, type WriteOp } from '../wal/write-gro
 import type { Flusher } from './flusher.js';
 import type { MemtableSet } from './memtable-set.js';
 import { createLog } from './open.js';
+import { hasOpenEnd, resolveOpenEnds } from './open-range-end.js';
 import type { Counters, StallEvent } from './stats.js';
 
 /** The longest one write group is paced; past it the debt is the stop trigger's to handle. */
@@ -182,6 +183,7 @@ export class WritePipeline {
   }
 
   async #commitGroup(group: PendingWrite[]): Promise<void> {
+    if (group.some((pending) => hasOpenEnd(pending.ops))) this.#resolveOpenEnds(group);
     let opCount = 0;
     let opBytes = 0;
     let sync = false;
@@ -218,6 +220,16 @@ export class WritePipeline {
     // last resolves, would run on microtasks alone and starve the event loop.
     if (!sync) await LoopTurns.next();
     for (const pending of group) pending.resolve();
+  }
+
+  /** Sets the ends of open range deletes (`db.deleteRange(start)`) now that every earlier group is applied. */
+  #resolveOpenEnds(group: PendingWrite[]): void {
+    resolveOpenEnds(
+      group.map((pending) => pending.ops),
+      this.#memtables.all(),
+      this.#parts.versions.current,
+    );
+    for (const pending of group) pending.encodedBytes = pending.ops.reduce((sum, op) => sum + opEncodedBytes(op), 0);
   }
 
   /** Adds a group's ops to the active memtable from `firstSeq` on; returns their key and value bytes. */

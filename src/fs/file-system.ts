@@ -83,6 +83,15 @@ export interface FileSystem {
   /** Makes the directory's entries (creations, renames, removals) durable. */
   syncDir(dir: string): Promise<void>;
   /**
+   * Optional: makes `newPath` a second name (a hard link) of the existing file
+   * `existing`. Fails with `EEXIST` if `newPath` exists and with `EXDEV` (or
+   * `EPERM`, `ENOTSUP`) where the two are on different file systems or links
+   * are not supported. The new entry is durable after `syncDir` of its
+   * directory. `db.checkpoint` links tables where it can and copies them where
+   * this is missing or fails.
+   */
+  link?(existing: string, newPath: string): Promise<void>;
+  /**
    * Takes the exclusive lock that `path` (the database's LOCK file) stands for,
    * against this process and every other. Throws `ShaleError` code `LOCKED` if
    * it is held. A lock left by a process that died does not block.

@@ -252,6 +252,10 @@ export class NodeFileSystem implements FileSystem {
     await fsp.unlink(p);
   }
 
+  async link(existing: string, newPath: string): Promise<void> {
+    await fsp.link(existing, newPath);
+  }
+
   async syncDir(dir: string): Promise<void> {
     const handle = await fsp.open(dir, 'r');
     try {

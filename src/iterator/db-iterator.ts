@@ -9,9 +9,16 @@
  * changes: the inner iterator runs one key past, and the result is remembered
  * (LevelDB's FindPrevUserEntry). A `DBIterator` moves in one direction only, so it
  * never has to turn the inner iterator around.
+ *
+ * An expiring PUT past its expiry reads as a DELETE at its sequence number. The
+ * time it is judged by is the database's, read at every positioning call (a seek,
+ * and each `nextBatch`), so an entry that expires while an iterator is open is
+ * not returned after that (docs/internals.md, "TTL").
  */
 import assert from '../util/assert.js';
 import { EntryType, SEQUENCE_MAX, compareKeys } from '../keys.js';
+import { FragmentedTombstones } from '../rangedel/fragments.js';
+import { EXPIRY_BYTES, isExpired, readExpiry } from '../util/expiring-value.js';
 import type { InternalIterator } from './internal-iterator.js';
 import { aboveUpper, belowLower, rangeBounds, type Bound, type KeyRange } from './key-range.js';
 
@@ -34,8 +41,16 @@ export class DBIterator {
   readonly #lower: Bound | undefined;
   readonly #upper: Bound | undefined;
   readonly #reverse: boolean;
+  readonly #rangeTombstones: FragmentedTombstones;
+  readonly #clock: () => number;
+  /** The time expiring entries are judged by, read from `#clock` at each positioning call. */
+  #nowMs: number;
   #key: Buffer | undefined;
   #value: Buffer | undefined;
+  /** When the current value expires (Infinity: never). */
+  #valueExpiresAtMs = Infinity;
+  /** Set by `#liveValue`: when the entry it judged expires. */
+  #entryExpiresAtMs = Infinity;
 
   /**
    * @param inner The merged internal entries; the iterator takes ownership.
@@ -43,14 +58,28 @@ export class DBIterator {
    * @param range Bounds on user keys; when both an exclusive and an inclusive bound
    *   are given on one side, the tighter applies.
    * @param reverse Whether to iterate from the largest key down.
+   * @param rangeTombstones The range tombstones of every source of `inner`,
+   *   fragmented together: an entry older than one covering its key, at or below
+   *   the snapshot, is deleted.
+   * @param clock The database's time: an expiring entry expired by it is hidden. Default: never expired.
    */
-  constructor(inner: InternalIterator, snapshotSeq: number, range: KeyRange, reverse: boolean) {
+  constructor(
+    inner: InternalIterator,
+    snapshotSeq: number,
+    range: KeyRange,
+    reverse: boolean,
+    rangeTombstones = FragmentedTombstones.EMPTY,
+    clock: () => number = () => 0,
+  ) {
     this.#inner = inner;
+    this.#clock = clock;
+    this.#nowMs = 0;
     this.#snapshotSeq = snapshotSeq;
     const bounds = rangeBounds(range);
     this.#lower = bounds.lower;
     this.#upper = bounds.upper;
     this.#reverse = reverse;
+    this.#rangeTombstones = rangeTombstones;
   }
 
   /** Whether the iterator is at a key. */
@@ -72,6 +101,7 @@ export class DBIterator {
 
   /** Moves to the first key in iteration order: the range's start, or its end when reversed. */
   seekToStart(): void {
+    this.#nowMs = this.#clock();
     if (this.#reverse) this.#seekToUpper();
     else this.#seekToLower();
   }
@@ -81,6 +111,7 @@ export class DBIterator {
    * (reverse). A target outside the range ends the iteration, as in abstract-level.
    */
   seek(target: Buffer): void {
+    this.#nowMs = this.#clock();
     if (belowLower(target, this.#lower) || aboveUpper(target, this.#upper)) {
       this.#clear();
     } else if (this.#reverse) {
@@ -110,15 +141,24 @@ export class DBIterator {
    * and values copied as `copy` says, else the views), stopping early once
    * `maxBytes` of keys and values are taken (the entry that crosses it included,
    * so every call with a valid iterator makes progress). Leaves the iterator at
-   * the first entry not taken. Returns the count appended.
+   * the first entry not taken. Returns the count appended. With `expiring`, each
+   * appended entry that will expire has its index in `out` mapped to its expiry
+   * time, so that a caller holding the batch can drop what expires meanwhile.
    */
-  nextBatch(maxEntries: number, maxBytes: number, out: [Buffer, Buffer][], copy: CopyParts): number {
+  nextBatch(maxEntries: number, maxBytes: number, out: [Buffer, Buffer][], copy: CopyParts, expiring?: Map<number, number>): number {
     assert(Number.isSafeInteger(maxEntries) && maxEntries >= 1, `nextBatch needs maxEntries >= 1, got ${maxEntries}`);
+    // The current entry was judged at the last call's time; re-judge it at this one's.
+    const nowMs = this.#clock();
+    if (nowMs !== this.#nowMs) {
+      this.#nowMs = nowMs;
+      if (this.#currentExpired()) this.advance();
+    }
     let count = 0;
     let bytes = 0;
     while (this.valid() && count < maxEntries) {
       const key = this.#key!;
       const value = this.#value!;
+      if (expiring !== undefined && this.#valueExpiresAtMs !== Infinity) expiring.set(out.length, this.#valueExpiresAtMs);
       out.push([copy.keys ? Buffer.from(key) : key, copy.values ? Buffer.from(value) : value]);
       count++;
       bytes += key.length + value.length;
@@ -126,6 +166,11 @@ export class DBIterator {
       if (bytes >= maxBytes) break;
     }
     return count;
+  }
+
+  /** The database's time now (it only moves forward): for a caller judging entries it holds. */
+  readClock(): number {
+    return this.#clock();
   }
 
   /** Releases the inner iterator. Idempotent; the iterator is invalid afterwards. */
@@ -178,13 +223,16 @@ export class DBIterator {
       if (skip !== undefined && compareKeys(key, skip) === 0) continue;
       if (aboveUpper(key, this.#upper)) break;
       if (inner.seq() > this.#snapshotSeq) continue;
-      if (inner.type() === EntryType.DELETE) {
-        // The key's newest visible version is a tombstone: hide every older one.
+      const value = this.#coveredByRange(key, inner.seq()) ? undefined : this.#liveValue();
+      if (value === undefined) {
+        // The key's newest visible version is deleted, by a tombstone, a newer range tombstone or its expiry: hide
+        // every older one (a range tombstone newer than it is newer than them; an expired entry reads as a DELETE).
         skip = key;
         continue;
       }
       this.#key = key;
-      this.#value = inner.value();
+      this.#value = value;
+      this.#valueExpiresAtMs = this.#entryExpiresAtMs;
       return;
     }
     this.#clear();
@@ -201,22 +249,57 @@ export class DBIterator {
     const inner = this.#inner;
     let key: Buffer | undefined;
     let value: Buffer | undefined;
+    let expiresAtMs = Infinity;
     for (; inner.valid(); inner.prev()) {
       const entryKey = inner.userKey();
       if (key !== undefined && compareKeys(entryKey, key) !== 0) break;
       if (belowLower(entryKey, this.#lower)) break;
       if (inner.seq() > this.#snapshotSeq) continue;
-      if (inner.type() === EntryType.DELETE) {
-        // A newer tombstone hides what was remembered of this key.
+      const live = this.#coveredByRange(entryKey, inner.seq()) ? undefined : this.#liveValue();
+      if (live === undefined) {
+        // A newer tombstone (a range tombstone, or an expired entry) hides what was remembered of this key.
         key = undefined;
         value = undefined;
       } else {
         key = entryKey;
-        value = inner.value();
+        value = live;
+        expiresAtMs = this.#entryExpiresAtMs;
       }
     }
     this.#key = key;
     this.#value = value;
+    this.#valueExpiresAtMs = expiresAtMs;
+  }
+
+  /**
+   * The inner entry's value as a read sees it: undefined for a tombstone or an
+   * expiring entry expired at `#nowMs`, else the value (an expiring one without
+   * its expiry time). Sets `#entryExpiresAtMs` (Infinity when it never expires).
+   */
+  #liveValue(): Buffer | undefined {
+    const inner = this.#inner;
+    const type = inner.type();
+    this.#entryExpiresAtMs = Infinity;
+    if (type === EntryType.DELETE) return undefined;
+    const value = inner.value();
+    if (type !== EntryType.PUT_EXPIRING) return value;
+    // Invariant: the sources check an expiring value's length as they read it.
+    assert(value.length >= EXPIRY_BYTES, 'an expiring value without its expiry time');
+    const expiresAtMs = readExpiry(value);
+    if (isExpired(expiresAtMs, this.#nowMs)) return undefined;
+    this.#entryExpiresAtMs = expiresAtMs;
+    return value.subarray(EXPIRY_BYTES);
+  }
+
+  /** Whether the current entry has expired by `#nowMs`. */
+  #currentExpired(): boolean {
+    return this.#key !== undefined && isExpired(this.#valueExpiresAtMs, this.#nowMs);
+  }
+
+  /** Whether a range tombstone visible at the snapshot deletes the version of `key` at `seq`. */
+  #coveredByRange(key: Buffer, seq: number): boolean {
+    const tombstones = this.#rangeTombstones;
+    return !tombstones.isEmpty && tombstones.coveringSeq(key, this.#snapshotSeq) > seq;
   }
 
   #clear(): void {

@@ -21,6 +21,8 @@ export class LevelIterator<T> implements InternalIterator {
   readonly #files: readonly T[];
   readonly #open: (file: T) => InternalIterator;
   readonly #largestUserKeys: readonly Buffer[];
+  /** Whether each table's largest user key is an exclusive bound (a range tombstone's end): the table holds no key equal to it. */
+  readonly #largestExclusive: readonly boolean[];
   /** The index in `#files` of the open table; -1 when none is open. */
   #fileIndex = -1;
   #table: InternalIterator | undefined;
@@ -29,14 +31,18 @@ export class LevelIterator<T> implements InternalIterator {
    * @param files The level's tables, sorted by key, not overlapping.
    * @param open Opens an iterator over one table; called lazily, at most once per visit.
    * @param largestUserKeyOf The largest user key in a table.
+   * @param largestExclusiveOf Whether that key is an exclusive bound: the
+   *   table's keys stop short of it, and the next table may begin with it.
    */
-  constructor(files: readonly T[], open: (file: T) => InternalIterator, largestUserKeyOf: (file: T) => Buffer) {
+  constructor(files: readonly T[], open: (file: T) => InternalIterator, largestUserKeyOf: (file: T) => Buffer, largestExclusiveOf: (file: T) => boolean = () => false) {
     this.#files = files;
     this.#open = open;
     this.#largestUserKeys = files.map(largestUserKeyOf);
+    this.#largestExclusive = files.map(largestExclusiveOf);
     for (let i = 1; i < this.#largestUserKeys.length; i++) {
-      // Invariant: at L1+ a user key lives in one table, so largest keys strictly ascend.
-      assert(this.#largestUserKeys[i - 1]!.compare(this.#largestUserKeys[i]!) < 0, `level tables ${i - 1} and ${i} out of order`);
+      // Invariant: at L1+ a user key lives in one table, so largest keys strictly ascend (an exclusive one may equal the next).
+      const byKey = this.#largestUserKeys[i - 1]!.compare(this.#largestUserKeys[i]!);
+      assert(byKey < 0 || (byKey === 0 && this.#largestExclusive[i - 1]!), `level tables ${i - 1} and ${i} out of order`);
     }
   }
 
@@ -110,13 +116,14 @@ export class LevelIterator<T> implements InternalIterator {
     return this.#table!;
   }
 
-  /** The index of the first table whose largest user key is ≥ `userKey`; the table count when none is. */
+  /** The index of the first table that may hold `userKey` or a larger key; the table count when none may. */
   #firstFileReaching(userKey: Buffer): number {
     let low = 0;
     let high = this.#largestUserKeys.length;
     while (low < high) {
       const middle = (low + high) >>> 1;
-      if (this.#largestUserKeys[middle]!.compare(userKey) < 0) low = middle + 1;
+      const byKey = this.#largestUserKeys[middle]!.compare(userKey);
+      if (byKey < 0 || (byKey === 0 && this.#largestExclusive[middle]!)) low = middle + 1;
       else high = middle;
     }
     return low;

@@ -32,6 +32,8 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
   #building: Promise<DBIterator> | undefined;
   #buffer: [Buffer, Buffer][] = [];
   #bufferIndex = 0;
+  /** Buffer index → expiry time of the buffered entries that expire: one expired by a take's time is skipped. */
+  readonly #expiring = new Map<number, number>();
   #batchEntries = BATCH_ENTRIES_MIN;
   #count = 0;
   #pendingSeek: Buffer | undefined;
@@ -88,6 +90,7 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
     const key = Buffer.from(toBuffer(target, 'seek target'));
     this.#buffer = [];
     this.#bufferIndex = 0;
+    this.#expiring.clear();
     this.#batchEntries = BATCH_ENTRIES_MIN;
     if (this.#inner === undefined) this.#pendingSeek = key;
     else this.#inner.seek(key);
@@ -142,10 +145,15 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
         this.#checkClosed();
       }
       const inner = this.#inner ?? (await this.#build());
+      // Entries fetched by an earlier call were live then: judge them again at this call's time.
+      const nowMs = this.#expiring.size > 0 ? inner.readClock() : 0;
       const out: T[] = [];
       while (out.length < size && this.#count < this.#limit) {
         if (this.#bufferIndex === this.#buffer.length && !this.#refill(inner, exact ? size - out.length : 0)) break;
-        out.push(this.#map(this.#buffer[this.#bufferIndex++]!));
+        const index = this.#bufferIndex++;
+        const expiresAtMs = this.#expiring.size > 0 ? this.#expiring.get(index) : undefined;
+        if (expiresAtMs !== undefined && expiresAtMs <= nowMs) continue;
+        out.push(this.#map(this.#buffer[index]!));
         this.#count++;
       }
       this.#loopTurns.add(out.length);
@@ -174,9 +182,10 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
   #refill(inner: DBIterator, needed: number): boolean {
     this.#buffer = [];
     this.#bufferIndex = 0;
+    this.#expiring.clear();
     const batch = needed > 0 ? Math.min(needed, BATCH_ENTRIES_MAX) : this.#batchEntries;
     const wanted = Math.min(batch, this.#limit - this.#count);
-    inner.nextBatch(wanted, BATCH_BYTES_MAX, this.#buffer, this.#copy);
+    inner.nextBatch(wanted, BATCH_BYTES_MAX, this.#buffer, this.#copy, this.#expiring);
     this.#batchEntries = Math.min(this.#batchEntries * 2, BATCH_ENTRIES_MAX);
     return this.#buffer.length > 0;
   }

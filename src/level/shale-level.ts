@@ -13,7 +13,8 @@
 import { AbstractLevel, type AbstractDatabaseOptions, type AbstractSnapshot } from 'abstract-level';
 import { DB, type DBStats, type IteratorOptions, type ReadOptions, type WriteOptions } from '../db/db.js';
 import type { BatchOperation } from '../db/batch.js';
-import { invalidArgument } from '../errors.js';
+import type { ExpiryOptions } from '../db/expiry-argument.js';
+import { ShaleError, invalidArgument } from '../errors.js';
 import type { BytesLike } from '../keys.js';
 import { DEFAULTS, OPTION_NAMES, type Options } from '../options.js';
 import { databaseNotOpenError, toLevelError } from './errors.js';
@@ -27,6 +28,7 @@ import {
   type PrivateRangeOptions,
 } from './iterators.js';
 import { ShaleLevelSnapshot, type SnapshotOptions } from './shale-level-snapshot.js';
+import { clearAsRangeDelete, runRangeClear } from './clear-range.js';
 
 /** Keys deleted per batch by `clear()`: bounds the memory and the WAL record of each step. */
 const CLEAR_BATCH_KEYS_MAX = 1024;
@@ -112,17 +114,22 @@ interface PrivateReadOptions {
 /**
  * What `_put`, `_del` and `_batch` receive. `sync` is shale's and passed through:
  * unlike classic-level's (default false), it defaults to true, a write resolving
- * once it is on disk.
+ * once it is on disk. `ttl` and `expiresAt` (shale's `ExpiryOptions`) make a put,
+ * or every put of a batch that has none of its own, expire.
  */
 interface PrivateWriteOptions {
   readonly sync?: unknown;
+  readonly ttl?: unknown;
+  readonly expiresAt?: unknown;
 }
 
-/** One operation of `_batch`: encoded, prefixed, with encoding names. */
+/** One operation of `_batch`: encoded, prefixed, with encoding names; a put may carry its own `ttl` or `expiresAt`. */
 interface PrivateBatchOperation {
   readonly type: 'put' | 'del';
   readonly key: StorageData;
   readonly value?: StorageData;
+  readonly ttl?: unknown;
+  readonly expiresAt?: unknown;
 }
 
 /**
@@ -286,7 +293,7 @@ export class ShaleLevel<KDefault = string, VDefault = string> extends AbstractLe
 
   async _put(key: StorageData, value: StorageData, options: PrivateWriteOptions): Promise<void> {
     try {
-      await this.#shale.put(key, value, writeOptions(options));
+      await this.#shale.put(key, value, { ...writeOptions(options), ...expiryOf(options) });
     } catch (err) {
       throw toLevelError(err, { kind: 'operation', invalid: () => this.#oversized([{ type: 'put', key, value }]) });
     }
@@ -303,7 +310,7 @@ export class ShaleLevel<KDefault = string, VDefault = string> extends AbstractLe
   /** Atomic, as shale's `write` is. The chained batch is abstract-level's default, which ends here too. */
   async _batch(operations: PrivateBatchOperation[], options: PrivateWriteOptions): Promise<void> {
     const batch: BatchOperation[] = operations.map((op) =>
-      op.type === 'put' ? { type: 'put', key: op.key, value: op.value as StorageData } : { type: 'delete', key: op.key },
+      op.type === 'put' ? { type: 'put', key: op.key, value: op.value as StorageData, ...(expiryOf(op) ?? expiryOf(options)) } : { type: 'delete', key: op.key },
     );
     try {
       await this.#shale.write(batch, writeOptions(options));
@@ -313,12 +320,29 @@ export class ShaleLevel<KDefault = string, VDefault = string> extends AbstractLe
   }
 
   /**
-   * Deletes the keys of a range, read from one snapshot (the one given, or one
-   * taken now), in batches of `CLEAR_BATCH_KEYS_MAX`. Not atomic as a whole, as
-   * abstract-level allows. Only the last batch waits for fdatasync: recovery is
-   * prefix-consistent, so when it is durable every batch before it is too.
+   * Deletes the keys of a range. Without a limit or a snapshot: one range delete,
+   * atomic and O(1) in the number of keys (`clearAsRangeDelete`). Otherwise the
+   * keys are read from one snapshot (the one given, or one taken now) and deleted
+   * in batches of `CLEAR_BATCH_KEYS_MAX`: not atomic as a whole, as abstract-level
+   * allows. Only the last batch waits for fdatasync: recovery is prefix-consistent,
+   * so when it is durable every batch before it is too.
    */
   async _clear(options: PrivateRangeOptions): Promise<void> {
+    const range = clearAsRangeDelete(options);
+    if (range === 'empty') return;
+    if (range !== undefined) {
+      try {
+        await runRangeClear(this.#shale, range, undefined);
+        return;
+      } catch (err) {
+        // A bound's successor one byte past keyBytesMax: the key-by-key path takes the bound as it is.
+        if (!(err instanceof ShaleError && err.code === 'INVALID_ARGUMENT')) throw toLevelError(err, { kind: 'operation' });
+      }
+    }
+    await this.#clearKeyByKey(options);
+  }
+
+  async #clearKeyByKey(options: PrivateRangeOptions): Promise<void> {
     const db = this.#shale;
     let keys;
     try {
@@ -445,4 +469,13 @@ function readOptions(options: PrivateReadOptions): ReadOptions | undefined {
 
 function writeOptions(options: PrivateWriteOptions): WriteOptions | undefined {
   return typeof options.sync === 'boolean' ? { sync: options.sync } : undefined;
+}
+
+/** The `ttl` or `expiresAt` of a put's options or a batch operation, passed as given (shale checks them); undefined when neither is set. */
+function expiryOf(source: { readonly ttl?: unknown; readonly expiresAt?: unknown }): ExpiryOptions | undefined {
+  if (source.ttl === undefined && source.expiresAt === undefined) return undefined;
+  return {
+    ...(source.ttl === undefined ? {} : { ttl: source.ttl as number }),
+    ...(source.expiresAt === undefined ? {} : { expiresAt: source.expiresAt as number }),
+  };
 }

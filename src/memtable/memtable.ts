@@ -10,6 +10,8 @@ import assert from '../util/assert.js';
 import BTreeModule from 'sorted-btree';
 import type * as BTreeTypes from 'sorted-btree';
 import { EntryType, compareKeys } from '../keys.js';
+import { FragmentedTombstones, newerOfEntryAndTombstone, type RangeTombstone } from '../rangedel/fragments.js';
+import { EXPIRY_BYTES } from '../util/expiring-value.js';
 
 type BTree<K, V> = BTreeTypes.default<K, V>;
 type BTreeClass = typeof BTreeModule.default;
@@ -95,6 +97,10 @@ export class MemTable {
   readonly #tree: BTree<MemKey, Buffer>;
   #approximateBytes = 0;
   #frozen = false;
+  /** Range tombstones, in the order added; beside the tree, not in it (they cover ranges, not keys). */
+  readonly #rangeTombstones: RangeTombstone[] = [];
+  /** `#rangeTombstones` fragmented, made on first use after a change. */
+  #fragments: FragmentedTombstones | undefined = FragmentedTombstones.EMPTY;
   #smallestSeq = Number.MAX_SAFE_INTEGER;
   #largestSeq = 0;
 
@@ -107,8 +113,14 @@ export class MemTable {
     return this.#approximateBytes;
   }
 
+  /** Entries added: point entries and range tombstones. */
   get entryCount(): number {
-    return this.#tree.size;
+    return this.#tree.size + this.#rangeTombstones.length;
+  }
+
+  /** Range tombstones added. */
+  get rangeTombstoneCount(): number {
+    return this.#rangeTombstones.length;
   }
 
   get frozen(): boolean {
@@ -117,12 +129,16 @@ export class MemTable {
 
   /** The smallest and largest sequence numbers added (0 and 0 when empty). */
   get sequenceRange(): { smallest: number; largest: number } {
-    return this.#tree.size === 0 ? { smallest: 0, largest: 0 } : { smallest: this.#smallestSeq, largest: this.#largestSeq };
+    return this.entryCount === 0 ? { smallest: 0, largest: 0 } : { smallest: this.#smallestSeq, largest: this.#largestSeq };
   }
 
   /** Adds one entry. The caller owns `key` and `value` no longer: they must not change afterwards. */
   add(seq: number, type: EntryType, key: Buffer, value: Buffer): void {
     assert(!this.#frozen, 'add to a frozen memtable');
+    if (type === EntryType.RANGE_DELETE) {
+      this.#addRangeTombstone(seq, key, value);
+      return;
+    }
     const added = this.#tree.set(memKey(key, seq, type), value, false);
     // Invariant: sequence numbers are unique, so every add is a new entry.
     // (The message is built only on failure: this runs for every write.)
@@ -132,13 +148,50 @@ export class MemTable {
     if (seq > this.#largestSeq) this.#largestSeq = seq;
   }
 
+  /** A range tombstone over [start, end) at `seq`: `key` is its start, `value` its end. */
+  #addRangeTombstone(seq: number, start: Buffer, end: Buffer): void {
+    this.#rangeTombstones.push({ start, end, seq });
+    this.#fragments = undefined;
+    this.#approximateBytes += start.length + end.length + ENTRY_OVERHEAD_BYTES;
+    if (seq < this.#smallestSeq) this.#smallestSeq = seq;
+    if (seq > this.#largestSeq) this.#largestSeq = seq;
+  }
+
+  /**
+   * The range tombstones, fragmented. The same object until the next range
+   * tombstone is added; a reader at a snapshot ignores tombstones newer than it.
+   */
+  get rangeTombstones(): FragmentedTombstones {
+    this.#fragments ??= FragmentedTombstones.of(this.#rangeTombstones);
+    return this.#fragments;
+  }
+
   /** The newest entry for `key` with sequence ≤ `snapshotSeq`, or undefined if the memtable has none. */
   get(key: Buffer, snapshotSeq: number): MemLookup | undefined {
+    const found = this.#getPoint(key, snapshotSeq);
+    if (this.#rangeTombstones.length === 0) return found;
+    return newerOfEntryAndTombstone(found, this.rangeTombstones.coveringSeq(key, snapshotSeq));
+  }
+
+  #getPoint(key: Buffer, snapshotSeq: number): MemLookup | undefined {
     // An empty memtable (the usual one after open, or a flush) answers without building a B-tree key.
     if (this.#tree.size === 0) return undefined;
     const pair = this.#tree.getPairOrNextHigher(memKey(key, snapshotSeq, EntryType.PUT));
     if (pair === undefined || compareKeys(pair[0].key, key) !== 0) return undefined;
     return { type: pair[0].type, seq: pair[0].seq, value: pair[1] };
+  }
+
+  /**
+   * The largest user key the memtable touches, and whether it is exclusive (a
+   * range tombstone's end, which deletes only keys below it); undefined when empty.
+   */
+  largestKeyBound(): { key: Buffer; exclusive: boolean } | undefined {
+    const largestPoint = this.#tree.maxKey()?.key;
+    let bound = largestPoint === undefined ? undefined : { key: largestPoint, exclusive: false };
+    for (const tombstone of this.#rangeTombstones) {
+      if (bound === undefined || compareKeys(tombstone.end, bound.key) > 0) bound = { key: tombstone.end, exclusive: true };
+    }
+    return bound;
   }
 
   /** Makes the memtable read-only: from now on it only waits to be flushed. */
@@ -176,10 +229,15 @@ export class MemTable {
       // The prefix words are derived from the key: they must still match it.
       const derived = memKey(entryKey.key, entryKey.seq, entryKey.type);
       assert(derived.p0 === entryKey.p0 && derived.p1 === entryKey.p1 && derived.p2 === entryKey.p2, 'memtable prefix words differ from the key');
-      assert(entryKey.type === EntryType.PUT || entryKey.type === EntryType.DELETE, 'bad entry type');
-      assert(entryKey.type === EntryType.PUT || value.length === 0, 'a DELETE carries a value');
+      assert(entryKey.type === EntryType.PUT || entryKey.type === EntryType.DELETE || entryKey.type === EntryType.PUT_EXPIRING, 'bad entry type');
+      assert(entryKey.type !== EntryType.DELETE || value.length === 0, 'a DELETE carries a value');
+      assert(entryKey.type !== EntryType.PUT_EXPIRING || value.length >= EXPIRY_BYTES, 'an expiring value without its expiry time');
       bytes += entryKey.key.length + value.length + ENTRY_OVERHEAD_BYTES;
       previous = entryKey;
+    }
+    for (const tombstone of this.#rangeTombstones) {
+      assert(compareKeys(tombstone.start, tombstone.end) <= 0, 'range tombstone start past its end');
+      bytes += tombstone.start.length + tombstone.end.length + ENTRY_OVERHEAD_BYTES;
     }
     assert.equal(bytes, this.#approximateBytes, 'memtable byte accounting drifted');
   }

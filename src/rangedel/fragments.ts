@@ -10,6 +10,7 @@
  *
  * Sequence numbers of writes start at 1, so 0 stands for "no tombstone".
  */
+import { EntryType } from '../keys.js';
 import { compareBytes } from '../sstable/byte-ranges.js';
 
 /** Deletes user keys in [start, end) older than `seq`. */
@@ -115,4 +116,38 @@ export class FragmentedTombstones {
 export function newestAtOrBelow(seqs: readonly number[], snapshot: number): number {
   for (const seq of seqs) if (seq <= snapshot) return seq;
   return 0;
+}
+
+/**
+ * The tombstones of several fragment lists (each source of a read: memtables,
+ * tables) fragmented together, leaving out those newer than `snapshot`: they
+ * delete nothing a reader at `snapshot` sees. A single non-empty list with
+ * nothing to leave out is returned as it is.
+ */
+export function mergeFragments(lists: readonly FragmentedTombstones[], snapshot: number): FragmentedTombstones {
+  const nonEmpty = lists.filter((list) => !list.isEmpty);
+  if (nonEmpty.length === 0) return FragmentedTombstones.EMPTY;
+  if (nonEmpty.length === 1 && nonEmpty[0]!.fragments.every((fragment) => fragment.seqs[0]! <= snapshot)) return nonEmpty[0]!;
+  return FragmentedTombstones.of(nonEmpty.flatMap((list) => tombstonesOf(list.fragments)).filter((tombstone) => tombstone.seq <= snapshot));
+}
+
+/** A point lookup's answer from one source: the newest visible entry of a key. */
+export interface PointEntry {
+  readonly type: EntryType;
+  readonly seq: number;
+  readonly value: Buffer;
+}
+
+const NO_VALUE: Buffer = Buffer.alloc(0);
+
+/**
+ * What one source (a memtable, a table) answers for a key: its newest visible
+ * entry `found`, unless a range tombstone of the same source at `coveringSeq`
+ * (0: none) is newer, in which case the key reads as a DELETE at the tombstone's
+ * sequence. Older sources need not be asked then: whatever they hold of the key
+ * is older than the tombstone (docs/internals.md, "Range deletes").
+ */
+export function newerOfEntryAndTombstone<T extends PointEntry>(found: T | undefined, coveringSeq: number): T | PointEntry | undefined {
+  if (coveringSeq === 0 || (found !== undefined && found.seq > coveringSeq)) return found;
+  return { type: EntryType.DELETE, seq: coveringSeq, value: NO_VALUE };
 }

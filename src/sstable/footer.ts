@@ -9,7 +9,7 @@
  *         24    8 filter block size       u64le
  *         32    8 properties block offset u64le
  *         40    8 properties block size   u64le
- *         48    4 format version          u32le (1)
+ *         48    4 format version          u32le (1, 2 or 3)
  *         52    4 crc32 of bytes 0..52    u32le
  *         56    8 magic                   "SHALESST"
  *
@@ -66,7 +66,7 @@ export function decodeFooter(bytes: Buffer, fileSize: number, fileName: string):
   if (crc32(bytes.subarray(0, CHECKSUM_OFFSET)) !== expected) corrupt('footer checksum mismatch');
   const formatVersion = bytes.readUInt32LE(VERSION_OFFSET);
   if (!TABLE_FORMAT_VERSIONS_READ.includes(formatVersion)) {
-    corrupt(`unsupported table format version ${formatVersion} (this release reads ${TABLE_FORMAT_VERSIONS_READ.join(' and ')})`);
+    corrupt(`unsupported table format version ${formatVersion} (this release reads ${TABLE_FORMAT_VERSIONS_READ.join(', ')})`);
   }
   const indexHandle = readHandle(bytes, 0, footerOffset, corrupt);
   const noFilter = readUint64(bytes, 16) === 0 && readUint64(bytes, 24) === 0;

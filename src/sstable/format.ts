@@ -44,8 +44,18 @@ export const TABLE_MAGIC = Buffer.from('SHALESST', 'latin1');
 export const TABLE_FORMAT_VERSION = 1;
 /** Version 2: version 1 with `bloomPrefixBytes` in the properties block and key prefixes in the filter. */
 export const TABLE_FORMAT_VERSION_PREFIX_FILTER = 2;
+/**
+ * Version 3: version 2 (the prefix length may be 0) plus a range-del block handle and
+ * counts, and the expiring entries' count and earliest expiry, in the properties block.
+ * A table is version 3 only when it holds range tombstones or expiring entries.
+ */
+export const TABLE_FORMAT_VERSION_RANGE_DEL_EXPIRY = 3;
 /** The versions this code reads. */
-export const TABLE_FORMAT_VERSIONS_READ: readonly number[] = [TABLE_FORMAT_VERSION, TABLE_FORMAT_VERSION_PREFIX_FILTER];
+export const TABLE_FORMAT_VERSIONS_READ: readonly number[] = [
+  TABLE_FORMAT_VERSION,
+  TABLE_FORMAT_VERSION_PREFIX_FILTER,
+  TABLE_FORMAT_VERSION_RANGE_DEL_EXPIRY,
+];
 
 /** Restart interval of the index block: 1, so that a binary search lands on the exact entry. */
 export const INDEX_RESTART_INTERVAL = 1;

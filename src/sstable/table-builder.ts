@@ -11,10 +11,10 @@
  * short separator rather than a whole key.
  */
 import assert from '../util/assert.js';
-import { standaloneCopy } from '../util/coding.js';
+import { readUint64, standaloneCopy } from '../util/coding.js';
 import { ioError } from '../errors.js';
 import type { WritableFile } from '../fs/file-system.js';
-import { EntryType, INTERNAL_KEY_TRAILER_BYTES, readTrailerSeq } from '../keys.js';
+import { EntryType, INTERNAL_KEY_TRAILER_BYTES, compareInternalKeys, readTrailerSeq } from '../keys.js';
 import { BlockBuilder } from './block-builder.js';
 import { encodeBlockHandle, type BlockHandle } from './block-handle.js';
 import { compressForSeal, writeSealed } from './block-trailer.js';
@@ -22,8 +22,8 @@ import { BLOOM_BITS_PER_KEY_DEFAULT, bloomHash, buildBloomFilter } from './bloom
 import { compareBytes, copyBytes } from './byte-ranges.js';
 import { compareInternalRanges } from './comparator.js';
 import { encodeFooter } from './footer.js';
-import { BLOCK_TRAILER_BYTES, INDEX_RESTART_INTERVAL, TABLE_FORMAT_VERSION, TABLE_FORMAT_VERSION_PREFIX_FILTER, type CompressionName } from './format.js';
-import { encodeProperties } from './properties.js';
+import { BLOCK_TRAILER_BYTES, INDEX_RESTART_INTERVAL, type CompressionName } from './format.js';
+import { encodeProperties, tableFormatVersionFor } from './properties.js';
 import { shortSuccessor, shortestSeparator } from './separator.js';
 
 /** How a `TableBuilder` lays out its table. */
@@ -44,6 +44,27 @@ export interface TableBuilderOptions {
   bloomPrefixBytes?: number;
 }
 
+/** What `finish()` writes beside the data blocks. */
+export interface TableFinishExtras {
+  /**
+   * The range-del block's contents (its encoding is the range-del block's own:
+   * docs/format.md) and how many range tombstones it holds (≥ 1). The block is
+   * written after the data blocks, uncompressed, and makes the table version 3.
+   */
+  readonly rangeDelBlock?: {
+    readonly contents: Buffer;
+    readonly count: number;
+    /**
+     * The internal keys bounding the tombstones: the table's key bounds are widened
+     * to them (docs/internals.md, "Range deletes"), and so are its sequence bounds.
+     */
+    readonly smallestKey: Buffer;
+    readonly largestKey: Buffer;
+    readonly smallestSeq: number;
+    readonly largestSeq: number;
+  };
+}
+
 /** What a finished table holds: the caller records it (e.g. in a version edit). */
 export interface TableMeta {
   /** The length of the file `finish()` wrote. */
@@ -55,6 +76,9 @@ export interface TableMeta {
   readonly largestKey: Buffer;
   readonly smallestSeq: number;
   readonly largestSeq: number;
+  /** PUT_EXPIRING entries, and the earliest expiry among them (0 when none), as the properties record them. */
+  readonly expiringEntryCount: number;
+  readonly expiryMinMs: number;
 }
 
 /** The options a `TableBuilder` uses for what the caller leaves out. */
@@ -106,6 +130,8 @@ export class TableBuilder {
   #filterHashCount = 0;
   #entryCount = 0;
   #tombstoneCount = 0;
+  #expiringEntryCount = 0;
+  #expiryMinMs = 0;
   #rawKeyBytes = 0;
   #rawValueBytes = 0;
   #smallestSeq = Number.MAX_SAFE_INTEGER;
@@ -194,7 +220,7 @@ export class TableBuilder {
     const userKeyLength = keyLength - INTERNAL_KEY_TRAILER_BYTES;
     const type = key[userKeyLength]!;
     const seq = readTrailerSeq(key, userKeyLength);
-    if (type !== EntryType.PUT && type !== EntryType.DELETE) assert.fail(`unknown entry type ${type}`);
+    if (type !== EntryType.PUT && type !== EntryType.DELETE && type !== EntryType.PUT_EXPIRING) assert.fail(`unknown entry type ${type}`);
     assert(seq >= 0, 'sequence number beyond 2^53 - 1');
     if (this.#entryCount > 0) {
       // Invariant: keys arrive strictly increasing, so the table is sorted.
@@ -219,12 +245,23 @@ export class TableBuilder {
     if (this.#entryCount === 0) this.#smallestKey = standaloneCopy(key.subarray(0, keyLength));
     this.#entryCount++;
     if (type === EntryType.DELETE) this.#tombstoneCount++;
+    else if (type === EntryType.PUT_EXPIRING) this.#noteExpiry(valueSource, valueStart, valueLength);
     this.#rawKeyBytes += keyLength;
     this.#rawValueBytes += valueLength;
     if (seq < this.#smallestSeq) this.#smallestSeq = seq;
     if (seq > this.#largestSeq) this.#largestSeq = seq;
     this.#rememberLastKey(key, keyLength);
     if (this.#dataBlock.estimatedSizeBytes >= this.#blockSizeBytes) this.#finishDataBlock();
+  }
+
+  /** Counts an expiring entry, whose value starts with its expiry time: `expiresAtMs u64le ‖ value`. */
+  #noteExpiry(valueSource: Uint8Array, valueStart: number, valueLength: number): void {
+    assert(valueLength >= 8, 'an expiring entry starts with its 8-byte expiry time');
+    const view = Buffer.from(valueSource.buffer, valueSource.byteOffset + valueStart, 8);
+    const expiresAtMs = readUint64(view, 0);
+    assert(expiresAtMs >= 0, 'expiry time beyond 2^53 - 1');
+    if (this.#expiringEntryCount === 0 || expiresAtMs < this.#expiryMinMs) this.#expiryMinMs = expiresAtMs;
+    this.#expiringEntryCount++;
   }
 
   /** Waits until every sealed block is written; throws the first write error. */
@@ -239,40 +276,52 @@ export class TableBuilder {
    * footer, waits for every write, and describes the table. Does not sync. The
    * table must hold at least one entry (abandon an empty one).
    */
-  async finish(): Promise<TableMeta> {
+  async finish(extras: TableFinishExtras = {}): Promise<TableMeta> {
     assert.equal(this.#state, 'building', 'finish() after finish() or abandon()');
-    assert(this.#entryCount > 0, 'finish() of an empty table; abandon() it instead');
+    const rangeDel = extras.rangeDelBlock;
+    assert(this.#entryCount > 0 || rangeDel !== undefined, 'finish() of an empty table; abandon() it instead');
     this.#state = 'finishing';
     if (!this.#dataBlock.empty) this.#finishDataBlock();
-    const lastKey = standaloneCopy(this.#lastKey.subarray(0, this.#lastKeyLength));
+    let lastKey = standaloneCopy(this.#lastKey.subarray(0, this.#lastKeyLength));
     if (this.#pendingHandle !== undefined) {
       this.#indexBlock.add(shortSuccessor(lastKey), encodeBlockHandle(this.#pendingHandle));
       this.#pendingHandle = undefined;
     }
+    assert(rangeDel === undefined || rangeDel.count >= 1, 'a range-del block holds at least one tombstone');
+    let smallestKey = this.#smallestKey;
+    if (rangeDel !== undefined) {
+      // The table's bounds cover its tombstones as well as its entries.
+      if (smallestKey === undefined || compareInternalKeys(rangeDel.smallestKey, smallestKey) < 0) smallestKey = rangeDel.smallestKey;
+      if (this.#entryCount === 0 || compareInternalKeys(rangeDel.largestKey, lastKey) > 0) lastKey = rangeDel.largestKey;
+      this.#smallestSeq = Math.min(this.#smallestSeq, rangeDel.smallestSeq);
+      this.#largestSeq = Math.max(this.#largestSeq, rangeDel.largestSeq);
+    }
+    const rangeDelHandle = rangeDel === undefined ? undefined : this.#seal(rangeDel.contents, 'none');
     const filterHandle =
       this.#bloomBitsPerKey > 0 ? this.#seal(buildBloomFilter(this.#filterHashes, this.#filterHashCount, this.#bloomBitsPerKey), 'none') : undefined;
-    const smallestKey = this.#smallestKey!;
-    const formatVersion = this.#bloomPrefixBytes > 0 ? TABLE_FORMAT_VERSION_PREFIX_FILTER : TABLE_FORMAT_VERSION;
-    const propertiesHandle = this.#seal(
-      encodeProperties({
-        formatVersion,
-        entryCount: this.#entryCount,
-        tombstoneCount: this.#tombstoneCount,
-        rawKeyBytes: this.#rawKeyBytes,
-        rawValueBytes: this.#rawValueBytes,
-        dataBlockCount: this.#dataBlockCount,
-        smallestSeq: this.#smallestSeq,
-        largestSeq: this.#largestSeq,
-        smallestKey,
-        largestKey: lastKey,
-        blockSizeBytes: this.#blockSizeBytes,
-        restartInterval: this.#restartInterval,
-        bloomBitsPerKey: this.#bloomBitsPerKey,
-        compression: this.#compression,
-        bloomPrefixBytes: this.#bloomPrefixBytes,
-      }),
-      'none',
-    );
+    assert(smallestKey !== undefined);
+    const properties = {
+      entryCount: this.#entryCount,
+      tombstoneCount: this.#tombstoneCount,
+      rawKeyBytes: this.#rawKeyBytes,
+      rawValueBytes: this.#rawValueBytes,
+      dataBlockCount: this.#dataBlockCount,
+      smallestSeq: this.#smallestSeq,
+      largestSeq: this.#largestSeq,
+      smallestKey,
+      largestKey: lastKey,
+      blockSizeBytes: this.#blockSizeBytes,
+      restartInterval: this.#restartInterval,
+      bloomBitsPerKey: this.#bloomBitsPerKey,
+      compression: this.#compression,
+      bloomPrefixBytes: this.#bloomPrefixBytes,
+      rangeDelBlock: rangeDelHandle,
+      rangeDeletionCount: rangeDel?.count ?? 0,
+      expiringEntryCount: this.#expiringEntryCount,
+      expiryMinMs: this.#expiryMinMs,
+    };
+    const formatVersion = tableFormatVersionFor(properties);
+    const propertiesHandle = this.#seal(encodeProperties({ formatVersion, ...properties }), 'none');
     const indexHandle = this.#seal(this.#indexBlock.finish(), this.#compression);
     const footer = encodeFooter({ indexHandle, filterHandle, propertiesHandle, formatVersion });
     this.#push(footer);
@@ -288,6 +337,8 @@ export class TableBuilder {
       largestKey: lastKey,
       smallestSeq: this.#smallestSeq,
       largestSeq: this.#largestSeq,
+      expiringEntryCount: this.#expiringEntryCount,
+      expiryMinMs: this.#expiryMinMs,
     };
   }
 

@@ -8,6 +8,7 @@ import assert from '../util/assert.js';
 import { CorruptionError } from '../errors.js';
 import type { InternalIterator } from '../iterator/internal-iterator.js';
 import { EntryType, INTERNAL_KEY_TRAILER_BYTES, readTrailerSeq, writeTrailer } from '../keys.js';
+import { EXPIRY_BYTES } from '../util/expiring-value.js';
 import { decodeBlockHandle, type BlockHandle } from './block-handle.js';
 import type { Block, BlockIterator } from './block-reader.js';
 import { compareBytes } from './byte-ranges.js';
@@ -159,12 +160,14 @@ export class TableIterator implements InternalIterator {
     return seq;
   }
 
-  /** The current entry's type: PUT or DELETE. Requires `valid()`. */
+  /** The current entry's type: PUT, DELETE or PUT_EXPIRING (whose value is then checked to hold its expiry time). Requires `valid()`. */
   type(): EntryType {
     assert(this.valid(), 'type() of an invalid table iterator');
     const data = this.#data!;
     const type = data.rawKey()[data.keyLength - INTERNAL_KEY_TRAILER_BYTES]!;
-    if (type !== EntryType.PUT && type !== EntryType.DELETE) throw new CorruptionError(this.#source.fileName, this.#dataOffset, `unknown entry type ${type}`);
+    if (type === EntryType.PUT || type === EntryType.DELETE) return type;
+    if (type !== EntryType.PUT_EXPIRING) throw new CorruptionError(this.#source.fileName, this.#dataOffset, `unknown entry type ${type}`);
+    if (data.value().length < EXPIRY_BYTES) throw new CorruptionError(this.#source.fileName, this.#dataOffset, 'an expiring entry without its expiry time');
     return type;
   }
 

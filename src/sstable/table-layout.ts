@@ -36,6 +36,8 @@ export function formatTableLayout(source: TableLayoutSource): string {
     const block = new Block(opened.contents, source.fileName, handle.offset);
     lines.push(`data block ${i}: ${describeStored(handle, opened)}, entries ${blockEntries(block).length}, restarts ${block.restartCount}`);
   });
+  const rangeDel = properties.rangeDelBlock;
+  if (rangeDel !== undefined) lines.push(`range-del: ${describeStored(rangeDel, source.readBlock(rangeDel))}, tombstones ${properties.rangeDeletionCount}`);
   if (footer.filterHandle === undefined || source.filter === undefined) {
     lines.push('filter: none');
   } else {
@@ -46,6 +48,7 @@ export function formatTableLayout(source: TableLayoutSource): string {
   lines.push(`  entries ${properties.entryCount}, tombstones ${properties.tombstoneCount}, data blocks ${properties.dataBlockCount}`);
   lines.push(`  raw key bytes ${properties.rawKeyBytes}, raw value bytes ${properties.rawValueBytes}`);
   lines.push(`  seq ${properties.smallestSeq}..${properties.largestSeq}`);
+  if (properties.expiringEntryCount > 0) lines.push(`  expiring entries ${properties.expiringEntryCount}, earliest expiry ${properties.expiryMinMs} ms`);
   lines.push(`  smallest ${formatInternalKey(properties.smallestKey)}, largest ${formatInternalKey(properties.largestKey)}`);
   lines.push(
     `  built with block size ${properties.blockSizeBytes}, restart interval ${properties.restartInterval}, ` +
@@ -75,7 +78,7 @@ export function formatInternalKey(key: Buffer): string {
   const user = printable ? `"${userKey.toString('latin1')}"` : `0x${userKey.toString('hex')}`;
   const seq = readTrailerSeq(key, userKeyLength);
   const type = readTrailerType(key, userKeyLength);
-  const typeName = type === 0 ? 'DELETE' : type === 1 ? 'PUT' : `type${type}`;
+  const typeName = ['DELETE', 'PUT', 'RANGE_DELETE', 'PUT_EXPIRING'][type] ?? `type${type}`;
   return `${user}#${seq === SEQUENCE_MAX ? 'max' : seq},${typeName}`;
 }
 

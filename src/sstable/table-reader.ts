@@ -12,7 +12,8 @@
 import assert from '../util/assert.js';
 import { CorruptionError, ioError } from '../errors.js';
 import type { RandomAccessFile } from '../fs/file-system.js';
-import { EntryType, INTERNAL_KEY_TRAILER_BYTES, readTrailerSeq, writeTrailer } from '../keys.js';
+import { EXPIRY_BYTES } from '../util/expiring-value.js';
+import { EntryType, INTERNAL_KEY_TRAILER_BYTES, SEQUENCE_MAX, readTrailerSeq, writeTrailer } from '../keys.js';
 import type { BlockCache, BlockSlots } from './block-cache.js';
 import type { BlockHandle } from './block-handle.js';
 import { Block, type BlockIterator } from './block-reader.js';
@@ -26,6 +27,8 @@ import { IndexLookup } from './index-lookup.js';
 import { decodeProperties, type TableProperties } from './properties.js';
 import { SEEK_TYPE, TableIterator, type DataBlockSource } from './table-iterator.js';
 import { formatTableLayout } from './table-layout.js';
+import { FragmentedTombstones, newerOfEntryAndTombstone } from '../rangedel/fragments.js';
+import { decodeRangeDelBlock } from './range-del-block.js';
 
 /** How a `TableReader` reads. */
 export interface TableReaderOptions {
@@ -71,6 +74,8 @@ export class TableReader implements DataBlockSource {
   readonly #indexLookup: IndexLookup;
   /** This reader's cached data blocks by block index (filled and emptied by the block cache). */
   readonly #blockSlots: BlockSlots = [];
+  /** The fragments of the range-del block, decoded at open. */
+  readonly #rangeTombstones: FragmentedTombstones;
   /** The data block iterator reused by `get()`, which runs to completion synchronously. */
   #getData: BlockIterator | undefined;
 
@@ -84,8 +89,10 @@ export class TableReader implements DataBlockSource {
     this.indexBlock = parts.indexBlock;
     this.#filter = parts.filter;
     this.properties = parts.properties;
+    this.#rangeTombstones = parts.rangeTombstones;
     const { indexHandle, filterHandle, propertiesHandle } = parts.footer;
-    this.#dataEnd = Math.min(indexHandle.offset, propertiesHandle.offset, filterHandle?.offset ?? Infinity);
+    const rangeDelOffset = parts.properties.rangeDelBlock?.offset ?? Infinity;
+    this.#dataEnd = Math.min(indexHandle.offset, propertiesHandle.offset, filterHandle?.offset ?? Infinity, rangeDelOffset);
     this.#indexLookup = new IndexLookup(parts.indexBlock, this.#dataEnd);
   }
 
@@ -109,12 +116,33 @@ export class TableReader implements DataBlockSource {
     if ((properties.bloomBitsPerKey > 0) !== (filter !== undefined)) {
       throw new CorruptionError(fileName, propertiesOffset, 'properties and footer disagree on the filter block');
     }
-    return new TableReader(file, fileName, fileNumber, options, { footer, indexBlock, filter, properties });
+    const rangeDel = properties.rangeDelBlock;
+    if (rangeDel !== undefined && rangeDel.offset + rangeDel.size + BLOCK_TRAILER_BYTES > propertiesOffset) {
+      throw new CorruptionError(fileName, propertiesOffset, 'the range-del block does not lie before the properties block');
+    }
+    const rangeTombstones = rangeDel === undefined ? FragmentedTombstones.EMPTY : decodeRangeDelBlock(readMeta(rangeDel), fileName, rangeDel.offset, properties.rangeDeletionCount);
+    return new TableReader(file, fileName, fileNumber, options, { footer, indexBlock, filter, properties, rangeTombstones });
   }
 
   /** The table file's size in bytes. */
   get fileSizeBytes(): number {
     return this.#file.size;
+  }
+
+  /**
+   * The file offset where entries of `userKey` and later keys begin, from the
+   * index alone (no data block is read): the offset of the first data block
+   * whose separator is at or after the key, or the end of the data blocks when
+   * every entry is before it. `approximateSize` subtracts two of these.
+   */
+  approximateOffsetOf(userKey: Uint8Array): number {
+    const index = this.#indexLookup.find(userKey, SEQUENCE_MAX);
+    return index < this.#indexLookup.blockCount ? this.#indexLookup.blockOffset(index) : this.#dataEnd;
+  }
+
+  /** The end of the data blocks: what `approximateOffsetOf` answers past the last key. */
+  get dataEndOffset(): number {
+    return this.#dataEnd;
   }
 
   /** False when the table certainly holds no entry for `userKey` (bloom filter); true when it may. */
@@ -143,6 +171,17 @@ export class TableReader implements DataBlockSource {
    */
   get(userKey: Uint8Array, snapshotSeq: number): TableGetResult | undefined {
     assert(Number.isSafeInteger(snapshotSeq) && snapshotSeq >= 0, 'snapshotSeq must be a non-negative safe integer');
+    const found = this.#getPoint(userKey, snapshotSeq);
+    const tombstones = this.#rangeTombstones;
+    return tombstones.isEmpty ? found : newerOfEntryAndTombstone(found, tombstones.coveringSeq(userKey, snapshotSeq));
+  }
+
+  /** The range tombstones of the table's range-del block, fragmented (empty without one). */
+  rangeTombstones(): FragmentedTombstones {
+    return this.#rangeTombstones;
+  }
+
+  #getPoint(userKey: Uint8Array, snapshotSeq: number): TableGetResult | undefined {
     if (this.#filter !== undefined && !this.#filter.mayContain(userKey)) return undefined;
     const blockIndex = this.#indexLookup.find(userKey, snapshotSeq);
     if (blockIndex === this.#indexLookup.blockCount) return undefined;
@@ -158,9 +197,13 @@ export class TableReader implements DataBlockSource {
     if (userKeyLength !== userKey.length || compareBytes(key, 0, userKeyLength, userKey, 0, userKey.length) !== 0) return undefined;
     const type = key[userKeyLength]!;
     const seq = readTrailerSeq(key, userKeyLength);
-    if (type !== EntryType.PUT && type !== EntryType.DELETE) throw new CorruptionError(this.fileName, block.offset, `unknown entry type ${type}`);
+    if (type !== EntryType.PUT && type !== EntryType.DELETE && type !== EntryType.PUT_EXPIRING) {
+      throw new CorruptionError(this.fileName, block.offset, `unknown entry type ${type}`);
+    }
     if (seq < 0 || seq > snapshotSeq) throw new CorruptionError(this.fileName, block.offset, 'entry out of order');
-    return { type, value: data.value(), seq };
+    const value = data.value();
+    if (type === EntryType.PUT_EXPIRING && value.length < EXPIRY_BYTES) throw new CorruptionError(this.fileName, block.offset, 'an expiring entry without its expiry time');
+    return { type, value, seq };
   }
 
   /** A new iterator over every entry; `userKeyCopies` for a reader of user keys only (see `TableIterator`). */
@@ -245,6 +288,7 @@ interface OpenedParts {
   readonly indexBlock: Block;
   readonly filter: BloomFilter | undefined;
   readonly properties: TableProperties;
+  readonly rangeTombstones: FragmentedTombstones;
 }
 
 /** Reads exactly `length` bytes at `position`; a short read means the file is truncated. */

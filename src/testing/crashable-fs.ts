@@ -451,6 +451,19 @@ export class CrashableFS implements FileSystem {
     target.dir.entries.set(target.name, entry);
   }
 
+  /**
+   * Binds `newPath` to the file `existing` names (a hard link): both names share
+   * one inode until one is removed. Counted as a `create`. After a crash each
+   * surviving name gets its own copy of the bytes, as a renamed file's do.
+   */
+  async link(existing: string, newPath: string): Promise<void> {
+    this.opCounts.create++;
+    const node = this.#file(existing, 'link');
+    const { dir, name } = this.#parent(newPath, 'link');
+    if (dir.entries.has(name)) throw errnoError('EEXIST', 'link', newPath);
+    dir.entries.set(name, node);
+  }
+
   async remove(filePath: string): Promise<void> {
     this.opCounts.remove++;
     const { dir, name } = this.#parent(filePath, 'unlink');

@@ -276,6 +276,13 @@ export class FaultFS implements FileSystem {
     await this.inner.rename(from, to);
   }
 
+  /** A hard link, where `inner` has them (`ENOTSUP` otherwise). Rules and counts see it as a `create` of `newPath`. */
+  async link(existing: string, newPath: string): Promise<void> {
+    failIfFaulted(this.#gate, 'create', [newPath]);
+    if (this.inner.link === undefined) throw errnoError('ENOTSUP', 'link', newPath);
+    await this.inner.link(existing, newPath);
+  }
+
   async remove(filePath: string): Promise<void> {
     failIfFaulted(this.#gate, 'remove', [filePath]);
     await this.inner.remove(filePath);

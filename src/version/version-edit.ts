@@ -20,6 +20,12 @@ export const EditTag = {
   DELETED_FILE: 4,
   NEW_FILE: 5,
   COMPACT_POINTER: 6,
+  /**
+   * `fileNumber u64le | expiryMinMs u64le`: the earliest expiry among a new file's
+   * expiring entries. Follows that file's NEW_FILE in the same edit (MANIFEST log
+   * format version 2).
+   */
+  FILE_EXPIRY: 7,
 } as const;
 
 /** A table as the MANIFEST records it. */
@@ -32,6 +38,12 @@ export interface FileMeta {
   largest: Buffer;
   smallestSeq: number;
   largestSeq: number;
+  /**
+   * The earliest expiry time (ms since the epoch) among the table's expiring
+   * entries; absent when it holds none. Compaction picks a table whose time has
+   * passed, so expired data leaves the disk without being read.
+   */
+  expiryMinMs?: number;
 }
 
 export interface VersionEdit {
@@ -86,6 +98,7 @@ export function encodeVersionEdit(edit: VersionEdit): Buffer {
     u64(file.largestSeq);
     bytes(file.smallest);
     bytes(file.largest);
+    if (file.expiryMinMs !== undefined) (tag(EditTag.FILE_EXPIRY), u64(file.fileNumber), u64(file.expiryMinMs));
   }
   return Buffer.concat(chunks);
 }
@@ -152,6 +165,14 @@ export function decodeVersionEdit(payload: Buffer, file: string, offset: number)
         const smallest = bytes();
         const largest = bytes();
         edit.newFiles.push({ level: fileLevel, fileNumber, sizeBytes, smallestSeq, largestSeq, smallest, largest });
+        break;
+      }
+      case EditTag.FILE_EXPIRY: {
+        const fileNumber = u64();
+        const expiryMinMs = u64();
+        const added = edit.newFiles.at(-1);
+        if (added === undefined || added.fileNumber !== fileNumber) fail(`file expiry for ${fileNumber}, which is not the new file before it`);
+        else added.expiryMinMs = expiryMinMs;
         break;
       }
       default:

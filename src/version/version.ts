@@ -10,11 +10,22 @@
  */
 import assert from 'node:assert/strict';
 import { INTERNAL_KEY_TRAILER_BYTES, compareInternalKeys } from '../keys.js';
+import { isExclusiveEndKey } from '../rangedel/table-tombstones.js';
 import type { FileMeta, VersionEdit } from './version-edit.js';
 
 /** The user key of an encoded internal key (a view, no copy). */
 export function userKeyOf(internalKey: Buffer): Buffer {
   return internalKey.subarray(0, internalKey.length - INTERNAL_KEY_TRAILER_BYTES);
+}
+
+/**
+ * Whether every key of the table `file` lies before the user key `userKey`: its
+ * largest user key is smaller, or equal but an exclusive range-tombstone end
+ * (a bound the table's keys stop short of; docs/internals.md, "Range deletes").
+ */
+export function endsBefore(file: FileMeta, userKey: Buffer): boolean {
+  const byKey = userKeyOf(file.largest).compare(userKey);
+  return byKey < 0 || (byKey === 0 && isExclusiveEndKey(file.largest));
 }
 
 function newestFirst(a: FileMeta, b: FileMeta): number {
@@ -69,8 +80,8 @@ export class Version {
   }
 
   /**
-   * The index of the first table at `level` (≥ 1) whose largest user key is ≥
-   * `userKey`; `levels[level].length` if none.
+   * The index of the first table at `level` (≥ 1) that does not end before
+   * `userKey` (see `endsBefore`); `levels[level].length` if none.
    */
   findFile(level: number, userKey: Buffer): number {
     const files = this.levels[level] ?? [];
@@ -78,7 +89,7 @@ export class Version {
     let high = files.length;
     while (low < high) {
       const middle = (low + high) >>> 1;
-      if (userKeyOf(files[middle]!.largest).compare(userKey) < 0) low = middle + 1;
+      if (endsBefore(files[middle]!, userKey)) low = middle + 1;
       else high = middle;
     }
     return low;
@@ -97,8 +108,8 @@ export class Version {
       }
       if (level === 0) return;
       for (let i = 1; i < files.length; i++) {
-        const previous = userKeyOf(files[i - 1]!.largest);
-        assert(previous.compare(userKeyOf(files[i]!.smallest)) < 0, `L${level} files ${files[i - 1]!.fileNumber} and ${files[i]!.fileNumber} overlap`);
+        // Touching is allowed where a table's range tombstones end (exclusively) at the next one's first key.
+        assert(endsBefore(files[i - 1]!, userKeyOf(files[i]!.smallest)), `L${level} files ${files[i - 1]!.fileNumber} and ${files[i]!.fileNumber} overlap`);
       }
     });
   }

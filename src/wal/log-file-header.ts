@@ -12,8 +12,9 @@ const HEADER_PAYLOAD_BYTES = 1 + 4 + 2 + 8;
 /**
  * Checks that `payload` is the header of a `magic` log numbered `fileNumber`.
  * A newer format version is `NOT_SUPPORTED`; anything else wrong is corruption.
+ * Returns the file's format version.
  */
-export function checkFileHeader(payload: Buffer, magic: string, fileNumber: number, file: string): void {
+export function checkFileHeader(payload: Buffer, magic: string, fileNumber: number, file: string): number {
   const fail = (detail: string): never => {
     throw new CorruptionError(file, 0, `bad log header: ${detail}`);
   };
@@ -27,4 +28,5 @@ export function checkFileHeader(payload: Buffer, magic: string, fileNumber: numb
   if (version < 1) fail(`format version ${version}`);
   const number = readUint64(payload, 7);
   if (number !== fileNumber) fail(`file number ${number}, expected ${fileNumber}`);
+  return version;
 }

@@ -69,5 +69,9 @@ export interface LogFileHeader {
 
 export const WAL_MAGIC = 'SHLW';
 export const MANIFEST_MAGIC = 'SHLM';
-/** The version of the log framing and of the record formats inside it. */
-export const LOG_FORMAT_VERSION = 1;
+/**
+ * The version of the log framing and of the record formats inside it, written in
+ * every new log's header. Readers accept 1 and 2; version 2 adds the write-group
+ * op types RANGE_DELETE (2) and PUT_EXPIRING (3), which a version-1 file never holds.
+ */
+export const LOG_FORMAT_VERSION = 2;

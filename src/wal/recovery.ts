@@ -58,6 +58,7 @@ interface LogScan {
 function scanLog(bytes: Buffer, file: string, fileNumber: number): LogScan {
   const scan: LogScan = { groups: [], validEnd: 0, recordsAfterDamage: 0, durableOffsetAfterDamage: 0 };
   let sawHeader = false;
+  let formatVersion = 0;
   for (const event of readLogEvents(bytes)) {
     if (scan.damage) {
       if (event.kind === 'record') {
@@ -74,10 +75,10 @@ function scanLog(bytes: Buffer, file: string, fileNumber: number): LogScan {
       continue;
     }
     if (!sawHeader) {
-      checkFileHeader(event.payload, WAL_MAGIC, fileNumber, file);
+      formatVersion = checkFileHeader(event.payload, WAL_MAGIC, fileNumber, file);
       sawHeader = true;
     } else {
-      scan.groups.push({ group: decodeWriteGroup(event.payload, file, event.offset), offset: event.offset });
+      scan.groups.push({ group: decodeWriteGroup(event.payload, file, event.offset, formatVersion), offset: event.offset });
     }
     scan.validEnd = event.end;
   }

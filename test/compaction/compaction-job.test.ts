@@ -18,6 +18,8 @@ import { TableReader } from '../../src/sstable/table-reader.js';
 import { CrashableFS, FaultFS, Rng } from '../../src/testing/index.js';
 import { dataBlockHandles } from '../sstable/table-fixture.js';
 import { testSeed } from '../helpers.js';
+import { encodeExpiringValue } from '../../src/util/expiring-value.js';
+import type { CompactionFilterFunction } from '../../src/compaction/compaction-filter.js';
 
 const DIR = '/db';
 const TABLE_OPTIONS: TableBuilderOptions = { blockSizeBytes: 256, compression: 'none', bloomBitsPerKey: 10, restartInterval: 4 };
@@ -32,6 +34,13 @@ interface Entry {
 
 const put = (key: string, seq: number, value = `${key}@${seq}`): Entry => ({ key, seq, type: EntryType.PUT, value });
 const del = (key: string, seq: number): Entry => ({ key, seq, type: EntryType.DELETE, value: '' });
+/** An expiring put: its stored value is `expiresAtMs u64le ‖ value` (written by `writeInput` as latin1). */
+const exp = (key: string, seq: number, expiresAtMs: number, value = `${key}@${seq}`): Entry => ({
+  key,
+  seq,
+  type: EntryType.PUT_EXPIRING,
+  value: encodeExpiringValue(expiresAtMs, Buffer.from(value)).toString('latin1'),
+});
 
 function internalKey(entry: Entry): Buffer {
   return encodeInternalKey(Buffer.from(entry.key), entry.seq, entry.type);
@@ -47,7 +56,7 @@ async function writeInput(fs: CrashableFS, fileNumber: number, entries: readonly
   await fs.mkdir(DIR);
   const file = await fs.create(path);
   const builder = new TableBuilder(file, options);
-  for (const entry of sorted(entries)) builder.add(internalKey(entry), Buffer.from(entry.value));
+  for (const entry of sorted(entries)) builder.add(internalKey(entry), Buffer.from(entry.value, entry.type === EntryType.PUT_EXPIRING ? 'latin1' : 'utf8'));
   await builder.finish();
   await file.sync();
   await file.close();
@@ -63,7 +72,8 @@ async function readTable(fs: CrashableFS | FaultFS, fileNumber: number): Promise
     const iterator = TableReader.open(file, path, fileNumber).iterator();
     const entries: Entry[] = [];
     for (iterator.seekToFirst(); iterator.valid(); iterator.next()) {
-      entries.push({ key: iterator.userKey().toString(), seq: iterator.seq(), type: iterator.type(), value: iterator.value().toString() });
+      const type = iterator.type();
+      entries.push({ key: iterator.userKey().toString(), seq: iterator.seq(), type, value: iterator.value().toString(type === EntryType.PUT_EXPIRING ? 'latin1' : 'utf8') });
     }
     iterator.close();
     return entries;
@@ -79,6 +89,7 @@ function spec(inputs: number[] | number[][], overrides: Partial<CompactionJobSpe
     outputLevel: 1,
     inputs: inputs.map((run) => (typeof run === 'number' ? [run] : run)),
     snapshots: [],
+    nowMs: 0,
     deeperSpans: [],
     grandparents: [],
     targetFileSizeBytes: 1024 * 1024,
@@ -116,7 +127,7 @@ async function run(
 }
 
 function show(entries: readonly Entry[]): string[] {
-  return entries.map((e) => `${e.key}@${e.seq}${e.type === EntryType.DELETE ? ':DEL' : ''}`);
+  return entries.map((e) => `${e.key}@${e.seq}${e.type === EntryType.DELETE ? ':DEL' : e.type === EntryType.PUT_EXPIRING ? ':EXP' : ''}`);
 }
 
 function span(smallest: string, largest: string): KeySpan {
@@ -276,6 +287,60 @@ describe('compaction job: which versions survive', () => {
         if (oldest?.type === EntryType.DELETE && stripes.at(-1) === 0) assert.ok(deeperMayHold, `${context}: obsolete tombstone of ${key} kept`);
       }
     }
+  });
+});
+
+describe('compaction job: expiry and the compaction filter', () => {
+  it('an expired entry becomes a DELETE at its sequence: kept above deeper data, dropped at the base with what it hides', async () => {
+    const fs = new CrashableFS();
+    await writeInput(fs, 1, [put('a', 1), put('k', 2), put('z', 3)]);
+    await writeInput(fs, 2, [exp('a', 4, 100), exp('k', 5, 100), exp('z', 6, 101)]);
+    const atBase = await run(fs, spec([1, 2], { nowMs: 100 }));
+    assert.deepEqual(show(atBase.outputs.flat()), ['z@6:EXP'], 'expired at 100 itself; z expires at 101');
+    const aboveDeeper = await run(fs, spec([1, 2], { nowMs: 100, deeperSpans: [[span('j', 'l')]] }), numbers(200).allocate);
+    assert.deepEqual(show(aboveDeeper.outputs.flat()), ['k@5:DEL', 'z@6:EXP']);
+    const notYet = await run(fs, spec([1, 2], { nowMs: 99 }), numbers(300).allocate);
+    assert.deepEqual(show(notYet.outputs.flat()), ['a@4:EXP', 'k@5:EXP', 'z@6:EXP']);
+    assert.deepEqual(notYet.outputs.flat()[2]!.value, exp('z', 6, 101).value, 'an entry kept keeps its stored value, expiry time included');
+    assert.equal(notYet.result.outputs[0]!.expiryMinMs, 100, 'the output records its earliest expiry');
+  });
+
+  it('an expired entry a snapshot sees is rewritten as a DELETE too, and the older version that snapshot sees stays', async () => {
+    const fs = new CrashableFS();
+    await writeInput(fs, 1, [put('k', 2), exp('k', 5, 50), put('k', 8)]);
+    const { outputs } = await run(fs, spec([1], { nowMs: 60, snapshots: [3, 6] }));
+    assert.deepEqual(show(outputs.flat()), ['k@8', 'k@5:DEL', 'k@2']);
+  });
+
+  it('the filter sees the newest live value of a key no snapshot can see; remove is a DELETE at its sequence', async () => {
+    const fs = new CrashableFS();
+    await writeInput(fs, 1, [put('a', 1), put('a', 3), put('b', 2), del('c', 4), put('d', 5), exp('e', 6, 10), exp('f', 7, 1000), put('g', 9)]);
+    const seen: string[] = [];
+    const filter: CompactionFilterFunction = (key, value, context) => {
+      seen.push(`${key.toString()}=${value.toString()}@${context.expiresAtMs ?? '-'}`);
+      if (key.toString() === 'a' || key.toString() === 'f') return 'remove';
+      if (key.toString() === 'b') return { value: Buffer.from('B') };
+      return 'keep';
+    };
+    // Snapshot 8: g (seq 9) is the only entry above it. Then no snapshot.
+    const withSnapshot = await runCompactionJob(spec([1], { nowMs: 20, snapshots: [8] }), fs, numbers().allocate, filter);
+    assert.deepEqual(seen, ['g=g@9@-'], 'entries a live snapshot can see are not shown to the filter');
+    assert.equal(withSnapshot.entriesWritten, 5, "a@3 b@2 d@5 f@7 g@9: c and the expired e are tombstones every snapshot sees");
+    seen.length = 0;
+    const result = await runCompactionJob(spec([1], { nowMs: 20, deeperSpans: [[span('a', 'a')]] }), fs, numbers(200).allocate, filter);
+    assert.deepEqual(seen, ['a=a@3@-', 'b=b@2@-', 'd=d@5@-', 'f=f@7@1000', 'g=g@9@-'], 'no tombstone, no expired entry, one version per key');
+    const outputs = await readTable(fs, result.outputs[0]!.fileNumber);
+    assert.deepEqual(show(outputs), ['a@3:DEL', 'b@2', 'd@5', 'g@9'], 'a removed over deeper data stays a DELETE; f and the expired e go');
+    assert.equal(outputs[1]!.value, 'B');
+  });
+
+  it('a value the filter replaces on an expiring entry keeps its expiry time', async () => {
+    const fs = new CrashableFS();
+    await writeInput(fs, 1, [exp('k', 1, 500, 'old')]);
+    const result = await runCompactionJob(spec([1], { nowMs: 20 }), fs, numbers().allocate, () => ({ value: Buffer.from('new') }));
+    const [entry] = await readTable(fs, result.outputs[0]!.fileNumber);
+    assert.equal(entry!.type, EntryType.PUT_EXPIRING);
+    assert.equal(entry!.value, exp('k', 1, 500, 'new').value);
   });
 });
 

@@ -38,8 +38,10 @@ import {
   l0GoesFirst,
   levelScores,
   manualCompaction,
+  nextExpiryMs,
   overlapping,
   pickCompaction,
+  pickExpiredCompaction,
   splitForSubcompactions,
   totalBytes,
   type Compaction,
@@ -325,3 +327,48 @@ describe('compaction picker (testdata/picker.golden; REWRITE=1 regenerates)', ()
     if (REWRITE) writeFileSync(GOLDEN, formatGolden(text, cases, outputs));
   });
 });
+
+describe('compaction picker: expired data (TTL)', () => {
+  const expiring = (file: FileMeta, expiryMinMs: number): FileMeta => ({ ...file, expiryMinMs });
+
+  it('picks the table whose earliest expiry passed longest ago, as a real merge one level down, never a trivial move', () => {
+    const l1 = [table(1, 1, 'a', 'c', 100), expiring(table(1, 2, 'd', 'f', 100), 50), expiring(table(1, 3, 'g', 'i', 100), 40)];
+    const l2 = [table(2, 4, 'h', 'k', 100)];
+    const levels = [[], l1, l2, []];
+    assert.equal(pickExpiredCompaction(levels, 39, DEFAULT_OPTIONS), undefined, 'nothing has expired at 39');
+    const picked = pickExpiredCompaction(levels, 40, DEFAULT_OPTIONS)!;
+    assert.deepEqual([picked.level, picked.outputLevel], [1, 2]);
+    assert.deepEqual(picked.inputs.map((files) => files.map((file) => file.fileNumber)), [[3], [4]]);
+    const alone = pickExpiredCompaction(levels, 60, DEFAULT_OPTIONS, { files: new Set([3]), outputs: [] })!;
+    assert.deepEqual(alone.inputs.map((files) => files.map((file) => file.fileNumber)), [[2], []], 'a table taken by a running compaction is passed over');
+    assert.equal(alone.trivialMove, false, 'the point is to rewrite it');
+  });
+
+  it('rewrites a table of the last level in place, and takes an L0 table with the L0 tables it overlaps', () => {
+    const last = [expiring(table(3, 7, 'a', 'c', 100), 10)];
+    const inPlace = pickExpiredCompaction([[], [], [], last], 10, DEFAULT_OPTIONS)!;
+    assert.deepEqual([inPlace.level, inPlace.outputLevel, inPlace.trivialMove], [3, 3, false]);
+    assert.deepEqual(inPlace.inputs.map((files) => files.map((file) => file.fileNumber)), [[7], []]);
+    const l0 = [expiring(table(0, 8, 'a', 'd', 10), 5), table(0, 9, 'c', 'f', 10), table(0, 10, 'x', 'z', 10)];
+    const fromL0 = pickExpiredCompaction([l0, [], [], []], 5, DEFAULT_OPTIONS)!;
+    assert.deepEqual(fromL0.inputs[0].map((file) => file.fileNumber).sort(), [8, 9]);
+  });
+
+  it('nextExpiryMs is the earliest expiry still to come', () => {
+    const levels = [[expiring(table(0, 1, 'a', 'b', 1), 30)], [expiring(table(1, 2, 'a', 'b', 1), 20), table(1, 3, 'c', 'd', 1)]];
+    assert.equal(nextExpiryMs(levels, 0), 20);
+    assert.equal(nextExpiryMs(levels, 20), 30);
+    assert.equal(nextExpiryMs(levels, 30), undefined);
+  });
+
+  it('manualCompaction rewrites the output level alone only for a table the rewrite predicate names', () => {
+    const levels = [[], [table(1, 1, 'a', 'c', 100), table(1, 2, 'd', 'f', 100)], [], []];
+    assert.equal(manualCompaction(levels, undefined, undefined, DEFAULT_OPTIONS), undefined);
+    const rewrite = manualCompaction(levels, undefined, undefined, DEFAULT_OPTIONS, (file) => file.fileNumber === 2)!;
+    assert.deepEqual([rewrite.level, rewrite.outputLevel, rewrite.trivialMove], [1, 1, false]);
+    assert.deepEqual(rewrite.inputs[1].map((file) => file.fileNumber), [1, 2]);
+    const single = manualCompaction([[table(0, 5, 'a', 'b', 10)], [], [], []], undefined, undefined, DEFAULT_OPTIONS, () => true)!;
+    assert.equal(single.trivialMove, false, 'a lone table to rewrite is merged, not moved');
+  });
+});
+

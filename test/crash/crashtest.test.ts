@@ -41,10 +41,14 @@ describe('shale crashtest', () => {
       killAfterMaxMs: 400,
       cliPath,
     });
-    console.log(`# crashtest: ${summary.cycles} cycles, ${summary.intentsIssued} writes issued, ${summary.writesAcknowledged} acknowledged`);
+    console.log(
+      `# crashtest: ${summary.cycles} cycles, ${summary.intentsIssued} writes issued, ${summary.writesAcknowledged} acknowledged, ` +
+        `${summary.checkpointsStarted} checkpoints started, ${summary.checkpointsComplete} complete`,
+    );
     assert.deepEqual(summary.violations, []);
     assert.equal(summary.cycles, CYCLES);
     assert.ok(summary.writesAcknowledged > CYCLES, 'the writers got writes acknowledged before the kills');
+    if (CYCLES >= 20) assert.ok(summary.checkpointsStarted > 0, 'the writers took checkpoints before the kills');
   });
 });
 

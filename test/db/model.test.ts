@@ -7,6 +7,12 @@
  * them. A 4 KiB memtable and B-tree nodes of 4 make flushes and node splits
  * constant; some runs use 64-byte blocks with a restart every 2 keys.
  *
+ * Time is the test's (the `clock` option): some puts expire (`ttl`, or an
+ * `expiresAt` that may be past already), and a step moves the clock forward or
+ * back. The model judges expiry by the database's time: the largest the clock
+ * has shown the open database (the test's clock never goes back across a
+ * reopen, since an open starts its time from the clock: docs/internals.md, "TTL").
+ *
  * Each run prints its seed. `SEED=<n>` replays a run (`SEEDS=1` for just that
  * one); `SEEDS=<n>` sets how many short runs a CI run makes, the last of them on
  * node:fs with the worker-thread compactor (`ON_DISK=0|1` forces all runs one
@@ -58,8 +64,45 @@ interface RunStats {
   reopens: number;
 }
 
-type WriteStep = { kind: 'put'; key: Buffer; value: Buffer } | { kind: 'delete'; key: Buffer } | { kind: 'batch'; ops: BatchOp[] };
-type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'delete'; key: Buffer };
+/** A put's expiry: the argument passed (`ttl` or `expiresAt`) and the time the model expects it to expire. */
+interface Expiry {
+  argument: { ttl: number } | { expiresAt: number };
+  expiresAtMs: number;
+}
+type WriteStep =
+  | { kind: 'put'; key: Buffer; value: Buffer; expiry?: Expiry }
+  | { kind: 'delete'; key: Buffer }
+  | { kind: 'deleteRange'; start: Buffer; end: Buffer }
+  | { kind: 'batch'; ops: BatchOp[] };
+type BatchOp =
+  | { type: 'put'; key: Buffer; value: Buffer; expiry?: Expiry }
+  | { type: 'delete'; key: Buffer }
+  | { type: 'deleteRange'; start: Buffer; end: Buffer };
+
+/**
+ * The test's clock and the database time it implies: the clock (`clockMs`) may
+ * move back; the database's time is the largest clock reading it has seen, and
+ * `nowMs` is what it would be at a read made now.
+ */
+class TestTime {
+  clockMs = 1_700_000_000_000;
+  #observedMs = 0;
+
+  /** The `clock` option. */
+  readonly clock = (): number => {
+    this.#observedMs = Math.max(this.#observedMs, this.clockMs);
+    return this.clockMs;
+  };
+
+  get nowMs(): number {
+    return Math.max(this.#observedMs, this.clockMs);
+  }
+
+  /** Before a reopen: the new database's time starts from the clock, so the clock must not be behind. */
+  catchUp(): void {
+    this.clockMs = this.nowMs;
+  }
+}
 
 /**
  * The options of one run: the sizes the issue asks for, the rest drawn so that
@@ -124,7 +167,8 @@ class ModelRun {
   readonly #rng: Rng;
   readonly #dir: string;
   readonly #options: Options;
-  readonly #model = new Model();
+  readonly #time = new TestTime();
+  readonly #model = new Model(this.#time);
   readonly #written: Buffer[];
   readonly #missing: Buffer[];
   readonly #probes: Buffer[];
@@ -136,6 +180,8 @@ class ModelRun {
   #db!: DB;
   #step = 0;
   #op = 'open';
+  /** Checkpoints taken so far (each gets a directory of its own). */
+  #copies = 0;
   readonly #compaction: boolean;
 
   /**
@@ -150,7 +196,7 @@ class ModelRun {
     this.#rng = new Rng(seed);
     this.#dir = onDisk ? tempDir('shale-model-') : DIR;
     const { options, label } = runOptions(this.#rng, onDisk ? undefined : new CrashableFS(), compaction);
-    this.#options = options;
+    this.#options = { ...options, clock: this.#time.clock };
     this.label = label;
     const { written, missing } = keySpace(this.#rng, this.#rng.range(20, 120));
     this.#written = written;
@@ -269,6 +315,8 @@ class ModelRun {
     if (roll < 850) return this.#flush();
     if (roll < 862) return this.#reopen();
     if (roll < 872 && this.#compaction) return this.#compactRange();
+    if (roll >= 872 && roll < 877) return this.#copyCheckpoint();
+    if (roll >= 880 && roll < 920) return this.#moveClock();
     return this.#write(this.#randomWrite());
   }
 
@@ -282,33 +330,85 @@ class ModelRun {
     return this.#rng.pick(this.#probes);
   }
 
+  /** A range delete over two probes in order (sometimes equal: it deletes nothing), mostly narrow. */
+  #randomRange(): { start: Buffer; end: Buffer } {
+    let start = this.#randomProbe();
+    let end = this.#randomProbe();
+    if (Buffer.compare(start, end) > 0) [start, end] = [end, start];
+    return { start, end };
+  }
+
   #randomWrite(): WriteStep {
     const rng = this.#rng;
+    if (rng.bool(0.06)) return { kind: 'deleteRange', ...this.#randomRange() };
     const roll = rng.int(10);
-    if (roll < 6) return { kind: 'put', key: this.#randomKey(), value: randomValue(rng) };
+    if (roll < 6) return { kind: 'put', key: this.#randomKey(), value: randomValue(rng), ...this.#randomExpiry() };
     // Deletes mostly hit written keys; some remove what was never there.
     if (roll < 8) return { kind: 'delete', key: rng.bool(0.9) ? this.#randomKey() : rng.pick(this.#missing) };
     // A batch; sometimes over a handful of keys, so a key repeats and the last op must win.
     const pool = rng.bool(0.4) ? Array.from({ length: rng.range(1, 3) }, () => this.#randomKey()) : this.#written;
-    const ops: BatchOp[] = Array.from({ length: rng.range(0, 20) }, () =>
-      rng.bool(0.7) ? { type: 'put', key: rng.pick(pool), value: randomValue(rng) } : { type: 'delete', key: rng.pick(pool) },
-    );
+    const ops: BatchOp[] = Array.from({ length: rng.range(0, 20) }, (): BatchOp => {
+      if (rng.bool(0.05)) return { type: 'deleteRange', ...this.#randomRange() };
+      return rng.bool(0.7) ? { type: 'put', key: rng.pick(pool), value: randomValue(rng), ...this.#randomExpiry() } : { type: 'delete', key: rng.pick(pool) };
+    });
     return { kind: 'batch', ops };
   }
 
+  /** Usually nothing; sometimes a ttl, or an expiresAt (now and then one already past). */
+  #randomExpiry(): { expiry?: Expiry } {
+    const rng = this.#rng;
+    const roll = rng.int(10);
+    const nowMs = this.#time.nowMs;
+    if (roll < 7) return {};
+    if (roll < 9) {
+      const ttl = rng.range(1, 150);
+      return { expiry: { argument: { ttl }, expiresAtMs: nowMs + ttl } };
+    }
+    const expiresAt = Math.max(0, nowMs + rng.range(-50, 150));
+    return { expiry: { argument: { expiresAt }, expiresAtMs: expiresAt } };
+  }
+
+  /** Moves the test's clock: mostly forward, sometimes back (the database's time stays where it was). */
+  async #moveClock(): Promise<void> {
+    const rng = this.#rng;
+    const forward = rng.bool(0.8);
+    const by = forward ? rng.range(0, 60) : -rng.range(1, 500);
+    this.#time.clockMs += by;
+    this.#op = `move the clock by ${by} ms (database time ${this.#time.nowMs})`;
+    await this.#checkKeys(Array.from({ length: 4 }, () => this.#randomProbe()), 'read after the clock moved');
+  }
+
   #describeWrite(write: WriteStep): string {
-    if (write.kind === 'put') return `put ${showKey(write.key)} = ${showValue(write.value)}`;
+    const expiry = (e: Expiry | undefined): string => (e === undefined ? '' : ` ${JSON.stringify(e.argument)}→${e.expiresAtMs}`);
+    if (write.kind === 'put') return `put ${showKey(write.key)} = ${showValue(write.value)}${expiry(write.expiry)}`;
     if (write.kind === 'delete') return `delete ${showKey(write.key)}`;
-    const ops = write.ops.map((op) => (op.type === 'put' ? `put ${showKey(op.key)}=${showValue(op.value)}` : `del ${showKey(op.key)}`));
+    if (write.kind === 'deleteRange') return `deleteRange ${showKey(write.start)}..${showKey(write.end)}`;
+    const ops = write.ops.map((op) =>
+      op.type === 'put'
+        ? `put ${showKey(op.key)}=${showValue(op.value)}${expiry(op.expiry)}`
+        : op.type === 'delete'
+          ? `del ${showKey(op.key)}`
+          : `delRange ${showKey(op.start)}..${showKey(op.end)}`,
+    );
     return `batch of ${write.ops.length} [${ops.join(', ')}]`;
   }
 
   /** Issues `write` (not awaited), passing keys as Buffer, Uint8Array or string. */
   #issue(write: WriteStep): Promise<void> {
     const sync = { sync: this.#rng.bool(0.3) };
-    if (write.kind === 'put') return this.#db.put(this.#keyArgument(write.key), write.value, sync);
+    if (write.kind === 'put') return this.#db.put(this.#keyArgument(write.key), write.value, { ...sync, ...write.expiry?.argument });
     if (write.kind === 'delete') return this.#db.delete(this.#keyArgument(write.key), sync);
-    return this.#db.write(write.ops.map((op) => ({ ...op, key: this.#keyArgument(op.key) })), sync);
+    if (write.kind === 'deleteRange') return this.#db.deleteRange(this.#keyArgument(write.start), this.#keyArgument(write.end), sync);
+    return this.#db.write(
+      write.ops.map((op) =>
+        op.type === 'deleteRange'
+          ? { ...op, start: this.#keyArgument(op.start) }
+          : op.type === 'put'
+            ? { type: op.type, key: this.#keyArgument(op.key), value: op.value, ...op.expiry?.argument }
+            : { type: op.type, key: this.#keyArgument(op.key) },
+      ),
+      sync,
+    );
   }
 
   /** The key as the caller passes it: usually the Buffer, sometimes a plain Uint8Array or (ASCII keys) a string. */
@@ -320,13 +420,23 @@ class ModelRun {
   }
 
   #applyToModel(write: WriteStep): void {
-    if (write.kind === 'put') this.#model.put(write.key, write.value);
+    if (write.kind === 'put') this.#model.put(write.key, write.value, write.expiry?.expiresAtMs);
     else if (write.kind === 'delete') this.#model.delete(write.key);
-    else for (const op of write.ops) op.type === 'put' ? this.#model.put(op.key, op.value) : this.#model.delete(op.key);
+    else if (write.kind === 'deleteRange') this.#model.deleteRange(write.start, write.end);
+    else {
+      for (const op of write.ops) {
+        if (op.type === 'put') this.#model.put(op.key, op.value, op.expiry?.expiresAtMs);
+        else if (op.type === 'delete') this.#model.delete(op.key);
+        else this.#model.deleteRange(op.start, op.end);
+      }
+    }
   }
 
+  /** The keys a write touched, to read back: a range delete's bounds and a few written keys it may have covered. */
   #keysOf(write: WriteStep): Buffer[] {
-    return write.kind === 'batch' ? write.ops.map((op) => op.key) : [write.key];
+    const ranged = (start: Buffer, end: Buffer): Buffer[] => [start, end, ...this.#written.filter((key) => key.compare(start) >= 0 && key.compare(end) < 0).slice(0, 4)];
+    if (write.kind === 'batch') return write.ops.flatMap((op) => (op.type === 'deleteRange' ? ranged(op.start, op.end) : [op.key]));
+    return write.kind === 'deleteRange' ? ranged(write.start, write.end) : [write.key];
   }
 
   async #write(write: WriteStep): Promise<void> {
@@ -427,7 +537,7 @@ class ModelRun {
     const rng = this.#rng;
     const { options, range, reverse, limit, text } = this.#randomIteratorOptions();
     const withSnapshot = snapshot === undefined ? options : { ...options, snapshot };
-    const cursor = new ModelCursor(model.entries(), range, reverse, limit);
+    const cursor = new ModelCursor(model.timedEntries(), range, reverse, limit, this.#time);
     const iterator = this.#db.iterator(withSnapshot);
     const mode = rng.int(3);
     const base = `${snapshot === undefined ? '' : `snapshot ${snapshot.sequence} `}iterator ${text}`;
@@ -538,7 +648,7 @@ class ModelRun {
     const { options, range, reverse, limit, text } = this.#randomIteratorOptions();
     const description = `long-lived iterator ${text} from step ${this.#step}`;
     this.#op = `open ${description}`;
-    const live = { iterator: this.#db.iterator(options), cursor: new ModelCursor(this.#model.entries(), range, reverse, limit), description };
+    const live = { iterator: this.#db.iterator(options), cursor: new ModelCursor(this.#model.timedEntries(), range, reverse, limit, this.#time), description };
     this.#iterators.push(live);
     // Sometimes build it now, sometimes only after later writes.
     if (this.#rng.bool()) await this.#walk(live, 1);
@@ -583,12 +693,33 @@ class ModelRun {
     await this.#checkKeys(Array.from({ length: 5 }, () => this.#randomProbe()), 'read back after compactRange');
   }
 
+  /**
+   * db.checkpoint with nothing in flight: the copy opens with exactly the model's
+   * content and sequence, and the source goes on unchanged.
+   */
+  async #copyCheckpoint(): Promise<void> {
+    this.#copies++;
+    const target = this.#dir === DIR ? `${DIR}-checkpoint-${this.#copies}` : `${tempDir('shale-model-checkpoint-')}/copy`;
+    this.#op = `db.checkpoint(${target})`;
+    const result = await this.#db.checkpoint(target);
+    if (result.sequence !== BigInt(this.#model.sequence)) this.#fail(`checkpoint sequence ${result.sequence}, expected ${this.#model.sequence}`);
+    const copy = await DB.open(target, { ...this.#options, createIfMissing: false });
+    try {
+      copy.checkInvariants();
+      if (copy.latestSequence !== BigInt(this.#model.sequence)) this.#fail(`the checkpoint's latestSequence ${copy.latestSequence}, expected ${this.#model.sequence}`);
+      this.#expectEntries(await copy.iterator().all(), this.#model.entries(), 'full scan of the checkpoint');
+    } finally {
+      await copy.close();
+    }
+  }
+
   /** close + open on the same file system. Live iterators end with NOT_OPEN; live snapshots belong to the old DB. */
   async #reopen(): Promise<void> {
     this.#op = `reopen (${this.#iterators.length} live iterators, ${this.#snapshots.length} live snapshots)`;
     const old = this.#db;
     await old.close();
     this.stats.reopens++;
+    this.#time.catchUp();
     for (const live of this.#iterators.splice(0)) {
       await this.#expectRejects(live.iterator.next(), 'NOT_OPEN', `${live.description}: next() after the database closed`);
     }

@@ -16,6 +16,17 @@ export interface ModelRange {
 
 export type Pair = [Buffer, Buffer];
 
+/** An entry with the time it expires (Infinity: never), for a cursor that judges expiry as it moves. */
+export type TimedPair = [Buffer, Buffer, number];
+
+/** The model's time: what expiring entries are judged by, shared by a model and its snapshot clones. */
+export interface ModelTime {
+  /** The database's (monotone) time, in ms. */
+  readonly nowMs: number;
+}
+
+const NEVER_TIME: ModelTime = { nowMs: 0 };
+
 /** A key as a test message shows it: quoted when printable ASCII, else hex; its length when long. */
 export function showKey(key: Uint8Array): string {
   const bytes = Buffer.from(key.buffer, key.byteOffset, key.byteLength);
@@ -46,43 +57,88 @@ export function inRange(key: Buffer, range: ModelRange): boolean {
   return true;
 }
 
-/** The database's expected content. Keys are held as hex strings; values are never shared with the caller. */
+/**
+ * The database's expected content. Keys are held as hex strings; values are never
+ * shared with the caller. An entry put with an expiry time is absent from the
+ * moment `time.nowMs` reaches it, and (being the key's latest write) hides
+ * whatever the key held before.
+ */
 export class Model {
   readonly #values = new Map<string, Buffer>();
-  #sorted: Pair[] | undefined;
-  /** Writes applied: puts and deletes, one each, as the engine numbers them. */
+  /** Expiry times of the keys whose latest write expires. */
+  readonly #expiries = new Map<string, number>();
+  readonly #time: ModelTime;
+  #sorted: TimedPair[] | undefined;
+  /** Writes applied: puts, deletes and range deletes, one each, as the engine numbers them. */
   sequence = 0;
 
-  put(key: Buffer, value: Buffer): void {
-    this.#values.set(key.toString('hex'), Buffer.from(value));
+  constructor(time: ModelTime = NEVER_TIME) {
+    this.#time = time;
+  }
+
+  /** A put; with `expiresAtMs` one that is gone from that time on. */
+  put(key: Buffer, value: Buffer, expiresAtMs?: number): void {
+    const hex = key.toString('hex');
+    this.#values.set(hex, Buffer.from(value));
+    if (expiresAtMs === undefined) this.#expiries.delete(hex);
+    else this.#expiries.set(hex, expiresAtMs);
     this.#sorted = undefined;
     this.sequence++;
   }
 
   delete(key: Buffer): void {
-    this.#values.delete(key.toString('hex'));
+    const hex = key.toString('hex');
+    this.#values.delete(hex);
+    this.#expiries.delete(hex);
+    this.#sorted = undefined;
+    this.sequence++;
+  }
+
+  /** Deletes every key in [start, end), expired or not: one write, as the engine numbers it. */
+  deleteRange(start: Buffer, end: Buffer): void {
+    for (const hex of [...this.#values.keys()]) {
+      const key = Buffer.from(hex, 'hex');
+      if (Buffer.compare(key, start) < 0 || Buffer.compare(key, end) >= 0) continue;
+      this.#values.delete(hex);
+      this.#expiries.delete(hex);
+    }
     this.#sorted = undefined;
     this.sequence++;
   }
 
   get(key: Buffer): Buffer | undefined {
-    return this.#values.get(key.toString('hex'));
+    const hex = key.toString('hex');
+    const expiresAtMs = this.#expiries.get(hex);
+    if (expiresAtMs !== undefined && expiresAtMs <= this.#time.nowMs) return undefined;
+    return this.#values.get(hex);
   }
 
-  get size(): number {
-    return this.#values.size;
-  }
-
-  /** Every live entry in key order (memcmp). The array is shared: do not change it. */
+  /** Every live entry (not expired now) in key order (memcmp). */
   entries(): readonly Pair[] {
-    this.#sorted ??= [...this.#values].map(([hex, value]): Pair => [Buffer.from(hex, 'hex'), value]).sort((a, b) => Buffer.compare(a[0], b[0]));
+    const nowMs = this.#time.nowMs;
+    return this.timedEntries()
+      .filter((entry) => entry[2] > nowMs)
+      .map(([key, value]): Pair => [key, value]);
+  }
+
+  /** Every entry written and not deleted, expired or not, with its expiry time (Infinity: never). Shared: do not change it. */
+  timedEntries(): readonly TimedPair[] {
+    this.#sorted ??= [...this.#values]
+      .map(([hex, value]): TimedPair => [Buffer.from(hex, 'hex'), value, this.#expiries.get(hex) ?? Infinity])
+      .sort((a, b) => Buffer.compare(a[0], b[0]));
     return this.#sorted;
   }
 
-  /** An independent copy: the state at this moment, for a snapshot. */
+  /** The time this model judges expiry by. */
+  get time(): ModelTime {
+    return this.#time;
+  }
+
+  /** An independent copy: the state at this moment, for a snapshot (judged by the same, current, time). */
   clone(): Model {
-    const copy = new Model();
+    const copy = new Model(this.#time);
     for (const [hex, value] of this.#values) copy.#values.set(hex, value);
+    for (const [hex, expiresAtMs] of this.#expiries) copy.#expiries.set(hex, expiresAtMs);
     copy.sequence = this.sequence;
     return copy;
   }
@@ -91,29 +147,36 @@ export class Model {
 /**
  * What a `ShaleIterator` over `entries` with these options yields, step by step.
  * `seek` to a target outside the range ends the iteration; `limit` counts every
- * entry yielded, across seeks.
+ * entry yielded, across seeks. Entries given with an expiry time (`TimedPair`)
+ * are judged at each `take` by `time`: one expired by then is skipped, as the
+ * engine's iterator judges expiry at each call.
  */
 export class ModelCursor {
-  readonly #view: Pair[];
+  readonly #view: (Pair | TimedPair)[];
   readonly #range: ModelRange;
   readonly #reverse: boolean;
   readonly #limit: number;
+  readonly #time: ModelTime;
   #index = 0;
   #count = 0;
 
-  constructor(entries: readonly Pair[], range: ModelRange, reverse: boolean, limit: number) {
+  constructor(entries: readonly (Pair | TimedPair)[], range: ModelRange, reverse: boolean, limit: number, time: ModelTime = NEVER_TIME) {
     const view = entries.filter(([key]) => inRange(key, range));
     this.#view = reverse ? view.reverse() : view;
     this.#range = range;
     this.#reverse = reverse;
     this.#limit = limit < 0 ? Infinity : limit;
+    this.#time = time;
   }
 
   /** Up to `size` next entries. */
   take(size: number): Pair[] {
     const out: Pair[] = [];
+    const nowMs = this.#time.nowMs;
     while (out.length < size && this.#count < this.#limit && this.#index < this.#view.length) {
-      out.push(this.#view[this.#index++]!);
+      const entry = this.#view[this.#index++]!;
+      if (entry.length === 3 && entry[2] <= nowMs) continue;
+      out.push([entry[0], entry[1]]);
       this.#count++;
     }
     return out;

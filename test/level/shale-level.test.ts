@@ -49,6 +49,29 @@ describe('ShaleLevel', () => {
     await db.close();
   });
 
+  it('takes ttl and expiresAt in put, in batch options (for every put) and per batch operation, on the clock given', async () => {
+    const time = { ms: 5_000_000 };
+    const db = new ShaleLevel(tempDir(), { clock: () => time.ms });
+    try {
+      await db.put('put', 'a', { ttl: 10 } as never);
+      await db.batch([{ type: 'put', key: 'batch', value: 'b' }, { type: 'put', key: 'own', value: 'c', ttl: 100 } as never, { type: 'del', key: 'none' }], { ttl: 20 } as never);
+      await db.batch().put('chained', 'd', { expiresAt: time.ms + 30 } as never).write();
+      await db.put('forever', 'e');
+      assert.deepEqual(await db.keys().all(), ['batch', 'chained', 'forever', 'own', 'put']);
+      time.ms += 10;
+      assert.equal(await db.get('put'), undefined);
+      time.ms += 10;
+      assert.deepEqual(await db.keys().all(), ['chained', 'forever', 'own'], 'the batch ttl applied to the put without its own');
+      time.ms += 10;
+      assert.deepEqual(await db.getMany(['chained', 'own', 'forever']), [undefined, 'c', 'e']);
+      time.ms += 70;
+      assert.deepEqual(await db.keys().all(), ['forever']);
+      await assert.rejects(db.put('k', 'v', { ttl: -1 } as never), (err: Error & { cause?: { code?: string } }) => err.cause?.code === 'INVALID_ARGUMENT' || /ttl/.test(err.message));
+    } finally {
+      await db.close();
+    }
+  });
+
   it('gives a sublevel its own keyspace and encodings, atomically batched with the root', async () => {
     const db = new ShaleLevel(tempDir());
     const users = db.sublevel<string, { name: string }>('users', { valueEncoding: 'json' });
@@ -159,6 +182,27 @@ describe('ShaleLevel', () => {
     const expected = keys.filter((key) => !(key >= 'k1000' && key < 'k2500') && !(key >= 'k0990' && key < 'k1000'));
     assert.equal(left.length, expected.length);
     assert.deepEqual(left, expected);
+    await db.close();
+  });
+
+  it('clear without a limit is one range delete: a few WAL bytes whatever the key count, bounds honoured, later writes kept', async () => {
+    const db = new ShaleLevel(tempDir(), { memtableSizeBytes: 1024, blockSizeBytes: 64 });
+    const keys = Array.from({ length: 3000 }, (_, i) => `k${String(i).padStart(4, '0')}`);
+    await db.batch(keys.map((key) => ({ type: 'put' as const, key, value: 'v' })));
+    const walBytes = (): number => db.stats().walBytesWritten;
+    let before = walBytes();
+    await db.clear({ gt: 'k0100', lte: 'k0200' });
+    await db.clear({ gte: 'k2000', lt: 'k2100' });
+    await db.clear({ gte: 'k0500', lt: 'k0400' });
+    assert.ok(walBytes() - before < 200, `three ranged clears wrote ${walBytes() - before} WAL bytes`);
+    assert.deepEqual(await db.keys().all(), keys.filter((key) => !(key > 'k0100' && key <= 'k0200') && !(key >= 'k2000' && key < 'k2100')));
+    before = walBytes();
+    await db.clear({ gte: 'k2900' });
+    await db.clear();
+    assert.ok(walBytes() - before < 200, `two unbounded clears wrote ${walBytes() - before} WAL bytes`);
+    assert.deepEqual(await db.keys().all(), []);
+    await db.put('k0001', 'after');
+    assert.deepEqual(await db.keys().all(), ['k0001']);
     await db.close();
   });
 

@@ -15,11 +15,14 @@ import { Rng } from '../../src/testing/rng.js';
 import { CrashPointFS } from '../../sim/crash-point-fs.js';
 import { exploreCrashPoints, type CrashPointCase, type CrashPointContext } from '../../sim/crash-points.js';
 import { DIR } from '../../sim/simulate.js';
-import { WorkloadGen, keyOf, type WorkloadShape } from '../../sim/workload.js';
+import { SIM_EPOCH_MS, WorkloadGen, batchOpOf, keyOf, type WorkloadShape } from '../../sim/workload.js';
 import { CrashableFS } from '../../src/testing/crashable-fs.js';
+import { checkCheckpointTarget } from '../../sim/checkpoint-oracle.js';
+import { Violation, type CrashMark } from '../../sim/oracle.js';
+import { listBackups, purgeOldBackups, restoreBackup, verifyBackup } from '../../src/backup/backup-engine.js';
 
 const VARIANTS = Number(process.env['CRASH_POINT_VARIANTS'] ?? 1);
-const SHAPE: WorkloadShape = { keyCount: 64, hotKeyCount: 16, syncProbability: 0.5, deleteProbability: 0.2, batchProbability: 0.25, padBytesMax: 120 };
+const SHAPE: WorkloadShape = { keyCount: 64, hotKeyCount: 16, syncProbability: 0.5, deleteProbability: 0.2, batchProbability: 0.25, padBytesMax: 120, rangeDeleteProbability: 0.25 };
 const KEYS = Array.from({ length: SHAPE.keyCount }, (_, i) => keyOf(i));
 
 const TINY: Options = {
@@ -40,9 +43,12 @@ const TINY: Options = {
 /** A memtable large enough that only explicit flushes write tables. */
 const MANUAL: Options = { ...TINY, memtableSizeBytes: 256 * 1024, autoCompaction: false };
 
-/** A deterministic stream of writes, the same for every run of a case. */
+/**
+ * A deterministic stream of writes, the same for every run of a case; some puts
+ * expire (far in the future, or before they are written: sim/workload.ts).
+ */
 function writes(shape = SHAPE): { next(sync?: boolean): ReturnType<WorkloadGen['nextWrite']> } {
-  const gen = new WorkloadGen(new Rng(0x5eed), shape);
+  const gen = new WorkloadGen(new Rng(0x5eed), shape, new Rng(0x7717));
   let writeId = 1;
   return {
     next(sync) {
@@ -73,7 +79,7 @@ async function writesBeforeRotation(): Promise<number> {
   const stream = writes();
   let count = 0;
   while (logs === 0) {
-    await db.write(stream.next().ops.map((op) => (op.type === 'put' ? { type: 'put' as const, key: op.key, value: op.value } : { type: 'delete' as const, key: op.key })));
+    await db.write(stream.next().ops.map(batchOpOf));
     count++;
   }
   await db.close();
@@ -197,6 +203,187 @@ const cases: { testCase: CrashPointCase; hallmark: RegExp }[] = [
   },
 ];
 
+// The expiry paths: a table whose data expired after it reached the last level is
+// rewritten in place (compactRange's rewrite, the picker's last-level case), and
+// an L0 table of expired data is picked by its expiry alone. The clock stands at 0
+// while setup writes, so the stream's expired puts (expiresAt before SIM_EPOCH_MS)
+// are live then and reach the tables; it moves to SIM_EPOCH_MS before the
+// operation, and every crash state reopens at that time, where the oracle's
+// reading of them (deletes) holds.
+const caseTime = { ms: 0 };
+const EXPIRY: Options = { ...MANUAL, levelCountMax: 2, clock: () => caseTime.ms };
+cases.push({
+  // The rewritten table's outputs, then the input removed.
+  hallmark: /^create .*\.sst$[^]*^remove .*\.sst$/m,
+  testCase: {
+    name: 'rewriting an expired last-level table in place',
+    options: EXPIRY,
+    setup: async (ctx) => {
+      caseTime.ms = 0;
+      const db = await open(ctx, EXPIRY);
+      await writeSome(ctx, db, writes(), 80);
+      await db.compactRange();
+      caseTime.ms = SIM_EPOCH_MS;
+      return db;
+    },
+    operation: async (_ctx, db) => {
+      // Nothing above the last level: only the rewrite in place can run.
+      assert.deepEqual(db!.levelFileCounts().slice(0, 1), [0]);
+      await db!.compactRange();
+      return db;
+    },
+  },
+});
+const AUTO_EXPIRY: Options = { ...EXPIRY, levelCountMax: 3, autoCompaction: true, l0CompactionTrigger: 100, l0SlowdownTrigger: 100, l0StopTrigger: 100 };
+cases.push({
+  hallmark: /^create .*\.sst$[^]*^remove .*\.sst$/m,
+  testCase: {
+    name: 'an L0 table picked for its expired data alone',
+    options: AUTO_EXPIRY,
+    setup: async (ctx) => {
+      caseTime.ms = 0;
+      const db = await open(ctx, AUTO_EXPIRY);
+      await writeSome(ctx, db, writes(), 60);
+      return db;
+    },
+    operation: async (ctx, db) => {
+      caseTime.ms = SIM_EPOCH_MS;
+      // The flush schedules compactions: no level scores 1, so only the expired L0 table's earliest expiry picks it.
+      const compacted = new Promise<void>((resolve) => db!.once('compaction', () => resolve()));
+      await db!.flush();
+      await compacted;
+      return db;
+    },
+  },
+});
+
+// A checkpoint (src/db/checkpoint.ts) with writes in flight: the source stays
+// intact, and the target either does not open as a database or is complete.
+const CHECKPOINT_TARGET = '/backups/checkpoint';
+let checkpointCalled: CrashMark | undefined;
+const checkpointOutcomes = { absent: 0, complete: 0 };
+cases.push({
+  hallmark: /^mkdir \/backups\/checkpoint$[^]*^link .*\.sst -> \/backups\/checkpoint\/\d+\.sst$[^]*^rename .*\/backups\/checkpoint\/CURRENT$/m,
+  testCase: {
+    name: 'checkpoint',
+    options: MANUAL,
+    setup: async (ctx) => {
+      const db = await open(ctx, MANUAL);
+      const stream = writes();
+      for (let round = 0; round < 3; round++) {
+        await writeSome(ctx, db, stream, 30);
+        await db.flush();
+      }
+      await writeSome(ctx, db, stream, 10);
+      return db;
+    },
+    operation: async (ctx, db) => {
+      const stream = writes();
+      for (let i = 0; i < 100; i++) stream.next();
+      const pending = [ctx.write(db!, stream.next(false))];
+      checkpointCalled = ctx.history.mark();
+      const checkpoint = db!.checkpoint(CHECKPOINT_TARGET);
+      // Writes go on while it runs, synced and not.
+      pending.push(ctx.write(db!, stream.next(true)), ctx.write(db!, stream.next(false)));
+      await checkpoint;
+      await Promise.all(pending);
+      return db;
+    },
+    checkOther: async (clone, history, mark, where) => {
+      const outcome = await checkCheckpointTarget(clone, CHECKPOINT_TARGET, history, checkpointCalled!, mark.issued, KEYS, MANUAL, where);
+      checkpointOutcomes[outcome]++;
+    },
+  },
+});
+
+// A backup with writes in flight (src/backup/): the earlier backup stays whole and
+// restorable, and the new one is either not listed or whole and restorable.
+const BACKUP_DIR = '/backups/engine';
+const backupCalls: CrashMark[] = [];
+const backupOutcomes = { listed: 0, absent: 0 };
+
+/** In a crash state: every listed backup verifies, and restores to a prefix holding what was acknowledged before its call. */
+async function checkBackups(clone: CrashableFS, history: CrashPointContext['history'], mark: CrashMark, where: string): Promise<number[]> {
+  const infos = await listBackups(BACKUP_DIR, { fs: clone });
+  for (const info of infos) {
+    await verifyBackup(BACKUP_DIR, info.id, { fs: clone });
+    const target = `/restored-${info.id}`;
+    await restoreBackup(BACKUP_DIR, info.id, target, { fs: clone });
+    const atCall = backupCalls[info.id - 1]!;
+    await checkCheckpointTarget(clone, target, history, atCall, mark.issued, KEYS, MANUAL, `${where}: backup ${info.id}`);
+  }
+  return infos.map((info) => info.id);
+}
+
+cases.push({
+  hallmark: /^rename .*\/backups\/engine\/shared\/.*\.sst\.tmp -> [^]*^rename .*\/backups\/engine\/meta\/0000000002\.tmp -> /m,
+  testCase: {
+    name: 'backup',
+    options: MANUAL,
+    setup: async (ctx) => {
+      const db = await open(ctx, MANUAL);
+      const stream = writes();
+      await writeSome(ctx, db, stream, 40);
+      await db.flush();
+      backupCalls.push(ctx.history.mark());
+      await db.backup(BACKUP_DIR);
+      await writeSome(ctx, db, stream, 40);
+      return db;
+    },
+    operation: async (ctx, db) => {
+      const stream = writes();
+      for (let i = 0; i < 80; i++) stream.next();
+      const pending = [ctx.write(db!, stream.next(false))];
+      backupCalls.push(ctx.history.mark());
+      const backup = db!.backup(BACKUP_DIR);
+      pending.push(ctx.write(db!, stream.next(true)), ctx.write(db!, stream.next(false)));
+      await backup;
+      await Promise.all(pending);
+      return db;
+    },
+    checkOther: async (clone, history, mark, where) => {
+      const ids = await checkBackups(clone, history, mark, where);
+      if (!ids.includes(1)) throw new Violation(`${where}: the earlier backup is gone (${ids.join(', ')})`);
+      backupOutcomes[ids.includes(2) ? 'listed' : 'absent']++;
+    },
+  },
+});
+
+// Purging old backups: a crash never leaves a listed backup naming a removed table.
+const PURGE_DIR = '/backups/purge';
+cases.push({
+  hallmark: /^remove .*\/backups\/purge\/meta\/0000000001$[^]*^remove .*\/backups\/purge\/shared\/.*\.sst$/m,
+  testCase: {
+    name: 'purging old backups',
+    options: MANUAL,
+    setup: async (ctx) => {
+      const db = await open(ctx, MANUAL);
+      const stream = writes();
+      for (let round = 0; round < 3; round++) {
+        await writeSome(ctx, db, stream, 30);
+        await db.compactRange();
+        await db.backup(PURGE_DIR);
+      }
+      return db;
+    },
+    operation: async (_ctx, db) => {
+      await purgeOldBackups(PURGE_DIR, 1, { fs: _ctx.fs });
+      return db;
+    },
+    checkOther: async (clone, _history, _mark, where) => {
+      const infos = await listBackups(PURGE_DIR, { fs: clone });
+      if (!infos.some((info) => info.id === 3)) throw new Violation(`${where}: the newest backup is gone`);
+      for (const info of infos) {
+        try {
+          await verifyBackup(PURGE_DIR, info.id, { fs: clone });
+        } catch (err) {
+          throw new Violation(`${where}: backup ${info.id} is listed but does not verify: ${String(err)}`);
+        }
+      }
+    },
+  },
+});
+
 // Not one of the brief's operations, but the state keep-blocks and garbage-blocks
 // are made for: many unsynced records over several 4 KiB pages, where a damaged
 // page can be followed by intact ones (which recovery must drop, not apply).
@@ -253,6 +440,14 @@ describe('exhaustive crash points: every mutating file operation, every crash mo
       const log = report.log.map((record) => `${record.op} ${record.path}`).join('\n');
       assert.match(log, hallmark, `${testCase.name} did not do what it is named after`);
       assert.deepEqual(report.violations.slice(0, 5), [], `${report.violations.length} of ${report.reopens} crash states broke the oracle`);
+      if (testCase.name === 'backup') {
+        console.log(`# new backup: listed in ${backupOutcomes.listed} crash states, absent in ${backupOutcomes.absent}`);
+        assert.ok(backupOutcomes.listed > 0 && backupOutcomes.absent > 0, 'the crash states cover both outcomes');
+      }
+      if (testCase.name === 'checkpoint') {
+        console.log(`# checkpoint targets: ${checkpointOutcomes.absent} not a database, ${checkpointOutcomes.complete} complete`);
+        assert.ok(checkpointOutcomes.absent > 0 && checkpointOutcomes.complete > 0, 'the crash states cover both outcomes');
+      }
     });
   }
 });

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { CorruptionError } from '../../src/errors.js';
 import { EntryType, encodeInternalKey } from '../../src/keys.js';
 import { decodeFooter, encodeFooter, type Footer } from '../../src/sstable/footer.js';
-import { FOOTER_BYTES, TABLE_FORMAT_VERSION, TABLE_FORMAT_VERSION_PREFIX_FILTER } from '../../src/sstable/format.js';
+import { FOOTER_BYTES, TABLE_FORMAT_VERSION, TABLE_FORMAT_VERSION_PREFIX_FILTER, TABLE_FORMAT_VERSION_RANGE_DEL_EXPIRY } from '../../src/sstable/format.js';
 import { decodeProperties, encodeProperties, type TableProperties } from '../../src/sstable/properties.js';
 
 const FILE = '000011.sst';
@@ -59,13 +59,15 @@ describe('footer', () => {
     assert.deepEqual(decodeFooter(encodeFooter(exact), FILE_SIZE, FILE), exact);
   });
 
-  it('reads format versions 1 and 2; another is a CorruptionError naming both, even with a good checksum', () => {
-    const v2 = { ...FOOTER, formatVersion: TABLE_FORMAT_VERSION_PREFIX_FILTER };
-    assert.deepEqual(decodeFooter(encodeFooter(v2), FILE_SIZE, FILE), v2);
-    for (const formatVersion of [0, 3, 0xffffffff]) {
+  it('reads format versions 1, 2 and 3; another is a CorruptionError naming them, even with a good checksum', () => {
+    for (const formatVersion of [TABLE_FORMAT_VERSION_PREFIX_FILTER, TABLE_FORMAT_VERSION_RANGE_DEL_EXPIRY]) {
+      const footer = { ...FOOTER, formatVersion };
+      assert.deepEqual(decodeFooter(encodeFooter(footer), FILE_SIZE, FILE), footer);
+    }
+    for (const formatVersion of [0, 4, 0xffffffff]) {
       assert.throws(
         () => decodeFooter(encodeFooter({ ...FOOTER, formatVersion }), FILE_SIZE, FILE),
-        (error) => isCorruptionAt(FOOTER_OFFSET)(error) && /unsupported table format version \d+ \(this release reads 1 and 2\)/.test((error as Error).message),
+        (error) => isCorruptionAt(FOOTER_OFFSET)(error) && /unsupported table format version \d+ \(this release reads 1, 2, 3\)/.test((error as Error).message),
       );
     }
   });
@@ -87,6 +89,10 @@ const PROPERTIES: TableProperties = {
   bloomBitsPerKey: 10,
   compression: 'snappy',
   bloomPrefixBytes: 0,
+  rangeDelBlock: undefined,
+  rangeDeletionCount: 0,
+  expiringEntryCount: 0,
+  expiryMinMs: 0,
 };
 const PROPERTIES_V2: TableProperties = { ...PROPERTIES, formatVersion: TABLE_FORMAT_VERSION_PREFIX_FILTER, bloomPrefixBytes: 6 };
 
@@ -103,8 +109,8 @@ describe('properties block', () => {
     assert.equal(contents.readUInt32LE(69), 6);
     assert.deepEqual(contents.subarray(73), encodeProperties(PROPERTIES).subarray(69), 'the keys follow, as in version 1');
     assert.deepEqual(decodeProperties(contents, TABLE_FORMAT_VERSION_PREFIX_FILTER, FILE, 500), PROPERTIES_V2);
-    assert.throws(() => encodeProperties({ ...PROPERTIES_V2, bloomPrefixBytes: 0 }), /exactly in format version 2/);
-    assert.throws(() => encodeProperties({ ...PROPERTIES, bloomPrefixBytes: 3 }), /exactly in format version 2/);
+    assert.throws(() => encodeProperties({ ...PROPERTIES_V2, bloomPrefixBytes: 0 }), /lowest format version/);
+    assert.throws(() => encodeProperties({ ...PROPERTIES, bloomPrefixBytes: 3 }), /lowest format version/);
     const cases: [string, Buffer][] = [
       ['prefix 0', Buffer.concat([contents.subarray(0, 69), Buffer.alloc(4), contents.subarray(73)])],
       ['prefix without a filter', Buffer.concat([contents.subarray(0, 64), Buffer.alloc(4), contents.subarray(68)])],
@@ -114,6 +120,54 @@ describe('properties block', () => {
     for (const [name, bad] of cases) {
       assert.throws(() => decodeProperties(bad, TABLE_FORMAT_VERSION_PREFIX_FILTER, FILE, 500), isCorruptionAt(500), name);
     }
+  });
+
+  it('format version 3 adds the range-del handle, its count, and the expiring entries\' count and earliest expiry at 73, before the keys', () => {
+    const v3: TableProperties = {
+      ...PROPERTIES,
+      formatVersion: TABLE_FORMAT_VERSION_RANGE_DEL_EXPIRY,
+      rangeDelBlock: { offset: 7700, size: 300 },
+      rangeDeletionCount: 12,
+      expiringEntryCount: 40,
+      expiryMinMs: 1_765_000_000_000,
+    };
+    const contents = encodeProperties(v3);
+    assert.equal(contents.length, 113 + 1 + 16 + 1 + 13);
+    assert.equal(contents.readUInt32LE(69), 0, 'bloomPrefixBytes may be 0 in version 3');
+    assert.deepEqual(
+      [73, 81, 89, 97, 105].map((at) => contents.readUInt32LE(at) + contents.readUInt32LE(at + 4) * 2 ** 32),
+      [7700, 300, 12, 40, 1_765_000_000_000],
+    );
+    assert.deepEqual(contents.subarray(113), encodeProperties(PROPERTIES).subarray(69), 'the keys follow, as in version 1');
+    assert.deepEqual(decodeProperties(contents, TABLE_FORMAT_VERSION_RANGE_DEL_EXPIRY, FILE, 500), v3);
+    const onlyRangeDeletes = { ...v3, entryCount: 0, tombstoneCount: 0, rawKeyBytes: 0, rawValueBytes: 0, dataBlockCount: 0, expiringEntryCount: 0, expiryMinMs: 0 };
+    assert.deepEqual(decodeProperties(encodeProperties(onlyRangeDeletes), 3, FILE, 500), onlyRangeDeletes, 'a table may hold range tombstones only');
+    const withPrefix = { ...v3, bloomPrefixBytes: 4 };
+    assert.deepEqual(decodeProperties(encodeProperties(withPrefix), 3, FILE, 500), withPrefix);
+    assert.throws(() => encodeProperties({ ...v3, formatVersion: TABLE_FORMAT_VERSION_PREFIX_FILTER }), /lowest format version/);
+    assert.throws(() => encodeProperties({ ...PROPERTIES, formatVersion: 3 }), /lowest format version/);
+    const put = (at: number, value: number) => (b: Buffer) => {
+      b.writeUInt32LE(value % 2 ** 32, at);
+      b.writeUInt32LE(Math.floor(value / 2 ** 32), at + 4);
+    };
+    const mutate = (fn: (b: Buffer) => void): Buffer => {
+      const copy = Buffer.from(contents);
+      fn(copy);
+      return copy;
+    };
+    const cases: [string, Buffer][] = [
+      ['a handle without tombstones', mutate(put(89, 0))],
+      ['tombstones without a handle', mutate((b) => (put(73, 0)(b), put(81, 0)(b)))],
+      ['an earliest expiry without expiring entries', mutate(put(97, 0))],
+      ['neither range tombstones nor expiring entries', mutate((b) => b.fill(0, 73, 113))],
+      ['more tombstones and expiring entries than entries', mutate(put(97, 995))],
+      ['no entries but data blocks', encodeProperties({ ...onlyRangeDeletes, dataBlockCount: 1 })],
+      ['no entries and no range tombstones', mutate((b) => (put(0, 0)(b), put(8, 0)(b), put(32, 0)(b), put(97, 0)(b), put(105, 0)(b), put(73, 0)(b), put(81, 0)(b), put(89, 0)(b)))],
+      ['a prefix without a filter', encodeProperties({ ...withPrefix, bloomBitsPerKey: 0 })],
+      ['too short for the version 3 fields', contents.subarray(0, 112)],
+      ['a version 2 block read as version 3', encodeProperties(PROPERTIES_V2)],
+    ];
+    for (const [name, bad] of cases) assert.throws(() => decodeProperties(bad, TABLE_FORMAT_VERSION_RANGE_DEL_EXPIRY, FILE, 500), isCorruptionAt(500), name);
   });
 
   it('short, trailing or inconsistent contents are a CorruptionError at the block offset', () => {

@@ -12,6 +12,7 @@ import { TABLE_FLUSH_ADVISED_BYTES, TABLE_WRITE_CHUNK_BYTES, TableBuilder, type 
 import type { TableReader } from '../../src/sstable/table-reader.js';
 import { GOLDEN_ENTRIES, GOLDEN_OPTIONS } from './golden-table.js';
 import { MemoryWritableFile } from './memory-file.js';
+import { encodeRangeDelBlock } from '../../src/sstable/range-del-block.js';
 import { SeededRandom, testSeed } from '../helpers.js';
 import { countFalsePositives } from './false-positives.js';
 import { TABLE_FILE_NAME, buildTable, dataBlockHandles, entry, expectedGet, openTable, randomEntries, type TestEntry } from './table-fixture.js';
@@ -310,6 +311,50 @@ describe('table round trips', () => {
     const unfiltered = openTable((await buildTable(entries, { bloomBitsPerKey: 0, bloomPrefixBytes: 3 })).bytes);
     assert.equal(unfiltered.properties.formatVersion, 1, 'no filter, no prefix filter');
     assert.equal(unfiltered.bloomPrefixBytes, 0);
+  });
+
+  it('expiring entries and a range-del block make a table of format version 3 that records them', async () => {
+    const expiring = (expiresAtMs: number, value: string): Buffer => {
+      const out = Buffer.alloc(8 + value.length);
+      out.writeUInt32LE(expiresAtMs % 2 ** 32, 0);
+      out.writeUInt32LE(Math.floor(expiresAtMs / 2 ** 32), 4);
+      out.write(value, 8);
+      return out;
+    };
+    const entries = [
+      entry('a', 5, EntryType.PUT_EXPIRING, expiring(1_765_000_000_500, 'x')),
+      entry('b', 6, EntryType.PUT, 'y'),
+      entry('c', 7, EntryType.PUT_EXPIRING, expiring(1_765_000_000_000, 'z')),
+      entry('d', 8, EntryType.DELETE),
+    ];
+    const withExpiry = openTable((await buildTable(entries)).bytes).properties;
+    assert.equal(withExpiry.formatVersion, 3);
+    assert.deepEqual([withExpiry.expiringEntryCount, withExpiry.expiryMinMs, withExpiry.rangeDeletionCount], [2, 1_765_000_000_000, 0]);
+    assert.equal(withExpiry.rangeDelBlock, undefined);
+
+    // Three tombstones: [b, c) at 9 and 4, [c, e) at 9.
+    const fragments = [
+      { start: Buffer.from('b'), end: Buffer.from('c'), seqs: [9, 4] },
+      { start: Buffer.from('c'), end: Buffer.from('e'), seqs: [9] },
+    ];
+    const { contents, count } = encodeRangeDelBlock(fragments);
+    const file = new MemoryWritableFile();
+    const builder = new TableBuilder(file, { bloomPrefixBytes: 1 });
+    for (const e of entries.filter((e) => e.type !== EntryType.PUT_EXPIRING)) builder.add(e.key, e.value);
+    const bounds = { smallestKey: encodeInternalKey(Buffer.from('b'), 9, EntryType.RANGE_DELETE), largestKey: encodeInternalKey(Buffer.from('e'), SEQUENCE_MAX, EntryType.RANGE_DELETE) };
+    await builder.finish({ rangeDelBlock: { contents, count, ...bounds, smallestSeq: 4, largestSeq: 9 } });
+    const bytes = file.contents();
+    const properties = openTable(bytes).properties;
+    assert.equal(properties.formatVersion, 3);
+    assert.deepEqual([properties.rangeDeletionCount, properties.expiringEntryCount, properties.expiryMinMs, properties.bloomPrefixBytes], [3, 0, 0, 1]);
+    const handle = properties.rangeDelBlock!;
+    assert.deepEqual(bytes.subarray(handle.offset, handle.offset + handle.size), contents, 'the block lies where its handle says');
+    assert.equal(bytes[handle.offset + handle.size], CompressionType.NONE);
+    assert.match(openTable(bytes).layout(), new RegExp(`\nrange-del: offset ${handle.offset}, size ${contents.length} \\+ 5, none, tombstones 3\n`));
+    assert.match(openTable((await buildTable(entries)).bytes).layout(), /\n  expiring entries 2, earliest expiry 1765000000000 ms\n/);
+
+    const plain = openTable((await buildTable(entries.filter((e) => e.type !== EntryType.PUT_EXPIRING))).bytes).properties;
+    assert.equal(plain.formatVersion, 1, 'without either a table stays at version 1');
   });
 
   it('a bloom miss answers get() without reading a data block', async () => {

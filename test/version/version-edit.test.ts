@@ -1,7 +1,8 @@
 /** Version edits: a round trip, and decoded keys that own their bytes. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeVersionEdit, emptyEdit, encodeVersionEdit } from '../../src/version/version-edit.js';
+import { EditTag, decodeVersionEdit, emptyEdit, encodeVersionEdit } from '../../src/version/version-edit.js';
+import { CorruptionError } from '../../src/errors.js';
 import { EntryType, encodeInternalKey } from '../../src/keys.js';
 
 describe('version edit', () => {
@@ -30,5 +31,25 @@ describe('version edit', () => {
         assert.equal(key.buffer.byteLength, key.length, 'a key crossing to the worker carries only itself');
       }
     }
+  });
+
+  it("records a new file's earliest expiry in a fileExpiry field right after it, and rejects one that follows no such file", () => {
+    const edit = emptyEdit();
+    const file = (fileNumber: number) => ({
+      level: 1,
+      fileNumber,
+      sizeBytes: 100,
+      smallestSeq: 1,
+      largestSeq: 2,
+      smallest: encodeInternalKey(Buffer.from('a'), 2, EntryType.PUT),
+      largest: encodeInternalKey(Buffer.from('b'), 1, EntryType.PUT),
+    });
+    edit.newFiles.push({ ...file(5), expiryMinMs: 1_700_000_000_123 }, file(6));
+    const encoded = encodeVersionEdit(edit);
+    assert.deepEqual(decodeVersionEdit(encoded, 'MANIFEST-000001', 0), edit);
+    // Golden bytes of the field: tag 7, fileNumber 5, expiryMinMs.
+    assert.ok(encoded.includes(Buffer.from('07' + '0500000000000000' + '7b68e5cf8b010000', 'hex')));
+    const orphan = Buffer.concat([Buffer.from([3, EditTag.FILE_EXPIRY]), Buffer.from('0900000000000000' + '0100000000000000', 'hex')]);
+    assert.throws(() => decodeVersionEdit(orphan, 'MANIFEST-000002', 40), (err: unknown) => err instanceof CorruptionError && err.offset === 40 && /file expiry/.test(err.message));
   });
 });

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { CHUNK_HEADER_BYTES, LOG_BLOCK_BYTES, maskCrc, unmaskCrc } from '../../src/wal/log-format.js';
 import { readLogEvents } from '../../src/wal/log-reader.js';
 import { encodeFileHeader, frameLog, frameRecord, framedSize } from '../../src/wal/log-writer.js';
+import { encodeExpiringValue } from '../../src/util/expiring-value.js';
 import { decodeWriteGroup, encodeWriteGroup, opEncodedBytes, type WriteOp } from '../../src/wal/write-group.js';
 import { EntryType } from '../../src/keys.js';
 import { CorruptionError } from '../../src/errors.js';
@@ -111,7 +112,7 @@ describe('log framing', () => {
   });
 
   it('encodes the file header record with magic, version and number', () => {
-    assert.equal(encodeFileHeader('SHLW', 7).toString('hex'), '01' + '53484c57' + '0100' + '0700000000000000');
+    assert.equal(encodeFileHeader('SHLW', 7).toString('hex'), '01' + '53484c57' + '0200' + '0700000000000000');
   });
 });
 
@@ -138,6 +139,20 @@ describe('write group', () => {
     assert.equal(decoded.ops[1]!.type, EntryType.DELETE);
   });
 
+  it('a range delete op is type 2, start and end each with a varint length, and round-trips', () => {
+    const range: WriteOp = { type: EntryType.RANGE_DELETE, key: Buffer.from('a'), value: Buffer.from('bc') };
+    const encoded = encodeWriteGroup(0, 9, [[range]], 1, opEncodedBytes(range));
+    assert.equal(encoded.subarray(21).toString('hex'), '02' + '01' + '61' + '02' + '6263');
+    const decoded = decodeWriteGroup(encoded, 'f', 0).ops[0]!;
+    assert.deepEqual([decoded.type, decoded.key.toString(), decoded.value.toString()], [EntryType.RANGE_DELETE, 'a', 'bc']);
+  });
+
+  it('a range delete whose start is past its end is a CorruptionError', () => {
+    const range: WriteOp = { type: EntryType.RANGE_DELETE, key: Buffer.from('b'), value: Buffer.from('a') };
+    const encoded = encodeWriteGroup(0, 9, [[range]], 1, opEncodedBytes(range));
+    assert.throws(() => decodeWriteGroup(encoded, 'the.log', 7), (err: unknown) => err instanceof CorruptionError && err.file === 'the.log' && err.offset === 7);
+  });
+
   it('rejects every truncation and a bad op type with CorruptionError naming the file and offset', () => {
     const encoded = encodeWriteGroup(0, 5, [ops], 2, bytes);
     for (let length = 0; length < encoded.length; length++) {
@@ -148,5 +163,23 @@ describe('write group', () => {
     const badType = Buffer.from(encoded);
     badType[21] = 9;
     assert.throws(() => decodeWriteGroup(badType, 'the.log', 0), CorruptionError);
+  });
+
+  it('encodes an expiring put as a PUT whose value starts with its expiry time (log format 2)', () => {
+    const op: WriteOp = { type: EntryType.PUT_EXPIRING, key: Buffer.from('k'), value: encodeExpiringValue(0x0102, Buffer.from('v')) };
+    const encoded = encodeWriteGroup(0, 1, [[op]], 1, opEncodedBytes(op));
+    assert.equal(encoded.subarray(21).toString('hex'), '03' + '01' + '6b' + '09' + '0201000000000000' + '76');
+    const decoded = decodeWriteGroup(encoded, 'f', 0, 2);
+    assert.equal(decoded.ops[0]!.type, EntryType.PUT_EXPIRING);
+    assert.deepEqual(decoded.ops[0]!.value, op.value);
+  });
+
+  it('an expiring put in a version-1 log, or one without its 8-byte expiry time, is corruption', () => {
+    const op: WriteOp = { type: EntryType.PUT_EXPIRING, key: Buffer.from('k'), value: encodeExpiringValue(5, Buffer.from('v')) };
+    const encoded = encodeWriteGroup(0, 1, [[op]], 1, opEncodedBytes(op));
+    assert.throws(() => decodeWriteGroup(encoded, 'old.log', 3, 1), (err: unknown) => err instanceof CorruptionError && /unknown type 3/.test(err.message));
+    const short: WriteOp = { type: EntryType.PUT_EXPIRING, key: Buffer.from('k'), value: Buffer.alloc(7) };
+    const shortEncoded = encodeWriteGroup(0, 1, [[short]], 1, opEncodedBytes(short));
+    assert.throws(() => decodeWriteGroup(shortEncoded, 'new.log', 3, 2), (err: unknown) => err instanceof CorruptionError && /expiry time/.test(err.message));
   });
 });

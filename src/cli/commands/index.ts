@@ -4,6 +4,7 @@
  * own in this folder exporting `register…(program, cliPath)`, and one line here.
  */
 import type { Command } from 'commander';
+import { registerBackupCommands } from './backup.js';
 import { registerCheckCommands } from './check.js';
 import { registerCrashtestCommands } from './crashtest.js';
 import { registerDataCommands } from './data.js';
@@ -19,5 +20,6 @@ export const COMMANDS: readonly CommandRegistration[] = [
   registerMaintenanceCommands,
   registerCheckCommands,
   registerDumpCommands,
+  (program) => registerBackupCommands(program, process),
   registerCrashtestCommands,
 ];
