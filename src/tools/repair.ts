@@ -23,10 +23,12 @@
  */
 import { basename } from 'node:path';
 import { CorruptionError, ShaleError, ioError } from '../errors.js';
-import { TABLE_FORMAT_VERSION, TABLE_FORMAT_VERSION_PREFIX_FILTER } from '../sstable/format.js';
+import { TABLE_FORMAT_VERSION, TABLE_FORMAT_VERSION_PREFIX_FILTER, TABLE_FORMAT_VERSION_RANGE_DEL_EXPIRY } from '../sstable/format.js';
+import { FragmentedTombstones, tombstonesOf } from '../rangedel/fragments.js';
+import { rangeDelBlockSpec } from '../rangedel/table-tombstones.js';
 import type { FileLock, FileSystem } from '../fs/file-system.js';
 import { CURRENT_FILE_NAME, LOCK_FILE_NAME, filePath, logFileName, parseFileName, tableFileName } from '../filenames.js';
-import { encodeInternalKey } from '../keys.js';
+import { INTERNAL_KEY_TRAILER_BYTES, SEQUENCE_MAX, encodeInternalKey, readTrailerSeq } from '../keys.js';
 import { MemTable } from '../memtable/memtable.js';
 import { resolveOptions, tableBuilderOptions, type ResolvedOptions } from '../options.js';
 import { writeTable } from '../compaction/flush.js';
@@ -49,7 +51,7 @@ import { progressTracker, type ProgressTracker, type ToolProgress } from './prog
  * dropping a tombstone brings back what it deleted: repair refuses it rather than
  * rewrite it. A version is added here once `salvage-writer.ts` copies its blocks.
  */
-export const SALVAGE_TABLE_FORMAT_VERSIONS: readonly number[] = [TABLE_FORMAT_VERSION, TABLE_FORMAT_VERSION_PREFIX_FILTER];
+export const SALVAGE_TABLE_FORMAT_VERSIONS: readonly number[] = [TABLE_FORMAT_VERSION, TABLE_FORMAT_VERSION_PREFIX_FILTER, TABLE_FORMAT_VERSION_RANGE_DEL_EXPIRY];
 
 /** The folder, inside the database directory, where repair moves the files it does not keep. */
 export const LOST_DIR_NAME = 'lost';
@@ -210,6 +212,7 @@ async function keepOrRewrite(run: RepairRun, meta: FileMeta): Promise<void> {
     return;
   }
   try {
+    const rangeDel = rangeDelBlockSpec(salvage.tombstones.fragments);
     const written = await writeSalvagedTables([salvage.source], {
       fs,
       dir,
@@ -217,6 +220,7 @@ async function keepOrRewrite(run: RepairRun, meta: FileMeta): Promise<void> {
       tableOptions: tableBuilderOptions(run.options, meta.level),
       targetFileSizeBytes: Infinity,
       newFileNumber: run.newFileNumber,
+      ...(rangeDel === undefined ? {} : { rangeDel }),
     });
     for (const table of written) run.state.files.set(table.fileNumber, table);
     report.tablesRewritten.push({ from: [name], to: written.map((table) => tableFileName(table.fileNumber)), entries: salvage.entries });
@@ -225,10 +229,12 @@ async function keepOrRewrite(run: RepairRun, meta: FileMeta): Promise<void> {
   }
 }
 
-/** What can be read of a table: a source of its entries, how many, and how to let go of it. */
+/** What can be read of a table: a source of its entries, how many, its range tombstones, and how to let go of it. */
 interface Salvage {
   source: EntrySource;
   entries: number;
+  /** Empty when the table's metadata (where its range-del block is named) is damaged: they are lost then. */
+  tombstones: FragmentedTombstones;
   close: () => Promise<void>;
 }
 
@@ -247,11 +253,15 @@ async function salvageSource(run: RepairRun, name: string, fileNumber: number, c
   if (!check.metadataIntact) {
     const scan = await scanTableBlocks(run.fs, path);
     if (scan.entries.length === 0) return undefined;
-    return { source: new ArrayEntries(scan.entries), entries: scan.entries.length, close: async () => undefined };
+    return { source: new ArrayEntries(scan.entries), entries: scan.entries.length, tombstones: FragmentedTombstones.EMPTY, close: async () => undefined };
   }
-  if (check.entryCount === 0) return undefined;
   const file = await run.fs.openRead(path);
-  return { source: IntactEntries.open(file, path, fileNumber)!, entries: check.entryCount, close: () => file.close() };
+  const source = IntactEntries.open(file, path, fileNumber)!;
+  if (check.entryCount === 0 && source.rangeTombstones.isEmpty) {
+    await file.close();
+    return undefined;
+  }
+  return { source, entries: check.entryCount, tombstones: source.rangeTombstones, close: () => file.close() };
 }
 
 /** Reads and checks table `name`, reporting progress. */
@@ -313,7 +323,8 @@ async function recoveryAccepts(run: RepairRun, fileNumber: number): Promise<bool
 /** Writes the logs' salvaged writes as one L0 table. */
 async function writeLogTable(run: RepairRun, memtable: MemTable): Promise<void> {
   const fileNumber = run.newFileNumber();
-  const table = await writeTable(run.fs, run.dir, fileNumber, 0, memtable.entries(), tableBuilderOptions(run.options, 0));
+  const rangeDel = rangeDelBlockSpec(memtable.rangeTombstones.fragments);
+  const table = await writeTable(run.fs, run.dir, fileNumber, 0, memtable.entries(), tableBuilderOptions(run.options, 0), rangeDel);
   if (table === undefined) return;
   run.state.files.set(table.fileNumber, table);
   run.report.logTable = tableFileName(table.fileNumber);
@@ -335,6 +346,10 @@ async function mergeEverything(run: RepairRun, tables: number[], memtable: MemTa
     }
     const logEntries = [...memtable.entries()].map(([key, value]) => [encodeInternalKey(key.key, key.seq, key.type), value] as const);
     const sources = [...salvages.map((salvage) => salvage.source), new ArrayEntries(logEntries)];
+    // Every entry there is meets every range tombstone there is here: the ones a newer
+    // tombstone covers are left out, and no tombstone needs to be kept.
+    const tombstones = FragmentedTombstones.of([...salvages.map((salvage) => salvage.tombstones), memtable.rangeTombstones].flatMap((list) => tombstonesOf(list.fragments)));
+    for (const tombstone of tombstonesOf(tombstones.fragments)) run.state.lastSequence = Math.max(run.state.lastSequence, tombstone.seq);
     const written = await writeSalvagedTables(sources, {
       fs,
       dir,
@@ -342,6 +357,7 @@ async function mergeEverything(run: RepairRun, tables: number[], memtable: MemTa
       tableOptions: tableBuilderOptions(run.options, 1),
       targetFileSizeBytes: run.options.targetFileSizeBytes,
       newFileNumber: run.newFileNumber,
+      deleted: (key) => deletedBy(tombstones, key),
     });
     for (const table of written) {
       run.state.files.set(table.fileNumber, table);
@@ -353,6 +369,13 @@ async function mergeEverything(run: RepairRun, tables: number[], memtable: MemTa
   } finally {
     for (const salvage of salvages) await salvage.close();
   }
+}
+
+/** Whether a range tombstone newer than the entry `internalKey` covers its user key. */
+function deletedBy(tombstones: FragmentedTombstones, internalKey: Buffer): boolean {
+  if (tombstones.isEmpty) return false;
+  const userKeyLength = internalKey.length - INTERNAL_KEY_TRAILER_BYTES;
+  return tombstones.coveringSeq(internalKey, SEQUENCE_MAX, 0, userKeyLength) > readTrailerSeq(internalKey, userKeyLength);
 }
 
 async function entryCount(run: RepairRun, table: FileMeta): Promise<number> {

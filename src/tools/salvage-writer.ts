@@ -1,7 +1,9 @@
 /**
  * Writes what `DB.repair` salvaged as new tables: the entries of the intact data
  * blocks of damaged tables (`IntactEntries`) and of the intact WAL records, merged
- * in internal-key order (docs/tools.md, "Repair"). Equal internal keys (the same
+ * in internal-key order (docs/tools.md, "Repair"), with a damaged table's range
+ * tombstones carried into its one rewritten table, or, when everything is merged,
+ * the entries they delete left out. Equal internal keys (the same
  * write found twice, as in the output of a repair that crashed) are written once.
  * Outputs are cut at `targetFileSizeBytes`, only between user keys, so that they
  * never overlap and may sit at one level below L0.
@@ -17,6 +19,8 @@ import { TableReader } from '../sstable/table-reader.js';
 import { TableOutput } from '../compaction/table-output.js';
 import type { FileMeta } from '../version/version-edit.js';
 import { blockEntries, dataBlockHandles } from './table-check.js';
+import type { FragmentedTombstones } from '../rangedel/fragments.js';
+import type { RangeDelBlockSpec } from '../rangedel/table-tombstones.js';
 
 /** A source of entries in internal-key order: `current` is the next one, undefined at the end. */
 export interface EntrySource {
@@ -52,6 +56,11 @@ export class IntactEntries implements EntrySource {
 
   get current(): readonly [Buffer, Buffer] | undefined {
     return this.#entries[this.#position];
+  }
+
+  /** The table's range tombstones (its range-del block, checked when the table was opened). */
+  get rangeTombstones(): FragmentedTombstones {
+    return this.#reader.rangeTombstones();
   }
 
   next(): void {
@@ -102,6 +111,10 @@ export interface SalvageTarget {
   /** Cut outputs at this size (at a user key boundary); Infinity for one table. */
   targetFileSizeBytes: number;
   newFileNumber: () => number;
+  /** Range tombstones for the one output (`targetFileSizeBytes` Infinity only): its range-del block. */
+  rangeDel?: RangeDelBlockSpec;
+  /** Entries (internal keys) to leave out: those a newer range tombstone deletes, when every table is merged. */
+  deleted?: (internalKey: Buffer) => boolean;
 }
 
 /** Entries merged between turns of the event loop. */
@@ -126,7 +139,7 @@ export async function writeSalvagedTables(sources: readonly EntrySource[], targe
     while (heap.size > 0) {
       const source = sources[heap.top()]!;
       const [key, value] = source.current!;
-      if (last === undefined || compareInternalKeys(last, key) !== 0) {
+      if ((last === undefined || compareInternalKeys(last, key) !== 0) && target.deleted?.(key) !== true) {
         if (output !== undefined && output.builder.approximateSizeBytes >= target.targetFileSizeBytes && !sameUserKey(last!, key)) {
           written.push(await output.finish(target.level));
           output = undefined;
@@ -141,7 +154,9 @@ export async function writeSalvagedTables(sources: readonly EntrySource[], targe
       else heap.topChanged();
       if (++count % ENTRIES_BETWEEN_TURNS === 0) await nextTurn();
     }
-    if (output !== undefined) written.push(await output.finish(target.level));
+    // Tombstones without a surviving entry still make a table: they hide older versions below it.
+    if (output === undefined && target.rangeDel !== undefined) output = await TableOutput.create(target.fs, target.dir, target.newFileNumber(), target.tableOptions);
+    if (output !== undefined) written.push(await output.finish(target.level, target.rangeDel === undefined ? {} : { rangeDelBlock: target.rangeDel }));
   } catch (err) {
     await output?.discard();
     throw ioError('writing salvaged entries', err);
