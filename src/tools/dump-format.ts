@@ -4,7 +4,7 @@
  * `ENTRY_TYPES`.
  */
 import { EntryType, INTERNAL_KEY_TRAILER_BYTES, SEQUENCE_MAX, readTrailerSeq, readTrailerType } from '../keys.js';
-import { readUint64 } from '../util/coding.js';
+import { EXPIRY_BYTES, readExpiry } from '../util/expiring-value.js';
 
 /** How bytes (keys and values) are shown: `readable` quotes printable ASCII and shows anything else as `0x` hex. */
 export type BytesEncoding = 'readable' | 'utf8' | 'hex' | 'base64';
@@ -26,10 +26,10 @@ export const ENTRY_TYPES: Readonly<Record<number, EntryTypeShape>> = {
   [EntryType.PUT_EXPIRING]: { name: 'PUT_EXPIRING', showValue: showExpiring },
 };
 
-/** A PUT_EXPIRING value: `expiresAtMs u64le ‖ value`. */
+/** A PUT_EXPIRING value: its expiry time and the value behind it (docs/format.md, "Expiring values"). */
 function showExpiring(value: Buffer, encoding: BytesEncoding): Record<string, string | number> {
-  if (value.length < 8) return { damagedValue: showBytes(value, encoding) };
-  return { expiresAtMs: readUint64(value, 0), value: showBytes(value.subarray(8), encoding) };
+  if (value.length < EXPIRY_BYTES) return { damagedValue: showBytes(value, encoding) };
+  return { value: showBytes(value.subarray(EXPIRY_BYTES), encoding), expiresAtMs: readExpiry(value) };
 }
 
 /** The fields of a value of entry type `type` (`value` as is for a type this release does not know). */
@@ -39,12 +39,12 @@ export function showValue(type: number, value: Buffer, encoding: BytesEncoding):
   return shape.showValue?.(value, encoding) ?? {};
 }
 
-/** The fields as text: `= value`, `.. end`, `= value (expires at N)`. */
+/** The fields as text: `= value`, `.. end`, `= value (expires at N)` (N in ms since the epoch). */
 export function valueText(fields: Readonly<Record<string, unknown>>): string {
   const parts: string[] = [];
   if ('value' in fields) parts.push(`= ${String(fields['value'])}`);
   if ('end' in fields) parts.push(`.. ${String(fields['end'])}`);
-  if ('expiresAtMs' in fields) parts.push(`(expires at ${String(fields['expiresAtMs'])} ms)`);
+  if ('expiresAtMs' in fields) parts.push(`(expires at ${String(fields['expiresAtMs'])})`);
   if ('damagedValue' in fields) parts.push(`= ${String(fields['damagedValue'])} (too short for an expiry)`);
   return parts.length === 0 ? '' : ` ${parts.join(' ')}`;
 }

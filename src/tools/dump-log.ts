@@ -115,7 +115,7 @@ function recordLines(record: DumpedRecord): string[] {
         lines.push(
           `  add L${String(meta['level'])} table ${String(meta['fileNumber'])}: ${String(meta['sizeBytes'])} bytes, seq ${String(meta['smallestSeq'])}..${String(meta['largestSeq'])}, ` +
             `${internalKeyText(meta['smallest'] as ShownKey)} .. ${internalKeyText(meta['largest'] as ShownKey)}` +
-            ('expiryMinMs' in meta ? `, earliest expiry ${String(meta['expiryMinMs'])} ms` : ''),
+            ('expiryMinMs' in meta ? `, earliest expiry ${String(meta['expiryMinMs'])}` : ''),
         );
       }
       return lines;

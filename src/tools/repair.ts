@@ -320,7 +320,7 @@ async function recoveryAccepts(run: RepairRun, fileNumber: number): Promise<bool
   }
 }
 
-/** Writes the logs' salvaged writes as one L0 table. */
+/** Writes the logs' salvaged writes, range deletes included (as open's recovery does), as one L0 table. */
 async function writeLogTable(run: RepairRun, memtable: MemTable): Promise<void> {
   const fileNumber = run.newFileNumber();
   const rangeDel = rangeDelBlockSpec(memtable.rangeTombstones.fragments);

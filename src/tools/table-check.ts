@@ -14,6 +14,7 @@ import { FOOTER_BYTES, TABLE_FORMAT_VERSIONS_READ, TABLE_MAGIC } from '../sstabl
 import { crc32 } from '../util/crc32.js';
 import type { RandomAccessFile, FileSystem } from '../fs/file-system.js';
 import { EntryType, INTERNAL_KEY_TRAILER_BYTES, compareInternalKeys, readTrailerSeq, readTrailerType } from '../keys.js';
+import { EXPIRY_BYTES } from '../util/expiring-value.js';
 import { decodeBlockHandle, type BlockHandle } from '../sstable/block-handle.js';
 import { bytewiseComparator, internalKeyComparator } from '../sstable/comparator.js';
 import type { Block } from '../sstable/block-reader.js';
@@ -169,7 +170,9 @@ export function checkedEntries(block: Block, previous: Buffer | undefined): [Buf
     if (!DATA_ENTRY_TYPES.has(type)) fail(`entry type ${type} in a data block`);
     if (readTrailerSeq(key, userKeyLength) < 0) fail('sequence number beyond 2^53');
     if (previous !== undefined && compareInternalKeys(previous, key) >= 0) fail('keys out of order');
-    entries.push([key, iterator.value()]);
+    const value = iterator.value();
+    if (type === EntryType.PUT_EXPIRING && value.length < EXPIRY_BYTES) fail('an expiring entry without its expiry time');
+    entries.push([key, value]);
     previous = key;
   }
   if (entries.length === 0) fail('empty data block');
