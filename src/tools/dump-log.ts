@@ -12,7 +12,7 @@ import { parseFileName } from '../filenames.js';
 import { MANIFEST_MAGIC, WAL_MAGIC } from '../wal/log-format.js';
 import type { FileMeta, VersionEdit } from '../version/version-edit.js';
 import type { WriteGroup } from '../wal/write-group.js';
-import { ENTRY_TYPES, entryTypeName, internalKeyText, showBytes, showInternalKey, showValue, type BytesEncoding, type ShownKey } from './dump-format.js';
+import { entryTypeName, internalKeyText, showBytes, showInternalKey, showValue, valueText, type BytesEncoding, type ShownKey } from './dump-format.js';
 import { readLogRecords, type LogRecord } from './log-records.js';
 
 /** One record of a dumped log, ready for `JSON.stringify`. */
@@ -59,11 +59,12 @@ function dumpRecord(record: LogRecord, encoding: BytesEncoding): DumpedRecord {
 }
 
 function dumpGroup(group: WriteGroup, encoding: BytesEncoding): Record<string, unknown> {
-  const ops = group.ops.map((op, index) => {
-    const shown: Record<string, unknown> = { seq: group.firstSeq + index, type: entryTypeName(op.type), key: showBytes(op.key, encoding) };
-    if (ENTRY_TYPES[op.type]?.hasValue !== false) Object.assign(shown, showValue(op.type, op.value, encoding));
-    return shown;
-  });
+  const ops = group.ops.map((op, index) => ({
+    seq: group.firstSeq + index,
+    type: entryTypeName(op.type),
+    key: showBytes(op.key, encoding),
+    ...showValue(op.type, op.value, encoding),
+  }));
   return { firstSeq: group.firstSeq, durableOffset: group.durableOffset, ops };
 }
 
@@ -76,7 +77,6 @@ function dumpEdit(edit: VersionEdit, encoding: BytesEncoding): Record<string, un
     largestSeq: meta.largestSeq,
     smallest: showInternalKey(meta.smallest, encoding),
     largest: showInternalKey(meta.largest, encoding),
-    // The MANIFEST's fileExpiry field, for a table with expiring entries.
     ...(meta.expiryMinMs === undefined ? {} : { expiryMinMs: meta.expiryMinMs }),
   });
   const shown: Record<string, unknown> = {};
@@ -104,8 +104,7 @@ function recordLines(record: DumpedRecord): string[] {
     case 'write-group': {
       const ops = record['ops'] as Record<string, unknown>[];
       const head = `${at} write group: first seq ${String(record['firstSeq'])}, durable offset ${String(record['durableOffset'])}, ${ops.length} ops`;
-      const expiry = (op: Record<string, unknown>): string => ('expiresAtMs' in op ? ` (expires at ${String(op['expiresAtMs'])})` : '');
-      return [head, ...ops.map((op) => `  #${String(op['seq'])} ${String(op['type'])} ${String(op['key'])}${'value' in op ? ` = ${String(op['value'])}` : ''}${expiry(op)}`)];
+      return [head, ...ops.map((op) => `  #${String(op['seq'])} ${String(op['type'])} ${String(op['key'])}${valueText(op)}`)];
     }
     case 'version-edit': {
       const fields = ['logNumber', 'nextFileNumber', 'lastSequence'].filter((name) => name in record).map((name) => `${name} ${String(record[name])}`);
