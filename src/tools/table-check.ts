@@ -17,6 +17,7 @@ import { bytewiseComparator, internalKeyComparator } from '../sstable/comparator
 import type { Block } from '../sstable/block-reader.js';
 import type { TableProperties } from '../sstable/properties.js';
 import { TableReader } from '../sstable/table-reader.js';
+import { EXPIRY_BYTES, readExpiry } from '../util/expiring-value.js';
 
 /** One damaged place: the file, the byte offset where the bad record, block or field starts, and what is wrong. */
 export interface Damage {
@@ -56,8 +57,11 @@ export interface TableCheckOptions {
   onProgress?: (bytesRead: number) => void;
 }
 
-/** Entry types a table may hold (docs/format.md, "Internal keys"). */
-const KNOWN_ENTRY_TYPES: ReadonlySet<number> = new Set(Object.values(EntryType));
+/**
+ * Entry types a data block may hold (docs/format.md, "Internal keys"): every type
+ * but RANGE_DELETE, whose tombstones live in the range-del block only.
+ */
+const DATA_ENTRY_TYPES: ReadonlySet<number> = new Set(Object.values(EntryType).filter((type) => type !== EntryType.RANGE_DELETE));
 /** Data blocks between turns of the event loop (a block is a few KiB: well under a millisecond each). */
 const BLOCKS_BETWEEN_TURNS = 64;
 
@@ -124,9 +128,11 @@ export function blockEntries(reader: TableReader, handle: BlockHandle, previous:
 
 /**
  * The entries of `block` (whose checksum and structure its reader checked),
- * checked: every key an internal key of a known type, each after the one before
- * it (`previous`: the last key of the previous intact block), and at least one.
- * Keys are copies; values are views of the block.
+ * checked: every key an internal key of a type a data block holds (not
+ * RANGE_DELETE), each after the one before it (`previous`: the last key of the
+ * previous intact block), every PUT_EXPIRING value starting with an expiry time
+ * (8 bytes, at most 2^53 - 1), and at least one entry. Keys are copies; values
+ * are views of the block.
  */
 export function checkedEntries(block: Block, previous: Buffer | undefined): [Buffer, Buffer][] {
   const fail = (detail: string): never => {
@@ -139,10 +145,15 @@ export function checkedEntries(block: Block, previous: Buffer | undefined): [Buf
     const userKeyLength = key.length - INTERNAL_KEY_TRAILER_BYTES;
     if (userKeyLength < 0) fail('key shorter than an internal key');
     const type = readTrailerType(key, userKeyLength);
-    if (!KNOWN_ENTRY_TYPES.has(type)) fail(`unknown entry type ${type}`);
+    if (type === EntryType.RANGE_DELETE) fail('a range tombstone in a data block');
+    if (!DATA_ENTRY_TYPES.has(type)) fail(`unknown entry type ${type}`);
     if (readTrailerSeq(key, userKeyLength) < 0) fail('sequence number beyond 2^53');
     if (previous !== undefined && compareInternalKeys(previous, key) >= 0) fail('keys out of order');
-    entries.push([key, iterator.value()]);
+    const value = iterator.value();
+    if (type === EntryType.PUT_EXPIRING && readExpiry(value) < 0) {
+      fail(value.length < EXPIRY_BYTES ? `an expiring entry with a ${value.length}-byte value, shorter than its expiry time` : 'an expiry time beyond 2^53 - 1');
+    }
+    entries.push([key, value]);
     previous = key;
   }
   if (entries.length === 0) fail('empty data block');
