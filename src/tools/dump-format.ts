@@ -4,17 +4,67 @@
  * `ENTRY_TYPES`.
  */
 import { EntryType, INTERNAL_KEY_TRAILER_BYTES, SEQUENCE_MAX, readTrailerSeq, readTrailerType } from '../keys.js';
+import { EXPIRY_BYTES, readExpiry } from '../util/expiring-value.js';
 
 /** How bytes (keys and values) are shown: `readable` quotes printable ASCII and shows anything else as `0x` hex. */
 export type BytesEncoding = 'readable' | 'utf8' | 'hex' | 'base64';
 
 export const BYTES_ENCODINGS: readonly BytesEncoding[] = ['readable', 'utf8', 'hex', 'base64'];
 
-/** Every entry type (docs/format.md, "Internal keys"): its name, and whether an op of it carries a value. */
-export const ENTRY_TYPES: Readonly<Record<number, { name: string; hasValue: boolean }>> = {
-  [EntryType.DELETE]: { name: 'DELETE', hasValue: false },
-  [EntryType.PUT]: { name: 'PUT', hasValue: true },
+/**
+ * What the value of an op or entry is: nothing (`none`), the user's value
+ * (`bytes`), the exclusive end key of a range tombstone whose start is the key
+ * (`end`), or an expiry time followed by the user's value (`expiring`,
+ * docs/format.md, "Expiring values").
+ */
+export type ValueKind = 'none' | 'bytes' | 'end' | 'expiring';
+
+/** Every entry type (docs/format.md, "Internal keys"): its name, and what its value is. */
+export const ENTRY_TYPES: Readonly<Record<number, { name: string; value: ValueKind }>> = {
+  [EntryType.DELETE]: { name: 'DELETE', value: 'none' },
+  [EntryType.PUT]: { name: 'PUT', value: 'bytes' },
+  [EntryType.RANGE_DELETE]: { name: 'RANGE_DELETE', value: 'end' },
+  [EntryType.PUT_EXPIRING]: { name: 'PUT_EXPIRING', value: 'expiring' },
 };
+
+/** A value as the dumps show it: the fields of `ShownValue` its entry type has. */
+export interface ShownValue {
+  /** The user's value (PUT, PUT_EXPIRING; an unknown type's whole value). */
+  value?: string;
+  /** A range tombstone's end key, exclusive (RANGE_DELETE). */
+  end?: string;
+  /** When a PUT_EXPIRING entry expires: milliseconds since the epoch, and as an ISO 8601 time; null when the value holds no readable time. */
+  expiresAtMs?: number | null;
+  expiresAt?: string;
+}
+
+/** The fields showing the value `value` of an entry of type `type` (see `ShownValue`). */
+export function showValue(type: number, value: Buffer, encoding: BytesEncoding): ShownValue {
+  switch (ENTRY_TYPES[type]?.value ?? 'bytes') {
+    case 'none':
+      return {};
+    case 'end':
+      return { end: showBytes(value, encoding) };
+    case 'expiring': {
+      const expiresAtMs = readExpiry(value);
+      if (expiresAtMs < 0) return { expiresAtMs: null, value: showBytes(value, encoding) };
+      return { expiresAtMs, expiresAt: new Date(expiresAtMs).toISOString(), value: showBytes(value.subarray(EXPIRY_BYTES), encoding) };
+    }
+    default:
+      return { value: showBytes(value, encoding) };
+  }
+}
+
+/** A shown value as text after its key: ` = value`, ` .. end` (a range, end exclusive), and ` (expires …)`; empty for none. */
+export function valueText(shown: ShownValue): string {
+  let text = '';
+  if (shown.end !== undefined) text += ` .. ${shown.end} (end exclusive)`;
+  if (shown.value !== undefined) text += ` = ${shown.value}`;
+  if (shown.expiresAtMs === null) text += ' (no readable expiry time)';
+  else if (shown.expiresAtMs !== undefined) text += ` (expires ${shown.expiresAt}, ${shown.expiresAtMs} ms)`;
+  return text;
+}
+
 
 /** The name of entry type `type` (`type7` for one this release does not know). */
 export function entryTypeName(type: number): string {
