@@ -83,6 +83,7 @@ async function run(job: RunJob): Promise<RunResult> {
     latency: histogram.summary(),
     found: outcome.found,
     expectedFound: outcome.expectedFound,
+    ...(outcome.conflicts === undefined ? {} : { conflicts: outcome.conflicts }),
     eventLoopDelay: watched.eventLoopDelay,
     rssPeakBytes: watched.rssPeakBytes,
     processMaxRssBytes: process.resourceUsage().maxRSS * 1024,

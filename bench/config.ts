@@ -23,6 +23,7 @@ export const WORKLOAD_NAMES = [
   'fillrandom-large',
   'fillsync',
   'fillsync-concurrent',
+  'txnrandom',
 ] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 
@@ -44,6 +45,8 @@ export interface BenchConfig {
    * Operations that answer synchronously (lmdb's reads) always yield every 256.
    */
   yieldEvery: number;
+  /** Transactions of txnrandom. */
+  transactions: number;
   /** Sync writes in flight in fillsync-concurrent. */
   syncConcurrency: number;
   /** Entries per batch in fillbatch. */
@@ -70,6 +73,7 @@ export const USAGE = `Usage: npm run bench -- [flags]
   --value-size <bytes>      value size (default 100; keys are 16 bytes; fillrandom-large always 1000)
   --reads <n>               operations of readrandom(-sync), readmissing, seekrandom (default --num)
   --sync-writes <n>         writes of fillsync and fillsync-concurrent (default 10000)
+  --transactions <n>        transactions of txnrandom (default 100000; --concurrency in flight)
   --concurrency <n>         non-sync single writes in flight (default 64)
   --read-concurrency <n>    point reads and seeks in flight (default 1)
   --yield-every <n>         give the event loop a turn every n awaited ops (default 0: never)
@@ -115,6 +119,7 @@ export function parseConfig(argv: string[]): BenchConfig | undefined {
       'value-size': { type: 'string' },
       reads: { type: 'string' },
       'sync-writes': { type: 'string' },
+      transactions: { type: 'string' },
       concurrency: { type: 'string' },
       'read-concurrency': { type: 'string' },
       'yield-every': { type: 'string' },
@@ -137,6 +142,7 @@ export function parseConfig(argv: string[]): BenchConfig | undefined {
     valueSizeBytes: positiveInteger('value-size', values['value-size'], 100, 16 * 1024 * 1024),
     reads: positiveInteger('reads', values.reads, num),
     syncWrites: positiveInteger('sync-writes', values['sync-writes'], 10_000),
+    transactions: positiveInteger('transactions', values.transactions, 100_000),
     writeConcurrency: positiveInteger('concurrency', values.concurrency, 64, 100_000),
     readConcurrency: positiveInteger('read-concurrency', values['read-concurrency'], 1, 100_000),
     yieldEvery: values['yield-every'] === '0' ? 0 : positiveInteger('yield-every', values['yield-every'], 0),

@@ -33,6 +33,8 @@ export interface RunResult {
   latency: LatencySummary;
   found: number | undefined;
   expectedFound: number | undefined;
+  /** Transactions: conflicts met and retried (txnrandom). */
+  conflicts?: number;
   eventLoopDelay: EventLoopDelay;
   /** Largest RSS sampled while the workload ran. */
   rssPeakBytes: number;

@@ -64,6 +64,10 @@ function table(header: string[], rows: string[][]): string {
 
 function check(record: RunRecord): string {
   const result = record.result!;
+  if (result.conflicts !== undefined) {
+    const attempts = result.ops + result.conflicts;
+    return `${integer(result.conflicts)} conflicts (${fixed((100 * result.conflicts) / attempts, 2)}% of attempts)`;
+  }
   if (result.expectedFound === undefined || result.found === undefined) return '';
   const text = `${integer(result.found)}/${integer(result.expectedFound)}`;
   return result.found === result.expectedFound ? `${text} ok` : `${text} MISMATCH`;

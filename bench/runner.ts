@@ -18,6 +18,7 @@ import { diskUsage, type DiskUsage } from './disk-usage.js';
 import type { ChildMessage, RunJob, RunResult } from './protocol.js';
 import type { ProgressLine } from './progress.js';
 import { WORKLOADS } from './workloads.js';
+import { engineInfo } from './engines/engine.js';
 
 /** One (workload, engine) pair as the report sees it. */
 export interface RunRecord {
@@ -77,6 +78,10 @@ export async function runAll(config: BenchConfig, rootDir: string, progress: Pro
     const spec = WORKLOADS[workload];
     for (const engine of config.engines) {
       const label = `[${records.length + 1}/${pairCount}] ${workload} ${engine}`;
+      if (spec.transactions === true && (await engineInfo(engine)).api.transaction === undefined) {
+        progress.log(`${label}: skipped: ${engine} has no transactions`);
+        continue;
+      }
       const current = filled.get(engine);
       const usesFilled = spec.needs !== 'empty';
       const dir = usesFilled ? (current?.dir ?? path.join(rootDir, `${engine}-filled`)) : path.join(rootDir, `${engine}-${workload}`);

@@ -12,7 +12,7 @@ import type { BenchConfig, WorkloadName } from './config.js';
 import type { Engine, RangeReader, ReadChunk } from './engines/engine.js';
 import { KEY_SIZE_BYTES, ValueSource, keyFor, missingKeyFor } from './keys.js';
 import type { Progress } from './monitor.js';
-import { Permutation, deriveSeed } from './random.js';
+import { Permutation, Prng, deriveSeed } from './random.js';
 import type { LatencyHistogram } from './stats.js';
 
 /** The database a workload starts from. */
@@ -37,6 +37,8 @@ export interface WorkloadSpec {
   opUnit: string;
   /** What one latency sample times. */
   latencyUnit: string;
+  /** Whether it needs transactions: engines without them (`info.api.transaction`) skip it. */
+  transactions?: boolean;
 }
 
 /** The value size of fillrandom-large: the size at which issue 17's write goals are set. */
@@ -161,6 +163,17 @@ export const WORKLOADS: Record<WorkloadName, WorkloadSpec> = {
     opUnit: 'put',
     latencyUnit: 'put',
   },
+  txnrandom: {
+    name: 'txnrandom',
+    description:
+      'read-modify-write of a random key among the first 10,000 of the filled database, one transaction each (non-sync), --concurrency in flight; conflicts are retried and counted',
+    needs: 'filled',
+    leaves: 'uncompacted',
+    writes: true,
+    transactions: true,
+    opUnit: 'commit',
+    latencyUnit: 'transaction (retries included)',
+  },
   'fillsync-concurrent': {
     name: 'fillsync-concurrent',
     description: 'put --sync-writes keys in random order with durable (sync) writes, 64 in flight',
@@ -183,6 +196,8 @@ export interface WorkloadOutcome {
   found: number | undefined;
   /** What `found` should be if the engine is right. */
   expectedFound: number | undefined;
+  /** Transactions: conflicts met (each retried) over the commits counted in `ops`. */
+  conflicts?: number;
 }
 
 export interface WorkloadContext {
@@ -368,6 +383,39 @@ async function seekRandom(context: WorkloadContext): Promise<WorkloadOutcome> {
   return { ops: config.reads, userBytes, found, expectedFound: config.reads };
 }
 
+/** Keys txnrandom draws from: few enough that 64 transactions in flight collide now and then. */
+const TXN_KEYS = 10_000;
+
+/**
+ * txnrandom: each op reads a random key and writes it back changed (its first 8
+ * bytes become the op's index), in one transaction, retried until it commits.
+ */
+async function transactionRandom(context: WorkloadContext): Promise<WorkloadOutcome> {
+  const { config, engine } = context;
+  const readModifyWrite = engine.readModifyWrite;
+  if (readModifyWrite === undefined) throw new Error(`${engine.info.name} has no transactions`);
+  // Random keys with repeats (a permutation would keep any 64 in a row distinct); the same stream for every engine.
+  const random = new Prng(deriveSeed(config.seed, 'txnrandom'));
+  const keyCount = Math.min(TXN_KEYS, config.num);
+  let conflicts = 0;
+  let found = 0;
+  await runOps(
+    context,
+    config.transactions,
+    config.writeConcurrency,
+    (index) =>
+      readModifyWrite.call(engine, keyFor(random.nextBelow(keyCount)), (value) => {
+        if (value !== undefined) found++;
+        const next = Buffer.alloc(config.valueSizeBytes);
+        if (value !== undefined) next.set(value.subarray(0, config.valueSizeBytes));
+        next.writeDoubleLE(index, 0);
+        return next;
+      }),
+    (met) => (conflicts += met),
+  );
+  return { ops: config.transactions, userBytes: config.transactions * (KEY_SIZE_BYTES + config.valueSizeBytes), found: undefined, expectedFound: undefined, conflicts };
+}
+
 /** Total operations `name` will count (for progress). */
 export function operationCount(name: WorkloadName, config: BenchConfig): number {
   switch (name) {
@@ -379,6 +427,8 @@ export function operationCount(name: WorkloadName, config: BenchConfig): number 
     case 'fillsync':
     case 'fillsync-concurrent':
       return config.syncWrites;
+    case 'txnrandom':
+      return config.transactions;
     default:
       return config.num;
   }
@@ -427,5 +477,7 @@ export function runWorkload(name: WorkloadName, context: WorkloadContext): Promi
       return fillSync(context, 1, 'fillsync');
     case 'fillsync-concurrent':
       return fillSync(context, config.syncConcurrency, 'fillsync-concurrent');
+    case 'txnrandom':
+      return transactionRandom(context);
   }
 }

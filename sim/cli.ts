@@ -132,6 +132,7 @@ export async function main(argv: string[], output: Output = { out: (l) => proces
   );
   output.out(`checks: ${total.reads} point reads, ${total.scans} scans, ${total.snapshotReads} snapshot reads`);
   output.out(`checkpoints: ${total.checkpoints} taken, ${total.checkpointsCompleteAfterCrash} found complete in a crash state`);
+  output.out(`transactions: ${total.transactionCommits} commits, ${total.transactionConflicts} conflicts (each predicted), ${total.transactionAborts} aborts`);
   output.out(`violations: ${failures.length}`);
   for (const failure of failures) output.out(`  ${failure}`);
   if (failures.length > 0) output.out('replay one with: npm run sim -- --seed <seed> (and the same --epochs and --steps)');

@@ -111,6 +111,7 @@ export async function exploreCrashPoints(testCase: CrashPointCase, keys: readonl
 }
 
 async function checkCrashState(state: CrashState, history: History, options: Options, keys: readonly Buffer[], where: string): Promise<void> {
+  await checkReadOnlyOpen(state, history, options, keys, `${where}, read-only open`);
   let db: DB;
   try {
     db = await DB.open(DIR, { ...options, autoCompaction: false, fs: state.clone });
@@ -127,4 +128,27 @@ async function checkCrashState(state: CrashState, history: History, options: Opt
   } finally {
     await db.close();
   }
+}
+
+/**
+ * A read-only open of the crash state, before recovery touches it: it changes no
+ * file and passes the same oracle. (A crash before CURRENT existed holds no
+ * database: `NOT_FOUND`, with nothing acknowledged.)
+ */
+async function checkReadOnlyOpen(state: CrashState, history: History, options: Options, keys: readonly Buffer[], where: string): Promise<void> {
+  const changed: string[] = [];
+  const fs = new CrashPointFS(state.clone, (count, op, path) => void changed.push(`${op} ${path}`));
+  let db: DB;
+  try {
+    db = await DB.open(DIR, { ...options, readOnly: true, fs });
+  } catch (err) {
+    if ((err as { code?: string }).code === 'NOT_FOUND' && state.mark.syncPrefix === 0) return;
+    throw new Violation(`${where}: failed: ${String(err)}`);
+  }
+  try {
+    await checkRecovered(db, history, state.mark, keys, where);
+  } finally {
+    await db.close();
+  }
+  if (changed.length > 0) throw new Violation(`${where}: changed files: ${changed.join(', ')}`);
 }

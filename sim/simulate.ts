@@ -5,7 +5,10 @@
  * writes with several in flight, reads, scans, snapshots, flushes, manual
  * compactions, clean reopens), crash at a random moment in a random crash mode,
  * recover (crashing again during recovery, sometimes), check the oracle, and
- * continue on the recovered database; several times per seed.
+ * continue on the recovered database; several times per seed. Before each
+ * recovery a read-only open of the crashed state must change nothing, pass the
+ * same oracle, equal what recovery then finds, and keep its view while recovery
+ * deletes the files it read.
  *
  * Determinism: every choice comes from the seed's `Rng`; the file system
  * completes every operation synchronously; compaction runs inline; nothing reads
@@ -39,8 +42,9 @@ import {
   type Recovered,
   type State,
 } from './oracle.js';
-import { SIM_EPOCH_MS, WorkloadGen, batchOpOf, drawShape, keyOf, type SimWrite } from './workload.js';
+import { SIM_EPOCH_MS, WorkloadGen, batchOpOf, drawShape, encodeValue, keyOf, type SimWrite } from './workload.js';
 import { checkCheckpointTarget } from './checkpoint-oracle.js';
+import { SimTransaction, isConflict } from './transactions.js';
 
 export const DIR = '/db';
 /**
@@ -100,6 +104,10 @@ export interface SimCounts {
   /** Checkpoints taken (db.checkpoint), and of them found complete in a crash state. */
   checkpoints: number;
   checkpointsCompleteAfterCrash: number;
+  /** Transactions: commits acknowledged, commits refused with CONFLICT (each predicted), aborts. */
+  transactionCommits: number;
+  transactionConflicts: number;
+  transactionAborts: number;
 }
 
 export interface SimResult {
@@ -171,10 +179,13 @@ export function zeroSimCounts(): SimCounts {
     mutations: 0,
     checkpoints: 0,
     checkpointsCompleteAfterCrash: 0,
+    transactionCommits: 0,
+    transactionConflicts: 0,
+    transactionAborts: 0,
   };
 }
 
-type StepAction = 'write' | 'read' | 'scan' | 'snapshot' | 'snapshot-read' | 'flush' | 'compact' | 'reopen' | 'yield' | 'barrier' | 'checkpoint';
+type StepAction = 'write' | 'read' | 'scan' | 'snapshot' | 'snapshot-read' | 'flush' | 'compact' | 'reopen' | 'yield' | 'barrier' | 'checkpoint' | 'transaction';
 
 /** How often each step is taken, out of their sum. Flushes vary per seed: many flushes mean many MANIFEST edits. */
 function drawWeights(rng: Rng): [StepAction, number][] {
@@ -190,6 +201,7 @@ function drawWeights(rng: Rng): [StepAction, number][] {
     ['yield', 9],
     ['barrier', 8],
     ['checkpoint', 1],
+    ['transaction', 14],
   ];
 }
 
@@ -228,6 +240,7 @@ class Simulation {
   #db: DB | undefined;
   #inflight: Promise<void>[] = [];
   #snapshots: LiveSnapshot[] = [];
+  #transactions: SimTransaction[] = [];
   #crash: PendingCrash | undefined;
   /** Total mutating operations of workload databases; the crash target counts these. */
   #mutations = 0;
@@ -376,6 +389,9 @@ class Simulation {
     this.#inflight = [];
     for (const live of this.#snapshots) live.snapshot.release();
     this.#snapshots = [];
+    // Open transactions die with the database: their writes were never issued.
+    for (const live of this.#transactions) if (live.tx.state === 'open') live.tx.abort();
+    this.#transactions = [];
     const db = this.#db;
     this.#db = undefined;
     if (db !== undefined) {
@@ -405,6 +421,7 @@ class Simulation {
           crashed = { clone: fs.inner.crashClone(mode, this.#crashRng), mode, at: `${op} ${path.slice(this.#dir.length + 1)}` };
         };
       }
+      const reader = await this.#openReadOnly(state, history, mark, `${this.#where}, read-only open before recovery attempt ${attempt}`);
       let db: DB;
       try {
         db = await DB.open(this.#dir, { ...this.#dbOptions, autoCompaction: false, fs });
@@ -413,6 +430,8 @@ class Simulation {
       }
       fs.onMutation = undefined;
       const where = `${this.#where}, recovery attempt ${attempt}`;
+      if (crashed === undefined) await this.#compareReadOnly(reader, db, where);
+      await reader?.db.close();
       if (crashed !== undefined) {
         this.counts.crashes++;
         this.counts.crashesInOpen++;
@@ -428,6 +447,42 @@ class Simulation {
       await db.close();
       return { fs: state, recovered };
     }
+  }
+
+  /**
+   * Opens the crashed state read-only, failing on any file it would change, and
+   * checks it with the crash oracle. Undefined where no database exists yet (a
+   * crash while creating it), which recovery must then find empty.
+   */
+  async #openReadOnly(state: CrashableFS, history: History, mark: CrashMark, where: string): Promise<{ db: DB; view: Recovered } | undefined> {
+    const fs = new CrashPointFS(state, (count, op, path) => this.#asyncViolations.push(`${where}: ${op} ${path}: a read-only open changed a file`));
+    let db: DB;
+    try {
+      db = await DB.open(this.#dir, { ...this.#dbOptions, readOnly: true, fs });
+    } catch (err) {
+      if ((err as { code?: string }).code === 'NOT_FOUND' && history.baseSeq === 0 && mark.syncPrefix === 0) return undefined;
+      violation(`${where}: failed: ${String(err)}`);
+    }
+    this.#throwAsyncViolations();
+    const view = await checkRecovered(db, history, mark, this.#keys, where);
+    this.#trace('read-only view', view.prefix, view.seq, view.state.size);
+    return { db, view };
+  }
+
+  /** Recovery finds what the read-only open saw, and the reader still reads it after recovery deleted the logs it replayed. */
+  async #compareReadOnly(reader: { db: DB; view: Recovered } | undefined, db: DB, where: string): Promise<void> {
+    const seq = Number(db.latestSequence);
+    if (reader === undefined) {
+      if (seq !== 0) violation(`${where}: the read-only open found no database, recovery found one at sequence ${seq}`);
+      return;
+    }
+    if (reader.view.seq !== seq) violation(`${where}: the read-only open saw sequence ${reader.view.seq}, recovery found ${seq}`);
+    const recovered = await readAll(db, `${where}: scan to compare with the read-only open`);
+    const diff = describeDiff(reader.view.state, recovered);
+    if (diff !== 'no difference') violation(`${where}: recovery found another state than the read-only open: ${diff}`);
+    const after = await readAll(reader.db, `${where}: the read-only view after recovery`);
+    const kept = describeDiff(reader.view.state, after);
+    if (kept !== 'no difference') violation(`${where}: the read-only view changed when recovery deleted files: ${kept}`);
   }
 
   #countLost(mark: CrashMark, recovered: { recovered: Recovered }): void {
@@ -476,6 +531,8 @@ class Simulation {
         return this.#barrier();
       case 'checkpoint':
         return this.#checkpoint();
+      case 'transaction':
+        return this.#transactionStep();
     }
   }
 
@@ -500,6 +557,94 @@ class Simulation {
         this.#asyncViolations.push(`write ${index} (w${write.writeId}) rejected: ${String(err)}`);
       },
     );
+    this.#inflight.push(done);
+    if (!this.#rng.bool(this.#concurrency)) await this.#barrier();
+  }
+
+  /**
+   * One step of a transaction (transactions.ts): open one (up to three live), or
+   * on a live one read, scan, put, delete, commit or abort. Live transactions
+   * span steps, so writes land between their snapshots and their commits.
+   */
+  async #transactionStep(): Promise<void> {
+    const live = this.#transactions;
+    if (live.length === 0 || (live.length < 3 && this.#rng.bool(0.25))) {
+      const isolation = this.#rng.bool() ? 'snapshot' : 'serializable';
+      const transaction = new SimTransaction(this.#db!.transaction({ isolation }), isolation, this.#history, this.#writeIdNext++);
+      live.push(transaction);
+      this.#trace('transaction', transaction.writeId, isolation, transaction.snapshotSeq);
+      return;
+    }
+    const index = this.#rng.int(live.length);
+    const transaction = live[index]!;
+    const where = `${this.#where}: transaction w${transaction.writeId} at seq ${transaction.snapshotSeq}`;
+    const roll = this.#rng.int(100);
+    if (roll < 20) {
+      const key = this.#gen.randomKey();
+      this.#trace('transaction get', transaction.writeId, key.toString('latin1'));
+      await transaction.get(key, where);
+    } else if (roll < 30) {
+      const [low, high] = [this.#gen.randomKey(), this.#gen.randomKey()].sort(Buffer.compare);
+      const bounded = this.#rng.bool(0.7);
+      const count = await transaction.scan(bounded ? low : undefined, bounded ? high : undefined, this.#rng.bool(), where);
+      this.#trace('transaction scan', transaction.writeId, count);
+    } else if (roll < 60) {
+      const key = this.#gen.randomKey();
+      const value = encodeValue(key, transaction.writeId, transaction.nextOpIndex(), this.#rng.range(0, 64), this.#gen.shape.chunkShapedBytes === true);
+      this.#trace('transaction put', transaction.writeId, key.toString('latin1'));
+      transaction.put(key, value);
+    } else if (roll < 70) {
+      const key = this.#gen.randomKey();
+      this.#trace('transaction delete', transaction.writeId, key.toString('latin1'));
+      transaction.delete(key);
+    } else if (roll < 78) {
+      live.splice(index, 1);
+      this.#trace('transaction abort', transaction.writeId);
+      transaction.tx.abort();
+      this.counts.transactionAborts++;
+    } else {
+      live.splice(index, 1);
+      await this.#commit(transaction);
+    }
+  }
+
+  /** Commits `transaction` as its prediction says it must end: a write of the history, or a CONFLICT. */
+  async #commit(transaction: SimTransaction): Promise<void> {
+    const sync = this.#rng.bool(this.#gen.shape.syncProbability);
+    const write = transaction.write(sync);
+    const conflict = transaction.mustConflict();
+    const where = `${this.#where}: commit of transaction w${transaction.writeId} (${transaction.isolation}, snapshot ${transaction.snapshotSeq})`;
+    let done: Promise<void>;
+    if (conflict !== undefined) {
+      this.#trace('transaction commit, must conflict', transaction.writeId, conflict);
+      done = transaction.tx.commit({ sync }).then(
+        () => void this.#asyncViolations.push(`${where}: committed, yet ${conflict}`),
+        (err: unknown) => {
+          if (isConflict(err)) this.counts.transactionConflicts++;
+          else this.#asyncViolations.push(`${where}: rejected with ${String(err)}, expected CONFLICT (${conflict})`);
+        },
+      );
+    } else if (write.ops.length === 0) {
+      // Read-only: nothing enters the history.
+      this.#trace('transaction commit, read-only', transaction.writeId);
+      done = transaction.tx.commit({ sync }).then(
+        () => void this.counts.transactionCommits++,
+        (err: unknown) => void this.#asyncViolations.push(`${where}: a read-only commit nothing conflicts with was rejected: ${String(err)}`),
+      );
+    } else {
+      const history = this.#history;
+      const index = history.issue(write);
+      this.counts.writes++;
+      this.#trace('transaction commit', index, transaction.writeId, sync, write.ops.map((op) => `${op.type}:${op.key.toString('latin1')}`).join(','));
+      done = transaction.tx.commit({ sync }).then(
+        () => {
+          history.ack(index);
+          this.counts.acked++;
+          this.counts.transactionCommits++;
+        },
+        (err: unknown) => void this.#asyncViolations.push(`${where}: rejected with ${String(err)}; nothing issued since its snapshot conflicts`),
+      );
+    }
     this.#inflight.push(done);
     if (!this.#rng.bool(this.#concurrency)) await this.#barrier();
   }

@@ -24,7 +24,11 @@ export type ShaleErrorCode =
   /** Bytes on disk are not what shale wrote. See `CorruptionError` for the file and offset. */
   | 'CORRUPTION'
   /** The request is valid but this version of shale does not support it. */
-  | 'NOT_SUPPORTED';
+  | 'NOT_SUPPORTED'
+  /** A write, `flush` or `compactRange` on a database opened with `readOnly: true`. */
+  | 'READ_ONLY'
+  /** A transaction's commit found a write that committed after its snapshot on a key (or range) it wrote or, serializable, read. See `ConflictError`. */
+  | 'CONFLICT';
 
 /** An operating error with a stable `code` and, where one exists, the underlying `cause`. */
 export class ShaleError extends Error {
@@ -58,6 +62,26 @@ export class CorruptionError extends ShaleError {
 
   override get name(): string {
     return 'CorruptionError';
+  }
+}
+
+/**
+ * A transaction cannot commit: another write to `key` committed after its
+ * snapshot (or, with `key` undefined, its snapshot is older than the commit
+ * history reaches). Nothing of the transaction was applied; running it again on
+ * a fresh snapshot may succeed (`db.runTransaction` does).
+ */
+export class ConflictError extends ShaleError {
+  /** A key whose change conflicts (a copy), or undefined when the history was too short to check. */
+  readonly key: Buffer | undefined;
+
+  constructor(message: string, key: Buffer | undefined) {
+    super('CONFLICT', message);
+    this.key = key;
+  }
+
+  override get name(): string {
+    return 'ConflictError';
   }
 }
 

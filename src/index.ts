@@ -8,9 +8,20 @@ export type { CheckpointResult, ExportOptions, ExportFormat, ExportEncoding, Imp
 export { listBackups, verifyBackup, restoreBackup, purgeOldBackups } from './backup/backup-engine.js';
 export type { BackupInfo, BackupOptions } from './backup/backup-engine.js';
 export { Snapshot } from './db/snapshot.js';
+export { Transaction } from './db/transaction.js';
+export type { IsolationLevel, TransactionOptions, RunTransactionOptions, TransactionIteratorOptions } from './db/transaction.js';
 export { ShaleIterator } from './iterator/public-iterator.js';
-export { ShaleError, CorruptionError } from './errors.js';
+export { ShaleError, CorruptionError, ConflictError } from './errors.js';
 export type { ShaleErrorCode } from './errors.js';
 export type { Options, WalRecoveryMode } from './options.js';
 export type { BytesLike } from './keys.js';
+export type { MetricsOptions } from './db/metrics.js';
 export type { FileSystem, WritableFile, RandomAccessFile, FileLock } from './fs/file-system.js';
+export type { PutOptions, ExpiryOptions } from './db/db.js';
+export type {
+  CompactionFilter,
+  CompactionFilterFunction,
+  CompactionFilterModule,
+  CompactionFilterContext,
+  CompactionFilterDecision,
+} from './compaction/compaction-filter.js';

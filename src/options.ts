@@ -24,6 +24,13 @@ export interface Options {
   createIfMissing?: boolean;
   /** Fail with `EXISTS` when the directory already holds a database. Default false. */
   errorIfExists?: boolean;
+  /**
+   * Open without changing a byte on disk: no LOCK, no writes, no flushes, no
+   * compaction, WALs replayed into memory only. Works beside a writer in another
+   * process; `db.refresh()` moves to the writer's latest state. Needs an existing
+   * database (`createIfMissing` is ignored; `errorIfExists` must be false). Default false.
+   */
+  readOnly?: boolean;
   /** Size at which the memtable is frozen and a new one (and a new WAL) takes the writes. Default 8 MiB. */
   memtableSizeBytes?: number;
   /** Largest key accepted, in bytes. Default 64 KiB. */
@@ -119,6 +126,15 @@ export interface Options {
   subcompactions?: number;
   /** Compact in the background when a level scores ≥ 1. Default true. */
   autoCompaction?: boolean;
+  /**
+   * Bytes of recent commit history (keys written and their sequence numbers)
+   * kept in memory while transactions are open, for their conflict checks. A
+   * transaction whose snapshot is older than what this reaches fails its commit
+   * with `CONFLICT`. Default 16 MiB.
+   */
+  transactionHistoryBytesMax?: number;
+  /** Bytes a transaction may buffer (its writes, and the keys it read when serializable); past it `INVALID_ARGUMENT`. Default 64 MiB. */
+  transactionBytesMax?: number;
   /** The file system; `shale/testing` has crash-simulating and fault-injecting ones. Default `node:fs`. */
   fs?: FileSystem;
   /**
@@ -139,6 +155,7 @@ export interface Options {
 export interface ResolvedOptions {
   readonly createIfMissing: boolean;
   readonly errorIfExists: boolean;
+  readonly readOnly: boolean;
   readonly memtableSizeBytes: number;
   readonly keyBytesMax: number;
   readonly valueBytesMax: number;
@@ -168,6 +185,8 @@ export interface ResolvedOptions {
   readonly subcompactions: number;
   readonly compactionExecutor: 'worker' | 'inline';
   readonly autoCompaction: boolean;
+  readonly transactionHistoryBytesMax: number;
+  readonly transactionBytesMax: number;
   readonly fs: FileSystem;
   readonly clock: () => number;
   readonly compactionFilter: CompactionFilter | undefined;
@@ -204,6 +223,7 @@ function processMemoryBytes(): number {
 export const DEFAULTS = {
   createIfMissing: true,
   errorIfExists: false,
+  readOnly: false,
   memtableSizeBytes: 8 * MIB,
   keyBytesMax: 64 * KIB,
   valueBytesMax: 16 * MIB,
@@ -232,6 +252,8 @@ export const DEFAULTS = {
   compactionThreads: Math.min(4, Math.max(1, availableParallelism() - 1)),
   subcompactions: Math.min(4, Math.max(1, availableParallelism())),
   autoCompaction: true,
+  transactionHistoryBytesMax: 16 * MIB,
+  transactionBytesMax: 64 * MIB,
 } as const satisfies Omit<ResolvedOptions, 'fs' | 'compactionExecutor' | 'clock' | 'compactionFilter'>;
 
 /** Hard limits: values outside these are rejected whatever the caller asks. */
@@ -244,7 +266,7 @@ export const LIMITS = {
 
 const WAL_RECOVERY_MODES: readonly WalRecoveryMode[] = ['tolerate-tail', 'absolute', 'point-in-time'];
 
-function boolOption(options: Options, name: 'createIfMissing' | 'errorIfExists' | 'verifyChecksums' | 'autoCompaction'): boolean {
+function boolOption(options: Options, name: 'createIfMissing' | 'errorIfExists' | 'readOnly' | 'verifyChecksums' | 'autoCompaction'): boolean {
   const value = options[name];
   if (value === undefined) return DEFAULTS[name];
   if (typeof value !== 'boolean') throw invalidArgument(`option ${name} must be a boolean`);
@@ -295,6 +317,7 @@ export function resolveOptions(options: Options | undefined): ResolvedOptions {
   return {
     createIfMissing: boolOption(options, 'createIfMissing'),
     errorIfExists: boolOption(options, 'errorIfExists'),
+    readOnly: readOnlyOption(options),
     memtableSizeBytes: intOption(options, 'memtableSizeBytes', LIMITS.memtableSizeBytesMin, 1024 * MIB),
     keyBytesMax: intOption(options, 'keyBytesMax', 1, LIMITS.keyBytesMax),
     valueBytesMax: intOption(options, 'valueBytesMax', 0, LIMITS.valueBytesMax),
@@ -317,10 +340,19 @@ export function resolveOptions(options: Options | undefined): ResolvedOptions {
     compactionThreads: intOption(options, 'compactionThreads', 1, 64),
     subcompactions: intOption(options, 'subcompactions', 1, 64),
     autoCompaction: boolOption(options, 'autoCompaction'),
+    transactionHistoryBytesMax: intOption(options, 'transactionHistoryBytesMax', 1 * KIB, 64 * 1024 * MIB),
+    transactionBytesMax: intOption(options, 'transactionBytesMax', 1 * KIB, 64 * 1024 * MIB),
     fs: options.fs ?? new NodeFileSystem(),
     clock,
     compactionFilter: options.compactionFilter,
   };
+}
+
+/** `readOnly`, refusing the one combination that cannot hold: a read-only open never creates, so it cannot promise `errorIfExists`. */
+function readOnlyOption(options: Options): boolean {
+  const readOnly = boolOption(options, 'readOnly');
+  if (readOnly && boolOption(options, 'errorIfExists')) throw invalidArgument('options readOnly and errorIfExists cannot both be true');
+  return readOnly;
 }
 
 function levelOptions(options: Options) {

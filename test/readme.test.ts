@@ -37,10 +37,22 @@ it("the README's example runs and prints what its comments say", () => {
   runExample('Example', { shale: new URL('../src/index.js', import.meta.url).href });
 });
 
+it("the README's transactions example runs and prints what its comments say", () => {
+  runExample('Transactions', { shale: new URL('../src/index.js', import.meta.url).href });
+});
+
 it("the README's abstract-level example runs and prints what its comments say", () => {
   runExample('With abstract-level', { 'shale/level': new URL('../src/level/index.js', import.meta.url).href });
 });
 
 it("the README's copies example (checkpoint, backups, export) runs and prints what its comments say", () => {
   runExample('Copies: checkpoints, backups, export', { shale: new URL('../src/index.js', import.meta.url).href });
+});
+
+it("the README's read-only example runs and prints what its comments say", () => {
+  runExample('Read-only opens', { shale: new URL('../src/index.js', import.meta.url).href });
+});
+
+it("the README's metrics example serves db.metrics() over node:http and prints what its comments say", () => {
+  runExample('Metrics', { shale: new URL('../src/index.js', import.meta.url).href });
 });

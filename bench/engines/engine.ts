@@ -22,6 +22,8 @@ export interface EngineInfo {
     scan: string;
     seek: string;
     compact: string;
+    /** The read-modify-write transaction of txnrandom; absent when the engine has no transactions. */
+    transaction?: string;
   };
   /** What a resolved write guarantees, per write mode. */
   durability: {
@@ -83,6 +85,12 @@ export interface Engine {
   /** The engine's synchronous point read (readrandom-sync). */
   getSync(key: Buffer): Buffer | Uint8Array | undefined;
   reader(reverse: boolean): RangeReader;
+  /**
+   * Reads `key` and writes `update(value)` under it in one transaction (non-sync),
+   * retried until it commits; resolves to the number of conflicts it met.
+   * Absent when the engine has no transactions (`info.api.transaction` too).
+   */
+  readModifyWrite?(key: Buffer, update: (value: Buffer | Uint8Array | undefined) => Buffer): Promise<number>;
   /** Compacts the whole key range where the engine can; otherwise does the closest thing or nothing. */
   compact(): Promise<CompactOutcome>;
   /** The engine's own write amplification figure, or undefined when it has none. */

@@ -22,6 +22,8 @@ export const LMDB_INFO: EngineInfo = {
     scan: 'db.getRange({ reverse }): a synchronous iterable, read in chunks of 1000',
     seek: 'per op db.getRange({ start: key, limit: 10 })',
     compact: 'none: a B+tree has nothing to compact',
+    transaction:
+      'await db.transaction(() => db.put(key, update(db.get(key)))): a write transaction on lmdb-js’s single writer; never conflicts (writers are serialised)',
   },
   durability: {
     write:
@@ -119,6 +121,11 @@ class LmdbEngine implements Engine {
 
   reader(reverse: boolean): RangeReader {
     return new LmdbReader(this.#db, reverse);
+  }
+
+  async readModifyWrite(key: Buffer, update: (value: Buffer | undefined) => Buffer): Promise<number> {
+    await this.#db.transaction(() => this.#db.put(key, update(this.#db.get(key))));
+    return 0;
   }
 
   async compact(): Promise<CompactOutcome> {

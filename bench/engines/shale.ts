@@ -20,6 +20,8 @@ export const SHALE_INFO: EngineInfo = {
     scan: 'db.iterator({ reverse, copy: false }) + await it.nextv(1000) (views of cached blocks, not copies)',
     seek: 'one db.iterator({ copy: false }); per op it.seek(key) + await it.nextv(10)',
     compact: 'db.compactRange() when present, else db.flush() (memtable to L0 only)',
+    transaction:
+      "await db.runTransaction(async (tx) => tx.put(key, update(await tx.get(key))), { sync: false }): snapshot isolation, optimistic; a conflict retries with a jittered backoff",
   },
   durability: {
     write:
@@ -123,6 +125,18 @@ class ShaleEngine implements Engine {
 
   reader(reverse: boolean): RangeReader {
     return new ShaleReader(this.#db, reverse);
+  }
+
+  async readModifyWrite(key: Buffer, update: (value: Buffer | undefined) => Buffer): Promise<number> {
+    let runs = 0;
+    await this.#db.runTransaction(
+      async (tx) => {
+        runs++;
+        tx.put(key, update(await tx.get(key)));
+      },
+      { sync: false, retries: 1000 },
+    );
+    return runs - 1;
   }
 
   async compact(): Promise<CompactOutcome> {

@@ -6,7 +6,8 @@
  * - `write-pipeline.ts`: the write queue, group commit, backpressure, rotation;
  * - `flusher.ts`: frozen memtables to L0 tables;
  * - `read-path.ts`: gets and iterators at a snapshot;
- * - `../compaction/compactor.ts`: leveled compaction in the background executor.
+ * - `../compaction/compactor.ts`: leveled compaction in the background executor;
+ * - `read-only.ts`: a read-only database's views and `refresh()`.
  */
 import { EventEmitter } from 'node:events';
 import { ShaleError } from '../errors.js';
@@ -34,7 +35,7 @@ import { WorkerExecutor } from '../compaction/worker-executor.js';
 import { VersionSet } from '../version/version-set.js';
 import type { BytesLike } from '../keys.js';
 import type { ShaleIterator } from '../iterator/public-iterator.js';
-import { openDatabase } from './open.js';
+import { openDatabase, type OpenedDatabase } from './open.js';
 import { resolveOptions, type Options, type ResolvedOptions } from '../options.js';
 import { ReadPath, type IteratorOptions, type ReadOptions } from './read-path.js';
 import { SnapshotList, type Snapshot } from './snapshot.js';
@@ -43,8 +44,12 @@ import { TableCache } from '../sstable/table-cache.js';
 import type { RecoveryReport } from '../wal/recovery.js';
 import { Flusher } from './flusher.js';
 import { MemtableSet } from './memtable-set.js';
+import { ReadOnlyFollower, releaseTables } from './read-only.js';
+import { emptyManifestState } from '../version/manifest.js';
 import { collectStats, formatLevels, newCounters, type DBEvents, type DBStats } from './stats.js';
 import { WritePipeline } from './write-pipeline.js';
+import { newLatencies } from './latency-histogram.js';
+import { renderMetrics, type MetricsOptions } from './metrics.js';
 import { verify, type VerifyOptions, type VerifyReport } from '../tools/verify.js';
 import { repair, type RepairOptions, type RepairReport } from '../tools/repair.js';
 import { destroy, type DestroyOptions, type DestroyReport } from '../tools/destroy.js';
@@ -54,6 +59,8 @@ import { exportSettings, exportStream, type ExportOptions } from './export.js';
 import { importInto, type ImportOptions, type ImportResult } from './import.js';
 import type { Readable } from 'node:stream';
 import { createBackup, type BackupInfo } from '../backup/backup-engine.js';
+import { CommitHistory } from './commit-history.js';
+import { Transaction, isolationOption, runTransaction, type RunTransactionOptions, type TransactionOptions } from './transaction.js';
 
 export type { BatchOperation, PutOptions, WriteOptions } from './batch.js';
 export type { ExpiryOptions } from './expiry-argument.js';
@@ -69,6 +76,7 @@ export type { CheckpointResult } from './checkpoint.js';
 export type { ExportOptions } from './export.js';
 export type { ImportOptions, ImportResult } from './import.js';
 export type { ExportFormat, ExportEncoding } from './export-format.js';
+export type { IsolationLevel, TransactionOptions, RunTransactionOptions, TransactionIteratorOptions } from './transaction.js';
 
 /**
  * Every open database, held until `close()`. An open database holds its
@@ -79,6 +87,17 @@ export type { ExportFormat, ExportEncoding } from './export-format.js';
  */
 const OPEN_DATABASES = new Set<DB>();
 
+/** What only a writable database has: the lock, the write path, flushes and compaction. */
+interface WriterParts {
+  lock: FileLock;
+  executor: CompactionExecutor;
+  compactor: Compactor;
+  flusher: Flusher;
+  writes: WritePipeline;
+  /** What committed recently, for transactions' conflict checks. */
+  history: CommitHistory;
+}
+
 /**
  * An open shale database. Create one with `DB.open`; close it with `close()`.
  * Emits `flush`, `compaction`, `stall` and `background-error` (see `DBEvents`).
@@ -86,12 +105,14 @@ const OPEN_DATABASES = new Set<DB>();
 export class DB extends EventEmitter<DBEvents> {
   /** The directory holding the database. */
   readonly location: string;
-  /** What recovery found when this database was opened: logs replayed, tail bytes and records dropped. */
-  readonly recoveryReport: RecoveryReport;
-
+  readonly #recoveryReport: RecoveryReport | undefined;
   readonly #options: ResolvedOptions;
-  readonly #lock: FileLock;
+  /** The parts only a writable database has; undefined when opened with `readOnly`. */
+  readonly #writer: WriterParts | undefined;
+  /** The parts only a read-only database has. */
+  readonly #readOnly: ReadOnlyFollower | undefined;
   readonly #counters = newCounters();
+  readonly #latencies = newLatencies();
   readonly #memtables: MemtableSet;
   readonly #versions: VersionSet;
   readonly #blockCache: BlockCache;
@@ -99,30 +120,25 @@ export class DB extends EventEmitter<DBEvents> {
   readonly #snapshots = new SnapshotList();
   /** The database's time: what expiring entries are judged by. */
   readonly #clock: DbClock;
-  readonly #executor: CompactionExecutor;
-  readonly #compactor: Compactor;
-  readonly #flusher: Flusher;
-  readonly #writes: WritePipeline;
   readonly #reads: ReadPath;
   #closing = false;
   /** Checkpoints, backups and exports under way: `close()` waits for them. */
   readonly #copies = new Set<Promise<unknown>>();
   #closePromise: Promise<void> | undefined;
 
+  /** `opened` is what recovery left a writable database; undefined opens a read-only one, whose first view `#readOnly.refresh()` loads. */
   private constructor(
     location: string,
     options: ResolvedOptions,
-    opened: Awaited<ReturnType<typeof openDatabase>>,
+    opened: OpenedDatabase | undefined,
     compactionFilter: CompactionFilterFunction | undefined,
   ) {
     super();
     this.location = location;
     this.#options = options;
     this.#clock = new DbClock(options.clock);
-    const now = (): number => this.#clock.now();
-    this.#lock = opened.lock;
-    this.recoveryReport = opened.report;
-    this.#memtables = new MemtableSet(options.memtableNodeSizeMax, opened.logNumber);
+    this.#recoveryReport = opened?.report;
+    this.#memtables = new MemtableSet(options.memtableNodeSizeMax, opened?.logNumber ?? 0);
     this.#blockCache = new BlockCache(options.blockCacheBytes);
     this.#tableCache = new TableCache({
       fs: options.fs,
@@ -132,21 +148,49 @@ export class DB extends EventEmitter<DBEvents> {
       verifyChecksums: options.verifyChecksums,
     });
     this.#versions = new VersionSet(
-      { fs: options.fs, dir: location, manifestSizeBytesMax: options.manifestSizeBytesMax, deleteTables: (numbers) => this.#deleteTables(numbers) },
-      opened.state,
-      opened.manifest,
+      {
+        fs: options.fs,
+        dir: location,
+        manifestSizeBytesMax: options.manifestSizeBytesMax,
+        // A read-only database deletes nothing: a table its views no longer name is only unpinned.
+        deleteTables: (numbers) => (opened === undefined ? releaseTables(this.#tableCache, numbers) : this.#deleteTables(numbers)),
+      },
+      opened?.state ?? emptyManifestState(),
+      opened?.manifest,
     );
-    this.#executor =
+    this.#writer = opened === undefined ? undefined : this.#buildWriter(opened, compactionFilter);
+    this.#readOnly =
+      opened === undefined
+        ? new ReadOnlyFollower({ options, location, versions: this.#versions, memtables: this.#memtables, tableCache: this.#tableCache, snapshots: this.#snapshots })
+        : undefined;
+    this.#reads = new ReadPath({
+      options,
+      memtables: this.#memtables,
+      versions: this.#versions,
+      tableCache: this.#tableCache,
+      snapshots: this.#snapshots,
+      latencies: this.#latencies,
+      lastSequence: () => this.#lastSequence(),
+      now: () => this.#clock.now(),
+      checkOpen: () => this.#checkOpen(),
+    });
+  }
+
+  /** The write path, flushes and compaction of a writable database. */
+  #buildWriter(opened: OpenedDatabase, compactionFilter: CompactionFilterFunction | undefined): WriterParts {
+    const { location } = this;
+    const options = this.#options;
+    const executor: CompactionExecutor =
       options.compactionExecutor === 'worker'
         ? new WorkerExecutor(options.compactionThreads, typeof options.compactionFilter === 'object' ? options.compactionFilter : undefined)
         : new InlineExecutor(options.fs, compactionFilter);
-    this.#compactor = new Compactor({
+    const compactor = new Compactor({
       versions: this.#versions,
       options,
       location,
-      executor: this.#executor,
+      executor,
       snapshots: () => this.#snapshots.sequences(),
-      now,
+      now: () => this.#clock.nowOrLast(),
       onCompaction: (event) => {
         this.#counters.compactionCount++;
         this.#counters.compactionBytesRead += event.bytesRead;
@@ -156,40 +200,70 @@ export class DB extends EventEmitter<DBEvents> {
       },
       onError: (err) => this.#backgroundError(err),
     });
-    this.#flusher = new Flusher({
+    const flusher = new Flusher({
       options,
       location,
       memtables: this.#memtables,
       versions: this.#versions,
-      executor: this.#executor,
+      executor,
       counters: this.#counters,
       writeError: () => this.#writes.error,
       onError: (err) => this.#backgroundError(err),
       onFlush: (event) => this.emit('flush', event),
       scheduleCompaction: () => this.#compactor.schedule(),
     });
-    this.#writes = new WritePipeline({
+    const history = new CommitHistory(options.transactionHistoryBytesMax, opened.lastSequence);
+    const writes = new WritePipeline({
       options,
       location,
       memtables: this.#memtables,
       versions: this.#versions,
-      compactor: this.#compactor,
-      flusher: this.#flusher,
+      compactor,
+      flusher,
       counters: this.#counters,
+      latencies: this.#latencies,
+      history,
       log: opened.log,
       lastSequence: opened.lastSequence,
       onStall: (event) => this.emit('stall', event),
     });
-    this.#reads = new ReadPath({
-      options,
-      memtables: this.#memtables,
-      versions: this.#versions,
-      tableCache: this.#tableCache,
-      snapshots: this.#snapshots,
-      lastSequence: () => this.#writes.lastSequence,
-      now,
-      checkOpen: () => this.#checkOpen(),
-    });
+    return { lock: opened.lock, executor, compactor, flusher, writes, history };
+  }
+
+  // The writer's parts by name, for the methods that only a writable database has: READ_ONLY otherwise.
+  get #lock(): FileLock {
+    return this.#writerParts().lock;
+  }
+
+  get #executor(): CompactionExecutor {
+    return this.#writerParts().executor;
+  }
+
+  get #compactor(): Compactor {
+    return this.#writerParts().compactor;
+  }
+
+  get #flusher(): Flusher {
+    return this.#writerParts().flusher;
+  }
+
+  get #writes(): WritePipeline {
+    return this.#writerParts().writes;
+  }
+
+  get #history(): CommitHistory {
+    return this.#writerParts().history;
+  }
+
+  #writerParts(): WriterParts {
+    if (this.#writer === undefined) throw new ShaleError('READ_ONLY', `the database in ${this.location} was opened with readOnly: true`);
+    return this.#writer;
+  }
+
+  /** The read point of reads without a snapshot: the last applied write, or the read-only view's last. */
+  #lastSequence(): number {
+    const writer = this.#writer;
+    return writer !== undefined ? writer.writes.lastSequence : this.#readOnly!.lastSequence;
   }
 
   /**
@@ -203,6 +277,7 @@ export class DB extends EventEmitter<DBEvents> {
       throw new ShaleError('INVALID_ARGUMENT', 'location must be a non-empty string');
     }
     const resolved = resolveOptions(options);
+    if (resolved.readOnly) return DB.#openReadOnly(location, resolved);
     // Loaded before the lock is taken: a filter module that cannot load fails the open with nothing to undo.
     const compactionFilter = await resolveCompactionFilter(resolved.compactionFilter);
     const opened = await openDatabase(location, resolved);
@@ -276,9 +351,55 @@ export class DB extends EventEmitter<DBEvents> {
     }
   }
 
-  /** The sequence number of the last write applied (after open: the last one recovered). */
+  /** A read-only open: loads the first view; nothing on disk changes, no LOCK is taken. */
+  static async #openReadOnly(location: string, options: ResolvedOptions): Promise<DB> {
+    const db = new DB(location, options, undefined, undefined);
+    try {
+      await db.#readOnly!.refresh();
+    } catch (err) {
+      await db.#tableCache.close();
+      throw err;
+    }
+    OPEN_DATABASES.add(db);
+    return db;
+  }
+
+  /**
+   * What recovery found when this database was opened: logs replayed, tail bytes
+   * and records dropped. For a read-only database, what the last load (open or
+   * `refresh()`) found replaying the writer's logs in memory.
+   */
+  get recoveryReport(): RecoveryReport {
+    return this.#readOnly?.report ?? this.#recoveryReport!;
+  }
+
+  /** Whether the database was opened with `readOnly: true`. */
+  get readOnly(): boolean {
+    return this.#readOnly !== undefined;
+  }
+
+  /**
+   * Moves a read-only database to the newest state on disk: every write the
+   * writer acknowledged before this call, and perhaps later ones. Resolves once
+   * later reads see it; reads and iterators started before keep the view they
+   * had. Snapshots taken before it are invalid after it (reads with them reject
+   * with `INVALID_ARGUMENT`): the writer may have compacted away what they see.
+   * Calls run one after another. On a writable database, which always reads its
+   * latest state, it resolves at once. Rejects with `NOT_OPEN`, `CORRUPTION` or
+   * `IO_ERROR` (the old view stays in place).
+   */
+  refresh(): Promise<void> {
+    try {
+      this.#checkOpen();
+      return this.#readOnly?.refresh() ?? Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** The sequence number of the last write applied (after open: the last one recovered; read-only: the view's last). */
   get latestSequence(): bigint {
-    return BigInt(this.#writes.lastSequence);
+    return BigInt(this.#lastSequence());
   }
 
   /** Whether the database is open: false from the moment `close()` is called. */
@@ -293,7 +414,7 @@ export class DB extends EventEmitter<DBEvents> {
    */
   put(key: BytesLike, value: BytesLike, options?: PutOptions): Promise<void> {
     try {
-      this.#checkOpen();
+      this.#checkWritable();
       const { sync, expiresAtMs } = putOptions(options, () => this.#clock.now());
       return this.#writes.write([putOp(key, value, this.#options, expiresAtMs)], sync);
     } catch (err) {
@@ -304,7 +425,7 @@ export class DB extends EventEmitter<DBEvents> {
   /** Removes `key` (a no-op if absent). See `WriteOptions` for what resolving promises. */
   delete(key: BytesLike, options?: WriteOptions): Promise<void> {
     try {
-      this.#checkOpen();
+      this.#checkWritable();
       return this.#writes.write([deleteOp(key, this.#options)], syncOption(options));
     } catch (err) {
       return Promise.reject(err);
@@ -320,7 +441,7 @@ export class DB extends EventEmitter<DBEvents> {
    */
   deleteRange(start: BytesLike, end: BytesLike | undefined, options?: WriteOptions): Promise<void> {
     try {
-      this.#checkOpen();
+      this.#checkWritable();
       const sync = syncOption(options);
       if (end === undefined) return this.#writes.write([deleteFromOp(keyArgument(start, this.#options, 'start'))], sync);
       return this.#writes.write([deleteRangeOp(start, end, this.#options)], sync);
@@ -332,7 +453,7 @@ export class DB extends EventEmitter<DBEvents> {
   /** Applies every operation of `operations` atomically: after any crash, all of them or none. */
   write(operations: readonly BatchOperation[], options?: WriteOptions): Promise<void> {
     try {
-      this.#checkOpen();
+      this.#checkWritable();
       const ops = batchOps(operations, this.#options, () => this.#clock.now());
       const sync = syncOption(options);
       if (ops.length === 0) return Promise.resolve();
@@ -392,7 +513,50 @@ export class DB extends EventEmitter<DBEvents> {
   /** A snapshot of the database as of the last applied write. Call `release()` when done. */
   snapshot(): Snapshot {
     this.#checkOpen();
-    return this.#snapshots.add(this.#writes.lastSequence);
+    return this.#snapshots.add(this.#lastSequence());
+  }
+
+  /**
+   * A transaction reading at a snapshot taken now, isolated as `isolation` says
+   * (`'snapshot'` by default, or `'serializable'`). End it with `commit()` or
+   * `abort()`. See `Transaction`.
+   */
+  transaction(options?: TransactionOptions): Transaction {
+    const isolation = isolationOption(options);
+    this.#checkOpen();
+    return this.#transaction(isolation);
+  }
+
+  /**
+   * Runs `fn(tx)` in a transaction and commits it; on `CONFLICT`, runs it again
+   * on a fresh snapshot (with a jittered backoff) up to `retries` times (default
+   * 10). Resolves with what `fn` resolved with; if `fn` throws, the transaction is
+   * aborted and the error passed on.
+   */
+  runTransaction<T>(fn: (tx: Transaction) => T | Promise<T>, options?: RunTransactionOptions): Promise<T> {
+    try {
+      this.#checkOpen();
+      return runTransaction((isolation) => {
+        this.#checkOpen();
+        return this.#transaction(isolation);
+      }, fn, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #transaction(isolation: 'snapshot' | 'serializable'): Transaction {
+    return new Transaction(
+      {
+        options: this.#options,
+        reads: this.#reads,
+        writes: this.#writes,
+        history: this.#history,
+        snapshot: this.#snapshots.add(this.#writes.lastSequence),
+        checkOpen: () => this.#checkOpen(),
+      },
+      isolation,
+    );
   }
 
   /**
@@ -419,7 +583,7 @@ export class DB extends EventEmitter<DBEvents> {
 
   /** Writes the memtable to a table and resolves when the table is installed. */
   async flush(): Promise<void> {
-    this.#checkOpen();
+    this.#checkWritable();
     await this.#flushMemtables();
   }
 
@@ -434,7 +598,7 @@ export class DB extends EventEmitter<DBEvents> {
    * (either bound may be omitted) down to the deepest level holding data there.
    */
   async compactRange(start?: BytesLike, end?: BytesLike): Promise<void> {
-    this.#checkOpen();
+    this.#checkWritable();
     const low = start === undefined ? undefined : Buffer.from(lookupKeyArgument(start, this.#options));
     const high = end === undefined ? undefined : Buffer.from(lookupKeyArgument(end, this.#options));
     await this.flush();
@@ -452,7 +616,7 @@ export class DB extends EventEmitter<DBEvents> {
    */
   checkpoint(targetDir: string): Promise<CheckpointResult> {
     try {
-      this.#checkOpen();
+      this.#checkWritable();
       if (typeof targetDir !== 'string' || targetDir.length === 0) throw new ShaleError('INVALID_ARGUMENT', 'targetDir must be a non-empty string');
       return this.#track(
         makeCheckpoint({ options: this.#options, location: this.location, versions: this.#versions, flush: () => this.#flushMemtables() }, targetDir),
@@ -525,7 +689,7 @@ export class DB extends EventEmitter<DBEvents> {
    */
   backup(backupDir: string): Promise<BackupInfo> {
     try {
-      this.#checkOpen();
+      this.#checkWritable();
       if (typeof backupDir !== 'string' || backupDir.length === 0) throw new ShaleError('INVALID_ARGUMENT', 'backupDir must be a non-empty string');
       return this.#track(createBackup({ options: this.#options, location: this.location, versions: this.#versions, flush: () => this.#flushMemtables() }, backupDir));
     } catch (err) {
@@ -551,8 +715,27 @@ export class DB extends EventEmitter<DBEvents> {
       openTableCount: this.#tableCache.openCount,
       immutableMemtableCount: this.#memtables.immutables.length,
       liveSnapshotCount: this.#snapshots.size,
-      runningCompactionCount: this.#compactor.runningCount,
+      runningCompactionCount: this.#writer?.compactor.runningCount ?? 0,
     });
+  }
+
+  /**
+   * The database's counters, gauges and latency histograms in the Prometheus
+   * text exposition format (version 0.0.4), every name `shale_*` with its unit:
+   * serve it as `text/plain; version=0.0.4` (README, "Metrics"). `labels` are
+   * added to every sample, to tell several databases of one process apart.
+   * Counters count since open.
+   */
+  metrics(options?: MetricsOptions): string {
+    this.#checkOpen();
+    return renderMetrics({
+      stats: this.stats(),
+      latencies: this.#latencies,
+      memtableBytes: this.#memtables.all().reduce((sum, memtable) => sum + memtable.approximateBytes, 0),
+      lastSequence: this.#lastSequence(),
+      readOnly: this.readOnly,
+      readOnlyRetryCount: this.#readOnly?.retryCount ?? 0,
+    }, options);
   }
 
   /**
@@ -577,6 +760,7 @@ export class DB extends EventEmitter<DBEvents> {
 
   async #close(): Promise<void> {
     this.#closing = true;
+    if (this.#readOnly !== undefined) return this.#closeReadOnly(this.#readOnly);
     try {
       await Promise.allSettled([...this.#copies]);
       await this.#writes.drain();
@@ -594,8 +778,26 @@ export class DB extends EventEmitter<DBEvents> {
     }
   }
 
+  /** Closes a read-only database: after a running refresh, its iterators and its tables. There is no lock to release. */
+  async #closeReadOnly(follower: ReadOnlyFollower): Promise<void> {
+    try {
+      await Promise.allSettled([...this.#copies]);
+      await follower.idle();
+    } finally {
+      this.#reads.closeIterators();
+      await this.#tableCache.close();
+      OPEN_DATABASES.delete(this);
+    }
+  }
+
   #checkOpen(): void {
     if (this.#closing) throw new ShaleError('NOT_OPEN', 'the database is closed');
+  }
+
+  /** Throws `NOT_OPEN` once closing, `READ_ONLY` on a read-only database. */
+  #checkWritable(): void {
+    this.#checkOpen();
+    this.#writerParts();
   }
 
   /** Records a background failure: writes fail from now on, and listeners hear of it. */
@@ -611,9 +813,10 @@ export class DB extends EventEmitter<DBEvents> {
     }
   }
 
-  /** Checks the memtables' and the current version's invariants. For tests. */
+  /** Checks the memtables', the current version's and the commit history's invariants. For tests. */
   checkInvariants(): void {
     this.#memtables.checkInvariants();
+    this.#writer?.history.checkInvariants();
     this.#versions.current.checkInvariants();
   }
 

@@ -59,6 +59,15 @@ export class MemtableSet {
     this.#immutables = this.#immutables.filter((other) => other !== slot);
   }
 
+  /**
+   * Makes `memtable` the only memtable: a read-only database's replayed logs, at
+   * open and at each `refresh()`. Iterators that captured `all()` keep the old ones.
+   */
+  replaceAll(memtable: MemTable, logNumber: number): void {
+    this.#active = { memtable, logNumber };
+    this.#immutables = [];
+  }
+
   /** The memtables a read sees, newest first. */
   all(): MemTable[] {
     return [this.#active.memtable, ...this.#immutables.map((slot) => slot.memtable)];

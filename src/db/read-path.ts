@@ -9,6 +9,7 @@
  * past its expiry (by the database's time when the read is made) decides like a
  * DELETE (docs/internals.md, "TTL").
  */
+import { performance } from 'node:perf_hooks';
 import assert from '../util/assert.js';
 import { ShaleError } from '../errors.js';
 import type { InternalIterator } from '../iterator/internal-iterator.js';
@@ -16,7 +17,7 @@ import { DBIterator } from '../iterator/db-iterator.js';
 import { aboveUpper, belowLower, rangeBounds, sharedPrefix, type KeyRange } from '../iterator/key-range.js';
 import { LevelIterator } from '../iterator/level-iterator.js';
 import { MergingIterator } from '../iterator/merging-iterator.js';
-import { ShaleIterator } from '../iterator/public-iterator.js';
+import { ShaleIterator, type UserIterator } from '../iterator/public-iterator.js';
 import { EntryType, INTERNAL_KEY_TRAILER_BYTES, type BytesLike } from '../keys.js';
 import type { MemLookup, MemTable } from '../memtable/memtable.js';
 import { MemTableIterator } from '../memtable/memtable-iterator.js';
@@ -29,6 +30,7 @@ import { userKeyOf, type Version } from '../version/version.js';
 import type { FileMeta } from '../version/version-edit.js';
 import type { VersionSet } from '../version/version-set.js';
 import { checkOptionNames, keyArgument, lookupKeyArgument } from './batch.js';
+import type { Latencies } from './latency-histogram.js';
 import { mergeFragments } from '../rangedel/fragments.js';
 import { isExclusiveEndKey } from '../rangedel/table-tombstones.js';
 import { expiringValueBody, isExpired, readExpiry } from '../util/expiring-value.js';
@@ -61,6 +63,9 @@ export interface IteratorOptions extends ReadOptions {
   copy?: boolean;
 }
 
+/** Builds what a public iterator reads from, over the DB iterator at its snapshot, with its checked bounds. */
+export type IteratorWrap = (inner: DBIterator, range: KeyRange, reverse: boolean) => UserIterator;
+
 /** What an iterator yields, so it copies only that: `db.keys()` never copies a value. */
 export type IteratorYields = 'entries' | 'keys' | 'values';
 
@@ -71,6 +76,8 @@ export interface ReadPathParts {
   versions: VersionSet;
   tableCache: TableCache;
   snapshots: SnapshotList;
+  /** Where get durations are recorded (one per call of get, getSync, getMany, getManySync). */
+  latencies: Latencies;
   /** The sequence number of the last applied write: the default read point. */
   lastSequence(): number;
   /** The database's time (monotone): what expiring entries are judged by. */
@@ -94,16 +101,17 @@ export class ReadPath {
   }
 
   get(key: BytesLike, options: ReadOptions | undefined): Promise<Buffer | undefined> {
+    const startedMs = performance.now();
     const checked = lookupKeyArgument(key, this.#parts.options);
     // The read point is taken after the turn: a read point held across it is no snapshot.
     if (this.#loopTurns.due()) {
       const owned = Buffer.from(checked);
       return this.#loopTurns.wait().then(() => {
         this.#parts.checkOpen();
-        return this.#get(owned, this.#readSeq(options));
+        return this.#get(owned, this.#readSeq(options), startedMs);
       });
     }
-    return this.#get(checked, this.#readSeq(options));
+    return this.#get(checked, this.#readSeq(options), startedMs);
   }
 
   /**
@@ -112,33 +120,46 @@ export class ReadPath {
    * cache is read with a synchronous `pread`.
    */
   getSync(key: BytesLike, options: ReadOptions | undefined): Buffer | undefined {
+    const startedMs = performance.now();
     const checked = lookupKeyArgument(key, this.#parts.options);
-    return this.#getSync(checked, this.#readSeq(options));
+    const value = this.#getSync(checked, this.#readSeq(options));
+    this.#parts.latencies.get.observeSince(startedMs);
+    return value;
   }
 
   /** `getMany` answered on the calling thread, every key at one read point. */
   getManySync(keys: readonly BytesLike[], options: ReadOptions | undefined): (Buffer | undefined)[] {
     if (!Array.isArray(keys)) throw new ShaleError('INVALID_ARGUMENT', 'getManySync() takes an array of keys');
+    const startedMs = performance.now();
     const checked = keys.map((key) => lookupKeyArgument(key, this.#parts.options));
     const seq = this.#readSeq(options);
-    return checked.map((key) => this.#getSync(key, seq));
+    // One read point, one time: every key is judged for expiry at the same moment.
+    const nowMs = this.#parts.now();
+    const values = checked.map((key) => this.#getSync(key, seq, nowMs));
+    this.#parts.latencies.get.observeSince(startedMs);
+    return values;
   }
 
   getMany(keys: readonly BytesLike[], options: ReadOptions | undefined): Promise<(Buffer | undefined)[]> {
     if (!Array.isArray(keys)) throw new ShaleError('INVALID_ARGUMENT', 'getMany() takes an array of keys');
+    const startedMs = performance.now();
     const checked = keys.map((key) => lookupKeyArgument(key, this.#parts.options));
     if (this.#loopTurns.due()) {
       const owned = checked.map((key) => Buffer.from(key));
       return this.#loopTurns.wait().then(() => {
         this.#parts.checkOpen();
-        return this.#getMany(owned, this.#readSeq(options));
+        return this.#getMany(owned, this.#readSeq(options), startedMs);
       });
     }
-    return this.#getMany(checked, this.#readSeq(options));
+    return this.#getMany(checked, this.#readSeq(options), startedMs);
   }
 
-  /** An iterator over one consistent snapshot, captured now. */
-  iterator<T>(options: IteratorOptions | undefined, yields: IteratorYields, map: (entry: [Buffer, Buffer]) => T): ShaleIterator<T> {
+  /**
+   * An iterator over one consistent snapshot, captured now. `wrap`, if given,
+   * builds what the iterator reads from the DB iterator (a transaction merges
+   * its own writes over it).
+   */
+  iterator<T>(options: IteratorOptions | undefined, yields: IteratorYields, map: (entry: [Buffer, Buffer]) => T, wrap?: IteratorWrap): ShaleIterator<T> {
     const { memtables, versions, tableCache } = this.#parts;
     const { range, reverse, limit, copy } = iteratorArguments(options, this.#parts.options);
     // Everything the snapshot needs is captured now, synchronously: the sequence,
@@ -152,7 +173,7 @@ export class ReadPath {
         build: async () => {
           const built = await buildDbIterator(frozen, pin.version, tableCache, seq, range, reverse, this.#parts.now);
           releaseTables = built.release;
-          return built.iterator;
+          return wrap === undefined ? built.iterator : wrap(built.iterator, range, reverse);
         },
         release: () => {
           releaseTables();
@@ -182,35 +203,54 @@ export class ReadPath {
     return options.snapshot.seqFor(this.#parts.snapshots);
   }
 
-  #getMany(keys: Buffer[], seq: number): Promise<(Buffer | undefined)[]> {
-    return Promise.all(keys.map((key) => this.#get(key, seq)));
+  #getMany(keys: Buffer[], seq: number, startedMs: number): Promise<(Buffer | undefined)[]> {
+    // One read point, one time: every key is judged for expiry at the same moment.
+    const nowMs = this.#parts.now();
+    return Promise.all(keys.map((key) => this.#get(key, seq, NOT_TIMED, nowMs))).then((values) => {
+      this.#parts.latencies.get.observeSince(startedMs);
+      return values;
+    });
   }
 
-  #get(key: Buffer, seq: number): Promise<Buffer | undefined> {
+  /**
+   * The value of `key` at `seq`; records the get's duration from `startedMs`
+   * unless it is `NOT_TIMED`. `nowMs`: the time to judge expiring entries by;
+   * when undefined, the clock is read only if an expiring entry must be judged
+   * (the hot path of a plain get pays nothing), and before any wait (the time is
+   * the call's).
+   */
+  #get(key: Buffer, seq: number, startedMs: number, nowMs?: number): Promise<Buffer | undefined> {
     const found = this.#parts.memtables.get(key, seq);
-    if (found !== undefined) return Promise.resolve(valueOf(found, this.#parts.now()));
+    if (found !== undefined) {
+      if (startedMs !== NOT_TIMED) this.#parts.latencies.get.observeSince(startedMs);
+      return Promise.resolve(valueOf(found, nowMs, this.#parts.now));
+    }
     // Tables already open answer now, without a pin or an await; only a table
     // that must be opened sends the read to the threadpool.
     const inTables = lookupTables(this.#parts.versions.current, this.#parts.tableCache, key, seq, false);
-    if (inTables !== TABLE_NOT_OPEN) return Promise.resolve(inTables === undefined ? undefined : valueOf(inTables, this.#parts.now()));
-    // The table read waits for I/O: the key must be the read's own by then.
-    return this.#getFromTables(Buffer.from(key), seq);
+    if (inTables !== TABLE_NOT_OPEN) {
+      if (startedMs !== NOT_TIMED) this.#parts.latencies.get.observeSince(startedMs);
+      return Promise.resolve(inTables === undefined ? undefined : valueOf(inTables, nowMs, this.#parts.now));
+    }
+    // The table read waits for I/O: the key must be the read's own by then, and the time is the call's.
+    return this.#getFromTables(Buffer.from(key), seq, startedMs, nowMs ?? this.#parts.now());
   }
 
-  #getSync(key: Buffer, seq: number): Buffer | undefined {
+  #getSync(key: Buffer, seq: number, nowMs?: number): Buffer | undefined {
     const found = this.#parts.memtables.get(key, seq) ?? lookupTables(this.#parts.versions.current, this.#parts.tableCache, key, seq, true);
     // Invariant: allowed to open tables, the lookup always answers.
     assert(found !== TABLE_NOT_OPEN, 'a synchronous lookup met a table it did not open');
-    return found === undefined ? undefined : valueOf(found, this.#parts.now());
+    return found === undefined ? undefined : valueOf(found, nowMs, this.#parts.now);
   }
 
-  async #getFromTables(key: Buffer, seq: number): Promise<Buffer | undefined> {
+  async #getFromTables(key: Buffer, seq: number, startedMs: number, nowMs: number): Promise<Buffer | undefined> {
     const pin = this.#parts.versions.pin();
     try {
       const found = await getFromVersion(pin.version, this.#parts.tableCache, key, seq);
-      return found === undefined ? undefined : valueOf(found, this.#parts.now());
+      return found === undefined ? undefined : valueOf(found, nowMs, this.#parts.now);
     } finally {
       pin.release();
+      if (startedMs !== NOT_TIMED) this.#parts.latencies.get.observeSince(startedMs);
     }
   }
 }
@@ -218,15 +258,18 @@ export class ReadPath {
 /**
  * The caller's own copy of a found value: the one copy a get makes (tables and
  * memtables hand out views). A tombstone, or an expiring entry expired at
- * `nowMs`, is absence.
+ * `nowMs` (when undefined, `now()`, read only for an expiring entry), is absence.
  */
-export function valueOf(found: MemLookup, nowMs: number): Buffer | undefined {
+export function valueOf(found: MemLookup, nowMs: number | undefined, now: () => number): Buffer | undefined {
   if (found.type === EntryType.DELETE) return undefined;
   if (found.type !== EntryType.PUT_EXPIRING) return Buffer.from(found.value);
   // Invariant: the memtable and the table readers hand out expiring values with their expiry time.
   assert(found.value.length >= 8, 'an expiring value without its expiry time');
-  return isExpired(readExpiry(found.value), nowMs) ? undefined : Buffer.from(expiringValueBody(found.value));
+  return isExpired(readExpiry(found.value), nowMs ?? now()) ? undefined : Buffer.from(expiringValueBody(found.value));
 }
+
+/** The start time of a lookup that is part of a getMany, whose duration is recorded once for the whole call. */
+const NOT_TIMED = -1;
 
 const READ_OPTION_NAMES = ['snapshot'];
 const ITERATOR_OPTION_NAMES = ['gt', 'gte', 'lt', 'lte', 'reverse', 'limit', 'snapshot', 'copy'];

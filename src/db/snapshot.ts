@@ -8,12 +8,14 @@ import { ShaleError } from '../errors.js';
 export class Snapshot {
   readonly #seq: number;
   readonly #owner: SnapshotList;
+  readonly #generation: number;
   #released = false;
 
   /** @internal Created by `db.snapshot()`. */
-  constructor(seq: number, owner: SnapshotList) {
+  constructor(seq: number, owner: SnapshotList, generation = 0) {
     this.#seq = seq;
     this.#owner = owner;
+    this.#generation = generation;
   }
 
   /** The sequence number of the last write this snapshot sees. */
@@ -36,6 +38,9 @@ export class Snapshot {
   seqFor(owner: SnapshotList): number {
     if (this.#owner !== owner) throw new ShaleError('INVALID_ARGUMENT', 'the snapshot belongs to another database');
     if (this.#released) throw new ShaleError('INVALID_ARGUMENT', 'the snapshot was released');
+    if (this.#generation !== owner.generation) {
+      throw new ShaleError('INVALID_ARGUMENT', 'the snapshot was taken before refresh(), which replaced the data it reads: take a new one');
+    }
     return this.#seq;
   }
 }
@@ -43,10 +48,25 @@ export class Snapshot {
 /** The live snapshots of one database, as a multiset of sequence numbers. */
 export class SnapshotList {
   readonly #counts = new Map<number, number>();
+  #generation = 0;
 
   add(seq: number): Snapshot {
     this.#counts.set(seq, (this.#counts.get(seq) ?? 0) + 1);
-    return new Snapshot(seq, this);
+    return new Snapshot(seq, this, this.#generation);
+  }
+
+  /** Bumped by a read-only database's `refresh()`: snapshots taken before it no longer read. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /**
+   * Makes every live snapshot unusable: a read-only database's `refresh()` moved
+   * to tables the writer compacted without knowing of them, where their old
+   * versions may be gone. Their `release()` still works.
+   */
+  invalidateAll(): void {
+    this.#generation++;
   }
 
   remove(seq: number): void {

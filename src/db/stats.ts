@@ -39,6 +39,8 @@ export interface DBEvents {
 export interface Counters {
   /** Key and value bytes of every applied put and delete. */
   userBytesWritten: number;
+  /** Puts and deletes applied (each operation of a batch counts). */
+  writeCount: number;
   /** Bytes appended to write-ahead logs. */
   walBytesWritten: number;
   flushBytesWritten: number;
@@ -56,6 +58,7 @@ export interface Counters {
 export function newCounters(): Counters {
   return {
     userBytesWritten: 0,
+    writeCount: 0,
     walBytesWritten: 0,
     flushBytesWritten: 0,
     compactionBytesRead: 0,

@@ -18,10 +18,12 @@ import type { VersionSet } from '../version/version-set.js';
 import type { LogWriter } from '../wal/log-writer.js';
 import { encodeWriteGroup, opEncodedBytes, type WriteOp } from '../wal/write-group.js';
 import type { Flusher } from './flusher.js';
+import type { Latencies } from './latency-histogram.js';
 import type { MemtableSet } from './memtable-set.js';
 import { createLog } from './open.js';
 import { hasOpenEnd, resolveOpenEnds } from './open-range-end.js';
 import type { Counters, StallEvent } from './stats.js';
+import type { CommitHistory } from './commit-history.js';
 
 /** The longest one write group is paced; past it the debt is the stop trigger's to handle. */
 const WRITE_DELAY_MS_MAX = 100;
@@ -43,12 +45,31 @@ export function pacingDelayMs(
   return (bytes / (delayedWriteRateBytesPerSec * headroom)) * 1000;
 }
 
+/** A transaction's hooks on its commit batch. */
+export interface Admission {
+  /** Decides, at the moment the batch is sequenced, whether it may commit: an error rejects it, unapplied. */
+  admit(history: CommitHistory): ShaleError | undefined;
+  /**
+   * Told as the batch's promise settles (undefined on success), in the same
+   * turn: the caller can be handed the pipeline's promise itself, which then
+   * resolves in issue order with every other write.
+   */
+  settled(error: unknown): void;
+}
+
 interface PendingWrite {
   ops: WriteOp[];
   sync: boolean;
   encodedBytes: number;
   /** A control entry: freeze the memtable (for `flush()`), alone in its group. */
   rotate: boolean;
+  /** `performance.now()` when the write was called, for the write latency histogram. */
+  startedMs: number;
+  /**
+   * A transaction's conflict check, run when the batch is sequenced, against
+   * every write sequenced before it: an error rejects the batch, unapplied.
+   */
+  admit: Admission['admit'] | undefined;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -62,6 +83,10 @@ export interface WritePipelineParts {
   compactor: Compactor;
   flusher: Flusher;
   counters: Counters;
+  /** Where write and WAL sync durations are recorded. */
+  latencies: Latencies;
+  /** Where every sequenced batch is recorded for transactions' conflict checks. */
+  history: CommitHistory;
   /** The log recovery left open for the active memtable. */
   log: LogWriter;
   /** The last sequence number recovery found. */
@@ -108,17 +133,51 @@ export class WritePipeline {
     this.#error ??= err;
   }
 
-  /** Queues `ops` as one atomic batch; resolves once applied (and durable, with `sync`). */
-  write(ops: WriteOp[], sync: boolean): Promise<void> {
-    if (this.#error) return Promise.reject(this.#error);
+  /**
+   * Queues `ops` as one atomic batch; resolves once applied (and durable, with
+   * `sync`). With `admission`, the batch is first checked when it is sequenced,
+   * and rejected with what `admit` returns, if anything.
+   */
+  write(ops: WriteOp[], sync: boolean, admission?: Admission): Promise<void> {
+    if (this.#error) {
+      admission?.settled(this.#error);
+      return Promise.reject(this.#error);
+    }
     let encodedBytes = 0;
     for (const op of ops) encodedBytes += opEncodedBytes(op);
-    return new Promise<void>((resolve, reject) => this.#push({ ops, sync, encodedBytes, rotate: false, resolve, reject }));
+    const startedMs = performance.now();
+    if (admission === undefined) {
+      return new Promise<void>((resolve, reject) => this.#push({ ops, sync, encodedBytes, rotate: false, startedMs, admit: undefined, resolve, reject }));
+    }
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const settle = (error: unknown): void => {
+        if (settled) return;
+        settled = true;
+        admission.settled(error);
+      };
+      this.#push({
+        ops,
+        sync,
+        encodedBytes,
+        rotate: false,
+        startedMs,
+        admit: (history) => admission.admit(history),
+        resolve: () => {
+          settle(undefined);
+          resolve();
+        },
+        reject: (err) => {
+          settle(err);
+          reject(err);
+        },
+      });
+    });
   }
 
   /** Freezes the active memtable (if it holds anything) after every write queued before this call. */
   rotate(): Promise<void> {
-    return new Promise<void>((resolve, reject) => this.#push({ ops: [], sync: false, encodedBytes: 0, rotate: true, resolve, reject }));
+    return new Promise<void>((resolve, reject) => this.#push({ ops: [], sync: false, encodedBytes: 0, rotate: true, startedMs: 0, admit: undefined, resolve, reject }));
   }
 
   /** Waits until every queued write has been applied or rejected. */
@@ -182,8 +241,17 @@ export class WritePipeline {
     }
   }
 
-  async #commitGroup(group: PendingWrite[]): Promise<void> {
-    if (group.some((pending) => hasOpenEnd(pending.ops))) this.#resolveOpenEnds(group);
+  async #commitGroup(taken: PendingWrite[]): Promise<void> {
+    let takenBytes = 0;
+    for (const pending of taken) takenBytes += pending.encodedBytes;
+    await this.#throttle(takenBytes);
+    if (this.#memtables.active.memtable.approximateBytes >= this.#options.memtableSizeBytes) await this.#rotateMemtable();
+    const firstSeq = this.#lastSequence + 1;
+    // Every earlier group is applied and nothing waits from here: the ends of open range deletes can be set (and recorded).
+    if (taken.some((pending) => hasOpenEnd(pending.ops))) this.#resolveOpenEnds(taken);
+    // From here to the log append nothing waits: the sequence numbers given out are final.
+    const group = this.#sequence(taken, firstSeq);
+    if (group.length === 0) return;
     let opCount = 0;
     let opBytes = 0;
     let sync = false;
@@ -192,9 +260,6 @@ export class WritePipeline {
       opBytes += pending.encodedBytes;
       sync ||= pending.sync;
     }
-    await this.#throttle(opBytes);
-    if (this.#memtables.active.memtable.approximateBytes >= this.#options.memtableSizeBytes) await this.#rotateMemtable();
-    const firstSeq = this.#lastSequence + 1;
     const batches = group.map((pending) => pending.ops);
     const sizeBefore = this.#log.size;
     await this.#log.addRecord(encodeWriteGroup(this.#log.syncedSize, firstSeq, batches, opCount, opBytes));
@@ -204,7 +269,7 @@ export class WritePipeline {
     // until `#lastSequence` moves past it: every read filters on sequence. If the
     // sync fails, the write path is poisoned with the group unseen in a memtable that
     // is then never frozen or flushed.
-    const synced = sync ? this.#log.sync() : undefined;
+    const synced = sync ? this.#timedSync() : undefined;
     let userBytes: number;
     try {
       userBytes = this.#applyToMemtable(batches, firstSeq);
@@ -215,11 +280,23 @@ export class WritePipeline {
     await synced;
     this.#lastSequence = firstSeq + opCount - 1;
     this.#counters.userBytesWritten += userBytes;
+    this.#counters.writeCount += opCount;
     // A non-sync group never waited for I/O (small appends are synchronous writes),
     // so without this turn a stream of writers, each issuing its next write when the
     // last resolves, would run on microtasks alone and starve the event loop.
     if (!sync) await LoopTurns.next();
-    for (const pending of group) pending.resolve();
+    const { write } = this.#parts.latencies;
+    for (const pending of group) {
+      write.observeSince(pending.startedMs);
+      pending.resolve();
+    }
+  }
+
+  /** Syncs the log, recording how long the fdatasync took. */
+  async #timedSync(): Promise<void> {
+    const startedMs = performance.now();
+    await this.#log.sync();
+    this.#parts.latencies.walSync.observeSince(startedMs);
   }
 
   /** Sets the ends of open range deletes (`db.deleteRange(start)`) now that every earlier group is applied. */
@@ -230,6 +307,36 @@ export class WritePipeline {
       this.#parts.versions.current,
     );
     for (const pending of group) pending.encodedBytes = pending.ops.reduce((sum, op) => sum + opEncodedBytes(op), 0);
+  }
+
+  /**
+   * Gives the batches of `taken` their sequence numbers from `firstSeq` on, in
+   * order, recording each in the commit history; a batch whose admission check
+   * fails (a transaction that conflicts with a write sequenced before it, in an
+   * earlier group or earlier in this one) is rejected and gets none. Returns the
+   * batches admitted.
+   */
+  #sequence(taken: PendingWrite[], firstSeq: number): PendingWrite[] {
+    const history = this.#parts.history;
+    history.startGroup();
+    const group: PendingWrite[] = [];
+    let seq = firstSeq;
+    for (const pending of taken) {
+      const refused = pending.admit?.(history);
+      if (refused !== undefined) {
+        pending.reject(refused);
+        continue;
+      }
+      // An empty batch is a read-only transaction's check: ordered with the writes, it has nothing to apply.
+      if (pending.ops.length === 0) {
+        pending.resolve();
+        continue;
+      }
+      history.record(seq, pending.ops);
+      seq += pending.ops.length;
+      group.push(pending);
+    }
+    return group;
   }
 
   /** Adds a group's ops to the active memtable from `firstSeq` on; returns their key and value bytes. */

@@ -147,12 +147,7 @@ export class DBIterator {
    */
   nextBatch(maxEntries: number, maxBytes: number, out: [Buffer, Buffer][], copy: CopyParts, expiring?: Map<number, number>): number {
     assert(Number.isSafeInteger(maxEntries) && maxEntries >= 1, `nextBatch needs maxEntries >= 1, got ${maxEntries}`);
-    // The current entry was judged at the last call's time; re-judge it at this one's.
-    const nowMs = this.#clock();
-    if (nowMs !== this.#nowMs) {
-      this.#nowMs = nowMs;
-      if (this.#currentExpired()) this.advance();
-    }
+    this.rejudge();
     let count = 0;
     let bytes = 0;
     while (this.valid() && count < maxEntries) {
@@ -166,6 +161,24 @@ export class DBIterator {
       if (bytes >= maxBytes) break;
     }
     return count;
+  }
+
+  /**
+   * Judges the current entry again at the database's time now (it was judged at
+   * the last positioning call's), moving past it if it expired since: for a
+   * caller that reads entries one at a time across calls, as `nextBatch` does.
+   */
+  rejudge(): void {
+    const nowMs = this.#clock();
+    if (nowMs !== this.#nowMs) {
+      this.#nowMs = nowMs;
+      if (this.#currentExpired()) this.advance();
+    }
+  }
+
+  /** When the current entry expires (ms since the epoch); Infinity when it never does. */
+  get expiresAtMs(): number {
+    return this.#valueExpiresAtMs;
   }
 
   /** The database's time now (it only moves forward): for a caller judging entries it holds. */

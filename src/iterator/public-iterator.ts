@@ -8,7 +8,28 @@
 import { ShaleError } from '../errors.js';
 import { toBuffer, type BytesLike } from '../keys.js';
 import { ENTRIES_BETWEEN_TURNS, LoopTurns } from '../util/event-loop.js';
-import type { CopyParts, DBIterator } from './db-iterator.js';
+import type { CopyParts } from './db-iterator.js';
+
+/**
+ * What a public iterator draws its entries from: a `DBIterator`, or a
+ * transaction's iterator merging its own writes over one.
+ */
+export interface UserIterator {
+  /** Moves to the first key in iteration order. */
+  seekToStart(): void;
+  /** Moves to the first key at or after `target` (at or before, in reverse). */
+  seek(target: Buffer): void;
+  /**
+   * Appends up to `maxEntries` entries to `out`, as `DBIterator.nextBatch`, and
+   * in `expiring` the index in `out` and expiry time of each that expires.
+   * Returns the count appended.
+   */
+  nextBatch(maxEntries: number, maxBytes: number, out: [Buffer, Buffer][], copy: CopyParts, expiring?: Map<number, number>): number;
+  /** The database's time now, which entries held across calls are judged by again. */
+  readClock(): number;
+  /** Releases what the iterator holds. Idempotent. */
+  close(): void;
+}
 
 /** Entries fetched by the first refill; each refill doubles it up to `BATCH_ENTRIES_MAX`. */
 const BATCH_ENTRIES_MIN = 16;
@@ -18,7 +39,7 @@ const BATCH_BYTES_MAX = 1024 * 1024;
 
 /** What builds the iterator's source on first use and releases what it pinned. */
 export interface IteratorSource {
-  build(): Promise<DBIterator>;
+  build(): Promise<UserIterator>;
   /** Releases the pinned version and tables, and forgets the iterator. Called once. */
   release(): void;
 }
@@ -28,8 +49,8 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
   readonly #map: (entry: [Buffer, Buffer]) => T;
   readonly #limit: number;
   readonly #copy: CopyParts;
-  #inner: DBIterator | undefined;
-  #building: Promise<DBIterator> | undefined;
+  #inner: UserIterator | undefined;
+  #building: Promise<UserIterator> | undefined;
   #buffer: [Buffer, Buffer][] = [];
   #bufferIndex = 0;
   /** Buffer index → expiry time of the buffered entries that expire: one expired by a take's time is skipped. */
@@ -179,7 +200,7 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
     }
   }
 
-  async #build(): Promise<DBIterator> {
+  async #build(): Promise<UserIterator> {
     this.#building ??= this.#source.build();
     const inner = await this.#building;
     this.#checkClosed();
@@ -195,7 +216,7 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
    * `nextv(10)` would otherwise decode and copy 16), else a growing batch (for
    * `next()`, `all()` and `for await`).
    */
-  #refill(inner: DBIterator, needed: number): boolean {
+  #refill(inner: UserIterator, needed: number): boolean {
     this.#buffer = [];
     this.#bufferIndex = 0;
     this.#expiring.clear();

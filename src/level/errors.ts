@@ -17,6 +17,7 @@
  * | `INVALID_ARGUMENT` | a value too large  | `LEVEL_INVALID_VALUE`                         |
  * | `INVALID_ARGUMENT` | anything else      | the `ShaleError` unchanged                    |
  * | `NOT_SUPPORTED`    | anything           | `LEVEL_NOT_SUPPORTED`                         |
+ * | `CONFLICT`         | a transaction      | the `ShaleError` (a `ConflictError`) unchanged |
  *
  * Every mapped error keeps the `ShaleError` as its `cause`. A failed open is
  * wrapped once more by abstract-level itself, as `LEVEL_DATABASE_NOT_OPEN` whose

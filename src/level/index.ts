@@ -7,3 +7,5 @@ export type { ClassicLevelOptions, ShaleLevelOptions, ShaleTuning } from './shal
 export { ShaleLevelIterator, ShaleLevelKeyIterator, ShaleLevelValueIterator } from './iterators.js';
 export { ShaleLevelSnapshot } from './shale-level-snapshot.js';
 export { LevelError } from './errors.js';
+export { ShaleLevelTransaction } from './shale-level-transaction.js';
+export type { LevelTransactionRange } from './shale-level-transaction.js';

@@ -16,6 +16,7 @@ import type { BatchOperation } from '../db/batch.js';
 import type { ExpiryOptions } from '../db/expiry-argument.js';
 import { ShaleError, invalidArgument } from '../errors.js';
 import type { BytesLike } from '../keys.js';
+import type { MetricsOptions } from '../db/metrics.js';
 import { DEFAULTS, OPTION_NAMES, type Options } from '../options.js';
 import { databaseNotOpenError, toLevelError } from './errors.js';
 import { STORAGE_ENCODINGS, fromStorage, storedByteLength, type StorageData, type StorageFormat } from './formats.js';
@@ -29,6 +30,8 @@ import {
 } from './iterators.js';
 import { ShaleLevelSnapshot, type SnapshotOptions } from './shale-level-snapshot.js';
 import { clearAsRangeDelete, runRangeClear } from './clear-range.js';
+import { ShaleLevelTransaction, type LevelEncoding } from './shale-level-transaction.js';
+import type { RunTransactionOptions, TransactionOptions } from '../db/transaction.js';
 
 /** Keys deleted per batch by `clear()`: bounds the memory and the WAL record of each step. */
 const CLEAR_BATCH_KEYS_MAX = 1024;
@@ -99,7 +102,7 @@ const MANIFEST = {
   /** An abort rejects an iterator read in progress with `LEVEL_ABORTED` at once (the shale read is abandoned, not stopped). */
   signals: { iterators: true },
   /** `DB`'s own methods, passed through (sublevels do not have them, as abstract-level decides). */
-  additionalMethods: { compactRange: true, getProperty: true, stats: true, flush: true },
+  additionalMethods: { compactRange: true, getProperty: true, stats: true, flush: true, refresh: true, metrics: true, transaction: true, runTransaction: true },
   /** `DB`'s events, re-emitted with the same arguments. */
   events: Object.fromEntries(DB_EVENTS.map((name) => [name, true])),
 };
@@ -212,6 +215,37 @@ export class ShaleLevel<KDefault = string, VDefault = string> extends AbstractLe
     }
   }
 
+  /**
+   * `DB.transaction` with this database's key and value encodings (see
+   * `ShaleLevelTransaction`). Synchronous, so the database must be open:
+   * `LEVEL_DATABASE_NOT_OPEN` otherwise (`runTransaction` waits for a deferred open).
+   */
+  transaction(options?: TransactionOptions): ShaleLevelTransaction<KDefault, VDefault> {
+    try {
+      return new ShaleLevelTransaction(this.#shale.transaction(options), this.#encodings().keys, this.#encodings().values);
+    } catch (err) {
+      throw toLevelError(err, { kind: 'operation' });
+    }
+  }
+
+  /** `DB.runTransaction` with this database's encodings; waits for a deferred open. */
+  async runTransaction<T>(fn: (tx: ShaleLevelTransaction<KDefault, VDefault>) => T | Promise<T>, options?: RunTransactionOptions): Promise<T> {
+    await this.#whenOpen();
+    const { keys, values } = this.#encodings();
+    try {
+      return await this.#shale.runTransaction((tx) => fn(new ShaleLevelTransaction(tx, keys, values)), options);
+    } catch (err) {
+      throw toLevelError(err, { kind: 'operation' });
+    }
+  }
+
+  #encodings(): { keys: LevelEncoding<KDefault>; values: LevelEncoding<VDefault> } {
+    return {
+      keys: this.keyEncoding() as unknown as LevelEncoding<KDefault>,
+      values: this.valueEncoding() as unknown as LevelEncoding<VDefault>,
+    };
+  }
+
   /** `DB.getProperty` (`shale.levels`, `shale.stats`); `LEVEL_DATABASE_NOT_OPEN` unless open. */
   getProperty(name: string): string | undefined {
     if (typeof name !== 'string') throw new TypeError("The first argument 'name' must be a string");
@@ -221,6 +255,21 @@ export class ShaleLevel<KDefault = string, VDefault = string> extends AbstractLe
   /** `DB.stats`; `LEVEL_DATABASE_NOT_OPEN` unless open. */
   stats(): DBStats {
     return this.#shale.stats();
+  }
+
+  /** `DB.refresh`: a read-only database (`readOnly: true`) moves to the writer's latest state. Waits for a deferred open. */
+  async refresh(): Promise<void> {
+    await this.#whenOpen();
+    try {
+      await this.#shale.refresh();
+    } catch (err) {
+      throw toLevelError(err, { kind: 'operation' });
+    }
+  }
+
+  /** `DB.metrics`: the Prometheus text format; `LEVEL_DATABASE_NOT_OPEN` unless open. */
+  metrics(options?: MetricsOptions): string {
+    return this.#shale.metrics(options);
   }
 
   /** Waits for an open in progress; `LEVEL_DATABASE_NOT_OPEN` if the database is not open after it. */

@@ -33,9 +33,8 @@ export interface ShownValue {
   value?: string;
   /** A range tombstone's end key, exclusive (RANGE_DELETE). */
   end?: string;
-  /** When a PUT_EXPIRING entry expires: milliseconds since the epoch, and as an ISO 8601 time; null when the value holds no readable time. */
+  /** When a PUT_EXPIRING entry expires, in milliseconds since the epoch; null when the value holds no readable time. */
   expiresAtMs?: number | null;
-  expiresAt?: string;
 }
 
 /** The fields showing the value `value` of an entry of type `type` (see `ShownValue`). */
@@ -47,24 +46,23 @@ export function showValue(type: number, value: Buffer, encoding: BytesEncoding):
       return { end: showBytes(value, encoding) };
     case 'expiring': {
       const expiresAtMs = readExpiry(value);
-      if (expiresAtMs < 0) return { expiresAtMs: null, value: showBytes(value, encoding) };
-      return { expiresAtMs, expiresAt: new Date(expiresAtMs).toISOString(), value: showBytes(value.subarray(EXPIRY_BYTES), encoding) };
+      if (expiresAtMs < 0) return { value: showBytes(value, encoding), expiresAtMs: null };
+      return { value: showBytes(value.subarray(EXPIRY_BYTES), encoding), expiresAtMs };
     }
     default:
       return { value: showBytes(value, encoding) };
   }
 }
 
-/** A shown value as text after its key: ` = value`, ` .. end` (a range, end exclusive), and ` (expires …)`; empty for none. */
+/** A shown value as text after its key: ` = value`, ` .. end` (a range, end exclusive), and ` (expires at ms)`; empty for none. */
 export function valueText(shown: ShownValue): string {
   let text = '';
   if (shown.end !== undefined) text += ` .. ${shown.end} (end exclusive)`;
   if (shown.value !== undefined) text += ` = ${shown.value}`;
   if (shown.expiresAtMs === null) text += ' (no readable expiry time)';
-  else if (shown.expiresAtMs !== undefined) text += ` (expires ${shown.expiresAt}, ${shown.expiresAtMs} ms)`;
+  else if (shown.expiresAtMs !== undefined) text += ` (expires at ${shown.expiresAtMs})`;
   return text;
 }
-
 
 /** The name of entry type `type` (`type7` for one this release does not know). */
 export function entryTypeName(type: number): string {

@@ -74,6 +74,7 @@ function dumpEdit(edit: VersionEdit, encoding: BytesEncoding): Record<string, un
     largestSeq: meta.largestSeq,
     smallest: showInternalKey(meta.smallest, encoding),
     largest: showInternalKey(meta.largest, encoding),
+    // The MANIFEST's fileExpiry field, for a table with expiring entries.
     ...(meta.expiryMinMs === undefined ? {} : { expiryMinMs: meta.expiryMinMs }),
   });
   const shown: Record<string, unknown> = {};
@@ -112,8 +113,7 @@ function recordLines(record: DumpedRecord): string[] {
         lines.push(
           `  add L${String(meta['level'])} table ${String(meta['fileNumber'])}: ${String(meta['sizeBytes'])} bytes, seq ${String(meta['smallestSeq'])}..${String(meta['largestSeq'])}, ` +
             `${internalKeyText(meta['smallest'] as ShownKey)} .. ${internalKeyText(meta['largest'] as ShownKey)}` +
-            (meta['expiryMinMs'] === undefined ? '' : `, earliest expiry ${String(meta['expiryMinMs'])} ms`),
-
+            (meta['expiryMinMs'] === undefined ? '' : `, earliest expiry ${String(meta['expiryMinMs'])}`),
         );
       }
       return lines;

@@ -118,7 +118,7 @@ function readBlock(handle: RandomAccessFile, file: string, blockHandle: BlockHan
 
 function dumpDataBlock(handle: RandomAccessFile, file: string, blockHandle: BlockHandle, encoding: BytesEncoding, dump: TableDump): DumpedBlock {
   const shown: DumpedBlock = { kind: 'data', offset: blockHandle.offset, size: blockHandle.size };
-  const entries: (ShownKey & { value?: string })[] = [];
+  const entries: (ShownKey & ShownValue)[] = [];
   try {
     const { contents, compression } = readBlock(handle, file, blockHandle);
     shown.compression = compression;

@@ -155,9 +155,7 @@ export function checkedEntries(block: Block, previous: Buffer | undefined): [Buf
     if (readTrailerSeq(key, userKeyLength) < 0) fail('sequence number beyond 2^53');
     if (previous !== undefined && compareInternalKeys(previous, key) >= 0) fail('keys out of order');
     const value = iterator.value();
-    if (type === EntryType.PUT_EXPIRING && readExpiry(value) < 0) {
-      fail(value.length < EXPIRY_BYTES ? `an expiring entry with a ${value.length}-byte value, shorter than its expiry time` : 'an expiry time beyond 2^53 - 1');
-    }
+    if (type === EntryType.PUT_EXPIRING && readExpiry(value) < 0) fail(value.length < EXPIRY_BYTES ? 'an expiring entry without its expiry time' : 'an expiry time beyond 2^53 - 1');
     entries.push([key, value]);
     previous = key;
   }

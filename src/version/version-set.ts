@@ -6,7 +6,11 @@
  * `logAndApply` is the only way the file set changes: the edit is appended to the
  * MANIFEST and synced, and only then does the new version become current. Edits
  * are applied one at a time in call order.
+ *
+ * A read-only database's version set has no MANIFEST writer: it never logs an
+ * edit, and `adopt` replaces its state with one read from the writer's MANIFEST.
  */
+import assert from '../util/assert.js';
 import { ManifestWriter, applyEdit, type ManifestState } from './manifest.js';
 import { Version } from './version.js';
 import type { VersionEdit } from './version-edit.js';
@@ -25,7 +29,8 @@ export interface VersionSetOptions {
 export class VersionSet {
   readonly #options: VersionSetOptions;
   readonly #state: ManifestState;
-  #manifest: ManifestWriter;
+  /** Undefined for a read-only database. */
+  #manifest: ManifestWriter | undefined;
   #current: Version;
   /** Versions still pinned by a reader, besides the current one. */
   readonly #pinned = new Set<Version>();
@@ -39,16 +44,11 @@ export class VersionSet {
    */
   #error: unknown;
 
-  constructor(options: VersionSetOptions, state: ManifestState, manifest: ManifestWriter) {
+  constructor(options: VersionSetOptions, state: ManifestState, manifest: ManifestWriter | undefined) {
     this.#options = options;
     this.#state = state;
     this.#manifest = manifest;
-    const levels: ReturnType<Version['levelsAfter']> = [[]];
-    for (const file of state.files.values()) {
-      while (levels.length <= file.level) levels.push([]);
-      levels[file.level]!.push(file);
-    }
-    this.#current = this.#newVersion(levels);
+    this.#current = this.#newVersion(levelsOf(state));
   }
 
   get current(): Version {
@@ -60,8 +60,9 @@ export class VersionSet {
     return this.#state;
   }
 
+  /** The live MANIFEST's number; 0 for a read-only database, which writes none. */
   get manifestNumber(): number {
-    return this.#manifest.manifestNumber;
+    return this.#manifest?.manifestNumber ?? 0;
   }
 
   /** Takes the next file number. It is made durable by the next edit (and by directory scans on open). */
@@ -81,6 +82,8 @@ export class VersionSet {
 
   async #apply(edit: VersionEdit): Promise<void> {
     if (this.#error !== undefined) throw this.#error;
+    // Invariant: a read-only database never logs an edit (its write calls fail first).
+    assert(this.#manifest !== undefined, 'logAndApply on a read-only version set');
     const after = this.#current.levelsAfter(edit);
     edit.nextFileNumber = this.#state.nextFileNumber;
     if (edit.lastSequence !== undefined) edit.lastSequence = Math.max(edit.lastSequence, this.#state.lastSequence);
@@ -107,10 +110,29 @@ export class VersionSet {
     const after: ManifestState = { ...this.#state, files: new Map(this.#state.files), compactPointers: new Map(this.#state.compactPointers) };
     applyEdit(after, edit);
     const next = await ManifestWriter.create(fs, dir, manifestNumber, tempNumber, after);
-    const old = this.#manifest;
+    const old = this.#manifest!;
     this.#manifest = next;
     await old.close().catch(() => undefined);
     await fs.remove(filePath(dir, manifestFileName(old.manifestNumber))).catch(() => undefined);
+  }
+
+  /**
+   * Makes `state` (read from the writer's MANIFEST) the current version of a
+   * read-only database, writing nothing. Tables the previous version held and
+   * `state` lacks go to `deleteTables` once no pinned version holds them.
+   */
+  adopt(state: ManifestState): void {
+    // Invariant: only a version set without a MANIFEST writer follows someone else's.
+    assert(this.#manifest === undefined, 'adopt on a writable version set');
+    const previous = this.#current;
+    for (const file of previous.files()) if (!state.files.has(file.fileNumber)) this.#dropped.add(file.fileNumber);
+    this.#state.logNumber = state.logNumber;
+    this.#state.nextFileNumber = state.nextFileNumber;
+    this.#state.lastSequence = state.lastSequence;
+    this.#state.files = state.files;
+    this.#state.compactPointers = state.compactPointers;
+    this.#current = this.#newVersion(levelsOf(state));
+    this.#retire(previous);
   }
 
   /** Pins the current version for a reader. Call `release` when done. */
@@ -162,6 +184,16 @@ export class VersionSet {
   /** Waits for queued edits, then closes the MANIFEST. */
   async close(): Promise<void> {
     await this.#applying;
-    await this.#manifest.close();
+    await this.#manifest?.close();
   }
+}
+
+/** The tables of `state` by level, for a new `Version`. */
+function levelsOf(state: ManifestState): ReturnType<Version['levelsAfter']> {
+  const levels: ReturnType<Version['levelsAfter']> = [[]];
+  for (const file of state.files.values()) {
+    while (levels.length <= file.level) levels.push([]);
+    levels[file.level]!.push(file);
+  }
+  return levels;
 }

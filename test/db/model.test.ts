@@ -4,7 +4,8 @@
  * through both `get` and `getSync`), compared after
  * every step where that is cheap and in full at checkpoints, across flushes,
  * reopens, snapshots and iterators that live while the database changes under
- * them. A 4 KiB memtable and B-tree nodes of 4 make flushes and node splits
+ * them, and with a read-only follower on the same directory whose view must
+ * survive the writer's flushes, compactions and reopens until it refreshes. A 4 KiB memtable and B-tree nodes of 4 make flushes and node splits
  * constant; some runs use 64-byte blocks with a restart every 2 keys.
  *
  * Time is the test's (the `clock` option): some puts expire (`ttl`, or an
@@ -62,6 +63,7 @@ interface RunStats {
   flushes: number;
   compactRanges: number;
   reopens: number;
+  refreshes: number;
 }
 
 /** A put's expiry: the argument passed (`ttl` or `expiresAt`) and the time the model expects it to expire. */
@@ -98,9 +100,14 @@ class TestTime {
     return Math.max(this.#observedMs, this.clockMs);
   }
 
-  /** Before a reopen: the new database's time starts from the clock, so the clock must not be behind. */
+  /**
+   * Before a reopen: the new database's time starts from the clock, so the clock
+   * must not be behind (entries compacted away as expired would otherwise differ
+   * from the model's), and what the old one observed no longer counts.
+   */
   catchUp(): void {
     this.clockMs = this.nowMs;
+    this.#observedMs = 0;
   }
 }
 
@@ -174,7 +181,9 @@ class ModelRun {
   readonly #probes: Buffer[];
   readonly #snapshots: LiveSnapshot[] = [];
   readonly #iterators: LiveIterator[] = [];
-  readonly stats: RunStats = { l0FilesMax: 0, deepestLevel: 0, flushes: 0, compactRanges: 0, reopens: 0 };
+  readonly stats: RunStats = { l0FilesMax: 0, deepestLevel: 0, flushes: 0, compactRanges: 0, reopens: 0, refreshes: 0 };
+  /** A read-only database on the same directory, and the state its view holds. */
+  #follower: { db: DB; model: Model } | undefined;
   readonly label: string;
   /** Set by the first step (open); `undefined` only if that open failed. */
   #db!: DB;
@@ -214,6 +223,7 @@ class ModelRun {
     } catch (err) {
       // Let go of the directory and the worker without waiting on an engine that may be wedged.
       void (this.#db as DB | undefined)?.close().catch(() => undefined);
+      void this.#follower?.db.close().catch(() => undefined);
       throw err;
     } finally {
       process.off('beforeExit', reportHang);
@@ -237,6 +247,8 @@ class ModelRun {
     await this.#guard(async () => {
       await this.#reopen();
       await this.#checkpoint();
+      await this.#follow();
+      await this.#follower?.db.close();
       await this.#db.close();
     });
     return this.stats;
@@ -317,6 +329,8 @@ class ModelRun {
     if (roll < 872 && this.#compaction) return this.#compactRange();
     if (roll >= 872 && roll < 877) return this.#copyCheckpoint();
     if (roll >= 880 && roll < 920) return this.#moveClock();
+    if (roll >= 920 && roll < 940) return this.#follow();
+    if (roll >= 940 && roll < 980) return this.#transaction();
     return this.#write(this.#randomWrite());
   }
 
@@ -460,6 +474,76 @@ class ModelRun {
     await Promise.all(pending);
     for (const write of writes) this.#applyToModel(write);
     await this.#checkKeys(writes.flatMap((write) => this.#keysOf(write)), 'read back after the burst');
+  }
+
+  /**
+   * A transaction (snapshot or serializable): gets and a bounded scan checked
+   * against the model with its own writes merged in, puts and deletes, then a
+   * commit (applied to the model in key order, as the transaction sends it) or
+   * an abort. Sometimes a plain write to a key it wrote lands after its
+   * snapshot: the commit must then fail with CONFLICT and change nothing.
+   */
+  async #transaction(): Promise<void> {
+    const rng = this.#rng;
+    const isolation = rng.bool() ? 'snapshot' : 'serializable';
+    const tx = this.#db.transaction({ isolation });
+    const own = new Map<string, Buffer | undefined>();
+    const view = (key: Buffer): Buffer | undefined => (own.has(key.toString('hex')) ? own.get(key.toString('hex')) : this.#model.get(key));
+    this.#op = `${isolation} transaction at ${tx.snapshotSequence}:`;
+    const steps = rng.range(1, 8);
+    for (let step = 0; step < steps; step++) {
+      const roll = rng.int(10);
+      const key = rng.bool(0.9) ? this.#randomKey() : this.#randomProbe();
+      if (roll < 3) {
+        this.#op += ` get ${showKey(key)}`;
+        const getSync = rng.bool();
+        this.#expectValue(getSync ? tx.getSync(this.#keyArgument(key)) : await tx.get(this.#keyArgument(key)), view(key), `transaction ${getSync ? 'getSync' : 'get'} ${showKey(key)}`);
+      } else if (roll < 4) {
+        const [low, high] = [this.#randomProbe(), this.#randomProbe()].sort(Buffer.compare) as [Buffer, Buffer];
+        const reverse = rng.bool();
+        this.#op += ` scan [${showKey(low)}, ${showKey(high)})${reverse ? ' reverse' : ''}`;
+        const merged = new Map(this.#model.entries().map(([k, v]): [string, Buffer] => [k.toString('hex'), v]));
+        for (const [hex, value] of own) value === undefined ? merged.delete(hex) : merged.set(hex, value);
+        const expected = [...merged]
+          .map(([hex, value]): Pair => [Buffer.from(hex, 'hex'), value])
+          .filter(([k]) => Buffer.compare(k, low) >= 0 && Buffer.compare(k, high) < 0)
+          .sort((a, b) => Buffer.compare(a[0], b[0]));
+        if (reverse) expected.reverse();
+        this.#expectEntries(await tx.iterator({ gte: low, lt: high, reverse }).all(), expected, 'transaction scan');
+      } else if (roll < 8) {
+        const value = randomValue(rng);
+        this.#op += ` put ${showKey(key)}=${showValue(value)}`;
+        tx.put(this.#keyArgument(key), value);
+        own.set(key.toString('hex'), value);
+      } else {
+        this.#op += ` delete ${showKey(key)}`;
+        tx.delete(this.#keyArgument(key));
+        own.set(key.toString('hex'), undefined);
+      }
+    }
+    if (rng.bool(0.15)) {
+      this.#op += ' abort';
+      tx.abort();
+      return;
+    }
+    const written = [...own.keys()].sort().map((hex) => Buffer.from(hex, 'hex'));
+    if (written.length > 0 && rng.bool(0.2)) {
+      const clash = rng.pick(written);
+      const value = randomValue(rng);
+      this.#op += ` (a plain put ${showKey(clash)} lands first) commit`;
+      await this.#db.put(clash, value);
+      this.#model.put(clash, value);
+      await this.#expectRejects(tx.commit({ sync: rng.bool(0.3) }), 'CONFLICT', 'a commit over a later write to its key');
+    } else {
+      this.#op += ' commit';
+      await tx.commit({ sync: rng.bool(0.3) });
+      for (const key of written) {
+        const value = own.get(key.toString('hex'));
+        if (value === undefined) this.#model.delete(key);
+        else this.#model.put(key, value);
+      }
+    }
+    await this.#checkKeys(written, 'read back after the transaction');
   }
 
   /** Compares `keys` one by one (get and getSync), and all together through getMany; then latestSequence. */
@@ -669,6 +753,38 @@ class ModelRun {
     }
   }
 
+  // ---- the read-only follower ------------------------------------------------
+
+  /**
+   * Opens the follower, or checks that its view still holds the state it loaded
+   * (whatever the writer flushed, compacted or deleted since) and refreshes it to
+   * the model's state; sometimes reopens it instead.
+   */
+  async #follow(): Promise<void> {
+    // Each open database keeps its own monotone time from the clock: a follower that first read the clock after it
+    // moved back would judge expiry earlier than the writer. As for a reopen, the clock catches up first.
+    this.#time.catchUp();
+    const follower = this.#follower;
+    if (follower === undefined || this.#rng.bool(0.1)) {
+      this.#op = follower === undefined ? 'open a read-only follower' : 'reopen the read-only follower';
+      await follower?.db.close();
+      this.#follower = { db: await DB.open(this.#dir, { ...this.#options, readOnly: true }), model: this.#model.clone() };
+    } else {
+      this.#op = `refresh the read-only follower (its view from sequence ${follower.db.latestSequence})`;
+      this.#expectEntries(await follower.db.iterator().all(), follower.model.entries(), 'the follower\'s view before refresh()');
+      await this.#expectRejects(follower.db.put(this.#randomKey(), Buffer.from('x')), 'READ_ONLY', 'a put on the follower');
+      await follower.db.refresh();
+      follower.model = this.#model.clone();
+      this.stats.refreshes++;
+    }
+    const { db, model } = this.#follower!;
+    db.checkInvariants();
+    if (db.latestSequence !== BigInt(model.sequence)) this.#fail(`the follower's latestSequence ${db.latestSequence}, expected ${model.sequence}`);
+    this.#expectEntries(await db.iterator({ reverse: true }).all(), [...model.entries()].reverse(), "the follower's full reverse scan");
+    const synchronous = db.getManySync(this.#probes);
+    this.#probes.forEach((key, i) => this.#expectValue(synchronous[i], model.get(key), `the follower's getManySync: ${showKey(key)}`));
+  }
+
   // ---- flush, reopen, checkpoints ----------------------------------------------
 
   async #flush(): Promise<void> {
@@ -703,6 +819,8 @@ class ModelRun {
     this.#op = `db.checkpoint(${target})`;
     const result = await this.#db.checkpoint(target);
     if (result.sequence !== BigInt(this.#model.sequence)) this.#fail(`checkpoint sequence ${result.sequence}, expected ${this.#model.sequence}`);
+    // A new database's time starts from the clock (nothing about time is persisted): as for a reopen, the clock must not be behind.
+    this.#time.catchUp();
     const copy = await DB.open(target, { ...this.#options, createIfMissing: false });
     try {
       copy.checkInvariants();
@@ -767,7 +885,7 @@ describe('model-based: shale against a sorted map', () => {
       deepest = Math.max(deepest, stats.deepestLevel);
       console.log(
         `# seed ${seed} [${run.label}]: ${steps} steps, ${stats.flushes} flushes, ${stats.compactRanges} compactRange, ` +
-          `${stats.reopens} reopens, L0 files max ${stats.l0FilesMax}, deepest level ${stats.deepestLevel}`,
+          `${stats.reopens} reopens, ${stats.refreshes} follower refreshes, L0 files max ${stats.l0FilesMax}, deepest level ${stats.deepestLevel}`,
       );
     }
     // Reads must have crossed L1 and deeper (level iterators, binary search by key), not only L0.

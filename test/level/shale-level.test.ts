@@ -290,9 +290,27 @@ describe('ShaleLevel', () => {
 });
 
 describe('ShaleLevel: what the engine can do', () => {
-  it('declares compactRange, getProperty, stats and flush, and the DB events, in supports', () => {
+  it('opens read-only beside a writer: reads, refresh() moves on, writes reject with READ_ONLY, metrics() is Prometheus text', async () => {
+    const dir = tempDir();
+    const writer = new ShaleLevel(dir);
+    await writer.put('a', '1');
+    const reader = new ShaleLevel(dir, { readOnly: true });
+    assert.equal(await reader.get('a'), '1');
+    await writer.put('a', '2');
+    assert.equal(await reader.get('a'), '1');
+    await reader.refresh();
+    assert.equal(await reader.get('a'), '2');
+    await assert.rejects(reader.put('b', '1'), hasCode('READ_ONLY'));
+    await assert.rejects(reader.batch([{ type: 'del', key: 'a' }]), hasCode('READ_ONLY'));
+    assert.match(reader.metrics(), /^shale_read_only 1$/m);
+    await reader.close();
+    assert.throws(() => reader.metrics(), hasCode('LEVEL_DATABASE_NOT_OPEN'));
+    await writer.close();
+  });
+
+  it('declares compactRange, getProperty, stats, flush, refresh, metrics, transaction and runTransaction, and the DB events, in supports', () => {
     const db = new ShaleLevel(tempDir());
-    assert.deepEqual(db.supports.additionalMethods, { compactRange: true, getProperty: true, stats: true, flush: true });
+    assert.deepEqual(db.supports.additionalMethods, { compactRange: true, getProperty: true, stats: true, flush: true, refresh: true, metrics: true, transaction: true, runTransaction: true });
     for (const name of ['flush', 'compaction', 'stall', 'background-error']) assert.equal(db.supports.events[name], true, name);
     return db.close();
   });

@@ -10,12 +10,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DB } from '../../src/db/db.js';
+import { ShaleError } from '../../src/errors.js';
 import type { Options } from '../../src/options.js';
 import { Rng } from '../../src/testing/rng.js';
 import { CrashPointFS } from '../../sim/crash-point-fs.js';
 import { exploreCrashPoints, type CrashPointCase, type CrashPointContext } from '../../sim/crash-points.js';
 import { DIR } from '../../sim/simulate.js';
-import { SIM_EPOCH_MS, WorkloadGen, batchOpOf, keyOf, type WorkloadShape } from '../../sim/workload.js';
+import { SIM_EPOCH_MS, WorkloadGen, batchOpOf, encodeValue, keyOf, type SimOp, type SimWrite, type WorkloadShape } from '../../sim/workload.js';
 import { CrashableFS } from '../../src/testing/crashable-fs.js';
 import { checkCheckpointTarget } from '../../sim/checkpoint-oracle.js';
 import { Violation, type CrashMark } from '../../sim/oracle.js';
@@ -426,6 +427,72 @@ cases.push({
     operation: async (ctx) => {
       await DB.repair(DIR, { fs: ctx.fs });
       return undefined;
+    },
+  },
+});
+
+/**
+ * A transaction commit with `ops` deduplicated (the last op of a key wins) and
+ * sorted, as the transaction sends them, recorded in the history like a write;
+ * resolves when acknowledged. `interloper`, if given, is a plain write issued
+ * after the transaction's snapshot to a key it writes: the commit must then fail
+ * with CONFLICT and stay out of the history.
+ */
+function commitTransaction(ctx: CrashPointContext, db: DB, write: SimWrite, interloper?: SimWrite): Promise<void> {
+  assert.ok(write.ops.every((op) => op.type !== 'deleteRange'), 'a transaction puts and deletes keys: draw its writes without range deletes');
+  const byKey = new Map<string, SimOp>();
+  for (const op of write.ops) byKey.set(op.key.toString('latin1'), op);
+  const ops = [...byKey.values()].sort((a, b) => Buffer.compare(a.key, b.key));
+  const tx = db.transaction({ isolation: write.writeId % 2 === 0 ? 'serializable' : 'snapshot' });
+  for (const op of ops) {
+    if (op.type === 'put') tx.put(op.key, op.value);
+    else tx.delete(op.key);
+  }
+  if (interloper !== undefined) {
+    const clash = { ...interloper, ops: [...interloper.ops, ops[0]!.type === 'put' ? { type: 'delete' as const, key: ops[0]!.key } : { ...ops[0]! }] };
+    void ctx.write(db, clash);
+    return tx.commit({ sync: write.sync }).then(
+      () => assert.fail('a transaction committed over a write to its key after its snapshot'),
+      (err: unknown) => assert.ok(err instanceof ShaleError && err.code === 'CONFLICT', String(err)),
+    );
+  }
+  const index = ctx.history.issue({ ...write, kind: 'transaction', ops });
+  return tx.commit({ sync: write.sync }).then(() => ctx.history.ack(index));
+}
+
+// Transaction commits in one write group with plain writes, one refused for a
+// conflict: every committed transaction is a batch, all of it or none of it.
+cases.push({
+  hallmark: /^append .*\.log$/m,
+  testCase: {
+    name: 'transaction commits',
+    options: MANUAL,
+    setup: async (ctx) => {
+      const db = await open(ctx, MANUAL);
+      await writeSome(ctx, db, writes(), 20);
+      return db;
+    },
+    operation: async (ctx, db) => {
+      const stream = writes({ ...SHAPE, batchProbability: 1, rangeDeleteProbability: 0 });
+      for (let i = 0; i < 20; i++) stream.next();
+      await commitTransaction(ctx, db!, stream.next(true));
+      // In flight together, on disjoint keys: only the one with an interloper conflicts.
+      const taken = new Set<string>();
+      const disjoint = (write: SimWrite): SimWrite => {
+        const ops = write.ops.filter((op) => !taken.has(op.key.toString('latin1')));
+        for (const op of write.ops) taken.add(op.key.toString('latin1'));
+        const own = keyOf(SHAPE.keyCount + write.writeId);
+        return { ...write, ops: ops.length > 0 ? ops : [{ type: 'put', key: own, value: encodeValue(own, write.writeId, 0, 8) }] };
+      };
+      const group = [stream.next(false), stream.next(false), stream.next(false), stream.next(false), stream.next(true)].map(disjoint);
+      await Promise.all([
+        commitTransaction(ctx, db!, group[0]!),
+        ctx.write(db!, group[1]!),
+        commitTransaction(ctx, db!, group[2]!, group[3]!),
+        commitTransaction(ctx, db!, group[4]!),
+      ]);
+      await commitTransaction(ctx, db!, stream.next(false));
+      return db;
     },
   },
 });

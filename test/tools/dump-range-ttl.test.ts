@@ -42,12 +42,12 @@ describe('dumps of range deletes and expiring entries', () => {
       dump.records.slice(1).flatMap((record) => record['ops'] as unknown[]),
       [
         { seq: 5, type: 'RANGE_DELETE', key: 'x', end: 'z' },
-        { seq: 6, type: 'PUT_EXPIRING', key: 'e', value: '5', expiresAtMs: NOW + 10, expiresAt: '2026-12-07T16:00:00.010Z' },
+        { seq: 6, type: 'PUT_EXPIRING', key: 'e', value: '5', expiresAtMs: NOW + 10 },
       ],
     );
     const text = formatLogDump(await dumpWal(fs, log, 'readable')).join('\n');
     assert.match(text, /^ {2}#5 RANGE_DELETE "x" \.\. "z" \(end exclusive\)$/m);
-    assert.match(text, /^ {2}#6 PUT_EXPIRING "e" = "5" \(expires 2026-12-07T16:00:00\.010Z, 1796659200010 ms\)$/m);
+    assert.match(text, /^ {2}#6 PUT_EXPIRING "e" = "5" \(expires at 1796659200010\)$/m);
   });
 
   it('dump-sst: the version-3 properties, expiring entries with their expiry, the range-del block with every tombstone', async () => {
@@ -70,7 +70,7 @@ describe('dumps of range deletes and expiring entries', () => {
     ]);
     assert.deepEqual(dump.blocks.find((block) => block.kind === 'data')!.entries, [
       { key: 'a', seq: 1, type: 'PUT', value: '1' },
-      { key: 'b', seq: 2, type: 'PUT_EXPIRING', value: '2', expiresAtMs: NOW + 1000, expiresAt: '2026-12-07T16:00:01.000Z' },
+      { key: 'b', seq: 2, type: 'PUT_EXPIRING', value: '2', expiresAtMs: NOW + 1000 },
     ]);
     assert.deepEqual(
       dump.blocks.map((block) => block.kind),
@@ -80,7 +80,7 @@ describe('dumps of range deletes and expiring entries', () => {
     assert.match(text, new RegExp(`rangeDelBlock offset ${rangeDel.offset}, size ${rangeDel.size}, rangeDeletionCount 4, expiringEntryCount 1, expiryMinMs 1796659201000 \\(2026-12-07T16:00:01\\.000Z\\)`));
     assert.match(text, new RegExp(`^range-del block @${rangeDel.offset}: size ${rangeDel.size}, none, 4 entries$`, 'm'));
     assert.match(text, /^ {2}"c"#4,RANGE_DELETE \.\. "d" \(end exclusive\)$/m);
-    assert.match(text, /^ {2}"b"#2,PUT_EXPIRING = "2" \(expires 2026-12-07T16:00:01\.000Z, 1796659201000 ms\)$/m);
+    assert.match(text, /^ {2}"b"#2,PUT_EXPIRING = "2" \(expires at 1796659201000\)$/m);
   });
 
   it('dump-sst with a damaged properties block: the data blocks and the range-del block found by their checksums', async () => {
@@ -113,6 +113,6 @@ describe('dumps of range deletes and expiring entries', () => {
   it("dump-manifest: a table's earliest expiry and its bounds widened to its tombstones", async () => {
     const { fs, manifest } = await database();
     const text = formatLogDump(await dumpManifest(fs, manifest, 'readable')).join('\n');
-    assert.match(text, /^ {2}add L0 table \d+: \d+ bytes, seq 1\.\.4, "a"#1,PUT \.\. "f"#max,RANGE_DELETE, earliest expiry 1796659201000 ms$/m);
+    assert.match(text, /^ {2}add L0 table \d+: \d+ bytes, seq 1\.\.4, "a"#1,PUT \.\. "f"#max,RANGE_DELETE, earliest expiry 1796659201000$/m);
   });
 });

@@ -170,7 +170,7 @@ describe('verify: range-del blocks and expiring entries', () => {
     assert.equal(intact.properties?.expiringEntryCount, 1);
     // "c" as PUT_EXPIRING: 3 bytes, no expiry time.
     const short = await check(retypeEntry(built.bytes, 'c', 3, EntryType.PUT, EntryType.PUT_EXPIRING));
-    assert.deepEqual(short.damage.map((damage) => [damage.offset, damage.reason]), [[0, 'an expiring entry with a 3-byte value, shorter than its expiry time']]);
+    assert.deepEqual(short.damage.map((damage) => [damage.offset, damage.reason]), [[0, 'an expiring entry without its expiry time']]);
     // "d" as PUT_EXPIRING: an expiry time of 2^64 - 1.
     const beyond = await check(retypeEntry(Buffer.from(built.bytes), 'd', 4, EntryType.PUT, EntryType.PUT_EXPIRING));
     assert.deepEqual(beyond.damage.map((damage) => [damage.offset, damage.reason]), [[0, 'an expiry time beyond 2^53 - 1']]);
