@@ -13,16 +13,22 @@
  * block that is not a data block (the filter or properties block, which do not
  * decode as one). Blocks after a damaged data block are not found: without its
  * length nothing says where the next one starts.
+ *
+ * The range-del block (format version 3) follows the data blocks: the block
+ * where the scan stops is decoded as one too, and when it is an intact range-del
+ * block (checksum, entries, order: `decodeRangeDelBlock`), its tombstones are
+ * salvaged with the entries, and the scan has found the end of the data blocks.
  */
 import { CorruptionError, ioError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
 import { Block } from '../sstable/block-reader.js';
+import { bytewiseComparator } from '../sstable/comparator.js';
 import { openBlock } from '../sstable/block-trailer.js';
 import { decodeFooter } from '../sstable/footer.js';
 import { BLOCK_TRAILER_BYTES, CompressionType, FOOTER_BYTES } from '../sstable/format.js';
 import { readWholeFile } from '../wal/log-reader.js';
 import { checkedEntries } from './table-check.js';
-import type { FragmentedTombstones } from '../rangedel/fragments.js';
+import type { Fragment } from '../rangedel/fragments.js';
 import { decodeRangeDelBlock } from '../sstable/range-del-block.js';
 
 /** What a scan found: the entries of the data blocks it could read, in order, and where and why it stopped. */
@@ -31,10 +37,12 @@ export interface BlockScan {
   blocks: { offset: number; size: number; entries: [Buffer, Buffer][] }[];
   /** Every entry of `blocks`, in order. */
   entries: [Buffer, Buffer][];
+  /** The tombstones of the range-del block found right after the data blocks (none when there is none, or it is damaged). */
+  rangeTombstones: readonly Fragment[];
+  /** Where that range-del block is stored (`size` without the trailer), when found. */
+  rangeDelBlock?: { offset: number; size: number };
   /** The offset where the scan stopped, and why (undefined: it reached the known end of the data blocks). */
   stoppedAt?: { offset: number; reason: string };
-  /** The range tombstones of the range-del block, when the block where the scan stopped is one (it follows the data blocks). */
-  rangeTombstones?: FragmentedTombstones;
 }
 
 const KNOWN_COMPRESSION_TYPES: ReadonlySet<number> = new Set(Object.values(CompressionType));
@@ -92,7 +100,7 @@ function dataEnd(bytes: Buffer, path: string): number {
 
 /** Scans `bytes[0, limit)` for data blocks. */
 export function scanDataBlocks(bytes: Buffer, path: string, limit: number): BlockScan {
-  const scan: BlockScan = { blocks: [], entries: [] };
+  const scan: BlockScan = { blocks: [], entries: [], rangeTombstones: [] };
   let previous: Buffer | undefined;
   let start = 0;
   while (start < limit) {
@@ -106,9 +114,13 @@ export function scanDataBlocks(bytes: Buffer, path: string, limit: number): Bloc
       entries = decodeDataBlock(bytes.subarray(start, end), path, start, previous);
     } catch (err) {
       if (!(err instanceof CorruptionError)) throw err;
-      scan.stoppedAt = { offset: start, reason: `not a data block: ${err.message}` };
-      const tombstones = rangeDelBlockAt(bytes.subarray(start, end), path, start);
-      if (tombstones !== undefined) scan.rangeTombstones = tombstones;
+      const rangeDel = decodeRangeDel(bytes.subarray(start, end), path, start);
+      if (rangeDel !== undefined) {
+        scan.rangeTombstones = rangeDel;
+        scan.rangeDelBlock = { offset: start, size: end - start - BLOCK_TRAILER_BYTES };
+      } else {
+        scan.stoppedAt = { offset: start, reason: `not a data block: ${err.message}` };
+      }
       break;
     }
     scan.blocks.push({ offset: start, size: end - start - BLOCK_TRAILER_BYTES, entries });
@@ -117,16 +129,6 @@ export function scanDataBlocks(bytes: Buffer, path: string, limit: number): Bloc
     start = end;
   }
   return scan;
-}
-
-/** The fragments of the stored block `stored` (at `offset`) if it is a range-del block, else undefined. */
-function rangeDelBlockAt(stored: Buffer, path: string, offset: number): FragmentedTombstones | undefined {
-  try {
-    return decodeRangeDelBlock(openBlock(stored, path, offset, true).contents, path, offset);
-  } catch (err) {
-    if (err instanceof CorruptionError) return undefined;
-    throw err;
-  }
 }
 
 /** The end (trailer included) of the first stored block starting at `start` and ending by `limit`; -1 if none. */
@@ -141,7 +143,25 @@ function findBlockEnd(bytes: Buffer, start: number, limit: number): number {
   return -1;
 }
 
+/** The fragments of the stored block `stored` (at `offset`) when it is an intact range-del block; undefined otherwise. */
+function decodeRangeDel(stored: Buffer, path: string, offset: number): Fragment[] | undefined {
+  try {
+    const contents = openBlock(stored, path, offset, true).contents;
+    // The properties that would give the count may be what is damaged: the block's own entry count stands in.
+    const block = new Block(contents, path, offset);
+    const iterator = block.iterator(bytewiseComparator);
+    let count = 0;
+    for (iterator.seekToFirst(); iterator.valid(); iterator.next()) count++;
+    const fragments = decodeRangeDelBlock(contents, path, offset, count).fragments;
+    return fragments.length === 0 ? undefined : [...fragments];
+  } catch (err) {
+    if (err instanceof CorruptionError) return undefined;
+    throw err;
+  }
+}
+
 /** The entries of the stored block `stored` (at `offset`), checked as any data block is (`checkedEntries`). */
+
 function decodeDataBlock(stored: Buffer, path: string, offset: number, previous: Buffer | undefined): [Buffer, Buffer][] {
   return checkedEntries(new Block(openBlock(stored, path, offset, true).contents, path, offset), previous);
 }

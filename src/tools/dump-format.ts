@@ -1,6 +1,6 @@
 /**
- * How the dumps (`dump-log.ts`, `dump-table.ts`) show bytes, entry types,
- * values and internal keys, as text and as JSON. A new entry type is one line of
+ * How the dumps (`dump-log.ts`, `dump-table.ts`) show bytes, entry types and
+ * internal keys, as text and as JSON. A new entry type is one line of
  * `ENTRY_TYPES`.
  */
 import { EntryType, INTERNAL_KEY_TRAILER_BYTES, SEQUENCE_MAX, readTrailerSeq, readTrailerType } from '../keys.js';
@@ -11,42 +11,57 @@ export type BytesEncoding = 'readable' | 'utf8' | 'hex' | 'base64';
 
 export const BYTES_ENCODINGS: readonly BytesEncoding[] = ['readable', 'utf8', 'hex', 'base64'];
 
-/** How an entry type is shown: its name, and the fields its value holds (none: it carries no value). */
-export interface EntryTypeShape {
-  name: string;
-  /** The fields of a value of this type, shown as `encoding` says; undefined for a type without a value. */
-  showValue?: (value: Buffer, encoding: BytesEncoding) => Record<string, string | number>;
-}
+/**
+ * What the value of an op or entry is: nothing (`none`), the user's value
+ * (`bytes`), the exclusive end key of a range tombstone whose start is the key
+ * (`end`), or an expiry time followed by the user's value (`expiring`,
+ * docs/format.md, "Expiring values").
+ */
+export type ValueKind = 'none' | 'bytes' | 'end' | 'expiring';
 
-/** Every entry type (docs/format.md, "Internal keys"), one a line. */
-export const ENTRY_TYPES: Readonly<Record<number, EntryTypeShape>> = {
-  [EntryType.DELETE]: { name: 'DELETE' },
-  [EntryType.PUT]: { name: 'PUT', showValue: (value, encoding) => ({ value: showBytes(value, encoding) }) },
-  [EntryType.RANGE_DELETE]: { name: 'RANGE_DELETE', showValue: (end, encoding) => ({ end: showBytes(end, encoding) }) },
-  [EntryType.PUT_EXPIRING]: { name: 'PUT_EXPIRING', showValue: showExpiring },
+/** Every entry type (docs/format.md, "Internal keys"): its name, and what its value is. */
+export const ENTRY_TYPES: Readonly<Record<number, { name: string; value: ValueKind }>> = {
+  [EntryType.DELETE]: { name: 'DELETE', value: 'none' },
+  [EntryType.PUT]: { name: 'PUT', value: 'bytes' },
+  [EntryType.RANGE_DELETE]: { name: 'RANGE_DELETE', value: 'end' },
+  [EntryType.PUT_EXPIRING]: { name: 'PUT_EXPIRING', value: 'expiring' },
 };
 
-/** A PUT_EXPIRING value: its expiry time and the value behind it (docs/format.md, "Expiring values"). */
-function showExpiring(value: Buffer, encoding: BytesEncoding): Record<string, string | number> {
-  if (value.length < EXPIRY_BYTES) return { damagedValue: showBytes(value, encoding) };
-  return { value: showBytes(value.subarray(EXPIRY_BYTES), encoding), expiresAtMs: readExpiry(value) };
+/** A value as the dumps show it: the fields of `ShownValue` its entry type has. */
+export interface ShownValue {
+  /** The user's value (PUT, PUT_EXPIRING; an unknown type's whole value). */
+  value?: string;
+  /** A range tombstone's end key, exclusive (RANGE_DELETE). */
+  end?: string;
+  /** When a PUT_EXPIRING entry expires, in milliseconds since the epoch; null when the value holds no readable time. */
+  expiresAtMs?: number | null;
 }
 
-/** The fields of a value of entry type `type` (`value` as is for a type this release does not know). */
-export function showValue(type: number, value: Buffer, encoding: BytesEncoding): Record<string, string | number> {
-  const shape = ENTRY_TYPES[type];
-  if (shape === undefined) return { value: showBytes(value, encoding) };
-  return shape.showValue?.(value, encoding) ?? {};
+/** The fields showing the value `value` of an entry of type `type` (see `ShownValue`). */
+export function showValue(type: number, value: Buffer, encoding: BytesEncoding): ShownValue {
+  switch (ENTRY_TYPES[type]?.value ?? 'bytes') {
+    case 'none':
+      return {};
+    case 'end':
+      return { end: showBytes(value, encoding) };
+    case 'expiring': {
+      const expiresAtMs = readExpiry(value);
+      if (expiresAtMs < 0) return { value: showBytes(value, encoding), expiresAtMs: null };
+      return { value: showBytes(value.subarray(EXPIRY_BYTES), encoding), expiresAtMs };
+    }
+    default:
+      return { value: showBytes(value, encoding) };
+  }
 }
 
-/** The fields as text: `= value`, `.. end`, `= value (expires at N)` (N in ms since the epoch). */
-export function valueText(fields: Readonly<Record<string, unknown>>): string {
-  const parts: string[] = [];
-  if ('value' in fields) parts.push(`= ${String(fields['value'])}`);
-  if ('end' in fields) parts.push(`.. ${String(fields['end'])}`);
-  if ('expiresAtMs' in fields) parts.push(`(expires at ${String(fields['expiresAtMs'])})`);
-  if ('damagedValue' in fields) parts.push(`= ${String(fields['damagedValue'])} (too short for an expiry)`);
-  return parts.length === 0 ? '' : ` ${parts.join(' ')}`;
+/** A shown value as text after its key: ` = value`, ` .. end` (a range, end exclusive), and ` (expires at ms)`; empty for none. */
+export function valueText(shown: ShownValue): string {
+  let text = '';
+  if (shown.end !== undefined) text += ` .. ${shown.end} (end exclusive)`;
+  if (shown.value !== undefined) text += ` = ${shown.value}`;
+  if (shown.expiresAtMs === null) text += ' (no readable expiry time)';
+  else if (shown.expiresAtMs !== undefined) text += ` (expires at ${shown.expiresAtMs})`;
+  return text;
 }
 
 /** The name of entry type `type` (`type7` for one this release does not know). */

@@ -5,13 +5,22 @@
  *
  * - When CURRENT and the MANIFEST are readable, the tables it names keep their
  *   levels: an intact table stays as it is; a table with damaged data blocks is
- *   rewritten, at its level, from the entries of its intact blocks; a table whose
- *   footer, index, filter or properties are damaged (no block can be found) or
- *   that is missing is dropped. The intact records of the logs the MANIFEST does
- *   not cover become one L0 table: they are newer than every table.
+ *   rewritten, at its level, from the entries of its intact blocks and the range
+ *   tombstones of its range-del block; a table whose footer, index, filter,
+ *   range-del or properties block is damaged is rewritten from the data blocks
+ *   (and the range-del block) found by their checksums; a missing table is
+ *   dropped. The intact records of the logs the MANIFEST does not cover, range
+ *   deletes included, become one L0 table: they are newer than every table, so
+ *   its tombstones delete only older versions, as they did in the logs.
  * - Otherwise nothing says which tables are live or which entry is newer than
  *   which, so every table in the directory and every log is merged, by internal
- *   key, into new L1 tables (the sequence numbers decide), as a compaction would.
+ *   key, into new L1 tables (the sequence numbers decide), as a compaction would;
+ *   their range tombstones, fragmented together, are cut between those tables,
+ *   so that each holds every version and every tombstone of its keys.
+ *
+ * Entries are copied as they are: a PUT_EXPIRING keeps its expiry time (its
+ * value is `expiresAtMs ‖ value`), and an expired one stays, reading as a
+ * delete, for compaction to drop.
  *
  * Crash safety: every new table is synced with its directory entry before a new
  * MANIFEST names it; the MANIFEST and CURRENT are written as open writes them
@@ -22,17 +31,15 @@
  * the repaired one.
  */
 import { basename } from 'node:path';
-import { CorruptionError, ShaleError, ioError } from '../errors.js';
-import { TABLE_FORMAT_VERSION, TABLE_FORMAT_VERSION_PREFIX_FILTER, TABLE_FORMAT_VERSION_RANGE_DEL_EXPIRY } from '../sstable/format.js';
+import { CorruptionError, ioError } from '../errors.js';
 import type { FileLock, FileSystem } from '../fs/file-system.js';
 import { CURRENT_FILE_NAME, LOCK_FILE_NAME, filePath, logFileName, parseFileName, tableFileName } from '../filenames.js';
-import { EntryType, INTERNAL_KEY_TRAILER_BYTES, SEQUENCE_MAX, encodeInternalKey, readTrailerSeq } from '../keys.js';
-import { FragmentedTombstones, mergeFragments, tombstonesOf, type RangeTombstone } from '../rangedel/fragments.js';
-import { rangeDelBlockSpec } from '../rangedel/table-tombstones.js';
-import { TableReader } from '../sstable/table-reader.js';
+import { encodeInternalKey } from '../keys.js';
 import { MemTable } from '../memtable/memtable.js';
 import { resolveOptions, tableBuilderOptions, type ResolvedOptions } from '../options.js';
 import { writeTable } from '../compaction/flush.js';
+import { fragmentTombstones, tombstonesOf, type Fragment } from '../rangedel/fragments.js';
+import { rangeDelBlockSpec } from '../rangedel/table-tombstones.js';
 import { ManifestWriter, emptyManifestState, readCurrent, replayManifest, type ManifestState } from '../version/manifest.js';
 import type { FileMeta } from '../version/version-edit.js';
 import { WAL_MAGIC } from '../wal/log-format.js';
@@ -44,15 +51,6 @@ import { checkFormatVersion, checkTable, damageOf, type Damage, type TableCheck 
 import { toolOptions } from './tool-options.js';
 import { fileNumbers, listDatabase } from './database-directory.js';
 import { progressTracker, type ProgressTracker, type ToolProgress } from './progress.js';
-
-/**
- * The table format versions whose every block the salvage carries over (data
- * blocks; the filter and index are rebuilt). A damaged table of another version
- * may hold blocks it would drop (a later version's range tombstones, say), and
- * dropping a tombstone brings back what it deleted: repair refuses it rather than
- * rewrite it. A version is added here once `salvage-writer.ts` copies its blocks.
- */
-export const SALVAGE_TABLE_FORMAT_VERSIONS: readonly number[] = [TABLE_FORMAT_VERSION, TABLE_FORMAT_VERSION_PREFIX_FILTER, TABLE_FORMAT_VERSION_RANGE_DEL_EXPIRY];
 
 /** The folder, inside the database directory, where repair moves the files it does not keep. */
 export const LOST_DIR_NAME = 'lost';
@@ -103,8 +101,7 @@ interface RepairRun {
 /**
  * `DB.repair`: checks the arguments, takes the directory's lock, and repairs the
  * database in `location` (see the module comment). Rejects with
- * `INVALID_ARGUMENT`, `NOT_FOUND` (no database there), `LOCKED`, `NOT_SUPPORTED`
- * (a table or log of a newer format: nothing is changed) or `IO_ERROR`.
+ * `INVALID_ARGUMENT`, `NOT_FOUND` (no database there), `LOCKED` or `IO_ERROR`.
  */
 export async function repair(location: string, options: RepairOptions = {}): Promise<RepairReport> {
   const { fs, onProgress } = toolOptions(location, options, ['onProgress']);
@@ -213,15 +210,9 @@ async function keepOrRewrite(run: RepairRun, meta: FileMeta): Promise<void> {
     return;
   }
   try {
-    const written = await writeSalvagedTables([salvage.source], {
-      fs,
-      dir,
-      level: meta.level,
-      tableOptions: tableBuilderOptions(run.options, meta.level),
-      targetFileSizeBytes: Infinity,
-      newFileNumber: run.newFileNumber,
-      rangeTombstones: salvage.tombstones.fragments,
-    });
+    // One table: its entries and tombstones are subsets of the original's, so it fits where that was.
+    const target = { fs, dir, level: meta.level, tableOptions: tableBuilderOptions(run.options, meta.level), targetFileSizeBytes: Infinity, newFileNumber: run.newFileNumber };
+    const written = await writeSalvagedTables([salvage.source], target, salvage.tombstones);
     for (const table of written) run.state.files.set(table.fileNumber, table);
     report.tablesRewritten.push({ from: [name], to: written.map((table) => tableFileName(table.fileNumber)), entries: salvage.entries });
   } finally {
@@ -233,36 +224,32 @@ async function keepOrRewrite(run: RepairRun, meta: FileMeta): Promise<void> {
 interface Salvage {
   source: EntrySource;
   entries: number;
-  /** The table's range tombstones: from its range-del block, or found among the scanned blocks. */
-  tombstones: FragmentedTombstones;
+  /** Fragmented, from the table's range-del block (none when it has none, or it could not be read). */
+  tombstones: readonly Fragment[];
   close: () => Promise<void>;
 }
 
 /**
  * The entries of table `name` that can be read: those of its intact blocks,
  * found through its index, or, when its metadata is damaged, by scanning for
- * blocks by their checksums (`block-scan.ts`). Undefined when there are none.
+ * blocks by their checksums (`block-scan.ts`), and its range tombstones.
+ * Undefined when there are neither.
  */
 async function salvageSource(run: RepairRun, name: string, fileNumber: number, check: TableCheck): Promise<Salvage | undefined> {
   if (check.missing) return undefined;
-  const version = check.properties?.formatVersion;
-  if (version !== undefined && !SALVAGE_TABLE_FORMAT_VERSIONS.includes(version)) {
-    throw new ShaleError('NOT_SUPPORTED', `${name} is damaged and of table format version ${version}, whose blocks this repair cannot all carry over; nothing was installed`);
-  }
   const path = filePath(run.dir, name);
   if (!check.metadataIntact) {
     const scan = await scanTableBlocks(run.fs, path);
-    // A scan finds the range-del block too (it is a block like the data blocks): its entries are range tombstones.
-    const entries = scan.entries.filter(([key]) => key[key.length - INTERNAL_KEY_TRAILER_BYTES] !== EntryType.RANGE_DELETE);
-    const scanned = scan.entries.filter((entry) => !entries.includes(entry)).map(rangeTombstoneOf);
-    const tombstones = mergeFragments([FragmentedTombstones.of(scanned), scan.rangeTombstones ?? FragmentedTombstones.EMPTY], SEQUENCE_MAX);
-    if (entries.length === 0 && tombstones.isEmpty) return undefined;
-    return { source: new ArrayEntries(entries), entries: entries.length, tombstones, close: async () => undefined };
+    if (scan.entries.length === 0 && scan.rangeTombstones.length === 0) return undefined;
+    return { source: new ArrayEntries(scan.entries), entries: scan.entries.length, tombstones: scan.rangeTombstones, close: async () => undefined };
   }
-  const tombstones = await tableRangeTombstones(run, name, fileNumber);
-  if (check.entryCount === 0) return tombstones.isEmpty ? undefined : { source: new ArrayEntries([]), entries: 0, tombstones, close: async () => undefined };
   const file = await run.fs.openRead(path);
-  return { source: IntactEntries.open(file, path, fileNumber)!, entries: check.entryCount, tombstones, close: () => file.close() };
+  const source = IntactEntries.open(file, path, fileNumber)!;
+  if (check.entryCount === 0 && source.rangeTombstones.length === 0) {
+    await file.close();
+    return undefined;
+  }
+  return { source, entries: check.entryCount, tombstones: source.rangeTombstones, close: () => file.close() };
 }
 
 /** Reads and checks table `name`, reporting progress. */
@@ -321,7 +308,7 @@ async function recoveryAccepts(run: RepairRun, fileNumber: number): Promise<bool
   }
 }
 
-/** Writes the logs' salvaged writes, range deletes included (as open's recovery does), as one L0 table. */
+/** Writes the logs' salvaged writes, range tombstones included, as one L0 table (as recovery does). */
 async function writeLogTable(run: RepairRun, memtable: MemTable): Promise<void> {
   const fileNumber = run.newFileNumber();
   const rangeDel = rangeDelBlockSpec(memtable.rangeTombstones.fragments);
@@ -335,8 +322,6 @@ async function writeLogTable(run: RepairRun, memtable: MemTable): Promise<void> 
 async function mergeEverything(run: RepairRun, tables: number[], memtable: MemTable): Promise<void> {
   const { fs, dir, report } = run;
   const salvages: Salvage[] = [];
-  // Range tombstones go into the new tables beside the entries they delete, never into a table of their own above them.
-  const tombstoneLists = [memtable.rangeTombstones];
   try {
     for (const fileNumber of tables) {
       const name = tableFileName(fileNumber);
@@ -346,22 +331,17 @@ async function mergeEverything(run: RepairRun, tables: number[], memtable: MemTa
       const salvage = await salvageSource(run, name, fileNumber, check);
       if (salvage === undefined) report.tablesDropped.push(name);
       else salvages.push(salvage);
-      if (salvage !== undefined) tombstoneLists.push(salvage.tombstones);
     }
     const logEntries = [...memtable.entries()].map(([key, value]) => [encodeInternalKey(key.key, key.seq, key.type), value] as const);
     const sources = [...salvages.map((salvage) => salvage.source), new ArrayEntries(logEntries)];
-    // Every range tombstone goes into the merged tables, cut between them; the sequence goes on after the newest.
-    const tombstones = mergeFragments(tombstoneLists, SEQUENCE_MAX).fragments;
-    for (const tombstone of tombstonesOf(tombstones)) run.state.lastSequence = Math.max(run.state.lastSequence, tombstone.seq);
-    const written = await writeSalvagedTables(sources, {
-      fs,
-      dir,
-      level: 1,
-      tableOptions: tableBuilderOptions(run.options, 1),
-      targetFileSizeBytes: run.options.targetFileSizeBytes,
-      newFileNumber: run.newFileNumber,
-      rangeTombstones: tombstones,
-    });
+    // Every tombstone found, fragmented together (the same one found twice counts once).
+    const tombstones = fragmentTombstones([...salvages.flatMap((salvage) => tombstonesOf(salvage.tombstones)), ...tombstonesOf(memtable.rangeTombstones.fragments)]);
+    const written = await writeSalvagedTables(
+      sources,
+      { fs, dir, level: 1, tableOptions: tableBuilderOptions(run.options, 1), targetFileSizeBytes: run.options.targetFileSizeBytes, newFileNumber: run.newFileNumber },
+      tombstones,
+    );
+
     for (const table of written) {
       run.state.files.set(table.fileNumber, table);
       run.state.lastSequence = Math.max(run.state.lastSequence, table.largestSeq);
@@ -371,26 +351,6 @@ async function mergeEverything(run: RepairRun, tables: number[], memtable: MemTa
     report.tablesRewritten.push({ from, to: written.map((table) => tableFileName(table.fileNumber)), entries });
   } finally {
     for (const salvage of salvages) await salvage.close();
-  }
-}
-
-/** A range-del block entry found by a block scan as a tombstone: `start ‖ trailer` → `end`. */
-function rangeTombstoneOf([key, value]: [Buffer, Buffer]): RangeTombstone {
-  const userKeyLength = key.length - INTERNAL_KEY_TRAILER_BYTES;
-  return { start: key.subarray(0, userKeyLength), end: value, seq: readTrailerSeq(key, userKeyLength) };
-}
-
-/** The range tombstones of an intact table (none when its range-del block turns out damaged: like a damaged data block, lost). */
-async function tableRangeTombstones(run: RepairRun, name: string, fileNumber: number): Promise<FragmentedTombstones> {
-  const path = filePath(run.dir, name);
-  const file = await run.fs.openRead(path);
-  try {
-    return TableReader.open(file, path, fileNumber).rangeTombstones();
-  } catch (err) {
-    if (err instanceof CorruptionError) return FragmentedTombstones.EMPTY;
-    throw err;
-  } finally {
-    await file.close();
   }
 }
 

@@ -70,12 +70,12 @@ describe('verify and the dumps with range tombstones and expiring entries', () =
     assert.equal(report.ok, true, JSON.stringify(report.damage));
     const text = formatTableDump(await dumpTable(fs, tables[1]!, 'readable')).join('\n');
     assert.match(text, /^range-del block @\d+: size \d+, none, 1 entries$/m);
-    assert.match(text, /^ {2}"key050"#201,RANGE_DELETE \.\. "key070"$/m);
+    assert.match(text, /^ {2}"key050"#201,RANGE_DELETE \.\. "key070" \(end exclusive\)$/m);
     assert.match(text, new RegExp(`^ {2}"key100"#202,PUT_EXPIRING = "expiring" \\(expires at ${EXPIRES_AT}\\)$`, 'm'));
     assert.match(text, /^properties: formatVersion 3, .*rangeDeletionCount 1/m);
     const wal = formatLogDump(await dumpWal(fs, log, 'readable')).join('\n');
     assert.match(wal, /^@\d+ header: magic SHLW, format version 2/m);
-    assert.match(wal, /^ {2}#203 RANGE_DELETE "key150" \.\. "key160"$/m);
+    assert.match(wal, /^ {2}#203 RANGE_DELETE "key150" \.\. "key160" \(end exclusive\)$/m);
     assert.match(wal, new RegExp(`^ {2}#204 PUT_EXPIRING "key201" = "expiring too" \\(expires at ${EXPIRES_AT}\\)$`, 'm'));
   });
 });
