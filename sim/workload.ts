@@ -49,7 +49,7 @@ export function opCovers(op: SimOp, key: Buffer): boolean {
   return Buffer.compare(op.key, key) <= 0 && Buffer.compare(key, op.end) < 0;
 }
 
-/** What `key` holds after `op` if `op` covers it: the put's value, or absent. */
+/** What `key` holds after `op` if `op` covers it: the put's value, or absent (an expired put is a delete). */
 export function valueAfter(op: SimOp): Buffer | undefined {
   return op.type === 'put' ? op.value : undefined;
 }

@@ -288,23 +288,47 @@ export async function purgeOldBackups(backupDir: string, keep: number, options?:
   return locked(fs, backupDir, false, async () => {
     const ids = await backupIds(fs, backupDir);
     const removed = ids.slice(0, Math.max(0, ids.length - keep));
-    for (const id of removed) {
-      await fs.remove(metaPath(backupDir, id)).catch((err: unknown) => {
-        throw ioError(`removing backup ${id}`, err);
-      });
-    }
-    // The manifests' removal is durable before any table goes: a crash never leaves a manifest naming a removed table.
-    await syncDir(fs, path.join(backupDir, META_DIR));
-    const named = new Set<string>();
-    for (const id of ids.slice(removed.length)) for (const file of (await readManifest(fs, backupDir, id)).files) named.add(sharedName(file));
-    const sharedDir = path.join(backupDir, SHARED_DIR);
-    for (const name of await fs.list(sharedDir)) {
-      if (named.has(name)) continue;
-      await fs.remove(path.join(sharedDir, name)).catch((err: unknown) => {
-        throw ioError(`removing ${name}`, err);
-      });
-    }
-    await removeTemps(fs, backupDir);
+    await removeBackups(fs, backupDir, removed, ids.slice(removed.length));
     return removed;
   });
+}
+
+/**
+ * Removes backup `id`, then every shared table no remaining backup names.
+ * Rejects with `NOT_FOUND` for an unknown id; a remaining manifest that cannot
+ * be read stops it before any table is removed (the backup itself is gone).
+ */
+export async function deleteBackup(backupDir: string, id: number, options?: BackupOptions): Promise<void> {
+  checkDir(backupDir);
+  checkId(id);
+  const fs = fileSystem(options);
+  await locked(fs, backupDir, false, async () => {
+    const ids = await backupIds(fs, backupDir);
+    if (!ids.includes(id)) throw new ShaleError('NOT_FOUND', `backup ${id} does not exist in ${backupDir}`);
+    await removeBackups(fs, backupDir, [id], ids.filter((other) => other !== id));
+  });
+}
+
+/**
+ * Removes the manifests of `removed`, durably, then the shared tables and temp
+ * files no manifest of `remaining` names. The caller holds the LOCK.
+ */
+async function removeBackups(fs: FileSystem, backupDir: string, removed: readonly number[], remaining: readonly number[]): Promise<void> {
+  for (const id of removed) {
+    await fs.remove(metaPath(backupDir, id)).catch((err: unknown) => {
+      throw ioError(`removing backup ${id}`, err);
+    });
+  }
+  // The manifests' removal is durable before any table goes: a crash never leaves a manifest naming a removed table.
+  await syncDir(fs, path.join(backupDir, META_DIR));
+  const named = new Set<string>();
+  for (const id of remaining) for (const file of (await readManifest(fs, backupDir, id)).files) named.add(sharedName(file));
+  const sharedDir = path.join(backupDir, SHARED_DIR);
+  for (const name of await fs.list(sharedDir)) {
+    if (named.has(name)) continue;
+    await fs.remove(path.join(sharedDir, name)).catch((err: unknown) => {
+      throw ioError(`removing ${name}`, err);
+    });
+  }
+  await removeTemps(fs, backupDir);
 }

@@ -16,6 +16,7 @@ import { crc32 } from '../util/crc32.js';
 import { applyEdit, emptyManifestState, snapshotEdit, type ManifestState } from '../version/manifest.js';
 import { decodeVersionEdit, encodeVersionEdit } from '../version/version-edit.js';
 
+/** The first 8 bytes of a backup manifest. */
 export const BACKUP_MAGIC = Buffer.from('SHALEBAK', 'latin1');
 /** On disk: a reader refuses versions it does not know. */
 export const BACKUP_FORMAT_VERSION = 1;
@@ -41,6 +42,7 @@ export interface BackupManifest {
   state: ManifestState;
 }
 
+/** The bytes of `manifest`, checksummed. */
 export function encodeBackupManifest(manifest: BackupManifest): Buffer {
   const edit = encodeVersionEdit(snapshotEdit(manifest.state));
   const out = Buffer.alloc(HEADER_BYTES + manifest.files.length * FILE_RECORD_BYTES + 4 + edit.length + 4);

@@ -10,8 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DB } from '../db/db.js';
-import { DB as Database } from '../db/db.js';
+import { DB } from '../db/db.js';
 import type { Rng } from '../testing/rng.js';
 import type { Intent } from './crashtest-workload.js';
 
@@ -77,7 +76,7 @@ export async function checkCheckpoints(
     const hasCurrent = fs.existsSync(path.join(target, 'CURRENT'));
     let db: DB | undefined;
     try {
-      db = await Database.open(target, { createIfMissing: false });
+      db = await DB.open(target, { createIfMissing: false });
     } catch (err) {
       if (hasCurrent || done) violations.push(`${where}: does not open: ${String(err)}`);
     }

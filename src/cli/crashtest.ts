@@ -8,6 +8,12 @@
  * intact; `latestSequence` counts exactly that prefix's operations. Before
  * the reopen, `DB.verify` must find no damage but a torn WAL tail, and every
  * fifth cycle `DB.repair` runs first (it must keep all of that too).
+ *
+ * A read-only database stays open beside the writer through every cycle
+ * (`read-only.ts`): while the writer runs, and after each kill before anything
+ * else opens the database, it refreshes and its view must pass the same oracle
+ * against the writes acknowledged before the refresh; after the kill it must
+ * equal what the reopened writer recovers (on cycles without repair).
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -47,6 +53,8 @@ export interface CrashtestSummary {
   /** Checkpoints the child started (each checked after the kill), and of them those found complete. */
   checkpointsStarted: number;
   checkpointsComplete: number;
+  /** Views of the read-only reader checked, while writers ran and after kills. */
+  readerViewsChecked: number;
   violations: string[];
 }
 
@@ -56,7 +64,27 @@ interface CycleLogs {
   checkpoints: LoggedCheckpoint[];
 }
 
-async function runChild(options: CrashtestOptions, cycle: number, firstIntent: number, delayMs: number): Promise<CycleLogs> {
+/** The cycle's logs as they are now. A write (or a kill) can cut the last line of either log: only whole lines count. */
+function readLogs(intentLog: string, ackLog: string): CycleLogs {
+  const wholeLines = (file: string): string[] => {
+    const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+    return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter((line) => line.length > 0);
+  };
+  // Acknowledgements first: every write acknowledged by then was logged as an intent before it was issued.
+  const ackLines = wholeLines(ackLog);
+  const intents = wholeLines(intentLog).map(decodeIntent);
+  const acked = new Set(ackLines.filter((line) => /^\d+$/.test(line)).map(Number));
+  return { intents, acked, checkpoints: loggedCheckpoints(ackLines) };
+}
+
+/** Runs a writer for `delayMs`, calling `whileRunning` again and again meanwhile (with a reader of the logs), then kills it. */
+async function runChild(
+  options: CrashtestOptions,
+  cycle: number,
+  firstIntent: number,
+  delayMs: number,
+  whileRunning: (logs: () => CycleLogs) => Promise<void>,
+): Promise<CycleLogs> {
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'shale-crashtest-logs-'));
   const intentLog = path.join(logDir, 'intents');
   const ackLog = path.join(logDir, 'acks');
@@ -72,21 +100,47 @@ async function runChild(options: CrashtestOptions, cycle: number, firstIntent: n
       if (child.exitCode !== null) throw new Error(`cycle ${cycle}: the writer exited with ${child.exitCode} before opening: ${stderr}`);
       await sleep(5);
     }
-    await sleep(delayMs);
+    const killAt = Date.now() + delayMs;
+    while (Date.now() < killAt) {
+      await whileRunning(() => readLogs(intentLog, ackLog));
+      await sleep(Math.min(Math.max(0, killAt - Date.now()), 25));
+    }
   } finally {
     child.kill('SIGKILL');
     await exited;
   }
-  // A kill can cut the last line of either log: only whole lines count.
-  const wholeLines = (file: string): string[] => {
-    const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
-    return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter((line) => line.length > 0);
-  };
-  const intents = wholeLines(intentLog).map(decodeIntent);
-  const ackLines = wholeLines(ackLog);
-  const acked = new Set(ackLines.filter((line) => /^\d+$/.test(line)).map(Number));
+  const logs = readLogs(intentLog, ackLog);
   fs.rmSync(logDir, { recursive: true, force: true });
-  return { intents, acked, checkpoints: loggedCheckpoints(ackLines) };
+  return logs;
+}
+
+/**
+ * Refreshes the reader and checks its view: a prefix of the cycle's writes after
+ * `model` (the state the cycle started from, at `baseSequence`) holding every
+ * write acknowledged before the refresh, with `latestSequence` exactly that
+ * prefix's. Returns the view.
+ */
+async function checkReaderView(
+  reader: DB,
+  logs: () => CycleLogs,
+  model: Map<string, string>,
+  baseSequence: bigint,
+  violations: string[],
+  where: string,
+): Promise<Map<string, string>> {
+  const { acked } = logs();
+  await reader.refresh();
+  const view = await readState(reader, violations, where);
+  // Intents read after the refresh: every write the view holds was logged before it was issued.
+  const { intents } = logs();
+  const prefixes = matchingPrefixes(model, intents, acked, view);
+  const sequences = prefixes.map((length) => baseSequence + BigInt(opCount(intents, length)));
+  if (prefixes.length === 0) {
+    violations.push(`${where}: the read-only view is no prefix of the ${intents.length} writes issued holding the ${acked.size} acknowledged before refresh()`);
+  } else if (!sequences.includes(reader.latestSequence)) {
+    violations.push(`${where}: the read-only view's latestSequence ${reader.latestSequence}, expected one of ${sequences.join(', ')}`);
+  }
+  return view;
 }
 
 async function readState(db: DB, violations: string[], where: string): Promise<Map<string, string>> {
@@ -154,53 +208,78 @@ async function verifyAndRepair(dir: string, cycle: number, violations: string[])
 
 export async function runCrashtest(options: CrashtestOptions): Promise<CrashtestSummary> {
   const rng = new Rng(options.seed);
-  const summary: CrashtestSummary = { cycles: 0, intentsIssued: 0, writesAcknowledged: 0, checkpointsStarted: 0, checkpointsComplete: 0, violations: [] };
+  const summary: CrashtestSummary = {
+    cycles: 0,
+    intentsIssued: 0,
+    writesAcknowledged: 0,
+    checkpointsStarted: 0,
+    checkpointsComplete: 0,
+    readerViewsChecked: 0,
+    violations: [],
+  };
   let model = new Map<string, string>();
   let baseSequence = 0n;
   let nextIntent = 0;
   if (fs.existsSync(options.dir)) throw new Error(`${options.dir} exists: crashtest needs a fresh directory`);
-  for (let cycle = 0; cycle < options.cycles; cycle++) {
-    const delayMs = rng.range(options.killAfterMinMs, options.killAfterMaxMs);
-    const { intents, acked, checkpoints } = await runChild(options, cycle, nextIntent, delayMs);
-    const violations: string[] = [];
-    summary.checkpointsStarted += checkpoints.length;
-    summary.checkpointsComplete += await checkCheckpoints(
-      checkpoints,
-      intents,
-      {
-        readState: (db, found, where) => readState(db, found, where),
-        prefixSequences: (cut, ackedBefore, state) =>
-          matchingPrefixes(model, cut, ackedBefore, state).map((length) => baseSequence + BigInt(opCount(cut, length))),
-      },
-      violations,
-      cycle,
-    );
-    await verifyAndRepair(options.dir, cycle, violations);
-    const db = await DB.open(options.dir).catch((err: unknown) => {
-      throw new Error(`cycle ${cycle}: open after the kill failed: ${String(err)}`, { cause: err });
-    });
-    try {
-      const recovered = await readState(db, violations, `cycle ${cycle}`);
-      const prefixes = matchingPrefixes(model, intents, acked, recovered);
-      const sequences = prefixes.map((length) => baseSequence + BigInt(opCount(intents, length)));
-      if (prefixes.length === 0) {
-        violations.push(`cycle ${cycle}: the database is no prefix of the ${intents.length} writes issued (${acked.size} acknowledged)`);
-      } else if (!sequences.includes(db.latestSequence)) {
-        violations.push(`cycle ${cycle}: latestSequence ${db.latestSequence}, expected one of ${sequences.join(', ')}`);
+  // Opened once the first writer has created the database; open until the end, across kills, repairs and reopens.
+  let reader: DB | undefined;
+  try {
+    for (let cycle = 0; cycle < options.cycles; cycle++) {
+      const delayMs = rng.range(options.killAfterMinMs, options.killAfterMaxMs);
+      const violations: string[] = [];
+      const whileRunning = async (logs: () => CycleLogs): Promise<void> => {
+        reader ??= await DB.open(options.dir, { readOnly: true });
+        await checkReaderView(reader, logs, model, baseSequence, violations, `cycle ${cycle}, reader while the writer runs`);
+        summary.readerViewsChecked++;
+      };
+      const { intents, acked, checkpoints } = await runChild(options, cycle, nextIntent, delayMs, whileRunning);
+      const afterKill = reader === undefined ? undefined : await checkReaderView(reader, () => ({ intents, acked, checkpoints }), model, baseSequence, violations, `cycle ${cycle}, reader after the kill`);
+      if (afterKill !== undefined) summary.readerViewsChecked++;
+      summary.checkpointsStarted += checkpoints.length;
+      summary.checkpointsComplete += await checkCheckpoints(
+        checkpoints,
+        intents,
+        {
+          readState: (db, found, where) => readState(db, found, where),
+          prefixSequences: (cut, ackedBefore, state) =>
+            matchingPrefixes(model, cut, ackedBefore, state).map((length) => baseSequence + BigInt(opCount(cut, length))),
+        },
+        violations,
+        cycle,
+      );
+      await verifyAndRepair(options.dir, cycle, violations);
+      const db = await DB.open(options.dir).catch((err: unknown) => {
+        throw new Error(`cycle ${cycle}: open after the kill failed: ${String(err)}`, { cause: err });
+      });
+      try {
+        const recovered = await readState(db, violations, `cycle ${cycle}`);
+        const repaired = cycle % CRASHTEST_REPAIR_EVERY === CRASHTEST_REPAIR_EVERY - 1;
+        if (afterKill !== undefined && !repaired && (!sameState(afterKill, recovered) || reader!.latestSequence !== db.latestSequence)) {
+          violations.push(`cycle ${cycle}: the reader's view after the kill (sequence ${reader!.latestSequence}) is not what the writer recovered (sequence ${db.latestSequence})`);
+        }
+        const prefixes = matchingPrefixes(model, intents, acked, recovered);
+        const sequences = prefixes.map((length) => baseSequence + BigInt(opCount(intents, length)));
+        if (prefixes.length === 0) {
+          violations.push(`cycle ${cycle}: the database is no prefix of the ${intents.length} writes issued (${acked.size} acknowledged)`);
+        } else if (!sequences.includes(db.latestSequence)) {
+          violations.push(`cycle ${cycle}: latestSequence ${db.latestSequence}, expected one of ${sequences.join(', ')}`);
+        }
+        model = recovered;
+        baseSequence = db.latestSequence;
+      } finally {
+        await db.close();
       }
-      model = recovered;
-      baseSequence = db.latestSequence;
-    } finally {
-      await db.close();
+      nextIntent += intents.length + 1000;
+      summary.cycles++;
+      summary.intentsIssued += intents.length;
+      summary.writesAcknowledged += acked.size;
+      summary.violations.push(...violations);
+      options.onProgress?.(
+        `cycle ${cycle + 1}/${options.cycles}: killed after ${delayMs} ms, ${acked.size} of ${intents.length} writes acknowledged, ${summary.violations.length} violations`,
+      );
     }
-    nextIntent += intents.length + 1000;
-    summary.cycles++;
-    summary.intentsIssued += intents.length;
-    summary.writesAcknowledged += acked.size;
-    summary.violations.push(...violations);
-    options.onProgress?.(
-      `cycle ${cycle + 1}/${options.cycles}: killed after ${delayMs} ms, ${acked.size} of ${intents.length} writes acknowledged, ${summary.violations.length} violations`,
-    );
+  } finally {
+    await reader?.close();
   }
   return summary;
 }
@@ -315,7 +394,7 @@ export async function crashtestCommand(argv: string[], cliPath: string): Promise
   if (summary.violations.length === 0) fs.rmSync(checkpointsDir(options.dir), { recursive: true, force: true });
   console.log(
     `crashtest: seed ${options.seed}, ${summary.cycles} cycles, ${summary.intentsIssued} writes issued, ` +
-      `${summary.writesAcknowledged} acknowledged, ${summary.checkpointsStarted} checkpoints checked (${summary.checkpointsComplete} complete), ${summary.violations.length} violations`,
+      `${summary.writesAcknowledged} acknowledged, ${summary.checkpointsStarted} checkpoints checked (${summary.checkpointsComplete} complete), ${summary.readerViewsChecked} read-only views checked, ${summary.violations.length} violations`,
   );
   return summary.violations.length === 0 ? 0 : 1;
 }

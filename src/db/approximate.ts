@@ -17,6 +17,7 @@ import type { VersionSet } from '../version/version-set.js';
 import type { TableCache } from '../sstable/table-cache.js';
 import type { TableReader } from '../sstable/table-reader.js';
 
+/** What the estimates read: the version set (pinned while they run) and the table cache. */
 export interface ApproximateParts {
   versions: VersionSet;
   tableCache: TableCache;

@@ -29,4 +29,18 @@ export class DbClock {
     if (ms > this.#nowMs) this.#nowMs = ms;
     return this.#nowMs;
   }
+
+  /**
+   * `now()` for background work (compaction picking and merging), which has no
+   * caller to reject: a clock that fails or returns garbage leaves the time where
+   * it was, so nothing new expires until it recovers (the reads and writes that
+   * meet it are rejected).
+   */
+  nowOrLast(): number {
+    try {
+      return this.now();
+    } catch {
+      return this.#nowMs;
+    }
+  }
 }

@@ -190,7 +190,7 @@ export class DB extends EventEmitter<DBEvents> {
       location,
       executor,
       snapshots: () => this.#snapshots.sequences(),
-      now: () => this.#clock.now(),
+      now: () => this.#clock.nowOrLast(),
       onCompaction: (event) => {
         this.#counters.compactionCount++;
         this.#counters.compactionBytesRead += event.bytesRead;
@@ -612,7 +612,8 @@ export class DB extends EventEmitter<DBEvents> {
    * after the flush it starts. Tables are hard-linked where the target is on the
    * same file system and copied otherwise; writes go on meanwhile. A crash
    * midway leaves a directory that does not open as a database (delete it and
-   * try again). Rejects with `EXISTS` if `targetDir` exists, `NOT_OPEN`,
+   * try again). Rejects with `EXISTS` if `targetDir` exists, `READ_ONLY` on a
+   * read-only database (its logs are replayed in memory only), `NOT_OPEN`,
    * `IO_ERROR`.
    */
   checkpoint(targetDir: string): Promise<CheckpointResult> {
@@ -667,7 +668,8 @@ export class DB extends EventEmitter<DBEvents> {
   /**
    * Every key and value of the database, at one snapshot taken now, as a
    * readable byte stream in the export format (`binary` by default, or `jsonl`
-   * with `base64` or `utf8` keys and values; docs/format.md, "Export stream").
+   * with `base64` or `utf8` keys and values; docs/format.md, "Export stream"),
+   * of every key or of the range `gt`/`gte`/`lt`/`lte` give.
    * The stream reads the database as it is consumed and never holds it all in
    * memory. Destroy it (or read it to the end) to release the snapshot; once the
    * database closes, it fails with `NOT_OPEN`. Load it with `DB.import`.
@@ -675,7 +677,9 @@ export class DB extends EventEmitter<DBEvents> {
   export(options?: ExportOptions): Readable {
     this.#checkOpen();
     const { format, encoding } = exportSettings(options);
-    return exportStream(this.iterator(), format, encoding);
+    const range: IteratorOptions = {};
+    for (const bound of ['gt', 'gte', 'lt', 'lte'] as const) if (options?.[bound] !== undefined) range[bound] = options[bound];
+    return exportStream(this.iterator(range), format, encoding);
   }
 
   /**
@@ -685,8 +689,9 @@ export class DB extends EventEmitter<DBEvents> {
    * directory holds are not copied again. Writes go on meanwhile. A crash
    * midway leaves the earlier backups intact. See `listBackups`,
    * `verifyBackup`, `restoreBackup`, `purgeOldBackups`. Rejects with `LOCKED`
-   * (another operation holds the backup directory), `NOT_OPEN`, `IO_ERROR`,
-   * `CORRUPTION` (a table changed while it was read).
+   * (another operation holds the backup directory), `READ_ONLY` on a read-only
+   * database, `NOT_OPEN`, `IO_ERROR`, `CORRUPTION` (a table changed while it
+   * was read).
    */
   backup(backupDir: string): Promise<BackupInfo> {
     try {
@@ -737,6 +742,7 @@ export class DB extends EventEmitter<DBEvents> {
       memtableBytes: this.#memtables.all().reduce((sum, memtable) => sum + memtable.approximateBytes, 0),
       lastSequence: this.#lastSequence(),
       readOnly: this.readOnly,
+      readOnlyRetryCount: this.#readOnly?.retryCount ?? 0,
     }, options);
   }
 
@@ -783,6 +789,7 @@ export class DB extends EventEmitter<DBEvents> {
   /** Closes a read-only database: after a running refresh, its iterators and its tables. There is no lock to release. */
   async #closeReadOnly(follower: ReadOnlyFollower): Promise<void> {
     try {
+      await Promise.allSettled([...this.#copies]);
       await follower.idle();
     } finally {
       this.#reads.closeIterators();

@@ -23,9 +23,11 @@ export type ExportFormat = 'binary' | 'jsonl';
 /** How JSON lines spell keys and values: base64 (any bytes) or UTF-8 text (only for keys and values that are valid UTF-8). */
 export type ExportEncoding = 'base64' | 'utf8';
 
+/** The first 8 bytes of a binary export. */
 export const EXPORT_MAGIC = Buffer.from('SHALEEXP', 'latin1');
 /** The version of both forms. On disk: a reader refuses versions it does not know. */
 export const EXPORT_FORMAT_VERSION = 1;
+/** The binary header: magic, version, flags, reserved. */
 export const EXPORT_HEADER_BYTES = 12;
 /** Record tags of the binary form. On disk: never renumber. */
 export const ExportTag = { ENTRY: 1, END: 2 } as const;
@@ -71,6 +73,7 @@ export function encodeJsonEntry(key: Buffer, value: Buffer, encoding: ExportEnco
   return `${JSON.stringify({ key: textOf(key, encoding, 'key'), value: textOf(value, encoding, 'value') })}\n`;
 }
 
+/** The JSON lines end line, counting the entries before it. */
 export function encodeJsonEnd(count: number): string {
   return `${JSON.stringify({ end: true, count })}\n`;
 }

@@ -8,6 +8,7 @@
 import { Readable } from 'node:stream';
 import { ShaleError } from '../errors.js';
 import type { ShaleIterator } from '../iterator/public-iterator.js';
+import type { IteratorOptions } from './read-path.js';
 import {
   encodeBinaryEnd,
   encodeBinaryEntry,
@@ -19,8 +20,8 @@ import {
   type ExportFormat,
 } from './export-format.js';
 
-/** Options of `db.export()`. */
-export interface ExportOptions {
+/** Options of `db.export()`: the form, and optionally a key range (as `db.iterator()` takes it). */
+export interface ExportOptions extends Pick<IteratorOptions, 'gt' | 'gte' | 'lt' | 'lte'> {
   /** `binary` (the default: compact, any bytes) or `jsonl` (JSON lines). */
   format?: ExportFormat;
   /** For `jsonl`: `base64` (the default) or `utf8` (keys and values must be valid UTF-8). */

@@ -30,6 +30,8 @@ export interface MetricsSources {
   memtableBytes: number;
   lastSequence: number;
   readOnly: boolean;
+  /** A read-only database's loads started again (0 for a writable one). */
+  readOnlyRetryCount: number;
 }
 
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -55,6 +57,7 @@ export function renderMetrics(sources: MetricsSources, options: MetricsOptions |
   out.counter('shale_transaction_conflicts_total', 'Transaction commits refused with CONFLICT since open.', stats.transactionConflictCount);
   out.counter('shale_block_cache_hits_total', 'Block reads answered by the block cache since open.', stats.blockCache.hitCount);
   out.counter('shale_block_cache_misses_total', 'Block reads that went to the file since open.', stats.blockCache.missCount);
+  out.counter('shale_read_only_load_retries_total', 'Read-only opens and refreshes started again because the writer changed the database under them, since open.', sources.readOnlyRetryCount);
 
   out.perLevel('shale_level_size_bytes', 'Bytes of the tables of each level.', stats.levels.map((level) => level.bytes));
   out.perLevel('shale_level_tables', 'Tables in each level.', stats.levels.map((level) => level.fileCount));

@@ -65,6 +65,7 @@ export class ReadOnlyFollower {
   readonly #parts: ReadOnlyParts;
   #lastSequence = 0;
   #report: RecoveryReport | undefined;
+  #retryCount = 0;
   #queue: Promise<void> = Promise.resolve();
 
   constructor(parts: ReadOnlyParts) {
@@ -88,6 +89,11 @@ export class ReadOnlyFollower {
     return run;
   }
 
+  /** Loads started again since open because the writer changed the database under them (or a file read failed as a race can make it fail). */
+  get retryCount(): number {
+    return this.#retryCount;
+  }
+
   /** Resolves once no refresh is running (for close). */
   async idle(): Promise<void> {
     await this.#queue;
@@ -97,7 +103,7 @@ export class ReadOnlyFollower {
     const { options, location, versions, memtables, tableCache, snapshots } = this.#parts;
     const held = new Set<number>();
     for (const file of versions.current.files()) held.add(file.fileNumber);
-    const view = await loadView(options, location, tableCache, held);
+    const view = await loadView(options, location, tableCache, held, () => this.#retryCount++);
     // The swap is synchronous: a read sees the old view or the new one, never a mix.
     view.memtable.freeze();
     versions.adopt(view.state);
@@ -121,7 +127,7 @@ export function releaseTables(tableCache: TableCache, fileNumbers: readonly numb
  * pinned already; every other table of the view is pinned by this load (and
  * unpinned again if the load fails).
  */
-async function loadView(options: ResolvedOptions, dir: string, tableCache: TableCache, held: ReadonlySet<number>): Promise<LoadedView> {
+async function loadView(options: ResolvedOptions, dir: string, tableCache: TableCache, held: ReadonlySet<number>, onRetry: () => void): Promise<LoadedView> {
   for (let attempt = 1; ; attempt++) {
     const acquired: number[] = [];
     try {
@@ -135,6 +141,7 @@ async function loadView(options: ResolvedOptions, dir: string, tableCache: Table
         }
         throw err instanceof ShaleError ? err : ioError(`reading ${dir}`, err);
       }
+      onRetry();
       await sleep(attempt * RETRY_PAUSE_MS);
     }
   }

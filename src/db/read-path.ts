@@ -133,7 +133,9 @@ export class ReadPath {
     const startedMs = performance.now();
     const checked = keys.map((key) => lookupKeyArgument(key, this.#parts.options));
     const seq = this.#readSeq(options);
-    const values = checked.map((key) => this.#getSync(key, seq));
+    // One read point, one time: every key is judged for expiry at the same moment.
+    const nowMs = this.#parts.now();
+    const values = checked.map((key) => this.#getSync(key, seq, nowMs));
     this.#parts.latencies.get.observeSince(startedMs);
     return values;
   }
@@ -202,42 +204,50 @@ export class ReadPath {
   }
 
   #getMany(keys: Buffer[], seq: number, startedMs: number): Promise<(Buffer | undefined)[]> {
-    return Promise.all(keys.map((key) => this.#get(key, seq, NOT_TIMED))).then((values) => {
+    // One read point, one time: every key is judged for expiry at the same moment.
+    const nowMs = this.#parts.now();
+    return Promise.all(keys.map((key) => this.#get(key, seq, NOT_TIMED, nowMs))).then((values) => {
       this.#parts.latencies.get.observeSince(startedMs);
       return values;
     });
   }
 
-  /** The value of `key` at `seq`; records the get's duration from `startedMs` unless it is `NOT_TIMED`. */
-  #get(key: Buffer, seq: number, startedMs: number): Promise<Buffer | undefined> {
+  /**
+   * The value of `key` at `seq`; records the get's duration from `startedMs`
+   * unless it is `NOT_TIMED`. `nowMs`: the time to judge expiring entries by;
+   * when undefined, the clock is read only if an expiring entry must be judged
+   * (the hot path of a plain get pays nothing), and before any wait (the time is
+   * the call's).
+   */
+  #get(key: Buffer, seq: number, startedMs: number, nowMs?: number): Promise<Buffer | undefined> {
     const found = this.#parts.memtables.get(key, seq);
     if (found !== undefined) {
       if (startedMs !== NOT_TIMED) this.#parts.latencies.get.observeSince(startedMs);
-      return Promise.resolve(valueOf(found, this.#parts.now()));
+      return Promise.resolve(valueOf(found, nowMs, this.#parts.now));
     }
     // Tables already open answer now, without a pin or an await; only a table
     // that must be opened sends the read to the threadpool.
     const inTables = lookupTables(this.#parts.versions.current, this.#parts.tableCache, key, seq, false);
     if (inTables !== TABLE_NOT_OPEN) {
       if (startedMs !== NOT_TIMED) this.#parts.latencies.get.observeSince(startedMs);
-      return Promise.resolve(inTables === undefined ? undefined : valueOf(inTables, this.#parts.now()));
+      return Promise.resolve(inTables === undefined ? undefined : valueOf(inTables, nowMs, this.#parts.now));
     }
-    // The table read waits for I/O: the key must be the read's own by then.
-    return this.#getFromTables(Buffer.from(key), seq, startedMs);
+    // The table read waits for I/O: the key must be the read's own by then, and the time is the call's.
+    return this.#getFromTables(Buffer.from(key), seq, startedMs, nowMs ?? this.#parts.now());
   }
 
-  #getSync(key: Buffer, seq: number): Buffer | undefined {
+  #getSync(key: Buffer, seq: number, nowMs?: number): Buffer | undefined {
     const found = this.#parts.memtables.get(key, seq) ?? lookupTables(this.#parts.versions.current, this.#parts.tableCache, key, seq, true);
     // Invariant: allowed to open tables, the lookup always answers.
     assert(found !== TABLE_NOT_OPEN, 'a synchronous lookup met a table it did not open');
-    return found === undefined ? undefined : valueOf(found, this.#parts.now());
+    return found === undefined ? undefined : valueOf(found, nowMs, this.#parts.now);
   }
 
-  async #getFromTables(key: Buffer, seq: number, startedMs: number): Promise<Buffer | undefined> {
+  async #getFromTables(key: Buffer, seq: number, startedMs: number, nowMs: number): Promise<Buffer | undefined> {
     const pin = this.#parts.versions.pin();
     try {
       const found = await getFromVersion(pin.version, this.#parts.tableCache, key, seq);
-      return found === undefined ? undefined : valueOf(found, this.#parts.now());
+      return found === undefined ? undefined : valueOf(found, nowMs, this.#parts.now);
     } finally {
       pin.release();
       if (startedMs !== NOT_TIMED) this.#parts.latencies.get.observeSince(startedMs);
@@ -248,14 +258,14 @@ export class ReadPath {
 /**
  * The caller's own copy of a found value: the one copy a get makes (tables and
  * memtables hand out views). A tombstone, or an expiring entry expired at
- * `nowMs`, is absence.
+ * `nowMs` (when undefined, `now()`, read only for an expiring entry), is absence.
  */
-export function valueOf(found: MemLookup, nowMs: number): Buffer | undefined {
+export function valueOf(found: MemLookup, nowMs: number | undefined, now: () => number): Buffer | undefined {
   if (found.type === EntryType.DELETE) return undefined;
   if (found.type !== EntryType.PUT_EXPIRING) return Buffer.from(found.value);
   // Invariant: the memtable and the table readers hand out expiring values with their expiry time.
   assert(found.value.length >= 8, 'an expiring value without its expiry time');
-  return isExpired(readExpiry(found.value), nowMs) ? undefined : Buffer.from(expiringValueBody(found.value));
+  return isExpired(readExpiry(found.value), nowMs ?? now()) ? undefined : Buffer.from(expiringValueBody(found.value));
 }
 
 /** The start time of a lookup that is part of a getMany, whose duration is recorded once for the whole call. */
@@ -440,7 +450,11 @@ export async function buildDbIterator(
     // One source (a compacted database, say) needs no merge: each step would only pass through the heap.
     const inner = children.length === 1 ? children[0]! : new MergingIterator(children);
     const tombstoneLists = [...memtables.map((memtable) => memtable.rangeTombstones), ...[...readers.values()].map((reader) => reader.rangeTombstones())];
-    return { iterator: new DBIterator(inner, seq, range, reverse, mergeFragments(tombstoneLists, seq), now), release };
+    // The newest sequence anywhere: a covering tombstone at it lets the iterator seek past its range.
+    let newestSeq = 0;
+    for (const memtable of memtables) newestSeq = Math.max(newestSeq, memtable.sequenceRange.largest);
+    for (const file of version.files()) if (readers.has(file.fileNumber)) newestSeq = Math.max(newestSeq, file.largestSeq);
+    return { iterator: new DBIterator(inner, seq, range, reverse, mergeFragments(tombstoneLists, seq), now, newestSeq), release };
   } catch (err) {
     release();
     throw err;

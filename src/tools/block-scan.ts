@@ -22,6 +22,8 @@ import { decodeFooter } from '../sstable/footer.js';
 import { BLOCK_TRAILER_BYTES, CompressionType, FOOTER_BYTES } from '../sstable/format.js';
 import { readWholeFile } from '../wal/log-reader.js';
 import { checkedEntries } from './table-check.js';
+import type { FragmentedTombstones } from '../rangedel/fragments.js';
+import { decodeRangeDelBlock } from '../sstable/range-del-block.js';
 
 /** What a scan found: the entries of the data blocks it could read, in order, and where and why it stopped. */
 export interface BlockScan {
@@ -31,6 +33,8 @@ export interface BlockScan {
   entries: [Buffer, Buffer][];
   /** The offset where the scan stopped, and why (undefined: it reached the known end of the data blocks). */
   stoppedAt?: { offset: number; reason: string };
+  /** The range tombstones of the range-del block, when the block where the scan stopped is one (it follows the data blocks). */
+  rangeTombstones?: FragmentedTombstones;
 }
 
 const KNOWN_COMPRESSION_TYPES: ReadonlySet<number> = new Set(Object.values(CompressionType));
@@ -103,6 +107,8 @@ export function scanDataBlocks(bytes: Buffer, path: string, limit: number): Bloc
     } catch (err) {
       if (!(err instanceof CorruptionError)) throw err;
       scan.stoppedAt = { offset: start, reason: `not a data block: ${err.message}` };
+      const tombstones = rangeDelBlockAt(bytes.subarray(start, end), path, start);
+      if (tombstones !== undefined) scan.rangeTombstones = tombstones;
       break;
     }
     scan.blocks.push({ offset: start, size: end - start - BLOCK_TRAILER_BYTES, entries });
@@ -111,6 +117,16 @@ export function scanDataBlocks(bytes: Buffer, path: string, limit: number): Bloc
     start = end;
   }
   return scan;
+}
+
+/** The fragments of the stored block `stored` (at `offset`) if it is a range-del block, else undefined. */
+function rangeDelBlockAt(stored: Buffer, path: string, offset: number): FragmentedTombstones | undefined {
+  try {
+    return decodeRangeDelBlock(openBlock(stored, path, offset, true).contents, path, offset);
+  } catch (err) {
+    if (err instanceof CorruptionError) return undefined;
+    throw err;
+  }
 }
 
 /** The end (trailer included) of the first stored block starting at `start` and ending by `limit`; -1 if none. */

@@ -12,7 +12,7 @@ import { parseFileName } from '../filenames.js';
 import { MANIFEST_MAGIC, WAL_MAGIC } from '../wal/log-format.js';
 import type { FileMeta, VersionEdit } from '../version/version-edit.js';
 import type { WriteGroup } from '../wal/write-group.js';
-import { ENTRY_TYPES, entryTypeName, internalKeyText, showBytes, showInternalKey, type BytesEncoding, type ShownKey } from './dump-format.js';
+import { entryTypeName, internalKeyText, showBytes, showInternalKey, showValue, valueText, type BytesEncoding, type ShownKey } from './dump-format.js';
 import { readLogRecords, type LogRecord } from './log-records.js';
 
 /** One record of a dumped log, ready for `JSON.stringify`. */
@@ -59,11 +59,12 @@ function dumpRecord(record: LogRecord, encoding: BytesEncoding): DumpedRecord {
 }
 
 function dumpGroup(group: WriteGroup, encoding: BytesEncoding): Record<string, unknown> {
-  const ops = group.ops.map((op, index) => {
-    const shown: Record<string, unknown> = { seq: group.firstSeq + index, type: entryTypeName(op.type), key: showBytes(op.key, encoding) };
-    if (ENTRY_TYPES[op.type]?.hasValue !== false) shown['value'] = showBytes(op.value, encoding);
-    return shown;
-  });
+  const ops = group.ops.map((op, index) => ({
+    seq: group.firstSeq + index,
+    type: entryTypeName(op.type),
+    key: showBytes(op.key, encoding),
+    ...showValue(op.type, op.value, encoding),
+  }));
   return { firstSeq: group.firstSeq, durableOffset: group.durableOffset, ops };
 }
 
@@ -76,6 +77,7 @@ function dumpEdit(edit: VersionEdit, encoding: BytesEncoding): Record<string, un
     largestSeq: meta.largestSeq,
     smallest: showInternalKey(meta.smallest, encoding),
     largest: showInternalKey(meta.largest, encoding),
+    ...(meta.expiryMinMs === undefined ? {} : { expiryMinMs: meta.expiryMinMs }),
   });
   const shown: Record<string, unknown> = {};
   if (edit.logNumber !== undefined) shown['logNumber'] = edit.logNumber;
@@ -102,7 +104,7 @@ function recordLines(record: DumpedRecord): string[] {
     case 'write-group': {
       const ops = record['ops'] as Record<string, unknown>[];
       const head = `${at} write group: first seq ${String(record['firstSeq'])}, durable offset ${String(record['durableOffset'])}, ${ops.length} ops`;
-      return [head, ...ops.map((op) => `  #${String(op['seq'])} ${String(op['type'])} ${String(op['key'])}${'value' in op ? ` = ${String(op['value'])}` : ''}`)];
+      return [head, ...ops.map((op) => `  #${String(op['seq'])} ${String(op['type'])} ${String(op['key'])}${valueText(op)}`)];
     }
     case 'version-edit': {
       const fields = ['logNumber', 'nextFileNumber', 'lastSequence'].filter((name) => name in record).map((name) => `${name} ${String(record[name])}`);
@@ -112,7 +114,8 @@ function recordLines(record: DumpedRecord): string[] {
       for (const meta of (record['newFiles'] as Record<string, unknown>[] | undefined) ?? []) {
         lines.push(
           `  add L${String(meta['level'])} table ${String(meta['fileNumber'])}: ${String(meta['sizeBytes'])} bytes, seq ${String(meta['smallestSeq'])}..${String(meta['largestSeq'])}, ` +
-            `${internalKeyText(meta['smallest'] as ShownKey)} .. ${internalKeyText(meta['largest'] as ShownKey)}`,
+            `${internalKeyText(meta['smallest'] as ShownKey)} .. ${internalKeyText(meta['largest'] as ShownKey)}` +
+            ('expiryMinMs' in meta ? `, earliest expiry ${String(meta['expiryMinMs'])}` : ''),
         );
       }
       return lines;

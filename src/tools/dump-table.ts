@@ -15,13 +15,20 @@ import { bytewiseComparator } from '../sstable/comparator.js';
 import { decodeFooter, type Footer } from '../sstable/footer.js';
 import { BLOCK_TRAILER_BYTES, CompressionType, FOOTER_BYTES } from '../sstable/format.js';
 import { TableReader } from '../sstable/table-reader.js';
-import { ENTRY_TYPES, internalKeyText, showBytes, showInternalKey, type BytesEncoding, type ShownKey } from './dump-format.js';
+import { internalKeyText, showInternalKey, showValue, valueText, type BytesEncoding, type ShownKey } from './dump-format.js';
+import { INTERNAL_KEY_TRAILER_BYTES, readTrailerType } from '../keys.js';
+import type { TableProperties } from '../sstable/properties.js';
 import { scanTableBytes } from './block-scan.js';
 import { dataBlockHandles } from './table-check.js';
 import { damageOf, type Damage } from './table-check.js';
 
-/** The metadata blocks the footer points at, in the order they are shown. */
-const META_BLOCKS: readonly { name: string; handle: (footer: Footer) => BlockHandle | undefined }[] = [
+/**
+ * The metadata blocks, in the order they are shown: where each is (from the
+ * footer, or from the properties when they could be read), and whether its
+ * entries are shown (a block of the ordinary block format holding internal keys).
+ */
+const META_BLOCKS: readonly { name: string; handle: (footer: Footer, properties: TableProperties | undefined) => BlockHandle | undefined; entries?: true }[] = [
+  { name: 'range-del', handle: (_footer, properties) => properties?.rangeDelBlock, entries: true },
   { name: 'filter', handle: (footer) => footer.filterHandle },
   { name: 'properties', handle: (footer) => footer.propertiesHandle },
   { name: 'index', handle: (footer) => footer.indexHandle },
@@ -33,8 +40,8 @@ export interface DumpedBlock {
   offset: number;
   size: number;
   compression?: string;
-  /** Data blocks: every entry; values shown as the dump's encoding. */
-  entries?: (ShownKey & { value?: string })[];
+  /** Data and range-del blocks: every entry; values shown as the dump's encoding. */
+  entries?: ShownEntry[];
   /** Set when the block failed a check. */
   damage?: string;
 }
@@ -74,12 +81,12 @@ export async function dumpTable(fs: FileSystem, file: string, encoding: BytesEnc
       if (!(err instanceof CorruptionError)) throw err;
       dump.damage.push(damageOf(err));
       dumpScannedBlocks(handle, file, encoding, dump);
-      for (const meta of META_BLOCKS) dumpMetaBlock(handle, file, meta.name, meta.handle(footer), dump);
+      for (const meta of META_BLOCKS) dumpMetaBlock(handle, file, meta, meta.handle(footer, undefined), encoding, dump);
       return dump;
     }
     dump.properties = showProperties(reader.properties as unknown as Record<string, unknown>, encoding);
     for (const blockHandle of handles) dump.blocks.push(dumpDataBlock(handle, file, blockHandle, encoding, dump));
-    for (const meta of META_BLOCKS) dumpMetaBlock(handle, file, meta.name, meta.handle(footer), dump);
+    for (const meta of META_BLOCKS) dumpMetaBlock(handle, file, meta, meta.handle(footer, reader.properties), encoding, dump);
     return dump;
   } finally {
     await handle.close();
@@ -107,16 +114,11 @@ function readBlock(handle: RandomAccessFile, file: string, blockHandle: BlockHan
 
 function dumpDataBlock(handle: RandomAccessFile, file: string, blockHandle: BlockHandle, encoding: BytesEncoding, dump: TableDump): DumpedBlock {
   const shown: DumpedBlock = { kind: 'data', offset: blockHandle.offset, size: blockHandle.size };
-  const entries: (ShownKey & { value?: string })[] = [];
+  const entries: ShownEntry[] = [];
   try {
     const { contents, compression } = readBlock(handle, file, blockHandle);
     shown.compression = compression;
-    const iterator = new Block(contents, file, blockHandle.offset).iterator(bytewiseComparator);
-    for (iterator.seekToFirst(); iterator.valid(); iterator.next()) {
-      const key = iterator.key();
-      if (showInternalKey(key, encoding) === undefined) throw new CorruptionError(file, blockHandle.offset, 'key shorter than an internal key');
-      entries.push(showEntry(key, iterator.value(), encoding));
-    }
+    blockKeys(new Block(contents, file, blockHandle.offset), file, encoding, entries);
   } catch (err) {
     if (!(err instanceof CorruptionError)) throw err;
     const damage = damageOf(err);
@@ -128,11 +130,13 @@ function dumpDataBlock(handle: RandomAccessFile, file: string, blockHandle: Bloc
   return shown;
 }
 
-function dumpMetaBlock(handle: RandomAccessFile, file: string, kind: string, blockHandle: BlockHandle | undefined, dump: TableDump): void {
+function dumpMetaBlock(handle: RandomAccessFile, file: string, meta: (typeof META_BLOCKS)[number], blockHandle: BlockHandle | undefined, encoding: BytesEncoding, dump: TableDump): void {
   if (blockHandle === undefined) return;
-  const shown: DumpedBlock = { kind, offset: blockHandle.offset, size: blockHandle.size };
+  const shown: DumpedBlock = { kind: meta.name, offset: blockHandle.offset, size: blockHandle.size };
   try {
-    shown.compression = readBlock(handle, file, blockHandle).compression;
+    const { contents, compression } = readBlock(handle, file, blockHandle);
+    shown.compression = compression;
+    if (meta.entries === true) shown.entries = blockKeys(new Block(contents, file, blockHandle.offset), file, encoding);
   } catch (err) {
     if (!(err instanceof CorruptionError)) throw err;
     const damage = damageOf(err);
@@ -155,11 +159,23 @@ function dumpScannedBlocks(handle: RandomAccessFile, file: string, encoding: Byt
   if (scan.stoppedAt !== undefined) dump.blocks.push({ kind: 'scan stopped', offset: scan.stoppedAt.offset, size: 0, damage: scan.stoppedAt.reason });
 }
 
-/** An entry as the dump shows it (the value only for a type that carries one). */
-function showEntry(key: Buffer, value: Buffer, encoding: BytesEncoding): ShownKey & { value?: string } {
-  const shown = showInternalKey(key, encoding)!;
-  const type = Object.values(ENTRY_TYPES).find((entryType) => entryType.name === shown.type);
-  return type?.hasValue === false ? shown : { ...shown, value: showBytes(value, encoding) };
+/** An entry as the dump shows it: its key taken apart, and its value's fields (`dump-format.ts`). */
+export type ShownEntry = ShownKey & Record<string, string | number>;
+
+function showEntry(key: Buffer, value: Buffer, encoding: BytesEncoding): ShownEntry {
+  const userKeyLength = key.length - INTERNAL_KEY_TRAILER_BYTES;
+  return { ...showInternalKey(key, encoding)!, ...showValue(readTrailerType(key, userKeyLength), value, encoding) };
+}
+
+/** The entries of `block` (internal keys), into `into`; entries decoded before a structural fault are kept there. */
+function blockKeys(block: Block, file: string, encoding: BytesEncoding, into: ShownEntry[] = []): ShownEntry[] {
+  const iterator = block.iterator(bytewiseComparator);
+  for (iterator.seekToFirst(); iterator.valid(); iterator.next()) {
+    const key = iterator.key();
+    if (key.length < INTERNAL_KEY_TRAILER_BYTES) throw new CorruptionError(file, block.offset, 'key shorter than an internal key');
+    into.push(showEntry(key, iterator.value(), encoding));
+  }
+  return into;
 }
 
 /** Every property, internal keys taken apart. */
@@ -184,7 +200,7 @@ export function formatTableDump(dump: TableDump): string[] {
   for (const block of dump.blocks) {
     const stored = block.compression === undefined ? '' : `, ${block.compression}`;
     lines.push(`${block.kind} block @${block.offset}: size ${block.size}${stored}${block.entries === undefined ? '' : `, ${block.entries.length} entries`}${block.damage === undefined ? '' : `, DAMAGED: ${block.damage}`}`);
-    for (const entry of block.entries ?? []) lines.push(`  ${internalKeyText(entry)}${entry.value === undefined ? '' : ` = ${entry.value}`}`);
+    for (const entry of block.entries ?? []) lines.push(`  ${internalKeyText(entry)}${valueText(entry)}`);
   }
   for (const damage of dump.damage.filter((found) => !dump.blocks.some((block) => block.offset === found.offset && block.damage !== undefined))) {
     lines.push(`DAMAGED @${damage.offset}: ${damage.reason}`);

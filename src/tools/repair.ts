@@ -22,10 +22,14 @@
  * the repaired one.
  */
 import { basename } from 'node:path';
-import { CorruptionError, ioError } from '../errors.js';
+import { CorruptionError, ShaleError, ioError } from '../errors.js';
+import { TABLE_FORMAT_VERSION, TABLE_FORMAT_VERSION_PREFIX_FILTER, TABLE_FORMAT_VERSION_RANGE_DEL_EXPIRY } from '../sstable/format.js';
 import type { FileLock, FileSystem } from '../fs/file-system.js';
 import { CURRENT_FILE_NAME, LOCK_FILE_NAME, filePath, logFileName, parseFileName, tableFileName } from '../filenames.js';
-import { encodeInternalKey } from '../keys.js';
+import { EntryType, INTERNAL_KEY_TRAILER_BYTES, SEQUENCE_MAX, encodeInternalKey, readTrailerSeq } from '../keys.js';
+import { FragmentedTombstones, mergeFragments, tombstonesOf, type RangeTombstone } from '../rangedel/fragments.js';
+import { rangeDelBlockSpec } from '../rangedel/table-tombstones.js';
+import { TableReader } from '../sstable/table-reader.js';
 import { MemTable } from '../memtable/memtable.js';
 import { resolveOptions, tableBuilderOptions, type ResolvedOptions } from '../options.js';
 import { writeTable } from '../compaction/flush.js';
@@ -36,10 +40,19 @@ import { replayLogs } from '../wal/recovery.js';
 import { scanTableBlocks } from './block-scan.js';
 import { readLogRecords } from './log-records.js';
 import { ArrayEntries, IntactEntries, writeSalvagedTables, type EntrySource } from './salvage-writer.js';
-import { checkTable, damageOf, type Damage, type TableCheck } from './table-check.js';
+import { checkFormatVersion, checkTable, damageOf, type Damage, type TableCheck } from './table-check.js';
 import { toolOptions } from './tool-options.js';
 import { fileNumbers, listDatabase } from './database-directory.js';
 import { progressTracker, type ProgressTracker, type ToolProgress } from './progress.js';
+
+/**
+ * The table format versions whose every block the salvage carries over (data
+ * blocks; the filter and index are rebuilt). A damaged table of another version
+ * may hold blocks it would drop (a later version's range tombstones, say), and
+ * dropping a tombstone brings back what it deleted: repair refuses it rather than
+ * rewrite it. A version is added here once `salvage-writer.ts` copies its blocks.
+ */
+export const SALVAGE_TABLE_FORMAT_VERSIONS: readonly number[] = [TABLE_FORMAT_VERSION, TABLE_FORMAT_VERSION_PREFIX_FILTER, TABLE_FORMAT_VERSION_RANGE_DEL_EXPIRY];
 
 /** The folder, inside the database directory, where repair moves the files it does not keep. */
 export const LOST_DIR_NAME = 'lost';
@@ -90,7 +103,8 @@ interface RepairRun {
 /**
  * `DB.repair`: checks the arguments, takes the directory's lock, and repairs the
  * database in `location` (see the module comment). Rejects with
- * `INVALID_ARGUMENT`, `NOT_FOUND` (no database there), `LOCKED` or `IO_ERROR`.
+ * `INVALID_ARGUMENT`, `NOT_FOUND` (no database there), `LOCKED`, `NOT_SUPPORTED`
+ * (a table or log of a newer format: nothing is changed) or `IO_ERROR`.
  */
 export async function repair(location: string, options: RepairOptions = {}): Promise<RepairReport> {
   const { fs, onProgress } = toolOptions(location, options, ['onProgress']);
@@ -134,9 +148,13 @@ async function repairLocked(fs: FileSystem, dir: string, names: string[], onProg
     run.state.lastSequence = old.lastSequence;
     const named = new Set(old.files.keys());
     for (const table of numbered('table')) if (!named.has(table)) run.lost.add(tableFileName(table));
+    // Every file is read before anything is written: a newer format (NOT_SUPPORTED) stops the repair with nothing changed.
+    await checkFormatVersions(run, tables);
+    const memtable = await replayIntactLogs(run, logs);
     for (const table of tables) await keepOrRewrite(run, old.files.get(table)!);
-    await writeLogTable(run, await replayIntactLogs(run, logs));
+    await writeLogTable(run, memtable);
   } else {
+    await checkFormatVersions(run, tables);
     const memtable = await replayIntactLogs(run, logs);
     await mergeEverything(run, tables, memtable);
   }
@@ -144,6 +162,20 @@ async function repairLocked(fs: FileSystem, dir: string, names: string[], onProg
   await moveToLost(run);
   report.lastSequence = run.state.lastSequence;
   return report;
+}
+
+/** Rejects with `NOT_SUPPORTED` if any of `tables` is of a table format version this release does not read. */
+async function checkFormatVersions(run: RepairRun, tables: number[]): Promise<void> {
+  for (const table of tables) {
+    const path = filePath(run.dir, tableFileName(table));
+    const file = await run.fs.openRead(path).catch(() => undefined);
+    if (file === undefined) continue;
+    try {
+      checkFormatVersion(file, path);
+    } finally {
+      await file.close();
+    }
+  }
 }
 
 /** The state CURRENT and the MANIFEST describe, or undefined (with the damage noted) when either is unusable. */
@@ -188,6 +220,7 @@ async function keepOrRewrite(run: RepairRun, meta: FileMeta): Promise<void> {
       tableOptions: tableBuilderOptions(run.options, meta.level),
       targetFileSizeBytes: Infinity,
       newFileNumber: run.newFileNumber,
+      rangeTombstones: salvage.tombstones.fragments,
     });
     for (const table of written) run.state.files.set(table.fileNumber, table);
     report.tablesRewritten.push({ from: [name], to: written.map((table) => tableFileName(table.fileNumber)), entries: salvage.entries });
@@ -196,10 +229,12 @@ async function keepOrRewrite(run: RepairRun, meta: FileMeta): Promise<void> {
   }
 }
 
-/** What can be read of a table: a source of its entries, how many, and how to let go of it. */
+/** What can be read of a table: a source of its entries, how many, its range tombstones, and how to let go of it. */
 interface Salvage {
   source: EntrySource;
   entries: number;
+  /** The table's range tombstones: from its range-del block, or found among the scanned blocks. */
+  tombstones: FragmentedTombstones;
   close: () => Promise<void>;
 }
 
@@ -210,15 +245,24 @@ interface Salvage {
  */
 async function salvageSource(run: RepairRun, name: string, fileNumber: number, check: TableCheck): Promise<Salvage | undefined> {
   if (check.missing) return undefined;
+  const version = check.properties?.formatVersion;
+  if (version !== undefined && !SALVAGE_TABLE_FORMAT_VERSIONS.includes(version)) {
+    throw new ShaleError('NOT_SUPPORTED', `${name} is damaged and of table format version ${version}, whose blocks this repair cannot all carry over; nothing was installed`);
+  }
   const path = filePath(run.dir, name);
   if (!check.metadataIntact) {
     const scan = await scanTableBlocks(run.fs, path);
-    if (scan.entries.length === 0) return undefined;
-    return { source: new ArrayEntries(scan.entries), entries: scan.entries.length, close: async () => undefined };
+    // A scan finds the range-del block too (it is a block like the data blocks): its entries are range tombstones.
+    const entries = scan.entries.filter(([key]) => key[key.length - INTERNAL_KEY_TRAILER_BYTES] !== EntryType.RANGE_DELETE);
+    const scanned = scan.entries.filter((entry) => !entries.includes(entry)).map(rangeTombstoneOf);
+    const tombstones = mergeFragments([FragmentedTombstones.of(scanned), scan.rangeTombstones ?? FragmentedTombstones.EMPTY], SEQUENCE_MAX);
+    if (entries.length === 0 && tombstones.isEmpty) return undefined;
+    return { source: new ArrayEntries(entries), entries: entries.length, tombstones, close: async () => undefined };
   }
-  if (check.entryCount === 0) return undefined;
+  const tombstones = await tableRangeTombstones(run, name, fileNumber);
+  if (check.entryCount === 0) return tombstones.isEmpty ? undefined : { source: new ArrayEntries([]), entries: 0, tombstones, close: async () => undefined };
   const file = await run.fs.openRead(path);
-  return { source: IntactEntries.open(file, path, fileNumber)!, entries: check.entryCount, close: () => file.close() };
+  return { source: IntactEntries.open(file, path, fileNumber)!, entries: check.entryCount, tombstones, close: () => file.close() };
 }
 
 /** Reads and checks table `name`, reporting progress. */
@@ -277,10 +321,11 @@ async function recoveryAccepts(run: RepairRun, fileNumber: number): Promise<bool
   }
 }
 
-/** Writes the logs' salvaged writes as one L0 table. */
+/** Writes the logs' salvaged writes, range deletes included (as open's recovery does), as one L0 table. */
 async function writeLogTable(run: RepairRun, memtable: MemTable): Promise<void> {
   const fileNumber = run.newFileNumber();
-  const table = await writeTable(run.fs, run.dir, fileNumber, 0, memtable.entries(), tableBuilderOptions(run.options, 0));
+  const rangeDel = rangeDelBlockSpec(memtable.rangeTombstones.fragments);
+  const table = await writeTable(run.fs, run.dir, fileNumber, 0, memtable.entries(), tableBuilderOptions(run.options, 0), rangeDel);
   if (table === undefined) return;
   run.state.files.set(table.fileNumber, table);
   run.report.logTable = tableFileName(table.fileNumber);
@@ -290,6 +335,8 @@ async function writeLogTable(run: RepairRun, memtable: MemTable): Promise<void> 
 async function mergeEverything(run: RepairRun, tables: number[], memtable: MemTable): Promise<void> {
   const { fs, dir, report } = run;
   const salvages: Salvage[] = [];
+  // Range tombstones go into the new tables beside the entries they delete, never into a table of their own above them.
+  const tombstoneLists = [memtable.rangeTombstones];
   try {
     for (const fileNumber of tables) {
       const name = tableFileName(fileNumber);
@@ -299,9 +346,13 @@ async function mergeEverything(run: RepairRun, tables: number[], memtable: MemTa
       const salvage = await salvageSource(run, name, fileNumber, check);
       if (salvage === undefined) report.tablesDropped.push(name);
       else salvages.push(salvage);
+      if (salvage !== undefined) tombstoneLists.push(salvage.tombstones);
     }
     const logEntries = [...memtable.entries()].map(([key, value]) => [encodeInternalKey(key.key, key.seq, key.type), value] as const);
     const sources = [...salvages.map((salvage) => salvage.source), new ArrayEntries(logEntries)];
+    // Every range tombstone goes into the merged tables, cut between them; the sequence goes on after the newest.
+    const tombstones = mergeFragments(tombstoneLists, SEQUENCE_MAX).fragments;
+    for (const tombstone of tombstonesOf(tombstones)) run.state.lastSequence = Math.max(run.state.lastSequence, tombstone.seq);
     const written = await writeSalvagedTables(sources, {
       fs,
       dir,
@@ -309,6 +360,7 @@ async function mergeEverything(run: RepairRun, tables: number[], memtable: MemTa
       tableOptions: tableBuilderOptions(run.options, 1),
       targetFileSizeBytes: run.options.targetFileSizeBytes,
       newFileNumber: run.newFileNumber,
+      rangeTombstones: tombstones,
     });
     for (const table of written) {
       run.state.files.set(table.fileNumber, table);
@@ -319,6 +371,26 @@ async function mergeEverything(run: RepairRun, tables: number[], memtable: MemTa
     report.tablesRewritten.push({ from, to: written.map((table) => tableFileName(table.fileNumber)), entries });
   } finally {
     for (const salvage of salvages) await salvage.close();
+  }
+}
+
+/** A range-del block entry found by a block scan as a tombstone: `start ‖ trailer` → `end`. */
+function rangeTombstoneOf([key, value]: [Buffer, Buffer]): RangeTombstone {
+  const userKeyLength = key.length - INTERNAL_KEY_TRAILER_BYTES;
+  return { start: key.subarray(0, userKeyLength), end: value, seq: readTrailerSeq(key, userKeyLength) };
+}
+
+/** The range tombstones of an intact table (none when its range-del block turns out damaged: like a damaged data block, lost). */
+async function tableRangeTombstones(run: RepairRun, name: string, fileNumber: number): Promise<FragmentedTombstones> {
+  const path = filePath(run.dir, name);
+  const file = await run.fs.openRead(path);
+  try {
+    return TableReader.open(file, path, fileNumber).rangeTombstones();
+  } catch (err) {
+    if (err instanceof CorruptionError) return FragmentedTombstones.EMPTY;
+    throw err;
+  } finally {
+    await file.close();
   }
 }
 

@@ -12,7 +12,10 @@ import type { FileSystem, RandomAccessFile } from '../fs/file-system.js';
 import { IndexHeap } from '../iterator/index-heap.js';
 import { INTERNAL_KEY_TRAILER_BYTES, compareInternalKeys } from '../keys.js';
 import type { BlockHandle } from '../sstable/block-handle.js';
-import type { TableBuilderOptions } from '../sstable/table-builder.js';
+import type { TableBuilderOptions, TableFinishExtras } from '../sstable/table-builder.js';
+import { CompactionTombstones } from '../rangedel/compaction-tombstones.js';
+import type { Fragment } from '../rangedel/fragments.js';
+import { rangeDelBlockSpec } from '../rangedel/table-tombstones.js';
 import { TableReader } from '../sstable/table-reader.js';
 import { TableOutput } from '../compaction/table-output.js';
 import type { FileMeta } from '../version/version-edit.js';
@@ -102,6 +105,8 @@ export interface SalvageTarget {
   /** Cut outputs at this size (at a user key boundary); Infinity for one table. */
   targetFileSizeBytes: number;
   newFileNumber: () => number;
+  /** Range tombstones (fragmented) to cut between the new tables, each keeping those of its key range. */
+  rangeTombstones?: readonly Fragment[];
 }
 
 /** Entries merged between turns of the event loop. */
@@ -119,6 +124,12 @@ export async function writeSalvagedTables(sources: readonly EntrySource[], targe
     (a, b) => compareInternalKeys(sources[a]!.current![0], sources[b]!.current![0]),
   );
   const written: FileMeta[] = [];
+  // No snapshot is live in a repair: every stripe is one, and the newest tombstone of each fragment is all that counts.
+  const tombstones = new CompactionTombstones(target.rangeTombstones ?? [], () => 1, []);
+  const extras = (to: Buffer | null): TableFinishExtras => {
+    const rangeDel = rangeDelBlockSpec(tombstones.takeUntil(to));
+    return rangeDel === undefined ? {} : { rangeDelBlock: rangeDel };
+  };
   let output: TableOutput | undefined;
   let last: Buffer | undefined;
   let count = 0;
@@ -128,7 +139,7 @@ export async function writeSalvagedTables(sources: readonly EntrySource[], targe
       const [key, value] = source.current!;
       if (last === undefined || compareInternalKeys(last, key) !== 0) {
         if (output !== undefined && output.builder.approximateSizeBytes >= target.targetFileSizeBytes && !sameUserKey(last!, key)) {
-          written.push(await output.finish(target.level));
+          written.push(await output.finish(target.level, extras(Buffer.from(key.subarray(0, key.length - INTERNAL_KEY_TRAILER_BYTES)))));
           output = undefined;
         }
         output ??= await TableOutput.create(target.fs, target.dir, target.newFileNumber(), target.tableOptions);
@@ -141,7 +152,9 @@ export async function writeSalvagedTables(sources: readonly EntrySource[], targe
       else heap.topChanged();
       if (++count % ENTRIES_BETWEEN_TURNS === 0) await nextTurn();
     }
-    if (output !== undefined) written.push(await output.finish(target.level));
+    const rest = extras(null);
+    if (output === undefined && rest.rangeDelBlock !== undefined) output = await TableOutput.create(target.fs, target.dir, target.newFileNumber(), target.tableOptions);
+    if (output !== undefined) written.push(await output.finish(target.level, rest));
   } catch (err) {
     await output?.discard();
     throw ioError('writing salvaged entries', err);

@@ -9,9 +9,12 @@
  * index, when intact, says where the next one starts.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { CorruptionError, ioError } from '../errors.js';
+import { CorruptionError, ShaleError, ioError } from '../errors.js';
+import { FOOTER_BYTES, TABLE_FORMAT_VERSIONS_READ, TABLE_MAGIC } from '../sstable/format.js';
+import { crc32 } from '../util/crc32.js';
 import type { RandomAccessFile, FileSystem } from '../fs/file-system.js';
 import { EntryType, INTERNAL_KEY_TRAILER_BYTES, compareInternalKeys, readTrailerSeq, readTrailerType } from '../keys.js';
+import { EXPIRY_BYTES } from '../util/expiring-value.js';
 import { decodeBlockHandle, type BlockHandle } from '../sstable/block-handle.js';
 import { bytewiseComparator, internalKeyComparator } from '../sstable/comparator.js';
 import type { Block } from '../sstable/block-reader.js';
@@ -56,8 +59,8 @@ export interface TableCheckOptions {
   onProgress?: (bytesRead: number) => void;
 }
 
-/** Entry types a table may hold (docs/format.md, "Internal keys"). */
-const KNOWN_ENTRY_TYPES: ReadonlySet<number> = new Set(Object.values(EntryType));
+/** Entry types a data block may hold (docs/format.md, "Internal keys"): all but range tombstones, which live in the range-del block. */
+const DATA_ENTRY_TYPES: ReadonlySet<number> = new Set(Object.values(EntryType).filter((type) => type !== EntryType.RANGE_DELETE));
 /** Data blocks between turns of the event loop (a block is a few KiB: well under a millisecond each). */
 const BLOCKS_BETWEEN_TURNS = 64;
 
@@ -75,6 +78,7 @@ export async function checkTable(fs: FileSystem, path: string, fileNumber: numbe
   }
   try {
     check.sizeBytes = file.size;
+    checkFormatVersion(file, path);
     let reader: TableReader;
     let handles: BlockHandle[];
     try {
@@ -95,6 +99,30 @@ export async function checkTable(fs: FileSystem, path: string, fileNumber: numbe
     await file.close();
   }
 }
+
+/**
+ * Throws `NOT_SUPPORTED` for a table whose footer is intact (magic and checksum)
+ * but of a format version this release does not read: the table reader calls
+ * that corruption (it cannot tell), but a tool must not take a newer file for a
+ * damaged one. Repair would otherwise rewrite it from what it understands and
+ * lose what it does not (a newer block, say), and verify would report damage
+ * that is not there.
+ */
+export function checkFormatVersion(file: RandomAccessFile, path: string): void {
+  if (file.size < FOOTER_BYTES) return;
+  const footer = file.read(file.size - FOOTER_BYTES, FOOTER_BYTES);
+  if (footer.length !== FOOTER_BYTES || !footer.subarray(FOOTER_MAGIC_OFFSET).equals(TABLE_MAGIC)) return;
+  if (crc32(footer.subarray(0, FOOTER_CHECKSUM_OFFSET)) !== footer.readUInt32LE(FOOTER_CHECKSUM_OFFSET)) return;
+  const version = footer.readUInt32LE(FOOTER_VERSION_OFFSET);
+  if (!TABLE_FORMAT_VERSIONS_READ.includes(version)) {
+    throw new ShaleError('NOT_SUPPORTED', `${path} has table format version ${version}; this release reads ${TABLE_FORMAT_VERSIONS_READ.join(' and ')}`);
+  }
+}
+
+/** Where the footer keeps its version, checksum and magic (docs/format.md, "SSTable: footer"). */
+const FOOTER_VERSION_OFFSET = 48;
+const FOOTER_CHECKSUM_OFFSET = 52;
+const FOOTER_MAGIC_OFFSET = 56;
 
 async function checkDataBlocks(reader: TableReader, handles: BlockHandle[], check: TableCheck, options: TableCheckOptions): Promise<void> {
   let previous: Buffer | undefined;
@@ -139,10 +167,12 @@ export function checkedEntries(block: Block, previous: Buffer | undefined): [Buf
     const userKeyLength = key.length - INTERNAL_KEY_TRAILER_BYTES;
     if (userKeyLength < 0) fail('key shorter than an internal key');
     const type = readTrailerType(key, userKeyLength);
-    if (!KNOWN_ENTRY_TYPES.has(type)) fail(`unknown entry type ${type}`);
+    if (!DATA_ENTRY_TYPES.has(type)) fail(`entry type ${type} in a data block`);
     if (readTrailerSeq(key, userKeyLength) < 0) fail('sequence number beyond 2^53');
     if (previous !== undefined && compareInternalKeys(previous, key) >= 0) fail('keys out of order');
-    entries.push([key, iterator.value()]);
+    const value = iterator.value();
+    if (type === EntryType.PUT_EXPIRING && value.length < EXPIRY_BYTES) fail('an expiring entry without its expiry time');
+    entries.push([key, value]);
     previous = key;
   }
   if (entries.length === 0) fail('empty data block');

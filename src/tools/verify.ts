@@ -76,7 +76,8 @@ interface ManifestView {
 /**
  * `DB.verify`: checks the arguments, then verifies the database in `location`
  * (see the module comment). Rejects with `INVALID_ARGUMENT`, `NOT_FOUND` (no
- * database there) or `IO_ERROR`; damage is in the report, never a rejection.
+ * database there), `NOT_SUPPORTED` (a table or log of a newer format than this
+ * release reads) or `IO_ERROR`; damage is in the report, never a rejection.
  */
 export async function verify(location: string, options: VerifyOptions = {}): Promise<VerifyReport> {
   const { fs, onProgress } = toolOptions(location, options, ['onProgress']);

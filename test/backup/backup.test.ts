@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as nodeFs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { CorruptionError, DB, ShaleError, listBackups, purgeOldBackups, restoreBackup, verifyBackup, type Options } from '../../src/index.js';
+import { CorruptionError, DB, ShaleError, deleteBackup, listBackups, purgeOldBackups, restoreBackup, verifyBackup, type Options } from '../../src/index.js';
 import { decodeBackupManifest, encodeBackupManifest, type BackupManifest } from '../../src/backup/backup-manifest.js';
 import { emptyManifestState } from '../../src/version/manifest.js';
 import { CrashableFS } from '../../src/testing/crashable-fs.js';
@@ -99,6 +99,44 @@ describe('backups', () => {
     assert.deepEqual(await purgeOldBackups(backupDir, 0), [3]);
     assert.deepEqual(sharedFiles(backupDir), []);
     assert.deepEqual(await listBackups(backupDir), []);
+  });
+
+  it('deleting a backup keeps the others whole, and the tables they share', async () => {
+    const { db, log, backupDir } = await twoBackups(testSeed('delete backup'));
+    await db.compactRange();
+    const third = await db.backup(backupDir);
+    await db.close();
+    const shared = sharedFiles(backupDir);
+    await deleteBackup(backupDir, 2);
+    assert.deepEqual((await listBackups(backupDir)).map((info) => info.id), [1, 3]);
+    for (const id of [1, 3]) await verifyBackup(backupDir, id);
+    assert.deepEqual(await restoredScan(backupDir, 3), log.stateAt(third.sequence));
+    const after = sharedFiles(backupDir);
+    assert.ok(after.length <= shared.length && after.every((name) => shared.includes(name)));
+    await assert.rejects(deleteBackup(backupDir, 2), isCode('NOT_FOUND'));
+    await assert.rejects(deleteBackup(backupDir, -1), isCode('INVALID_ARGUMENT'));
+    await deleteBackup(backupDir, 1);
+    await deleteBackup(backupDir, 3);
+    assert.deepEqual(sharedFiles(backupDir), []);
+  });
+
+  it('one operation at a time per backup directory: a second is LOCKED; close waits for a backup under way', async () => {
+    const db = await DB.open(tempDir(), SMALL);
+    const log = new WriteLog();
+    await randomWrites(db, log, new SeededRandom(5), 500);
+    const backupDir = path.join(tempDir(), 'backups');
+    const first = db.backup(backupDir);
+    const second = db.backup(backupDir);
+    // Whichever takes the LOCK first runs; the other is refused, not queued.
+    const outcomes = await Promise.allSettled([first, second]);
+    assert.equal(outcomes.filter((outcome) => outcome.status === 'fulfilled').length, 1);
+    const refused = outcomes.find((outcome) => outcome.status === 'rejected');
+    assert.ok(refused?.status === 'rejected' && refused.reason instanceof ShaleError && refused.reason.code === 'LOCKED', String(refused?.status === 'rejected' && refused.reason));
+    const third = db.backup(backupDir);
+    await new Promise((resolve) => setImmediate(resolve));
+    await db.close();
+    const info = await third;
+    assert.deepEqual(await restoredScan(backupDir, info.id), log.stateAt(info.sequence));
   });
 
   it('verify and restore catch a damaged or missing table; restore then leaves nothing that opens', async () => {

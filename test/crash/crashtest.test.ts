@@ -30,7 +30,7 @@ describe('shale crashtest', () => {
     assert.ok(!valueIsIntact('key1', value.replace('|7|', '|8|')));
   });
 
-  it(`${CYCLES} kill -9 cycles with concurrent writers find no violation`, async () => {
+  it(`${CYCLES} kill -9 cycles with concurrent writers, and a read-only reader refreshing beside them, find no violation`, async () => {
     const seed = testSeed('crashtest');
     const summary = await runCrashtest({
       cycles: CYCLES,
@@ -43,12 +43,14 @@ describe('shale crashtest', () => {
     });
     console.log(
       `# crashtest: ${summary.cycles} cycles, ${summary.intentsIssued} writes issued, ${summary.writesAcknowledged} acknowledged, ` +
-        `${summary.checkpointsStarted} checkpoints started, ${summary.checkpointsComplete} complete`,
+        `${summary.checkpointsStarted} checkpoints started, ${summary.checkpointsComplete} complete, ${summary.readerViewsChecked} read-only views checked`,
     );
     assert.deepEqual(summary.violations, []);
     assert.equal(summary.cycles, CYCLES);
     assert.ok(summary.writesAcknowledged > CYCLES, 'the writers got writes acknowledged before the kills');
     if (CYCLES >= 20) assert.ok(summary.checkpointsStarted > 0, 'the writers took checkpoints before the kills');
+    // At least one view while the writer ran and one after the kill, in every cycle.
+    assert.ok(summary.readerViewsChecked >= 2 * CYCLES, `read-only views checked: ${summary.readerViewsChecked}`);
   });
 });
 

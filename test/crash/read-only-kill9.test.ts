@@ -76,6 +76,7 @@ describe('kill -9 with a read-only reader attached', () => {
     let reader: DB | undefined;
     let refreshes = 0;
     let keys = 0;
+    let retries = 0;
     try {
       for (let cycle = 0; cycle < KILLS; cycle++) {
         const ackFile = path.join(tempDir('shale-acks-'), 'acks');
@@ -103,10 +104,11 @@ describe('kill -9 with a read-only reader attached', () => {
         keys = await checkView(reader, required, `cycle ${cycle}, after the kill`);
         reader.checkInvariants();
       }
+      retries = Number(/^shale_read_only_load_retries_total (\d+)$/m.exec(reader!.metrics())?.[1]);
     } finally {
       await reader?.close();
     }
-    console.log(`# ${refreshes} refreshes checked, ${keys} keys in the last view`);
+    console.log(`# ${refreshes} refreshes checked, ${keys} keys in the last view, ${retries} loads started again`);
     assert.ok(keys > 0);
   });
 });

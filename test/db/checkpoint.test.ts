@@ -95,6 +95,23 @@ describe('db.checkpoint', () => {
     const db = await DB.open('/db', { ...SMALL, fs });
     const log = new WriteLog();
     await randomWrites(db, log, new SeededRandom(11), 600);
+    // A file system whose links fail as across devices (EXDEV): copied too.
+    const crossDevice = new Proxy(crashable, {
+      get: (target, name) => {
+        if (name === 'link') return () => Promise.reject(Object.assign(new Error('EXDEV: cross-device link not permitted, link'), { code: 'EXDEV' }));
+        const value: unknown = Reflect.get(target, name, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as FileSystem;
+    const other = await DB.open('/other', { ...SMALL, fs: crossDevice });
+    await other.put('k', 'v');
+    const crossResult = await other.checkpoint('/other-checkpoint');
+    assert.equal(crossResult.linkedCount, 0);
+    assert.equal(crossResult.tableCount, 1);
+    await other.close();
+    const otherCopy = await DB.open('/other-checkpoint', { fs: crossDevice, createIfMissing: false });
+    assert.equal((await otherCopy.get('k'))?.toString(), 'v');
+    await otherCopy.close();
     const result = await db.checkpoint('/nested/dir/checkpoint');
     assert.equal(result.linkedCount, 0);
     assert.ok(result.tableCount > 0);
@@ -104,6 +121,28 @@ describe('db.checkpoint', () => {
     await db.close();
     const copy = await DB.open('/nested/dir/checkpoint', { fs, createIfMissing: false });
     assert.deepEqual(await scan(copy), log.stateAt(result.sequence));
+    await copy.close();
+  });
+
+  it('range deletes and expiring entries are in the checkpoint as in the source', async () => {
+    let now = 1_000_000;
+    const clock = (): number => now;
+    const db = await DB.open(tempDir(), { ...SMALL, clock });
+    for (let i = 0; i < 100; i++) await db.put(`k${String(i).padStart(3, '0')}`, `v${i}`);
+    await db.flush();
+    await db.deleteRange('k010', 'k050');
+    await db.put('short', 'lived', { ttl: 1000 });
+    await db.put('long', 'lived', { ttl: 1_000_000 });
+    const target = path.join(tempDir(), 'checkpoint');
+    await db.checkpoint(target);
+    const expected = await scan(db);
+    await db.close();
+    assert.equal(expected.length, 62);
+    const copy = await DB.open(target, { createIfMissing: false, clock });
+    assert.deepEqual(await scan(copy), expected);
+    now += 5000;
+    assert.equal(await copy.get('short'), undefined);
+    assert.equal((await copy.get('long'))?.toString(), 'lived');
     await copy.close();
   });
 
@@ -155,6 +194,25 @@ describe('db.checkpoint', () => {
       steps++;
     }
     assert.ok(steps > 5, `only ${steps} failing steps`);
+  });
+
+  it('a read-only database refuses checkpoints and backups with READ_ONLY, and exports and estimates as a writer does', async () => {
+    const dir = tempDir();
+    const writer = await DB.open(dir);
+    for (let i = 0; i < 50; i++) await writer.put(`k${i}`, `v${i}`);
+    await writer.flush();
+    const reader = await DB.open(dir, { readOnly: true });
+    await assert.rejects(reader.checkpoint(path.join(tempDir(), 'c')), isCode('READ_ONLY'));
+    await assert.rejects(reader.backup(path.join(tempDir(), 'b')), isCode('READ_ONLY'));
+    assert.equal(await reader.approximateCount(), await writer.approximateCount());
+    assert.equal(await reader.approximateSize(), await writer.approximateSize());
+    const exported: Buffer[] = [];
+    for await (const chunk of reader.export()) exported.push(chunk as Buffer);
+    const written: Buffer[] = [];
+    for await (const chunk of writer.export()) written.push(chunk as Buffer);
+    assert.deepEqual(Buffer.concat(exported), Buffer.concat(written));
+    await reader.close();
+    await writer.close();
   });
 
   it('close waits for a checkpoint under way', async () => {

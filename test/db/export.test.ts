@@ -115,6 +115,18 @@ describe('db.export and DB.import', () => {
     );
   });
 
+  it('a key range exports only its keys', async () => {
+    const db = await DB.open(tempDir());
+    for (let i = 0; i < 50; i++) await db.put(`k${String(i).padStart(2, '0')}`, `v${i}`);
+    const bytes = await collect(db.export({ gte: 'k10', lt: 'k20', format: 'jsonl', encoding: 'utf8' }));
+    await db.close();
+    const { dir, result } = await importBytes(bytes);
+    assert.equal(result.count, 10);
+    const imported = await DB.open(dir, { createIfMissing: false });
+    assert.deepEqual((await imported.keys().all()).map(String), Array.from({ length: 10 }, (_, i) => `k${10 + i}`));
+    await imported.close();
+  });
+
   it('a large export comes in bounded chunks as it is read', async () => {
     const db = await DB.open(tempDir());
     for (let i = 0; i < 20; i++) {

@@ -180,6 +180,7 @@ describe('db.metrics()', () => {
     const text = reader.metrics();
     const families = parseStrictly(text);
     assert.equal(single(families, 'shale_read_only'), 1);
+    assert.equal(single(families, 'shale_read_only_load_retries_total'), 0, 'nothing changed under the load');
     assert.equal(single(families, 'shale_last_sequence'), 1);
     assert.equal(single(families, 'shale_writes_total'), 0);
     assert.equal(histogramCount(text, families, 'shale_get_duration_seconds'), 1);

@@ -5,6 +5,8 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { DB, ShaleError } from '../../src/index.js';
 import { READ_ONLY_LOAD_ATTEMPTS } from '../../src/db/read-only.js';
+import { CrashableFS } from '../../src/testing/index.js';
+import type { FileSystem } from '../../src/index.js';
 import { SeededRandom, tempDir, testSeed } from '../helpers.js';
 
 function isCode(code: string) {
@@ -57,6 +59,8 @@ describe('read-only open', () => {
     await assert.rejects(reader.deleteRange('a', 'b'), isCode('READ_ONLY'));
     await assert.rejects(reader.deleteRange('a', undefined), isCode('READ_ONLY'));
     await assert.rejects(reader.flush(), isCode('READ_ONLY'));
+    assert.throws(() => reader.transaction(), isCode('READ_ONLY'));
+    await assert.rejects(reader.runTransaction(() => undefined), isCode('READ_ONLY'));
     await assert.rejects(reader.compactRange(), isCode('READ_ONLY'));
     assert.equal(await reader.get('a'), undefined);
     await reader.close();
@@ -242,6 +246,40 @@ describe('read-only open', () => {
     await Promise.all(pending);
     await reader.refresh();
     assert.deepEqual(await scan(reader), await scan(writer), `seed ${seed}`);
+    await reader.close();
+    await writer.close();
+  });
+
+  it('starts a load again when the writer flushes, compacts and deletes files in the middle of it', async () => {
+    const fs = new CrashableFS();
+    const writer = await DB.open('/db', { ...SMALL, fs });
+    for (let i = 0; i < 200; i++) await writer.put(`k${String(i).padStart(3, '0')}`, `v${i}`);
+    await writer.flush();
+    await writer.put('in-the-log', 'x');
+    let lists = 0;
+    // The reader's file system: its second listing of the directory (after it replayed the MANIFEST) waits for the writer to move on.
+    const racing = new Proxy(fs, {
+      get(target, name) {
+        if (name === 'list') {
+          return async (dir: string) => {
+            if (++lists === 2) {
+              await writer.put('during-the-load', 'y');
+              await writer.flush();
+              await writer.compactRange();
+            }
+            return target.list(dir);
+          };
+        }
+        const value: unknown = Reflect.get(target, name, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    }) as FileSystem;
+    const reader = await DB.open('/db', { readOnly: true, fs: racing });
+    assert.ok(lists > 2, 'the load ran again');
+    assert.match(reader.metrics(), /^shale_read_only_load_retries_total [1-9]/m);
+    assert.equal((await reader.get('during-the-load'))?.toString(), 'y');
+    assert.deepEqual(await scan(reader), await scan(writer));
+    assert.equal(reader.latestSequence, writer.latestSequence);
     await reader.close();
     await writer.close();
   });

@@ -11,6 +11,7 @@ import { EntryType, SEQUENCE_MAX } from '../../src/keys.js';
 import type { BlockHandle } from '../../src/sstable/block-handle.js';
 import { decodeFooter } from '../../src/sstable/footer.js';
 import { FOOTER_BYTES } from '../../src/sstable/format.js';
+import { blockChecksum } from '../../src/sstable/block-trailer.js';
 import type { TableReader } from '../../src/sstable/table-reader.js';
 import { SeededRandom, testSeed } from '../helpers.js';
 import { TABLE_FILE_NAME, buildTable, dataBlockHandles, entry, expectedGet, openTable, type TestEntry } from './table-fixture.js';
@@ -170,5 +171,26 @@ describe('table corruption: metadata', () => {
         assert.deepEqual(got, { type: want.type, value: want.value, seq: want.seq }, `round ${round}`);
       }
     }
+  });
+});
+
+describe('table corruption: expiring entries', () => {
+  it('an expiring entry whose value is too short to hold its expiry time is a CorruptionError, from get and from the iterator', async () => {
+    // A PUT of a 3-byte value, whose type byte is then made PUT_EXPIRING (and the block's CRC made to match):
+    // intact framing around an entry no writer makes.
+    const { bytes } = await buildTable([entry('expiring-key', 7, EntryType.PUT, 'abc')], { compression: 'none', bloomBitsPerKey: 0 });
+    const [handle] = dataBlockHandles(openTable(bytes));
+    const bad = Buffer.from(bytes);
+    const typeAt = bad.indexOf(Buffer.from('expiring-key'), handle!.offset) + 'expiring-key'.length;
+    assert.equal(bad[typeAt], EntryType.PUT);
+    bad[typeAt] = EntryType.PUT_EXPIRING;
+    const contentsEnd = handle!.offset + handle!.size;
+    bad.writeUInt32LE(blockChecksum(bad, contentsEnd, handle!.offset), contentsEnd + 1);
+    const reader = openTable(bad);
+    assert.throws(() => reader.get(Buffer.from('expiring-key'), SEQUENCE_MAX), isCorruptionAt(handle!.offset));
+    const iterator = reader.iterator();
+    iterator.seekToFirst();
+    assert.throws(() => iterator.type(), isCorruptionAt(handle!.offset));
+    iterator.close();
   });
 });

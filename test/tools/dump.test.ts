@@ -9,6 +9,9 @@ import { dumpManifest, dumpWal, formatLogDump } from '../../src/tools/dump-log.j
 import { dumpTable, formatTableDump } from '../../src/tools/dump-table.js';
 import { readLogEvents } from '../../src/wal/log-reader.js';
 import { KEY_COUNT, TABLE_KEYS, fixture, key, value } from './tool-fixture.js';
+import * as path from 'node:path';
+import { DB } from '../../src/index.js';
+import { CrashableFS } from '../../src/testing/index.js';
 
 describe('dump-wal and dump-manifest', () => {
   it('a WAL: the header, then each write group with its ops, sequence numbers, keys and values', async () => {
@@ -96,3 +99,25 @@ describe('dump-sst', () => {
     assert.match(text, /^scan stopped block @\d+: size 0, DAMAGED: not a data block/m);
   });
 });
+
+describe('dumps of expiring entries', () => {
+  it('show an expiring op or entry as PUT_EXPIRING with its expiry time and the value behind it, and a table’s earliest expiry', async () => {
+    const fs = new CrashableFS();
+    const db = await DB.open('/db', { fs, compactionExecutor: 'inline', autoCompaction: false, clock: () => 5000 });
+    await db.put('in-table', 'soon', { expiresAt: 7000 });
+    await db.flush();
+    await db.put('in-log', 'later', { ttl: 1000 });
+    await db.close();
+    const find = (pattern: RegExp): string => fs.listAll().find((file) => pattern.test(path.basename(file)))!;
+    const wal = await dumpWal(fs, find(/\.log$/), 'utf8');
+    assert.deepEqual((wal.records[1]!['ops'] as unknown[])[0], { seq: 2, type: 'PUT_EXPIRING', key: 'in-log', value: 'later', expiresAtMs: 6000 });
+    assert.match(formatLogDump(wal).join('\n'), /#2 PUT_EXPIRING in-log = later \(expires at 6000\)$/m);
+    const table = await dumpTable(fs, find(/\.sst$/), 'utf8');
+    const entry = table.blocks.find((block) => block.kind === 'data')!.entries![0]!;
+    assert.deepEqual([entry.type, entry.value, entry.expiresAtMs], ['PUT_EXPIRING', 'soon', 7000]);
+    assert.equal(table.properties?.['expiryMinMs'], 7000);
+    const manifest = formatLogDump(await dumpManifest(fs, find(/^MANIFEST-/), 'utf8')).join('\n');
+    assert.match(manifest, /add L0 table \d+: .*, earliest expiry 7000$/m);
+  });
+});
+

@@ -10,6 +10,9 @@ import { describe, it } from 'node:test';
 import { CorruptionError, DB, ShaleError, type VerifyReport } from '../../src/index.js';
 import { CrashableFS, Rng } from '../../src/testing/index.js';
 import { BLOCK_TRAILER_BYTES, FOOTER_BYTES } from '../../src/sstable/format.js';
+import { blockChecksum } from '../../src/sstable/block-trailer.js';
+import { dataBlockHandles, openTable } from '../sstable/table-fixture.js';
+import { EntryType } from '../../src/keys.js';
 import { readLogEvents } from '../../src/wal/log-reader.js';
 import { seededRandom, testSeed } from '../helpers.js';
 import { DIR, KEY_COUNT, OPTIONS, fixture, readEvery } from './tool-fixture.js';
@@ -92,6 +95,25 @@ describe('DB.verify', () => {
     const block = dataBlocks[2]!;
     fs.flipBit(table, block.offset + block.size + BLOCK_TRAILER_BYTES - 1, 7);
     assert.deepEqual(damageIn(await DB.verify(DIR, { fs }), table).map((damage) => damage.offset), [block.offset]);
+  });
+
+  it('an expiring entry too short for its expiry time is damage at its block, though its checksum is right', async () => {
+    const fs = new CrashableFS();
+    const db = await DB.open(DIR, { fs, ...OPTIONS, bloomBitsPerKey: 0, compression: 'none' });
+    await db.put('expiring-key', 'abc');
+    await db.flush();
+    await db.close();
+    const table = fs.listAll().find((file) => file.endsWith('.sst'))!;
+    const bytes = fs.readFileSync(table);
+    // The PUT's type byte made PUT_EXPIRING, and the block's checksum made to match: no writer makes this entry.
+    const typeAt = bytes.indexOf(Buffer.from('expiring-key')) + 'expiring-key'.length;
+    bytes[typeAt] = EntryType.PUT_EXPIRING;
+    const [block] = dataBlockHandles(openTable(fs.readFileSync(table)));
+    const contentsEnd = block!.offset + block!.size;
+    bytes.writeUInt32LE(blockChecksum(bytes, contentsEnd, block!.offset), contentsEnd + 1);
+    fs.writeFileSync(table, bytes, { synced: true });
+    const damage = damageIn(await DB.verify(DIR, { fs }), table);
+    assert.deepEqual(damage.map((found) => [found.offset, (found as { reason?: string }).reason]), [[block!.offset, 'an expiring entry without its expiry time']]);
   });
 
   it('a missing table is damage naming it; the report fails', async () => {

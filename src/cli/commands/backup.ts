@@ -1,18 +1,18 @@
 /**
  * The `shale` commands for copies of a database: `checkpoint`, `backup`,
  * `backups` (list, optionally verify), `purge-backups`, `restore`, `export` and
- * `import`. Each is a function taking parsed options and the streams to use, so
- * tests call them directly; `runBackupCommand` parses a command line for them
- * with `node:util`'s parser, and `registerBackupCommands` adds them to a
- * commander-style program.
+ * `import` (docs/tools.md). Each is a function taking parsed options and the
+ * streams to use, so tests call them directly; `registerBackupCommands` adds
+ * them to the `shale` program.
  */
 import * as fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { parseArgs } from 'node:util';
+import { Option, type Command } from 'commander';
 import { DB } from '../../db/db.js';
 import { ShaleError } from '../../errors.js';
-import { listBackups, purgeOldBackups, restoreBackup, verifyBackup } from '../../backup/backup-engine.js';
+import { ExitCode, action, wholeNumber } from '../cli-context.js';
+import { deleteBackup, listBackups, purgeOldBackups, restoreBackup, verifyBackup } from '../../backup/backup-engine.js';
 import type { ExportEncoding, ExportFormat } from '../../db/export-format.js';
 
 /** Where a command reads and writes. */
@@ -67,6 +67,12 @@ export async function purgeBackupsCommand(options: { backupDir: string; keep: nu
   say(io, removed.length === 0 ? 'no backup removed' : `removed backups ${removed.join(', ')}`);
 }
 
+/** `shale delete-backup <backup-dir> <id>`: removes one backup and the tables no other names. */
+export async function deleteBackupCommand(options: { backupDir: string; id: number }, io: CommandIO): Promise<void> {
+  await deleteBackup(options.backupDir, options.id);
+  say(io, `removed backup ${options.id}`);
+}
+
 /** `shale restore <backup-dir> <target> [--id N]`: restores backup N (default: the newest) into the new directory `target`. */
 export async function restoreCommand(options: { backupDir: string; target: string; id?: number }, io: CommandIO): Promise<void> {
   let id = options.id;
@@ -98,130 +104,75 @@ export async function importCommand(options: { db: string; in?: string }, io: Co
   say(io, `imported ${result.count} entries (${result.format}) into ${options.db}`);
 }
 
-/** The commands `runBackupCommand` knows, with their usage. */
-export const BACKUP_COMMANDS: Readonly<Record<string, string>> = {
-  checkpoint: 'shale checkpoint <db> <target>',
-  backup: 'shale backup <db> <backup-dir>',
-  backups: 'shale backups <backup-dir> [--verify]',
-  'purge-backups': 'shale purge-backups <backup-dir> --keep N',
-  restore: 'shale restore <backup-dir> <target> [--id N]',
-  export: 'shale export <db> [--out FILE] [--format binary|jsonl] [--encoding base64|utf8]',
-  import: 'shale import <db> [--in FILE]',
-};
-
-/**
- * Runs backup command `name` with `argv` (after the name). Returns the exit
- * code: 0 on success, 1 when the operation failed (the error on stderr), 2 for
- * a bad command line (the usage on stderr).
- */
-export async function runBackupCommand(name: string, argv: string[], io: CommandIO & { stderr: Writable }): Promise<number> {
-  let run: () => Promise<void>;
-  try {
-    run = parseBackupCommand(name, argv, io);
-  } catch (err) {
-    if (!(err instanceof ShaleError && err.code === 'INVALID_ARGUMENT')) throw err;
-    io.stderr.write(`shale ${name}: ${err.message}\nusage: ${BACKUP_COMMANDS[name] ?? 'shale --help'}\n`);
-    return 2;
-  }
-  try {
-    await run();
-    return 0;
-  } catch (err) {
-    if (!(err instanceof ShaleError)) throw err;
-    io.stderr.write(`shale ${name}: ${err.code}: ${err.message}\n`);
-    return 1;
-  }
-}
-
-function parseBackupCommand(name: string, argv: string[], io: CommandIO): () => Promise<void> {
-  const usage = BACKUP_COMMANDS[name];
-  if (usage === undefined) throw new ShaleError('INVALID_ARGUMENT', `unknown command ${name}`);
-  let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
-  try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: true,
-      options: {
-        verify: { type: 'boolean' },
-        keep: { type: 'string' },
-        id: { type: 'string' },
-        out: { type: 'string' },
-        in: { type: 'string' },
-        format: { type: 'string' },
-        encoding: { type: 'string' },
-      },
-    });
-  } catch (err) {
-    throw new ShaleError('INVALID_ARGUMENT', (err as Error).message, { cause: err });
-  }
-  const { values, positionals } = parsed;
-  const wanted = (usage.match(/<[^>]+>/g) ?? []).length;
-  if (positionals.length !== wanted) throw new ShaleError('INVALID_ARGUMENT', `expected ${wanted} arguments, got ${positionals.length}`);
-  const allowed = new Set((usage.match(/--[a-z]+/g) ?? []).map((flag) => flag.slice(2)));
-  for (const [flag, value] of Object.entries(values)) if (value !== undefined && !allowed.has(flag)) throw new ShaleError('INVALID_ARGUMENT', `--${flag} does not apply to ${name}`);
-  const [first, second] = positionals as [string, string];
-  const text = (flag: string): string | undefined => values[flag] as string | undefined;
-  switch (name) {
-    case 'checkpoint':
-      return () => checkpointCommand({ db: first, target: second }, io);
-    case 'backup':
-      return () => backupCommand({ db: first, backupDir: second }, io);
-    case 'backups':
-      return () => listBackupsCommand({ backupDir: first, verify: values['verify'] === true }, io);
-    case 'purge-backups': {
-      if (text('keep') === undefined) throw new ShaleError('INVALID_ARGUMENT', '--keep is required');
-      const keep = wholeNumber(text('keep')!, 'keep', 0);
-      return () => purgeBackupsCommand({ backupDir: first, keep }, io);
-    }
-    case 'restore': {
-      const id = text('id') === undefined ? undefined : wholeNumber(text('id')!, 'id', 1);
-      return () => restoreCommand({ backupDir: first, target: second, ...(id === undefined ? {} : { id }) }, io);
-    }
-    case 'export': {
-      const format = text('format');
-      const encoding = text('encoding');
-      if (format !== undefined && format !== 'binary' && format !== 'jsonl') throw new ShaleError('INVALID_ARGUMENT', `--format must be binary or jsonl, got ${format}`);
-      if (encoding !== undefined && encoding !== 'base64' && encoding !== 'utf8') throw new ShaleError('INVALID_ARGUMENT', `--encoding must be base64 or utf8, got ${encoding}`);
-      const out = text('out');
-      return () => exportCommand({ db: first, ...(out === undefined ? {} : { out }), ...(format === undefined ? {} : { format }), ...(encoding === undefined ? {} : { encoding }) }, io);
-    }
-    default: {
-      const input = text('in');
-      return () => importCommand({ db: first, ...(input === undefined ? {} : { in: input }) }, io);
-    }
-  }
-}
-
-function wholeNumber(text: string, flag: string, min: number): number {
-  const value = /^[0-9]+$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(value) || value < min) throw new ShaleError('INVALID_ARGUMENT', `--${flag} must be a whole number of at least ${min}, got ${JSON.stringify(text)}`);
-  return value;
-}
-
-/** The part of commander's `Command` that `registerBackupCommands` uses. */
-export interface CommandLike {
-  command(nameAndArgs: string): CommandLike;
-  description(text: string): CommandLike;
-  allowUnknownOption(allow?: boolean): CommandLike;
-  helpOption(flags: string | false): CommandLike;
-  action(handler: (...args: unknown[]) => void | Promise<void>): CommandLike;
-}
-
-/**
- * Adds the commands to a commander program. Each passes its raw arguments to
- * `runBackupCommand`, which parses and checks them, so the two entry points
- * agree; the exit code goes to `process.exitCode`.
- */
-export function registerBackupCommands(program: CommandLike, io: CommandIO & { stderr: Writable }): void {
-  for (const [name, usage] of Object.entries(BACKUP_COMMANDS)) {
-    program
-      .command(`${name} [args...]`)
-      .description(usage)
-      .allowUnknownOption(true)
-      .helpOption(false)
-      .action(async (args: unknown) => {
-        process.exitCode = await runBackupCommand(name, Array.isArray(args) ? (args as string[]) : [], io);
-      });
-  }
+/** Registers checkpoint, backup, backups, purge-backups, restore, export and import. */
+export function registerBackupCommands(program: Command): void {
+  const io: CommandIO = { stdin: process.stdin, stdout: process.stdout };
+  program
+    .command('checkpoint')
+    .description('make <target> (which must not exist) a consistent copy of the database that opens as one: tables hard-linked where possible')
+    .argument('<dir>')
+    .argument('<target>')
+    .action(action('checkpoint', async (dir: string, target: string) => (await checkpointCommand({ db: dir, target }, io), ExitCode.OK)));
+  program
+    .command('backup')
+    .description('add an incremental backup of the database to <backup-dir> (created if missing)')
+    .argument('<dir>')
+    .argument('<backup-dir>')
+    .action(action('backup', async (dir: string, backupDir: string) => (await backupCommand({ db: dir, backupDir }, io), ExitCode.OK)));
+  program
+    .command('backups')
+    .description('list the backups in <backup-dir>, oldest first')
+    .argument('<backup-dir>')
+    .option('--verify', 'read every file of every backup and check its size and CRC-32 first')
+    .action(
+      action('backups', async (backupDir: string, flags: { verify?: boolean }) => (await listBackupsCommand({ backupDir, verify: flags.verify === true }, io), ExitCode.OK)),
+    );
+  program
+    .command('purge-backups')
+    .description('keep the newest N backups in <backup-dir>, and the tables they name')
+    .argument('<backup-dir>')
+    .requiredOption('--keep <n>', 'how many backups to keep', wholeNumber(0))
+    .action(action('purge-backups', async (backupDir: string, flags: { keep: number }) => (await purgeBackupsCommand({ backupDir, keep: flags.keep }, io), ExitCode.OK)));
+  program
+    .command('delete-backup')
+    .description('remove backup <id> from <backup-dir>, and the tables no other backup names')
+    .argument('<backup-dir>')
+    .argument('<id>', 'the backup to remove', wholeNumber(1))
+    .action(action('delete-backup', async (backupDir: string, id: number) => (await deleteBackupCommand({ backupDir, id }, io), ExitCode.OK)));
+  program
+    .command('restore')
+    .description('restore a backup into <target> (which must not exist), checking every file')
+    .argument('<backup-dir>')
+    .argument('<target>')
+    .option('--id <n>', 'the backup to restore (default: the newest)', wholeNumber(1))
+    .action(
+      action('restore', async (backupDir: string, target: string, flags: { id?: number }) => {
+        await restoreCommand({ backupDir, target, ...(flags.id === undefined ? {} : { id: flags.id }) }, io);
+        return ExitCode.OK;
+      }),
+    );
+  program
+    .command('export')
+    .description('write every key and value, at one snapshot, as an export stream (docs/format.md, "Export stream")')
+    .argument('<dir>')
+    .option('--out <file>', 'write to <file>, which must not exist (default: stdout)')
+    .addOption(new Option('--format <format>', 'binary or JSON lines').choices(['binary', 'jsonl']).default('binary'))
+    .addOption(new Option('--encoding <encoding>', 'for jsonl: how keys and values are written').choices(['base64', 'utf8']))
+    .action(
+      action('export', async (dir: string, flags: { out?: string; format: ExportFormat; encoding?: ExportEncoding }) => {
+        await exportCommand(
+          { db: dir, format: flags.format, ...(flags.out === undefined ? {} : { out: flags.out }), ...(flags.encoding === undefined ? {} : { encoding: flags.encoding }) },
+          io,
+        );
+        return ExitCode.OK;
+      }),
+    );
+  program
+    .command('import')
+    .description('create the database in <dir> (which must not hold one) from an export stream')
+    .argument('<dir>')
+    .option('--in <file>', 'read from <file> (default: stdin)')
+    .action(
+      action('import', async (dir: string, flags: { in?: string }) => (await importCommand({ db: dir, ...(flags.in === undefined ? {} : { in: flags.in }) }, io), ExitCode.OK)),
+    );
 }

@@ -20,6 +20,6 @@ export const COMMANDS: readonly CommandRegistration[] = [
   registerMaintenanceCommands,
   registerCheckCommands,
   registerDumpCommands,
-  (program) => registerBackupCommands(program, process),
+  registerBackupCommands,
   registerCrashtestCommands,
 ];

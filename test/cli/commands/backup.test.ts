@@ -1,7 +1,7 @@
 /**
  * The `shale` commands checkpoint, backup, backups, purge-backups, restore,
  * export and import (src/cli/commands/backup.ts): each through its function and
- * through the command-line parser, with what it prints and its exit code.
+ * through the shale binary, with what it prints and its exit code.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -11,21 +11,16 @@ import { PassThrough, Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DB } from '../../../src/index.js';
-import {
-  backupCommand,
-  checkpointCommand,
-  exportCommand,
-  importCommand,
-  listBackupsCommand,
-  purgeBackupsCommand,
-  registerBackupCommands,
-  restoreCommand,
-  runBackupCommand,
-  type CommandLike,
-} from '../../../src/cli/commands/backup.js';
+import { backupCommand, checkpointCommand, exportCommand, importCommand, listBackupsCommand, purgeBackupsCommand, restoreCommand } from '../../../src/cli/commands/backup.js';
 import { tempDir } from '../../helpers.js';
 
 const cliPath = fileURLToPath(new URL('../../../src/cli/shale.js', import.meta.url));
+
+function shale(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8', timeout: 60_000 });
+  assert.doesNotMatch(result.stderr, /^\s+at /m, `no stack trace: ${result.stderr}`);
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
 
 /** Streams that collect what a command writes. */
 function capture(stdin: Readable = Readable.from([])): { io: { stdin: Readable; stdout: PassThrough; stderr: PassThrough }; out(): string; err(): string } {
@@ -101,47 +96,55 @@ describe('shale checkpoint, backup, backups, purge-backups, restore, export, imp
     assert.deepEqual(await contents(path.join(root, 'from-stdin')), expected);
   });
 
-  it('the command line: exit 0 on success, 1 with the error code on failure, 2 with the usage for bad arguments', async () => {
+  it('the shale binary: exit 0 on success, 1 with the reason on failure, 2 for a bad command line; stdin and stdout carry exports', async () => {
     const dir = await makeDatabase(10);
     const root = tempDir();
-    let c = capture();
-    assert.equal(await runBackupCommand('backup', [dir, path.join(root, 'b')], c.io), 0);
-    assert.equal(await runBackupCommand('restore', [path.join(root, 'b'), path.join(root, 'r'), '--id', '1'], c.io), 0);
+    const backups = path.join(root, 'b');
+    let run = shale('backup', dir, backups);
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /^backup 1: sequence 10, 1 tables, \d+ bytes\n$/);
+    run = shale('backups', backups, '--verify');
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /^1\t\S+\tsequence 10\t1 tables\t\d+ bytes verified\n$/);
+    run = shale('restore', backups, path.join(root, 'r'), '--id', '1');
+    assert.equal(run.status, 0, run.stderr);
     assert.deepEqual(await contents(path.join(root, 'r')), await contents(dir));
+    run = shale('checkpoint', dir, path.join(root, 'c'));
+    assert.equal(run.status, 0, run.stderr);
+    assert.deepEqual(await contents(path.join(root, 'c')), await contents(dir));
 
-    c = capture();
-    assert.equal(await runBackupCommand('restore', [path.join(root, 'b'), path.join(root, 'r')], c.io), 1);
-    assert.match(c.err(), /^shale restore: EXISTS: /);
-    for (const argv of [[dir], [dir, 'x', 'y'], [dir, 'x', '--keep', '2'], [path.join(root, 'b'), path.join(root, 'r2'), '--id', '0'], [path.join(root, 'b'), 'x', '--bogus']]) {
-      c = capture();
-      const name = argv.includes('--id') ? 'restore' : argv.includes('--bogus') ? 'restore' : 'checkpoint';
-      assert.equal(await runBackupCommand(name, argv, c.io), 2, `${name} ${argv.join(' ')}`);
-      assert.match(c.err(), /\nusage: shale /);
+    // The binary export through a pipe, byte for byte.
+    const exported = spawnSync(process.execPath, [cliPath, 'export', dir]);
+    assert.equal(exported.status, 0, exported.stderr.toString());
+    const imported = spawnSync(process.execPath, [cliPath, 'import', path.join(root, 'i')], { input: exported.stdout });
+    assert.equal(imported.status, 0, imported.stderr.toString());
+    assert.equal(imported.stdout.toString(), `imported 10 entries (binary) into ${path.join(root, 'i')}\n`);
+    assert.deepEqual(await contents(path.join(root, 'i')), await contents(dir));
+
+    assert.equal(shale('backup', dir, backups).status, 0);
+    run = shale('delete-backup', backups, '1');
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout, 'removed backup 1\n');
+    assert.match(shale('backups', backups).stdout, /^2\t/);
+    assert.equal(shale('delete-backup', backups, '1').status, 1);
+    assert.equal(shale('delete-backup', backups, 'x').status, 2);
+    run = shale('restore', backups, path.join(root, 'r'));
+    assert.equal(run.status, 1);
+    assert.match(run.stderr, /^shale restore: .*already exists/);
+    run = shale('backups', tempDir());
+    assert.equal(run.status, 1);
+    for (const args of [
+      ['checkpoint', dir],
+      ['purge-backups', backups],
+      ['purge-backups', backups, '--keep', '-1'],
+      ['restore', backups, path.join(root, 'r2'), '--id', '0'],
+      ['export', dir, '--format', 'csv'],
+      ['backups', backups, '--bogus'],
+    ]) {
+      run = shale(...args);
+      assert.equal(run.status, 2, `${args.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, /^shale: /, args.join(' '));
     }
-    c = capture();
-    assert.equal(await runBackupCommand('purge-backups', [path.join(root, 'b')], c.io), 2);
-    assert.match(c.err(), /--keep is required/);
-    c = capture();
-    assert.equal(await runBackupCommand('export', [dir, '--format', 'csv'], c.io), 2);
-  });
-
-  it('the shale binary runs them, and registerBackupCommands adds every one to a commander-style program', async () => {
-    const dir = await makeDatabase(5);
-    const target = path.join(tempDir(), 'checkpoint');
-    const result = spawnSync(process.execPath, [cliPath, 'checkpoint', dir, target], { encoding: 'utf8' });
-    assert.equal(result.status, 0, result.stderr);
-    assert.match(result.stdout, /^checkpoint /);
-    assert.equal(fs.existsSync(path.join(target, 'CURRENT')), true);
-
-    const registered: string[] = [];
-    const program: CommandLike = {
-      command: (nameAndArgs) => (registered.push(nameAndArgs), program),
-      description: () => program,
-      allowUnknownOption: () => program,
-      helpOption: () => program,
-      action: () => program,
-    };
-    registerBackupCommands(program, capture().io);
-    assert.deepEqual(registered, ['checkpoint', 'backup', 'backups', 'purge-backups', 'restore', 'export', 'import'].map((name) => `${name} [args...]`));
+    assert.match(shale('--help').stdout, /checkpoint[^]*backup[^]*backups[^]*purge-backups[^]*delete-backup[^]*restore[^]*export[^]*import/);
   });
 });
