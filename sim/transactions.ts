@@ -120,6 +120,13 @@ export class SimTransaction {
     const writes = this.history.writes;
     for (let i = this.snapshotPrefix; i < writes.length; i++) {
       for (const op of writes[i]!.ops) {
+        // A range delete ([key, end), once range deletes are in the workload) conflicts with what it covers.
+        const end = (op as { end?: Buffer }).end;
+        if ((op.type as string) === 'deleteRange' && end !== undefined) {
+          const covered = this.#coveredBy(op.key, end);
+          if (covered !== undefined) return `w${writes[i]!.writeId} deleted [${keyText(op.key)}, ${keyText(end)}), ${covered}`;
+          continue;
+        }
         const text = keyText(op.key);
         if (this.#own.has(text)) return `w${writes[i]!.writeId} wrote ${text}, which it writes`;
         if (!serializable) continue;
@@ -130,6 +137,20 @@ export class SimTransaction {
           }
         }
       }
+    }
+    return undefined;
+  }
+
+  /** What of the transaction's checked keys and ranges the range delete [start, end) covers, if anything. */
+  #coveredBy(start: Buffer, end: Buffer): string | undefined {
+    const inside = (key: Buffer): boolean => Buffer.compare(start, key) <= 0 && Buffer.compare(key, end) < 0;
+    for (const text of this.#own.keys()) if (inside(Buffer.from(text, 'latin1'))) return `holding ${text}, which it writes`;
+    if (this.isolation !== 'serializable') return undefined;
+    for (const text of this.#readKeys) if (inside(Buffer.from(text, 'latin1'))) return `holding ${text}, which it read`;
+    for (const range of this.#ranges) {
+      // [gte, lt) and [start, end) overlap when each starts below the other's end.
+      const first = range.gte === undefined || Buffer.compare(range.gte, start) < 0 ? start : range.gte;
+      if (Buffer.compare(first, end) < 0 && (range.lt === undefined || Buffer.compare(first, range.lt) < 0)) return 'overlapping a range it scanned';
     }
     return undefined;
   }

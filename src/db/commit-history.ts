@@ -16,8 +16,11 @@
  * up past them. The first transaction to open records those batches, which may
  * still be on their way to the WAL, so its snapshot is never below the floor.
  *
- * Range deletes (entry type 2) will have to be recorded as ranges and checked
- * against both the keys and the ranges a transaction touched: see `record`.
+ * A range delete (entry type 2: its key is the range's start, its value the
+ * exclusive end, set by the writer before the batch is sequenced) is recorded as
+ * a range: a key a transaction wrote or read inside it, or a range it read that
+ * overlaps it, conflicts with it. Range deletes are rare, so they are kept in a
+ * list of their own, scanned whole by each check.
  */
 import assert from '../util/assert.js';
 import { compareKeys } from '../keys.js';
@@ -48,15 +51,45 @@ export interface ConflictQuery {
 /** Why a commit conflicts: a key written after the snapshot, or a snapshot older than the history reaches. */
 export type Conflict = { readonly kind: 'key'; readonly key: Buffer; readonly seq: number } | { readonly kind: 'history'; readonly floor: number };
 
+/** The on-disk entry type of a range delete (keys.ts `EntryType.RANGE_DELETE`: fixed, never renumbered). */
+const RANGE_DELETE_TYPE = 2;
+
 interface Recorded {
   readonly key: Buffer;
   readonly seq: number;
+  /** A range delete's exclusive end: the write covers [key, end). */
+  readonly end?: Buffer;
 }
 
 interface Batch {
   readonly firstSeq: number;
   readonly ops: readonly WriteOp[];
 }
+
+const NO_RANGES: Recorded[] = [];
+
+/** Bytes charged for one recorded write: its key (and a range delete's end) plus a fixed overhead. */
+function entryBytes(key: Buffer, end: Buffer | undefined, isRange: boolean): number {
+  return key.length + (isRange ? (end?.length ?? 0) : 0) + HISTORY_ENTRY_OVERHEAD_BYTES;
+}
+
+/**
+ * Whether range delete `deleted` ([key, end)) and read range `range` share a
+ * key: the smallest key both could hold (the larger of the deletion's start and
+ * the range's lower bound, an exclusive bound x being x ‖ 0x00, its immediate
+ * successor) lies below the deletion's end and within the range's upper bound.
+ */
+function overlaps(deleted: Recorded, range: ReadRange): boolean {
+  const { lower, upper } = range;
+  let first = deleted.key;
+  if (lower !== undefined) {
+    const lowest = lower.inclusive ? lower.key : Buffer.concat([lower.key, ZERO_BYTE]);
+    if (compareKeys(lowest, first) > 0) first = lowest;
+  }
+  return compareKeys(first, deleted.end!) < 0 && !aboveUpper(first, upper);
+}
+
+const ZERO_BYTE = Buffer.from([0]);
 
 export class CommitHistory {
   readonly #bytesMax: number;
@@ -69,6 +102,9 @@ export class CommitHistory {
   /** Recorded writes, oldest first, from `#head` on: what eviction pops. */
   #queue: Recorded[] = [];
   #head = 0;
+  /** The recorded range deletes, oldest first, from `#rangeHead` on (also in `#queue`). */
+  #ranges: Recorded[] = [];
+  #rangeHead = 0;
   #bytes = 0;
   /** Open transactions' snapshot sequence numbers, as a multiset. */
   readonly #open = new Map<number, number>();
@@ -172,27 +208,49 @@ export class CommitHistory {
     const seq = query.snapshotSeq;
     if (seq < this.#floor) return { kind: 'history', floor: this.#floor };
     if (this.#queue.length === this.#head) return undefined;
+    const ranges = this.#rangesAfter(seq);
     for (const key of query.keys) {
       const written = this.#latest.get(key);
       if (written !== undefined && written > seq) return { kind: 'key', key, seq: written };
+      for (const range of ranges) {
+        if (compareKeys(range.key, key) <= 0 && compareKeys(key, range.end!) < 0) return { kind: 'key', key, seq: range.seq };
+      }
     }
     for (const range of query.ranges) {
       const found = this.#writtenIn(range, seq);
       if (found !== undefined) return found;
+      for (const deleted of ranges) {
+        if (overlaps(deleted, range)) return { kind: 'key', key: deleted.key, seq: deleted.seq };
+      }
     }
     return undefined;
+  }
+
+  /** The recorded range deletes newer than `seq`. */
+  #rangesAfter(seq: number): Recorded[] {
+    if (this.#rangeHead === this.#ranges.length) return NO_RANGES;
+    const out: Recorded[] = [];
+    for (let i = this.#rangeHead; i < this.#ranges.length; i++) if (this.#ranges[i]!.seq > seq) out.push(this.#ranges[i]!);
+    return out;
   }
 
   /** Checks the history's own accounting. For tests. */
   checkInvariants(): void {
     let bytes = 0;
+    let ranges = 0;
     for (let i = this.#head; i < this.#queue.length; i++) {
       const entry = this.#queue[i]!;
-      bytes += entry.key.length + HISTORY_ENTRY_OVERHEAD_BYTES;
+      bytes += entryBytes(entry.key, entry.end, entry.end !== undefined);
       assert(entry.seq > this.#floor, 'a recorded write at or below the floor');
+      if (entry.end !== undefined) {
+        assert(this.#ranges[this.#rangeHead + ranges] === entry, 'a recorded range delete missing from the range list');
+        ranges++;
+        continue;
+      }
       const latest = this.#latest.get(entry.key);
       assert(latest !== undefined && latest >= entry.seq, 'a recorded write missing from the key index');
     }
+    assert.equal(ranges, this.#ranges.length - this.#rangeHead, 'the range list holds a range delete the queue does not');
     assert.equal(bytes, this.#bytes, 'history bytes do not add up');
     assert(this.#latest.size <= this.size, 'the key index holds more keys than writes recorded');
     if (this.#openCount === 0) assert.equal(this.size, 0, 'history kept with no transaction open');
@@ -212,9 +270,15 @@ export class CommitHistory {
   #add(firstSeq: number, ops: readonly WriteOp[]): void {
     let seq = firstSeq;
     for (const op of ops) {
-      this.#latest.set(op.key, seq);
-      this.#queue.push({ key: op.key, seq });
-      this.#bytes += op.key.length + HISTORY_ENTRY_OVERHEAD_BYTES;
+      if ((op.type as number) === RANGE_DELETE_TYPE) {
+        const range: Recorded = { key: op.key, seq, end: op.value };
+        this.#queue.push(range);
+        this.#ranges.push(range);
+      } else {
+        this.#latest.set(op.key, seq);
+        this.#queue.push({ key: op.key, seq });
+      }
+      this.#bytes += entryBytes(op.key, op.value, (op.type as number) === RANGE_DELETE_TYPE);
       seq++;
     }
   }
@@ -232,18 +296,28 @@ export class CommitHistory {
       const seq = this.#pop();
       if (seq > this.#floor) this.#floor = seq;
     }
-    // Compact the queue's array once its dead prefix dominates it.
+    // Compact the arrays once their dead prefix dominates them.
     if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
       this.#queue = this.#queue.slice(this.#head);
       this.#head = 0;
+    }
+    if (this.#rangeHead > 64 && this.#rangeHead * 2 > this.#ranges.length) {
+      this.#ranges = this.#ranges.slice(this.#rangeHead);
+      this.#rangeHead = 0;
     }
   }
 
   #pop(): number {
     const entry = this.#queue[this.#head]!;
     this.#head++;
-    this.#bytes -= entry.key.length + HISTORY_ENTRY_OVERHEAD_BYTES;
-    if (this.#latest.get(entry.key) === entry.seq) this.#latest.delete(entry.key);
+    this.#bytes -= entryBytes(entry.key, entry.end, entry.end !== undefined);
+    if (entry.end !== undefined) {
+      // Invariant: range deletes leave the queue in the order they entered their own list.
+      assert(this.#ranges[this.#rangeHead] === entry, 'range deletes evicted out of order');
+      this.#rangeHead++;
+    } else if (this.#latest.get(entry.key) === entry.seq) {
+      this.#latest.delete(entry.key);
+    }
     return entry.seq;
   }
 
@@ -251,6 +325,8 @@ export class CommitHistory {
     this.#latest = sortedMap<Buffer, number>(compareKeys);
     this.#queue = [];
     this.#head = 0;
+    this.#ranges = [];
+    this.#rangeHead = 0;
     this.#bytes = 0;
     this.#floor = this.#lastSeq;
     this.#oldestOpen = Infinity;

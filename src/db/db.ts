@@ -552,6 +552,7 @@ export class DB extends EventEmitter<DBEvents> {
         reads: this.#reads,
         writes: this.#writes,
         history: this.#history,
+        counters: this.#counters,
         snapshot: this.#snapshots.add(this.#writes.lastSequence),
         checkOpen: () => this.#checkOpen(),
       },
@@ -721,6 +722,8 @@ export class DB extends EventEmitter<DBEvents> {
       immutableMemtableCount: this.#memtables.immutables.length,
       liveSnapshotCount: this.#snapshots.size,
       runningCompactionCount: this.#writer?.compactor.runningCount ?? 0,
+      openTransactionCount: this.#writer?.history.openCount ?? 0,
+      transactionHistoryBytes: this.#writer?.history.bytes ?? 0,
     });
   }
 

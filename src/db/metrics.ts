@@ -53,6 +53,8 @@ export function renderMetrics(sources: MetricsSources, options: MetricsOptions |
   out.counter('shale_stall_seconds_total', 'Time writes spent stopped since open.', stats.stallTimeMs / 1000);
   out.counter('shale_slowdowns_total', 'Write groups paced because level 0 reached its slowdown trigger, since open.', stats.slowdownCount);
   out.counter('shale_slowdown_seconds_total', 'Time write groups spent paced since open.', stats.slowdownTimeMs / 1000);
+  out.counter('shale_transaction_commits_total', 'Transactions committed since open.', stats.transactionCommitCount);
+  out.counter('shale_transaction_conflicts_total', 'Transaction commits refused with CONFLICT since open.', stats.transactionConflictCount);
   out.counter('shale_block_cache_hits_total', 'Block reads answered by the block cache since open.', stats.blockCache.hitCount);
   out.counter('shale_block_cache_misses_total', 'Block reads that went to the file since open.', stats.blockCache.missCount);
   out.counter('shale_read_only_load_retries_total', 'Read-only opens and refreshes started again because the writer changed the database under them, since open.', sources.readOnlyRetryCount);
@@ -64,6 +66,8 @@ export function renderMetrics(sources: MetricsSources, options: MetricsOptions |
   out.gauge('shale_open_tables', 'Table files open in the table cache.', stats.openTableCount);
   out.gauge('shale_snapshots', 'Live snapshots (distinct sequence numbers).', stats.liveSnapshotCount);
   out.gauge('shale_running_compactions', 'Compactions running now.', stats.runningCompactionCount);
+  out.gauge('shale_transactions_open', 'Transactions open now.', stats.openTransactionCount);
+  out.gauge('shale_transaction_history_bytes', 'Bytes of recent commit history kept for open transactions\' conflict checks.', stats.transactionHistoryBytes);
   out.gauge('shale_block_cache_usage_bytes', 'Bytes of blocks held by the block cache.', stats.blockCache.usageBytes);
   out.gauge('shale_block_cache_capacity_bytes', 'Capacity of the block cache in bytes.', stats.blockCache.capacityBytes);
   out.gauge('shale_last_sequence', 'Sequence number of the last write applied (read-only: of the view).', sources.lastSequence);

@@ -53,6 +53,10 @@ export interface Counters {
   /** Write groups paced because L0 reached `l0SlowdownTrigger`, and the time they waited. */
   slowdownCount: number;
   slowdownTimeMs: number;
+  /** Transactions committed since open (read-only ones included). */
+  transactionCommitCount: number;
+  /** Transaction commits refused with `CONFLICT` since open. */
+  transactionConflictCount: number;
 }
 
 export function newCounters(): Counters {
@@ -69,6 +73,8 @@ export function newCounters(): Counters {
     stallTimeMs: 0,
     slowdownCount: 0,
     slowdownTimeMs: 0,
+    transactionCommitCount: 0,
+    transactionConflictCount: 0,
   };
 }
 
@@ -83,6 +89,10 @@ export interface DBStats extends Counters {
   liveSnapshotCount: number;
   /** Compactions running now (the one whose `compaction` event is being emitted included). */
   runningCompactionCount: number;
+  /** Transactions open now (neither committed nor aborted). */
+  openTransactionCount: number;
+  /** Bytes of the commit history kept for their conflict checks (0 while none is open). */
+  transactionHistoryBytes: number;
 }
 
 /** What `collectStats` reads besides the counters. */
@@ -95,6 +105,8 @@ export interface StatsSources {
   immutableMemtableCount: number;
   liveSnapshotCount: number;
   runningCompactionCount: number;
+  openTransactionCount: number;
+  transactionHistoryBytes: number;
 }
 
 export function collectStats(sources: StatsSources): DBStats {
@@ -124,6 +136,8 @@ export function collectStats(sources: StatsSources): DBStats {
     immutableMemtableCount: sources.immutableMemtableCount,
     liveSnapshotCount: sources.liveSnapshotCount,
     runningCompactionCount: sources.runningCompactionCount,
+    openTransactionCount: sources.openTransactionCount,
+    transactionHistoryBytes: sources.transactionHistoryBytes,
   };
 }
 

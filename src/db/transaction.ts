@@ -19,6 +19,7 @@ import type { CommitHistory, Conflict, ReadRange } from './commit-history.js';
 import type { IteratorOptions, IteratorYields, ReadPath } from './read-path.js';
 import type { Snapshot } from './snapshot.js';
 import { WriteBuffer } from './write-buffer.js';
+import type { Counters } from './stats.js';
 import type { WritePipeline } from './write-pipeline.js';
 
 /**
@@ -51,6 +52,8 @@ export interface TransactionParts {
   reads: ReadPath;
   writes: WritePipeline;
   history: CommitHistory;
+  /** Where commits and conflicts are counted. */
+  counters: Pick<Counters, 'transactionCommitCount' | 'transactionConflictCount'>;
   /** Taken for the transaction, released when it ends. */
   snapshot: Snapshot;
   /** Throws `NOT_OPEN` once the database is closing. */
@@ -200,9 +203,10 @@ export class Transaction {
     return this;
   }
 
-  // deleteRange(start, end) belongs here once range deletes exist: it would
-  // buffer the range, hide the keys it covers from this transaction's reads, and
-  // make the commit history record (and check) the range.
+  // deleteRange(start, end) belongs here (not built yet): it would buffer the
+  // range, hide the keys it covers from this transaction's reads and iterators,
+  // and commit as a RANGE_DELETE op, which the commit history already records and
+  // checks as a range.
 
   /**
    * Applies the transaction's writes as one atomic batch through the write
@@ -230,7 +234,10 @@ export class Transaction {
       // The pipeline's own promise, so that the commit resolves in issue order with every other write.
       return this.#parts.writes.write(ops, sync, {
         admit: (history) => this.#conflict(history),
-        settled: (error) => this.#end(error === undefined ? 'committed' : 'failed'),
+        settled: (error) => {
+          if (error instanceof ShaleError && error.code === 'CONFLICT') this.#parts.counters.transactionConflictCount++;
+          this.#end(error === undefined ? 'committed' : 'failed');
+        },
       });
     } catch (err) {
       if (this.#state === 'open' && err instanceof ShaleError && err.code === 'NOT_OPEN') this.#end('failed');
@@ -322,6 +329,7 @@ export class Transaction {
 
   #end(state: TransactionState): void {
     this.#state = state;
+    if (state === 'committed') this.#parts.counters.transactionCommitCount++;
     ABANDONED.unregister(this);
     this.#parts.snapshot.release();
     this.#parts.history.end(this.#snapshotSeq);

@@ -10,6 +10,8 @@ import { EntryType } from '../../src/keys.js';
 import type { WriteOp } from '../../src/wal/write-group.js';
 
 const put = (key: string): WriteOp => ({ type: EntryType.PUT, key: Buffer.from(key), value: Buffer.from('v') });
+/** A range delete of [start, end): entry type 2 (`EntryType.RANGE_DELETE`, fixed on disk). */
+const deleteRange = (start: string, end: string): WriteOp => ({ type: 2 as WriteOp['type'], key: Buffer.from(start), value: Buffer.from(end) });
 const keys = (...names: string[]): Buffer[] => names.map((name) => Buffer.from(name));
 const bound = (key: string, inclusive: boolean) => ({ key: Buffer.from(key), inclusive });
 
@@ -106,6 +108,57 @@ describe('commit history', () => {
     history.startGroup();
     history.record(3, [put('z')]);
     assert.deepEqual(history.check({ snapshotSeq: 1, keys: keys('k'), ranges: [] }), { kind: 'key', key: Buffer.from('k'), seq: 2 });
+    history.checkInvariants();
+  });
+
+  it('records a range delete as a range: keys inside it and read ranges overlapping it conflict', () => {
+    const history = new CommitHistory(1 << 20, 0);
+    history.begin(0);
+    history.startGroup();
+    history.record(1, [deleteRange('c', 'f')]);
+    const keyConflict = (name: string): string | undefined => {
+      const conflict = history.check({ snapshotSeq: 0, keys: keys(name), ranges: [] });
+      return conflict?.kind === 'key' ? conflict.key.toString() : conflict?.kind;
+    };
+    assert.equal(keyConflict('c'), 'c');
+    assert.equal(keyConflict('e\xff'), 'e\xff');
+    assert.equal(keyConflict('f'), undefined, 'the end is exclusive');
+    assert.equal(keyConflict('b'), undefined);
+    const rangeConflict = (lower: ReturnType<typeof bound> | undefined, upper: ReturnType<typeof bound> | undefined): boolean =>
+      history.check({ snapshotSeq: 0, keys: [], ranges: [{ lower, upper }] }) !== undefined;
+    assert.equal(rangeConflict(bound('a', true), bound('c', true)), true);
+    assert.equal(rangeConflict(bound('a', true), bound('c', false)), false);
+    assert.equal(rangeConflict(bound('f', true), undefined), false);
+    assert.equal(rangeConflict(bound('e', false), undefined), true, 'keys above e and below f exist');
+    assert.equal(rangeConflict(undefined, undefined), true);
+    // A snapshot taken after the range delete does not conflict with it.
+    assert.equal(history.check({ snapshotSeq: 1, keys: keys('d'), ranges: [{ lower: undefined, upper: undefined }] }), undefined);
+    history.checkInvariants();
+  });
+
+  it('a range delete whose only key above an exclusive bound is the bound itself does not overlap it', () => {
+    const history = new CommitHistory(1 << 20, 0);
+    history.begin(0);
+    history.startGroup();
+    // [b, b ‖ 0x00) holds exactly the key b.
+    history.record(1, [{ type: 2 as WriteOp['type'], key: Buffer.from('b'), value: Buffer.from('b\0', 'latin1') }]);
+    assert.equal(history.check({ snapshotSeq: 0, keys: [], ranges: [{ lower: bound('b', false), upper: undefined }] }), undefined);
+    assert.notEqual(history.check({ snapshotSeq: 0, keys: [], ranges: [{ lower: bound('b', true), upper: undefined }] }), undefined);
+  });
+
+  it('evicts range deletes with the rest, in order, charging their end keys', () => {
+    const entryBytes = 1 + HISTORY_ENTRY_OVERHEAD_BYTES;
+    // The range delete costs one byte more than a one-byte put: its end key.
+    const history = new CommitHistory(2 * entryBytes + 1, 0);
+    history.begin(0);
+    history.startGroup();
+    history.record(1, [deleteRange('a', 'b'), put('x')]);
+    assert.equal(history.bytes, 2 * entryBytes + 1);
+    history.startGroup();
+    history.record(3, [put('y')]);
+    // Over the bound: the range delete goes first, and the floor passes it.
+    assert.equal(history.floor, 1);
+    assert.equal(history.check({ snapshotSeq: 1, keys: keys('a'), ranges: [] }), undefined);
     history.checkInvariants();
   });
 });

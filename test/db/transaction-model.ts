@@ -120,10 +120,14 @@ export function expectedScan(state: VersionedState, seq: number, own: Map<string
   return out.slice(0, range.limit);
 }
 
-/** The keys a scan covered: its whole range, or up to the last key it returned when it stopped at its limit. */
-function coveredBy(read: Extract<TxRead, { kind: 'scan' }>, key: string): boolean {
+/**
+ * The keys a scan covered: its whole range when it ran out (fewer entries than
+ * its limit, or exactly as many as the range held), else up to the last key it
+ * returned. `held` is how many entries the range held at the snapshot.
+ */
+function coveredBy(read: Extract<TxRead, { kind: 'scan' }>, held: number, key: string): boolean {
   if (!inScanRange(key, read.range)) return false;
-  if (read.entries.length < read.range.limit) return true;
+  if (read.entries.length < read.range.limit || held <= read.entries.length) return true;
   const last = read.entries[read.entries.length - 1]![0];
   return read.range.reverse ? key >= last : key <= last;
 }
@@ -186,7 +190,11 @@ function checkTransaction(tx: TxRecord, state: VersionedState, run: CheckedRun):
     const justified =
       [...tx.writes.keys()].some(written) ||
       (tx.isolation === 'serializable' &&
-        tx.reads.some((read) => (read.kind === 'get' ? written(read.key) : changedKeys.some((key) => coveredBy(read, key)))));
+        tx.reads.some((read) => {
+          if (read.kind === 'get') return written(read.key);
+          const held = expectedScan(state, tx.snapshot, read.own, { ...read.range, limit: Infinity }).length;
+          return changedKeys.some((key) => coveredBy(read, held, key));
+        }));
     if (!justified) fail('refused with CONFLICT, yet nothing it wrote or read was written after its snapshot');
     run.conflicts++;
     return;

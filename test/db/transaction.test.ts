@@ -100,6 +100,30 @@ describe('transactions', () => {
     await db.close();
   });
 
+  it('stats() and metrics() count commits and conflicts, and show open transactions and the history they keep', async () => {
+    const db = await DB.open(tempDir());
+    const open = db.transaction();
+    const loser = db.transaction();
+    loser.put('k', 'loser');
+    await db.put('k', 'plain');
+    assert.equal(db.stats().openTransactionCount, 2);
+    assert.ok(db.stats().transactionHistoryBytes > 0, 'the plain write is kept for the open transactions');
+    await assert.rejects(loser.commit(), isCode('CONFLICT'));
+    open.put('other', 'v');
+    await open.commit();
+    await db.transaction().commit();
+    const stats = db.stats();
+    assert.deepEqual(
+      [stats.transactionCommitCount, stats.transactionConflictCount, stats.openTransactionCount, stats.transactionHistoryBytes],
+      [2, 1, 0, 0],
+    );
+    const metrics = db.metrics();
+    assert.match(metrics, /^shale_transaction_commits_total 2$/m);
+    assert.match(metrics, /^shale_transaction_conflicts_total 1$/m);
+    assert.match(metrics, /^shale_transactions_open 0$/m);
+    await db.close();
+  });
+
   it('a plain write after the snapshot conflicts, even one queued in the same write group', async () => {
     const db = await DB.open(tempDir());
     const tx = db.transaction();
@@ -178,6 +202,34 @@ describe('transactions', () => {
     await db.put('k', '2');
     await assert.rejects(reader.commit(), isCode('CONFLICT'));
     await snapshotReader.commit();
+    await db.close();
+  });
+
+  it('a range delete after the snapshot conflicts with the keys and ranges it covers, and only those', async () => {
+    const db = await DB.open(tempDir());
+    await db.write(['a', 'c', 'e', 'g'].map((key) => ({ type: 'put' as const, key, value: 'v' })));
+    const writer = db.transaction();
+    writer.put('d', 'tx');
+    const outside = db.transaction();
+    outside.put('h', 'tx');
+    const reader = db.transaction({ isolation: 'serializable' });
+    assert.deepEqual((await reader.keys({ gt: 'a', lt: 'd' }).all()).map(String), ['c']);
+    reader.put('0-count', '1');
+    const readerOfOthers = db.transaction({ isolation: 'serializable' });
+    assert.equal(await readerOfOthers.get('f'), undefined);
+    readerOfOthers.put('0-seen', 'no');
+    await db.deleteRange('b', 'e');
+    await assert.rejects(writer.commit(), (err: unknown) => err instanceof ConflictError && String(err.key) === 'd');
+    await assert.rejects(reader.commit(), (err: unknown) => err instanceof ConflictError && String(err.key) === 'b');
+    await outside.commit();
+    await readerOfOthers.commit();
+    // An open-ended range delete covers every key from its start at the moment it commits.
+    const late = db.transaction();
+    late.put('g', 'tx');
+    await db.deleteRange('f', undefined);
+    await assert.rejects(late.commit(), isCode('CONFLICT'));
+    assert.deepEqual((await db.keys().all()).map(String), ['0-seen', 'a', 'e']);
+    db.checkInvariants();
     await db.close();
   });
 
