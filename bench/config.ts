@@ -23,6 +23,9 @@ export const WORKLOAD_NAMES = [
   'fillrandom-large',
   'fillsync',
   'fillsync-concurrent',
+  'clear',
+  'clear-scan',
+  'clear-compacted-scan',
   'txnrandom',
 ] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];

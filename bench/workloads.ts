@@ -184,6 +184,33 @@ export const WORKLOADS: Record<WorkloadName, WorkloadSpec> = {
     opUnit: 'put',
     latencyUnit: 'put',
   },
+  clear: {
+    name: 'clear',
+    description: "clear() every one of the --num keys of the filled database: shale's one range delete, classic-level's clear(), lmdb's clearAsync()",
+    needs: 'filled',
+    leaves: 'spent',
+    writes: true,
+    opUnit: 'key cleared',
+    latencyUnit: 'clear()',
+  },
+  'clear-scan': {
+    name: 'clear-scan',
+    description: 'clear() the filled database (untimed), then one full forward scan of it, which must find nothing',
+    needs: 'filled',
+    leaves: 'spent',
+    writes: false,
+    opUnit: 'scan',
+    latencyUnit: 'scan',
+  },
+  'clear-compacted-scan': {
+    name: 'clear-compacted-scan',
+    description: 'clear() the filled database and compact it (both untimed), then one full forward scan, which must find nothing',
+    needs: 'filled',
+    leaves: 'spent',
+    writes: false,
+    opUnit: 'scan',
+    latencyUnit: 'scan',
+  },
 };
 
 /** What one workload (or setup phase) did. */
@@ -383,6 +410,39 @@ async function seekRandom(context: WorkloadContext): Promise<WorkloadOutcome> {
   return { ops: config.reads, userBytes, found, expectedFound: config.reads };
 }
 
+/** One `clear()` of all --num keys, timed; ops/s counts the keys cleared. */
+async function clearAll(context: WorkloadContext): Promise<WorkloadOutcome> {
+  const { config, engine, histogram, progress } = context;
+  const started = process.hrtime.bigint();
+  await engine.clear();
+  histogram.record(Number(process.hrtime.bigint() - started));
+  progress.done = config.num;
+  return { ops: config.num, userBytes: 0, found: undefined, expectedFound: undefined };
+}
+
+/** `clear()` (and with `compact`, a compaction) untimed, then one full scan timed; the scan must find nothing. */
+async function scanAfterClear(context: WorkloadContext, compact: boolean): Promise<WorkloadOutcome> {
+  const { engine, histogram, progress } = context;
+  await engine.clear();
+  if (compact) await engine.compact();
+  const reader = engine.reader(false);
+  let entries = 0;
+  const started = process.hrtime.bigint();
+  try {
+    for (;;) {
+      const pending = reader.read(context.config.scanChunkEntries);
+      const chunk: ReadChunk = isPromise(pending) ? await pending : pending;
+      if (chunk.entries === 0) break;
+      entries += chunk.entries;
+    }
+  } finally {
+    await reader.close();
+  }
+  histogram.record(Number(process.hrtime.bigint() - started));
+  progress.done = 1;
+  return { ops: 1, userBytes: 0, found: entries, expectedFound: 0 };
+}
+
 /** Keys txnrandom draws from: few enough that 64 transactions in flight collide now and then. */
 const TXN_KEYS = 10_000;
 
@@ -427,6 +487,9 @@ export function operationCount(name: WorkloadName, config: BenchConfig): number 
     case 'fillsync':
     case 'fillsync-concurrent':
       return config.syncWrites;
+    case 'clear-scan':
+    case 'clear-compacted-scan':
+      return 1;
     case 'txnrandom':
       return config.transactions;
     default:
@@ -477,6 +540,12 @@ export function runWorkload(name: WorkloadName, context: WorkloadContext): Promi
       return fillSync(context, 1, 'fillsync');
     case 'fillsync-concurrent':
       return fillSync(context, config.syncConcurrency, 'fillsync-concurrent');
+    case 'clear':
+      return clearAll(context);
+    case 'clear-scan':
+      return scanAfterClear(context, false);
+    case 'clear-compacted-scan':
+      return scanAfterClear(context, true);
     case 'txnrandom':
       return transactionRandom(context);
   }

@@ -18,13 +18,18 @@ import { attempt, damageBytes } from './damage.js';
 
 const LIMITS = { keyBytesMax: 1024, valueBytesMax: 64 * 1024 };
 
-function randomEntries(rng: Rng): ExportEntry[] {
-  return Array.from({ length: rng.range(0, 12) }, () => ({ key: rng.bytes(rng.range(0, 40)), value: rng.bytes(rng.bool(0.1) ? rng.range(0, 5000) : rng.range(0, 100)) }));
+/** Entries; a fifth of them expiring, decided by `expiry` (a stream of its own, so old seeds keep their other draws). */
+function randomEntries(rng: Rng, expiry: Rng): ExportEntry[] {
+  return Array.from({ length: rng.range(0, 12) }, () => {
+    const entry: ExportEntry = { key: rng.bytes(rng.range(0, 40)), value: rng.bytes(rng.bool(0.1) ? rng.range(0, 5000) : rng.range(0, 100)) };
+    if (expiry.bool(0.2)) entry.expiresAtMs = expiry.bool(0.1) ? Number.MAX_SAFE_INTEGER : expiry.range(0, 2 ** 42);
+    return entry;
+  });
 }
 
 function encodeExport(entries: ExportEntry[], json: boolean): Buffer {
-  if (json) return Buffer.from(encodeJsonHeader('base64') + entries.map((e) => encodeJsonEntry(e.key, e.value, 'base64')).join('') + encodeJsonEnd(entries.length));
-  return Buffer.concat([encodeBinaryHeader(), ...entries.map((e) => encodeBinaryEntry(e.key, e.value)), encodeBinaryEnd(entries.length)]);
+  if (json) return Buffer.from(encodeJsonHeader('base64') + entries.map((e) => encodeJsonEntry(e.key, e.value, 'base64', e.expiresAtMs)).join('') + encodeJsonEnd(entries.length));
+  return Buffer.concat([encodeBinaryHeader(), ...entries.map((e) => encodeBinaryEntry(e.key, e.value, e.expiresAtMs)), encodeBinaryEnd(entries.length)]);
 }
 
 /** Decodes `bytes` pushed in random chunks. */
@@ -56,9 +61,10 @@ function randomManifest(rng: Rng): BackupManifest {
 /** Runs `iterations` damaged exports and manifests from `seed`. Throws on the first violation, naming the seed. */
 export function runCopyDecoderFuzz(seed: number, iterations: number): void {
   const rng = new Rng(seed);
+  const expiry = new Rng(seed ^ 0x7717);
   for (let iteration = 0; iteration < iterations; iteration++) {
     const where = `copy decoder fuzz seed ${seed} iteration ${iteration}`;
-    const entries = randomEntries(rng);
+    const entries = randomEntries(rng, expiry);
     const json = rng.bool(0.3);
     const original = encodeExport(entries, json);
     assert.deepEqual(decodeExport(original, rng), entries, `${where}: an intact export`);

@@ -102,6 +102,11 @@ class ClassicLevelEngine implements Engine {
     return this.#db.del(key);
   }
 
+  /** classic-level's `clear()`: LevelDB deletes the keys one by one, in batches. */
+  clear(): Promise<void> {
+    return this.#db.clear();
+  }
+
   writeBatch(entries: readonly (readonly [Buffer, Buffer])[]): Promise<void> {
     return this.#db.batch(entries.map(([key, value]) => ({ type: 'put' as const, key, value })));
   }

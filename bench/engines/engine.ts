@@ -79,6 +79,8 @@ export interface Engine {
   put(key: Buffer, value: Buffer): Promise<unknown>;
   putDurable(key: Buffer, value: Buffer): Promise<unknown>;
   delete(key: Buffer): Promise<unknown>;
+  /** Deletes every key (abstract-level's `clear()` and its like), non-sync. */
+  clear(): Promise<unknown>;
   /** Puts every entry atomically, non-sync. */
   writeBatch(entries: readonly (readonly [Buffer, Buffer])[]): Promise<unknown>;
   get(key: Buffer): Buffer | Uint8Array | undefined | Promise<Buffer | Uint8Array | undefined>;

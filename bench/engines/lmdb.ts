@@ -105,6 +105,11 @@ class LmdbEngine implements Engine {
     return this.#db.remove(key);
   }
 
+  /** lmdb's `clearAsync()`: empties the database in one transaction. */
+  clear(): Promise<void> {
+    return this.#db.clearAsync();
+  }
+
   writeBatch(entries: readonly (readonly [Buffer, Buffer])[]): Promise<boolean> {
     return this.#db.batch(() => {
       for (const [key, value] of entries) void this.#db.put(key, value);

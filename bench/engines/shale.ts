@@ -108,6 +108,11 @@ class ShaleEngine implements Engine {
     return this.#db.delete(key, { sync: false });
   }
 
+  /** What `ShaleLevel.clear()` does: one range delete over every key. */
+  clear(): Promise<void> {
+    return this.#db.deleteRange(Buffer.alloc(0), undefined, { sync: false });
+  }
+
   writeBatch(entries: readonly (readonly [Buffer, Buffer])[]): Promise<void> {
     return this.#db.write(
       entries.map(([key, value]) => ({ type: 'put' as const, key, value })),

@@ -1,6 +1,6 @@
 /**
  * The writer process of `shale crashtest`: several concurrent writers issue puts,
- * deletes and batches, sync and not, until the process is killed. Each intent is
+ * deletes, range deletes and batches, sync and not, until the process is killed. Each intent is
  * appended to the intent log (synchronously) before its call, and each
  * acknowledgement after it resolves, so a SIGKILL cannot lose what was logged.
  * Beside them, manual compactions run now and then, split into subcompactions,
@@ -27,7 +27,16 @@ function keyName(n: number): string {
   return `key${String(n).padStart(5, '0')}`;
 }
 
+/** A range delete over a few keys, now and then over a good share of the key space. */
+function randomRangeDelete(rng: Rng): CrashOp {
+  const first = rng.int(KEY_SPACE);
+  const last = Math.min(KEY_SPACE, first + (rng.bool(0.1) ? rng.range(0, KEY_SPACE / 2) : rng.range(0, 20)));
+  return { type: 'deleteRange', start: keyName(first), end: keyName(last) };
+}
+
 function randomOps(rng: Rng, intent: number, expiries: Rng): CrashOp[] {
+  // From the expiries' stream: the other draws stay the seed's.
+  if (expiries.bool(0.02)) return [randomRangeDelete(expiries)];
   const count = rng.bool(0.2) ? rng.range(2, 20) : 1;
   const ops: CrashOp[] = [];
   for (let i = 0; i < count; i++) {
@@ -72,7 +81,8 @@ export async function runCrashtestChild(args: ChildArguments): Promise<never> {
       const options = { sync: intent.sync };
       if (intent.ops.length > 1) await db.write(intent.ops, options);
       else if (op!.type === 'put') await db.put(op!.key, op!.value, op!.expiresAt === undefined ? options : { ...options, expiresAt: op!.expiresAt });
-      else await db.delete(op!.key, options);
+      else if (op!.type === 'delete') await db.delete(op!.key, options);
+      else await db.deleteRange(op!.start, op!.end, options);
       fs.writeSync(ackFd, `${intent.index}\n`);
     }
   };

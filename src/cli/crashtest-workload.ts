@@ -12,17 +12,21 @@
  */
 import CRC32 from 'crc-32';
 
-/** One operation as the intent log records it: `p key value`, `d key`, or a batch of them. */
-export type CrashOp = { type: 'put'; key: string; value: string; expiresAt?: number } | { type: 'delete'; key: string };
+/** One operation as the intent log records it: a put (maybe expiring), a delete or a range delete, or a batch of them. */
+export type CrashOp =
+  | { type: 'put'; key: string; value: string; expiresAt?: number }
+  | { type: 'delete'; key: string }
+  /** Deletes every key in [start, end) (keys compare as their UTF-8 bytes; the key space is ASCII). */
+  | { type: 'deleteRange'; start: string; end: string };
 
 /** An expiring put's `expiresAt` at most this (ms since the epoch, in 1970) had passed when it was written. */
 export const EXPIRED_BY_MS = 1_000_000;
 /** An expiring put's `expiresAt` at least this far after its write cannot pass during a run (a year). */
 export const EXPIRY_FAR_MS = 365 * 24 * 3600 * 1000;
 
-/** Whether `op` reads as a delete: a delete, or a put whose expiry had passed when it was written. */
+/** Whether `op` reads as a delete of its key: a delete, or a put whose expiry had passed when it was written. */
 export function readsAsDelete(op: CrashOp): boolean {
-  return op.type === 'delete' || (op.expiresAt !== undefined && op.expiresAt <= EXPIRED_BY_MS);
+  return op.type === 'delete' || (op.type === 'put' && op.expiresAt !== undefined && op.expiresAt <= EXPIRED_BY_MS);
 }
 
 /** An intent: one db call (a put, a delete or a batch), numbered in issue order. */
@@ -59,7 +63,9 @@ export function decodeIntent(line: string): Intent {
 /** Applies an intent to a model state. */
 export function applyIntent(state: Map<string, string>, intent: Intent): void {
   for (const op of intent.ops) {
-    if (readsAsDelete(op)) state.delete(op.key);
+    if (op.type === 'deleteRange') {
+      for (const key of [...state.keys()]) if (key >= op.start && key < op.end) state.delete(key);
+    } else if (readsAsDelete(op)) state.delete(op.key);
     else if (op.type === 'put') state.set(op.key, op.value);
   }
 }

@@ -37,6 +37,7 @@ import {
 import { filePath, tableFileName } from '../filenames.js';
 import { compareInternalKeys } from '../keys.js';
 import { userKeyOf } from '../version/version.js';
+import { estimateRangeDeletedBytes } from '../rangedel/compensation.js';
 import { emptyEdit, type FileMeta } from '../version/version-edit.js';
 import type { VersionSet } from '../version/version-set.js';
 
@@ -224,6 +225,7 @@ export class Compactor {
     let outputs: FileMeta[];
     try {
       outputs = compaction.trivialMove ? [{ ...compaction.inputs[0][0]!, level: compaction.outputLevel }] : await this.#merge(compaction, pieces);
+      if (!compaction.trivialMove) estimateRangeDeletedBytes(outputs, versions.current);
       edit.newFiles.push(...outputs);
       await versions.logAndApply(edit);
     } catch (err) {

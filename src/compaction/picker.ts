@@ -18,6 +18,7 @@
  */
 import { compareInternalKeys } from '../keys.js';
 import { userKeyOf } from '../version/version.js';
+import { compensatedBytes } from '../rangedel/compensation.js';
 import type { FileMeta } from '../version/version-edit.js';
 
 export interface PickerOptions {
@@ -92,12 +93,17 @@ export function totalBytes(files: readonly FileMeta[]): number {
   return files.reduce((sum, file) => sum + file.sizeBytes, 0);
 }
 
+function compensatedTotalBytes(files: readonly FileMeta[]): number {
+  return files.reduce((sum, file) => sum + compensatedBytes(file), 0);
+}
+
 /** Scores of every level but the last (which has nowhere to compact to). */
 export function levelScores(levels: readonly (readonly FileMeta[])[], options: PickerOptions): number[] {
   const scores: number[] = [];
   for (let level = 0; level < options.levelCountMax - 1; level++) {
     const files = levels[level] ?? [];
-    scores.push(level === 0 ? files.length / options.l0CompactionTrigger : totalBytes(files) / levelTargetBytes(level, options));
+    // Deeper levels weigh their tables' compensated sizes: range tombstones count for the space they delete below.
+    scores.push(level === 0 ? files.length / options.l0CompactionTrigger : compensatedTotalBytes(files) / levelTargetBytes(level, options));
   }
   return scores;
 }
@@ -203,8 +209,24 @@ function seedsOf(files: readonly FileMeta[], level: number, pointer: Buffer | un
   const after = pointer === undefined ? 0 : files.findIndex((file) => compareInternalKeys(file.largest, pointer) > 0);
   const first = after < 0 ? 0 : after;
   const seeds: FileMeta[][] = [];
-  for (let i = 0; i < Math.min(files.length, SEEDS_TRIED_MAX); i++) seeds.push([files[(first + i) % files.length]!]);
+  // A table whose range tombstones delete more below than it holds goes first: compacting it gives that space back.
+  const covering = mostRangeDeleting(files);
+  if (covering !== undefined) seeds.push([covering]);
+  for (let i = 0; seeds.length < Math.min(files.length, SEEDS_TRIED_MAX); i++) {
+    const file = files[(first + i) % files.length]!;
+    if (file !== covering) seeds.push([file]);
+  }
   return seeds;
+}
+
+/** The table whose range tombstones delete the most bytes below it, if any deletes more than the table's own size. */
+function mostRangeDeleting(files: readonly FileMeta[]): FileMeta | undefined {
+  let best: FileMeta | undefined;
+  for (const file of files) {
+    const deleted = file.rangeDeletedBytes ?? 0;
+    if (deleted > file.sizeBytes && deleted > (best?.rangeDeletedBytes ?? 0)) best = file;
+  }
+  return best;
 }
 
 /**

@@ -55,6 +55,8 @@ export class TableOutput {
         smallestSeq: meta.smallestSeq,
         largestSeq: meta.largestSeq,
         ...(meta.expiringEntryCount > 0 ? { expiryMinMs: meta.expiryMinMs } : {}),
+        // Marks a table with range tombstones; the main thread sets the estimate against its version.
+        ...(extras.rangeDelBlock === undefined ? {} : { rangeDeletedBytes: 0 }),
       };
     } catch (err) {
       await this.#discard(!finished);

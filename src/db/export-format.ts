@@ -3,16 +3,19 @@
  * for moving data between shale versions (docs/format.md, "Export stream").
  * Two forms:
  *
- * - binary (version 1): an 12-byte header (`SHALEEXP`, version u8, flags u8,
+ * - binary (version 2): an 12-byte header (`SHALEEXP`, version u8, flags u8,
  *   reserved u16), then records, each `tag u8 | fields | crc32 u32le` with the
  *   CRC-32 covering the tag and fields: an entry (tag 1: keyLength varint32,
- *   valueLength varint32, key, value) or the end (tag 2: entryCount u64le).
- * - JSON lines (version 1): a header line `{"format":"shale-export","version":1,
- *   "encoding":"base64"|"utf8"}`, one `{"key":…,"value":…}` line per entry, and
- *   an end line `{"end":true,"count":N}`.
+ *   valueLength varint32, key, value), an expiring entry (tag 3: expiresAtMs
+ *   u64le, then as tag 1) or the end (tag 2: entryCount u64le).
+ * - JSON lines (version 2): a header line `{"format":"shale-export","version":2,
+ *   "encoding":"base64"|"utf8"}`, one `{"key":…,"value":…}` line per entry (with
+ *   `"expiresAt":ms` for an expiring one), and an end line `{"end":true,"count":N}`.
  *
- * The end record is what tells a whole export from one cut short. This module
- * encodes and decodes; `export.ts` and `import.ts` run them over a database.
+ * Version 1 is version 2 without expiring entries (no tag 3, no `expiresAt`):
+ * it is still read. The end record is what tells a whole export from one cut
+ * short. This module encodes and decodes; `export.ts` and `import.ts` run them
+ * over a database.
  */
 import { CorruptionError, ShaleError } from '../errors.js';
 import { readUint64, readVarint32, varint32Length, writeUint64, writeVarint32 } from '../util/coding.js';
@@ -25,13 +28,16 @@ export type ExportEncoding = 'base64' | 'utf8';
 
 /** The first 8 bytes of a binary export. */
 export const EXPORT_MAGIC = Buffer.from('SHALEEXP', 'latin1');
-/** The version of both forms. On disk: a reader refuses versions it does not know. */
-export const EXPORT_FORMAT_VERSION = 1;
-/** The binary header: magic, version, flags, reserved. */
+/** The version of both forms that exports write. On disk: a reader refuses versions it does not know. */
+export const EXPORT_FORMAT_VERSION = 2;
+/** The first version with expiring entries (tag 3, `expiresAt`); the oldest version read is 1. */
+export const EXPORT_FORMAT_VERSION_EXPIRY = 2;
+const EXPORT_FORMAT_VERSION_MIN = 1;
 export const EXPORT_HEADER_BYTES = 12;
 /** Record tags of the binary form. On disk: never renumber. */
-export const ExportTag = { ENTRY: 1, END: 2 } as const;
+export const ExportTag = { ENTRY: 1, END: 2, EXPIRING_ENTRY: 3 } as const;
 const CRC_BYTES = 4;
+const EXPIRY_BYTES = 8;
 
 /** The binary header. */
 export function encodeBinaryHeader(): Buffer {
@@ -41,12 +47,14 @@ export function encodeBinaryHeader(): Buffer {
   return header;
 }
 
-/** One binary entry record. */
-export function encodeBinaryEntry(key: Uint8Array, value: Uint8Array): Buffer {
-  const length = 1 + varint32Length(key.length) + varint32Length(value.length) + key.length + value.length;
+/** One binary entry record: tag 1, or with `expiresAtMs` (a safe integer ≥ 0) tag 3. */
+export function encodeBinaryEntry(key: Uint8Array, value: Uint8Array, expiresAtMs?: number): Buffer {
+  const expiryBytes = expiresAtMs === undefined ? 0 : EXPIRY_BYTES;
+  const length = 1 + expiryBytes + varint32Length(key.length) + varint32Length(value.length) + key.length + value.length;
   const out = Buffer.allocUnsafe(length + CRC_BYTES);
-  out[0] = ExportTag.ENTRY;
-  let at = writeVarint32(out, key.length, 1);
+  out[0] = expiresAtMs === undefined ? ExportTag.ENTRY : ExportTag.EXPIRING_ENTRY;
+  if (expiresAtMs !== undefined) writeUint64(out, expiresAtMs, 1);
+  let at = writeVarint32(out, key.length, 1 + expiryBytes);
   at = writeVarint32(out, value.length, at);
   out.set(key, at);
   out.set(value, at + key.length);
@@ -68,9 +76,11 @@ export function encodeJsonHeader(encoding: ExportEncoding): string {
   return `${JSON.stringify({ format: 'shale-export', version: EXPORT_FORMAT_VERSION, encoding })}\n`;
 }
 
-/** One JSON line for an entry. With `utf8`, bytes that are not valid UTF-8 are an `INVALID_ARGUMENT`. */
-export function encodeJsonEntry(key: Buffer, value: Buffer, encoding: ExportEncoding): string {
-  return `${JSON.stringify({ key: textOf(key, encoding, 'key'), value: textOf(value, encoding, 'value') })}\n`;
+/** One JSON line for an entry (with `expiresAt` when it expires). With `utf8`, bytes that are not valid UTF-8 are an `INVALID_ARGUMENT`. */
+export function encodeJsonEntry(key: Buffer, value: Buffer, encoding: ExportEncoding, expiresAtMs?: number): string {
+  const entry: Record<string, unknown> = { key: textOf(key, encoding, 'key'), value: textOf(value, encoding, 'value') };
+  if (expiresAtMs !== undefined) entry['expiresAt'] = expiresAtMs;
+  return `${JSON.stringify(entry)}\n`;
 }
 
 /** The JSON lines end line, counting the entries before it. */
@@ -91,6 +101,8 @@ function textOf(bytes: Buffer, encoding: ExportEncoding, what: string): string {
 export interface ExportEntry {
   key: Buffer;
   value: Buffer;
+  /** When the entry expires (milliseconds since the epoch, by the exporting database's clock); absent when it never does. */
+  expiresAtMs?: number;
 }
 
 /** Limits on what a decoder buffers before it has a whole record. */
@@ -109,6 +121,7 @@ export class ExportDecoder {
   readonly #source: string;
   readonly #limits: DecodeLimits;
   #form: ExportFormat | undefined;
+  #version = EXPORT_FORMAT_VERSION;
   #encoding: ExportEncoding = 'base64';
   #pending: Buffer = Buffer.alloc(0);
   /** The stream offset of `#pending[0]`. */
@@ -152,7 +165,10 @@ export class ExportDecoder {
 
   /** A version this reader does not know: a later one is `NOT_SUPPORTED`, anything else corruption. */
   #checkVersion(version: unknown, offset: number): void {
-    if (version === EXPORT_FORMAT_VERSION) return;
+    if (typeof version === 'number' && Number.isInteger(version) && version >= EXPORT_FORMAT_VERSION_MIN && version <= EXPORT_FORMAT_VERSION) {
+      this.#version = version;
+      return;
+    }
     if (typeof version === 'number' && Number.isInteger(version) && version > EXPORT_FORMAT_VERSION) {
       throw new ShaleError('NOT_SUPPORTED', `${this.#source}: export format version ${version} is newer than this version of shale reads (${EXPORT_FORMAT_VERSION})`);
     }
@@ -196,9 +212,12 @@ export class ExportDecoder {
         this.#consume(9 + CRC_BYTES);
         continue;
       }
-      if (tag !== ExportTag.ENTRY) this.#fail(this.#offset, `unknown record tag ${tag}`);
-      const keyLength = readVarint32(pending, 1, pending.length);
-      if (keyLength === undefined) return this.#needMore(pending, 6);
+      const expiring = tag === ExportTag.EXPIRING_ENTRY && this.#version >= EXPORT_FORMAT_VERSION_EXPIRY;
+      if (tag !== ExportTag.ENTRY && !expiring) this.#fail(this.#offset, `unknown record tag ${tag}`);
+      const lengthsAt = expiring ? 1 + EXPIRY_BYTES : 1;
+      if (pending.length < lengthsAt) return;
+      const keyLength = readVarint32(pending, lengthsAt, pending.length);
+      if (keyLength === undefined) return this.#needMore(pending, lengthsAt + 5);
       const valueLength = readVarint32(pending, keyLength.next, pending.length);
       if (valueLength === undefined) return this.#needMore(pending, keyLength.next + 5);
       if (keyLength.value > this.#limits.keyBytesMax) this.#fail(this.#offset, `key length ${keyLength.value} exceeds keyBytesMax`);
@@ -208,7 +227,13 @@ export class ExportDecoder {
       if (pending.length < end + CRC_BYTES) return;
       this.#checkCrc(pending, end);
       // Own copies: the pending buffer is reused for the rest of the stream.
-      entries.push({ key: Buffer.from(pending.subarray(keyStart, keyStart + keyLength.value)), value: Buffer.from(pending.subarray(keyStart + keyLength.value, end)) });
+      const entry: ExportEntry = { key: Buffer.from(pending.subarray(keyStart, keyStart + keyLength.value)), value: Buffer.from(pending.subarray(keyStart + keyLength.value, end)) };
+      if (expiring) {
+        const expiresAtMs = readUint64(pending, 1);
+        if (expiresAtMs < 0) this.#fail(this.#offset, 'an expiry time beyond 2^53 - 1');
+        entry.expiresAtMs = expiresAtMs;
+      }
+      entries.push(entry);
       this.#count++;
       this.#consume(end + CRC_BYTES);
     }
@@ -260,8 +285,16 @@ export class ExportDecoder {
     }
     const key = this.#jsonBytes(record['key'], offset, 'key', this.#limits.keyBytesMax);
     const value = this.#jsonBytes(record['value'], offset, 'value', this.#limits.valueBytesMax);
-    entries.push({ key, value });
+    const entry: ExportEntry = { key, value };
+    const expiresAt = record['expiresAt'];
+    if (expiresAt !== undefined) {
+      if (this.#version < EXPORT_FORMAT_VERSION_EXPIRY) this.#fail(offset, `an expiring entry in a version ${this.#version} export`);
+      if (typeof expiresAt !== 'number' || !Number.isSafeInteger(expiresAt) || expiresAt < 0) this.#fail(offset, 'an expiresAt that is not a safe integer ≥ 0');
+      entry.expiresAtMs = expiresAt;
+    }
+    entries.push(entry);
     this.#count++;
+
   }
 
   #jsonBytes(field: unknown, offset: number, what: string, max: number): Buffer {

@@ -4,6 +4,9 @@
  * `DB.import()`'s counterpart in import.ts. The stream pulls from a database
  * iterator as the reader asks, in chunks of about `EXPORT_CHUNK_BYTES`: it never
  * holds the database in memory, and a reader that stops reading stops the scan.
+ * An expiring entry is exported with its expiry time (export format version 2),
+ * so that the import expires it at the same instant; one expired at the
+ * snapshot's reading is not exported, as it reads as absent.
  */
 import { Readable } from 'node:stream';
 import { ShaleError } from '../errors.js';
@@ -30,6 +33,9 @@ export interface ExportOptions extends Pick<IteratorOptions, 'gt' | 'gte' | 'lt'
 
 /** Bytes gathered before the stream hands a chunk on. */
 export const EXPORT_CHUNK_BYTES = 64 * 1024;
+/** Entries taken from the iterator at a time. */
+const EXPORT_BATCH_ENTRIES = 64;
+
 
 /** Checks `options` and fills in the defaults. */
 export function exportSettings(options: ExportOptions | undefined): { format: ExportFormat; encoding: ExportEncoding } {
@@ -55,15 +61,16 @@ async function* exportChunks(iterator: ShaleIterator<[Buffer, Buffer]>, format: 
   let gathered = parts[0]!.length;
   let count = 0;
   try {
-    for (let entry = await iterator.next(); entry !== undefined; entry = await iterator.next()) {
-      const [key, value] = entry;
-      const part = format === 'binary' ? encodeBinaryEntry(key, value) : Buffer.from(encodeJsonEntry(key, value, encoding));
-      parts.push(part);
-      gathered += part.length;
-      count++;
-      if (gathered >= EXPORT_CHUNK_BYTES) {
-        yield Buffer.concat(parts.splice(0), gathered);
-        gathered = 0;
+    for (let batch = await iterator.nextvWithExpiry(EXPORT_BATCH_ENTRIES); batch.length > 0; batch = await iterator.nextvWithExpiry(EXPORT_BATCH_ENTRIES)) {
+      for (const [[key, value], expiresAtMs] of batch) {
+        const part = format === 'binary' ? encodeBinaryEntry(key, value, expiresAtMs) : Buffer.from(encodeJsonEntry(key, value, encoding, expiresAtMs));
+        parts.push(part);
+        gathered += part.length;
+        count++;
+        if (gathered >= EXPORT_CHUNK_BYTES) {
+          yield Buffer.concat(parts.splice(0), gathered);
+          gathered = 0;
+        }
       }
     }
     parts.push(format === 'binary' ? encodeBinaryEnd(count) : Buffer.from(encodeJsonEnd(count)));

@@ -16,6 +16,7 @@ import { emptyEdit } from '../version/version-edit.js';
 import type { VersionSet } from '../version/version-set.js';
 import type { MemtableSet, MemtableSlot } from './memtable-set.js';
 import { rangeDelBlockSpec } from '../rangedel/table-tombstones.js';
+import { estimateRangeDeletedBytes } from '../rangedel/compensation.js';
 import type { Counters, FlushEvent } from './stats.js';
 
 /** What the flusher works with; callbacks reach the parts that own the rest. */
@@ -115,7 +116,10 @@ export class Flusher {
     // Only what the flushed memtable holds is durable for sure: later writes may
     // still be unsynced, and a crash must not leave lastSequence ahead of the data.
     edit.lastSequence = slot.memtable.sequenceRange.largest;
-    if (meta !== undefined) edit.newFiles.push(meta);
+    if (meta !== undefined) {
+      estimateRangeDeletedBytes([meta], versions.current);
+      edit.newFiles.push(meta);
+    }
     await versions.logAndApply(edit);
     memtables.remove(slot);
     await options.fs.remove(filePath(location, logFileName(slot.logNumber))).catch(() => undefined);

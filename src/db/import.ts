@@ -39,7 +39,9 @@ export async function importInto(write: (ops: BatchOperation[]) => Promise<void>
   let batchBytes = 0;
   const writeBatch = async (): Promise<void> => {
     if (batch.length === 0) return;
-    const ops = batch.map(({ key, value }) => ({ type: 'put' as const, key, value }));
+    // An expiring entry keeps its expiry time; one already past reads as absent at once, as in the source.
+    const ops = batch.map(({ key, value, expiresAtMs }) => (expiresAtMs === undefined ? { type: 'put' as const, key, value } : { type: 'put' as const, key, value, expiresAt: expiresAtMs }));
+
     batch = [];
     batchBytes = 0;
     await write(ops);

@@ -450,7 +450,11 @@ export async function buildDbIterator(
     // One source (a compacted database, say) needs no merge: each step would only pass through the heap.
     const inner = children.length === 1 ? children[0]! : new MergingIterator(children);
     const tombstoneLists = [...memtables.map((memtable) => memtable.rangeTombstones), ...[...readers.values()].map((reader) => reader.rangeTombstones())];
-    return { iterator: new DBIterator(inner, seq, range, reverse, mergeFragments(tombstoneLists, seq), now), release };
+    // The newest sequence anywhere: a covering tombstone at it lets the iterator seek past its range.
+    let newestSeq = 0;
+    for (const memtable of memtables) newestSeq = Math.max(newestSeq, memtable.sequenceRange.largest);
+    for (const file of version.files()) if (readers.has(file.fileNumber)) newestSeq = Math.max(newestSeq, file.largestSeq);
+    return { iterator: new DBIterator(inner, seq, range, reverse, mergeFragments(tombstoneLists, seq), now, newestSeq), release };
   } catch (err) {
     release();
     throw err;

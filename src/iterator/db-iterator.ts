@@ -17,7 +17,7 @@
  */
 import assert from '../util/assert.js';
 import { EntryType, SEQUENCE_MAX, compareKeys } from '../keys.js';
-import { FragmentedTombstones } from '../rangedel/fragments.js';
+import { FragmentedTombstones, newestAtOrBelow, type Fragment } from '../rangedel/fragments.js';
 import { EXPIRY_BYTES, isExpired, readExpiry } from '../util/expiring-value.js';
 import type { InternalIterator } from './internal-iterator.js';
 import { aboveUpper, belowLower, rangeBounds, type Bound, type KeyRange } from './key-range.js';
@@ -42,6 +42,8 @@ export class DBIterator {
   readonly #upper: Bound | undefined;
   readonly #reverse: boolean;
   readonly #rangeTombstones: FragmentedTombstones;
+  /** The newest sequence number any source holds: a tombstone at it deletes every version in its range. */
+  readonly #newestSeq: number;
   readonly #clock: () => number;
   /** The time expiring entries are judged by, read from `#clock` at each positioning call. */
   #nowMs: number;
@@ -62,6 +64,10 @@ export class DBIterator {
    *   fragmented together: an entry older than one covering its key, at or below
    *   the snapshot, is deleted.
    * @param clock The database's time: an expiring entry expired by it is hidden. Default: never expired.
+   * @param newestSeq The newest sequence number of any entry or tombstone of the
+   *   sources. Where the tombstone covering a key is that newest one, every
+   *   version in its range is deleted and the iterator seeks past the range
+   *   instead of stepping over its entries one by one.
    */
   constructor(
     inner: InternalIterator,
@@ -70,6 +76,7 @@ export class DBIterator {
     reverse: boolean,
     rangeTombstones = FragmentedTombstones.EMPTY,
     clock: () => number = () => 0,
+    newestSeq = SEQUENCE_MAX,
   ) {
     this.#inner = inner;
     this.#clock = clock;
@@ -80,6 +87,7 @@ export class DBIterator {
     this.#upper = bounds.upper;
     this.#reverse = reverse;
     this.#rangeTombstones = rangeTombstones;
+    this.#newestSeq = newestSeq;
   }
 
   /** Whether the iterator is at a key. */
@@ -231,16 +239,31 @@ export class DBIterator {
   #findNextUserEntry(skipKey: Buffer | undefined): void {
     const inner = this.#inner;
     let skip = skipKey;
-    for (; inner.valid(); inner.next()) {
+    while (inner.valid()) {
       const key = inner.userKey();
-      if (skip !== undefined && compareKeys(key, skip) === 0) continue;
+      if (skip !== undefined && compareKeys(key, skip) === 0) {
+        inner.next();
+        continue;
+      }
       if (aboveUpper(key, this.#upper)) break;
-      if (inner.seq() > this.#snapshotSeq) continue;
-      const value = this.#coveredByRange(key, inner.seq()) ? undefined : this.#liveValue();
+      if (inner.seq() > this.#snapshotSeq) {
+        inner.next();
+        continue;
+      }
+      const covered = this.#coveredByRange(key, inner.seq());
+      const value = covered ? undefined : this.#liveValue();
       if (value === undefined) {
+        const whole = covered ? this.#wholelyDeletedRange(key) : undefined;
+        if (whole !== undefined) {
+          // Every version up to the tombstone's end is deleted: seek past them all.
+          inner.seek(whole.end, this.#snapshotSeq);
+          skip = undefined;
+          continue;
+        }
         // The key's newest visible version is deleted, by a tombstone, a newer range tombstone or its expiry: hide
         // every older one (a range tombstone newer than it is newer than them; an expired entry reads as a DELETE).
         skip = key;
+        inner.next();
         continue;
       }
       this.#key = key;
@@ -263,21 +286,32 @@ export class DBIterator {
     let key: Buffer | undefined;
     let value: Buffer | undefined;
     let expiresAtMs = Infinity;
-    for (; inner.valid(); inner.prev()) {
+    while (inner.valid()) {
       const entryKey = inner.userKey();
       if (key !== undefined && compareKeys(entryKey, key) !== 0) break;
       if (belowLower(entryKey, this.#lower)) break;
-      if (inner.seq() > this.#snapshotSeq) continue;
-      const live = this.#coveredByRange(entryKey, inner.seq()) ? undefined : this.#liveValue();
+      if (inner.seq() > this.#snapshotSeq) {
+        inner.prev();
+        continue;
+      }
+      const covered = this.#coveredByRange(entryKey, inner.seq());
+      const live = covered ? undefined : this.#liveValue();
       if (live === undefined) {
         // A newer tombstone (a range tombstone, or an expired entry) hides what was remembered of this key.
         key = undefined;
         value = undefined;
+        const whole = covered ? this.#wholelyDeletedRange(entryKey) : undefined;
+        if (whole !== undefined) {
+          // Every version from the tombstone's start up is deleted: go to the last entry before it.
+          inner.seekForPrev(whole.start, SEQUENCE_MAX);
+          continue;
+        }
       } else {
         key = entryKey;
         value = live;
         expiresAtMs = this.#entryExpiresAtMs;
       }
+      inner.prev();
     }
     this.#key = key;
     this.#value = value;
@@ -307,6 +341,20 @@ export class DBIterator {
   /** Whether the current entry has expired by `#nowMs`. */
   #currentExpired(): boolean {
     return this.#key !== undefined && isExpired(this.#valueExpiresAtMs, this.#nowMs);
+  }
+
+  /**
+   * The fragment holding `key` when its newest tombstone visible at the snapshot
+   * is the newest sequence of every source: then no version in the fragment is
+   * newer than it (sequences are unique), and all of them are deleted.
+   */
+  #wholelyDeletedRange(key: Buffer): Fragment | undefined {
+    const tombstones = this.#rangeTombstones;
+    if (tombstones.isEmpty) return undefined;
+    const index = tombstones.indexOf(key);
+    if (index < 0) return undefined;
+    const fragment = tombstones.fragments[index]!;
+    return newestAtOrBelow(fragment.seqs, this.#snapshotSeq) >= this.#newestSeq ? fragment : undefined;
   }
 
   /** Whether a range tombstone visible at the snapshot deletes the version of `key` at `seq`. */

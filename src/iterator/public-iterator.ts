@@ -87,6 +87,17 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
     return this.#take(size, true);
   }
 
+  /**
+   * @internal For `db.export()`: up to `size` entries (fewer or none at the
+   * end), each with the time it expires (undefined: never), so that a copy of
+   * the data can keep it.
+   */
+  async nextvWithExpiry(size: number): Promise<[T, number | undefined][]> {
+    const expiries: (number | undefined)[] = [];
+    const entries = await this.#take(size, false, expiries);
+    return entries.map((entry, index) => [entry, expiries[index]]);
+  }
+
   /** Every remaining entry; then closes the iterator. */
   async all(): Promise<T[]> {
     try {
@@ -154,8 +165,11 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
     if (this.#busy) throw new ShaleError('INVALID_ARGUMENT', 'the iterator is busy: wait for the previous call');
   }
 
-  /** Up to `size` entries; `exact`: fetch only what is taken (nextv), else in growing batches. */
-  async #take(size: number, exact = false): Promise<T[]> {
+  /**
+   * Up to `size` entries; `exact`: fetch only what is taken (nextv), else in
+   * growing batches. `expiries`, when given, receives each entry's expiry time.
+   */
+  async #take(size: number, exact = false, expiries?: (number | undefined)[]): Promise<T[]> {
     this.#checkUsable();
     this.#busy = true;
     try {
@@ -175,6 +189,8 @@ export class ShaleIterator<T> implements AsyncIterable<T> {
         const expiresAtMs = this.#expiring.size > 0 ? this.#expiring.get(index) : undefined;
         if (expiresAtMs !== undefined && expiresAtMs <= nowMs) continue;
         out.push(this.#map(this.#buffer[index]!));
+        expiries?.push(expiresAtMs);
+
         this.#count++;
       }
       this.#loopTurns.add(out.length);

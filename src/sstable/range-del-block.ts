@@ -36,8 +36,12 @@ export function encodeRangeDelBlock(fragments: readonly Fragment[]): { contents:
   return { contents: builder.finish(), count };
 }
 
-/** Decodes and checks a range-del block's contents, read from `fileName` at `offset`. */
-export function decodeRangeDelBlock(contents: Buffer, fileName: string, offset: number, expectedCount: number): FragmentedTombstones {
+/**
+ * Decodes and checks a range-del block's contents, read from `fileName` at
+ * `offset`; `expectedCount` is the properties block's count (undefined when it
+ * is not known: a block found by a scan).
+ */
+export function decodeRangeDelBlock(contents: Buffer, fileName: string, offset: number, expectedCount?: number): FragmentedTombstones {
   const corrupt = (detail: string): never => {
     throw new CorruptionError(fileName, offset, `bad range-del block: ${detail}`);
   };
@@ -66,6 +70,7 @@ export function decodeRangeDelBlock(contents: Buffer, fileName: string, offset: 
     }
     count++;
   }
-  if (count !== expectedCount) corrupt(`${count} entries, the properties say ${expectedCount}`);
+  if (expectedCount !== undefined && count !== expectedCount) corrupt(`${count} entries, the properties say ${expectedCount}`);
+  if (count === 0) corrupt('no entries');
   return new FragmentedTombstones(fragments);
 }

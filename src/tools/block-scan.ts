@@ -13,15 +13,23 @@
  * block that is not a data block (the filter or properties block, which do not
  * decode as one). Blocks after a damaged data block are not found: without its
  * length nothing says where the next one starts.
+ *
+ * The range-del block (format version 3) follows the data blocks: the block
+ * where the scan stops is decoded as one too, and when it is an intact range-del
+ * block (checksum, entries, order: `decodeRangeDelBlock`), its tombstones are
+ * salvaged with the entries, and the scan has found the end of the data blocks.
  */
 import { CorruptionError, ioError } from '../errors.js';
 import type { FileSystem } from '../fs/file-system.js';
 import { Block } from '../sstable/block-reader.js';
+import { bytewiseComparator } from '../sstable/comparator.js';
 import { openBlock } from '../sstable/block-trailer.js';
 import { decodeFooter } from '../sstable/footer.js';
 import { BLOCK_TRAILER_BYTES, CompressionType, FOOTER_BYTES } from '../sstable/format.js';
 import { readWholeFile } from '../wal/log-reader.js';
 import { checkedEntries } from './table-check.js';
+import type { Fragment } from '../rangedel/fragments.js';
+import { decodeRangeDelBlock } from '../sstable/range-del-block.js';
 
 /** What a scan found: the entries of the data blocks it could read, in order, and where and why it stopped. */
 export interface BlockScan {
@@ -29,6 +37,10 @@ export interface BlockScan {
   blocks: { offset: number; size: number; entries: [Buffer, Buffer][] }[];
   /** Every entry of `blocks`, in order. */
   entries: [Buffer, Buffer][];
+  /** The tombstones of the range-del block found right after the data blocks (none when there is none, or it is damaged). */
+  rangeTombstones: readonly Fragment[];
+  /** Where that range-del block is stored (`size` without the trailer), when found. */
+  rangeDelBlock?: { offset: number; size: number };
   /** The offset where the scan stopped, and why (undefined: it reached the known end of the data blocks). */
   stoppedAt?: { offset: number; reason: string };
 }
@@ -88,7 +100,7 @@ function dataEnd(bytes: Buffer, path: string): number {
 
 /** Scans `bytes[0, limit)` for data blocks. */
 export function scanDataBlocks(bytes: Buffer, path: string, limit: number): BlockScan {
-  const scan: BlockScan = { blocks: [], entries: [] };
+  const scan: BlockScan = { blocks: [], entries: [], rangeTombstones: [] };
   let previous: Buffer | undefined;
   let start = 0;
   while (start < limit) {
@@ -102,7 +114,13 @@ export function scanDataBlocks(bytes: Buffer, path: string, limit: number): Bloc
       entries = decodeDataBlock(bytes.subarray(start, end), path, start, previous);
     } catch (err) {
       if (!(err instanceof CorruptionError)) throw err;
-      scan.stoppedAt = { offset: start, reason: `not a data block: ${err.message}` };
+      const rangeDel = decodeRangeDel(bytes.subarray(start, end), path, start);
+      if (rangeDel !== undefined) {
+        scan.rangeTombstones = rangeDel;
+        scan.rangeDelBlock = { offset: start, size: end - start - BLOCK_TRAILER_BYTES };
+      } else {
+        scan.stoppedAt = { offset: start, reason: `not a data block: ${err.message}` };
+      }
       break;
     }
     scan.blocks.push({ offset: start, size: end - start - BLOCK_TRAILER_BYTES, entries });
@@ -125,7 +143,25 @@ function findBlockEnd(bytes: Buffer, start: number, limit: number): number {
   return -1;
 }
 
+/** The fragments of the stored block `stored` (at `offset`) when it is an intact range-del block; undefined otherwise. */
+function decodeRangeDel(stored: Buffer, path: string, offset: number): Fragment[] | undefined {
+  try {
+    const contents = openBlock(stored, path, offset, true).contents;
+    // The properties that would give the count may be what is damaged: the block's own entry count stands in.
+    const block = new Block(contents, path, offset);
+    const iterator = block.iterator(bytewiseComparator);
+    let count = 0;
+    for (iterator.seekToFirst(); iterator.valid(); iterator.next()) count++;
+    const fragments = decodeRangeDelBlock(contents, path, offset, count).fragments;
+    return fragments.length === 0 ? undefined : [...fragments];
+  } catch (err) {
+    if (err instanceof CorruptionError) return undefined;
+    throw err;
+  }
+}
+
 /** The entries of the stored block `stored` (at `offset`), checked as any data block is (`checkedEntries`). */
+
 function decodeDataBlock(stored: Buffer, path: string, offset: number, previous: Buffer | undefined): [Buffer, Buffer][] {
   return checkedEntries(new Block(openBlock(stored, path, offset, true).contents, path, offset), previous);
 }

@@ -11,22 +11,57 @@ export type BytesEncoding = 'readable' | 'utf8' | 'hex' | 'base64';
 
 export const BYTES_ENCODINGS: readonly BytesEncoding[] = ['readable', 'utf8', 'hex', 'base64'];
 
-/** Every entry type (docs/format.md, "Internal keys"): its name, and whether an op of it carries a value. */
-export const ENTRY_TYPES: Readonly<Record<number, { name: string; hasValue: boolean }>> = {
-  [EntryType.DELETE]: { name: 'DELETE', hasValue: false },
-  [EntryType.PUT]: { name: 'PUT', hasValue: true },
-  [EntryType.RANGE_DELETE]: { name: 'RANGE_DELETE', hasValue: true },
-  [EntryType.PUT_EXPIRING]: { name: 'PUT_EXPIRING', hasValue: true },
+/**
+ * What the value of an op or entry is: nothing (`none`), the user's value
+ * (`bytes`), the exclusive end key of a range tombstone whose start is the key
+ * (`end`), or an expiry time followed by the user's value (`expiring`,
+ * docs/format.md, "Expiring values").
+ */
+export type ValueKind = 'none' | 'bytes' | 'end' | 'expiring';
+
+/** Every entry type (docs/format.md, "Internal keys"): its name, and what its value is. */
+export const ENTRY_TYPES: Readonly<Record<number, { name: string; value: ValueKind }>> = {
+  [EntryType.DELETE]: { name: 'DELETE', value: 'none' },
+  [EntryType.PUT]: { name: 'PUT', value: 'bytes' },
+  [EntryType.RANGE_DELETE]: { name: 'RANGE_DELETE', value: 'end' },
+  [EntryType.PUT_EXPIRING]: { name: 'PUT_EXPIRING', value: 'expiring' },
 };
 
-/**
- * The value of an entry or op of `type` as a dump shows it: an expiring one as
- * its expiry time and the value behind it (docs/format.md, "Expiring values"),
- * any other as its bytes.
- */
-export function showValue(type: number, value: Uint8Array, encoding: BytesEncoding): { value: string; expiresAtMs?: number } {
-  if (type !== EntryType.PUT_EXPIRING || value.length < EXPIRY_BYTES) return { value: showBytes(value, encoding) };
-  return { value: showBytes(value.subarray(EXPIRY_BYTES), encoding), expiresAtMs: readExpiry(value) };
+/** A value as the dumps show it: the fields of `ShownValue` its entry type has. */
+export interface ShownValue {
+  /** The user's value (PUT, PUT_EXPIRING; an unknown type's whole value). */
+  value?: string;
+  /** A range tombstone's end key, exclusive (RANGE_DELETE). */
+  end?: string;
+  /** When a PUT_EXPIRING entry expires, in milliseconds since the epoch; null when the value holds no readable time. */
+  expiresAtMs?: number | null;
+}
+
+/** The fields showing the value `value` of an entry of type `type` (see `ShownValue`). */
+export function showValue(type: number, value: Buffer, encoding: BytesEncoding): ShownValue {
+  switch (ENTRY_TYPES[type]?.value ?? 'bytes') {
+    case 'none':
+      return {};
+    case 'end':
+      return { end: showBytes(value, encoding) };
+    case 'expiring': {
+      const expiresAtMs = readExpiry(value);
+      if (expiresAtMs < 0) return { value: showBytes(value, encoding), expiresAtMs: null };
+      return { value: showBytes(value.subarray(EXPIRY_BYTES), encoding), expiresAtMs };
+    }
+    default:
+      return { value: showBytes(value, encoding) };
+  }
+}
+
+/** A shown value as text after its key: ` = value`, ` .. end` (a range, end exclusive), and ` (expires at ms)`; empty for none. */
+export function valueText(shown: ShownValue): string {
+  let text = '';
+  if (shown.end !== undefined) text += ` .. ${shown.end} (end exclusive)`;
+  if (shown.value !== undefined) text += ` = ${shown.value}`;
+  if (shown.expiresAtMs === null) text += ' (no readable expiry time)';
+  else if (shown.expiresAtMs !== undefined) text += ` (expires at ${shown.expiresAtMs})`;
+  return text;
 }
 
 /** The name of entry type `type` (`type7` for one this release does not know). */

@@ -12,7 +12,7 @@ import { parseFileName } from '../filenames.js';
 import { MANIFEST_MAGIC, WAL_MAGIC } from '../wal/log-format.js';
 import type { FileMeta, VersionEdit } from '../version/version-edit.js';
 import type { WriteGroup } from '../wal/write-group.js';
-import { ENTRY_TYPES, entryTypeName, internalKeyText, showBytes, showInternalKey, showValue, type BytesEncoding, type ShownKey } from './dump-format.js';
+import { entryTypeName, internalKeyText, showBytes, showInternalKey, showValue, valueText, type BytesEncoding, type ShownKey, type ShownValue } from './dump-format.js';
 import { readLogRecords, type LogRecord } from './log-records.js';
 
 /** One record of a dumped log, ready for `JSON.stringify`. */
@@ -60,9 +60,7 @@ function dumpRecord(record: LogRecord, encoding: BytesEncoding): DumpedRecord {
 
 function dumpGroup(group: WriteGroup, encoding: BytesEncoding): Record<string, unknown> {
   const ops = group.ops.map((op, index) => {
-    const shown: Record<string, unknown> = { seq: group.firstSeq + index, type: entryTypeName(op.type), key: showBytes(op.key, encoding) };
-    if (ENTRY_TYPES[op.type]?.hasValue !== false) Object.assign(shown, showValue(op.type, op.value, encoding));
-    return shown;
+    return { seq: group.firstSeq + index, type: entryTypeName(op.type), key: showBytes(op.key, encoding), ...showValue(op.type, op.value, encoding) };
   });
   return { firstSeq: group.firstSeq, durableOffset: group.durableOffset, ops };
 }
@@ -104,8 +102,7 @@ function recordLines(record: DumpedRecord): string[] {
     case 'write-group': {
       const ops = record['ops'] as Record<string, unknown>[];
       const head = `${at} write group: first seq ${String(record['firstSeq'])}, durable offset ${String(record['durableOffset'])}, ${ops.length} ops`;
-      const expiry = (op: Record<string, unknown>): string => ('expiresAtMs' in op ? ` (expires at ${String(op['expiresAtMs'])})` : '');
-      return [head, ...ops.map((op) => `  #${String(op['seq'])} ${String(op['type'])} ${String(op['key'])}${'value' in op ? ` = ${String(op['value'])}` : ''}${expiry(op)}`)];
+      return [head, ...ops.map((op) => `  #${String(op['seq'])} ${String(op['type'])} ${String(op['key'])}${valueText(op as ShownValue)}`)];
     }
     case 'version-edit': {
       const fields = ['logNumber', 'nextFileNumber', 'lastSequence'].filter((name) => name in record).map((name) => `${name} ${String(record[name])}`);
@@ -116,7 +113,7 @@ function recordLines(record: DumpedRecord): string[] {
         lines.push(
           `  add L${String(meta['level'])} table ${String(meta['fileNumber'])}: ${String(meta['sizeBytes'])} bytes, seq ${String(meta['smallestSeq'])}..${String(meta['largestSeq'])}, ` +
             `${internalKeyText(meta['smallest'] as ShownKey)} .. ${internalKeyText(meta['largest'] as ShownKey)}` +
-            ('expiryMinMs' in meta ? `, earliest expiry ${String(meta['expiryMinMs'])}` : ''),
+            (meta['expiryMinMs'] === undefined ? '' : `, earliest expiry ${String(meta['expiryMinMs'])}`),
         );
       }
       return lines;

@@ -5,13 +5,22 @@
  *
  * - When CURRENT and the MANIFEST are readable, the tables it names keep their
  *   levels: an intact table stays as it is; a table with damaged data blocks is
- *   rewritten, at its level, from the entries of its intact blocks; a table whose
- *   footer, index, filter or properties are damaged (no block can be found) or
- *   that is missing is dropped. The intact records of the logs the MANIFEST does
- *   not cover become one L0 table: they are newer than every table.
+ *   rewritten, at its level, from the entries of its intact blocks and the range
+ *   tombstones of its range-del block; a table whose footer, index, filter,
+ *   range-del or properties block is damaged is rewritten from the data blocks
+ *   (and the range-del block) found by their checksums; a missing table is
+ *   dropped. The intact records of the logs the MANIFEST does not cover, range
+ *   deletes included, become one L0 table: they are newer than every table, so
+ *   its tombstones delete only older versions, as they did in the logs.
  * - Otherwise nothing says which tables are live or which entry is newer than
  *   which, so every table in the directory and every log is merged, by internal
- *   key, into new L1 tables (the sequence numbers decide), as a compaction would.
+ *   key, into new L1 tables (the sequence numbers decide), as a compaction would;
+ *   their range tombstones, fragmented together, are cut between those tables,
+ *   so that each holds every version and every tombstone of its keys.
+ *
+ * Entries are copied as they are: a PUT_EXPIRING keeps its expiry time (its
+ * value is `expiresAtMs ‖ value`), and an expired one stays, reading as a
+ * delete, for compaction to drop.
  *
  * Crash safety: every new table is synced with its directory entry before a new
  * MANIFEST names it; the MANIFEST and CURRENT are written as open writes them
@@ -27,9 +36,10 @@ import type { FileLock, FileSystem } from '../fs/file-system.js';
 import { CURRENT_FILE_NAME, LOCK_FILE_NAME, filePath, logFileName, parseFileName, tableFileName } from '../filenames.js';
 import { encodeInternalKey } from '../keys.js';
 import { MemTable } from '../memtable/memtable.js';
-import { rangeDelBlockSpec } from '../rangedel/table-tombstones.js';
 import { resolveOptions, tableBuilderOptions, type ResolvedOptions } from '../options.js';
 import { writeTable } from '../compaction/flush.js';
+import { fragmentTombstones, tombstonesOf, type Fragment } from '../rangedel/fragments.js';
+import { rangeDelBlockSpec } from '../rangedel/table-tombstones.js';
 import { ManifestWriter, emptyManifestState, readCurrent, replayManifest, type ManifestState } from '../version/manifest.js';
 import type { FileMeta } from '../version/version-edit.js';
 import { WAL_MAGIC } from '../wal/log-format.js';
@@ -37,7 +47,7 @@ import { replayLogs } from '../wal/recovery.js';
 import { scanTableBlocks } from './block-scan.js';
 import { readLogRecords } from './log-records.js';
 import { ArrayEntries, IntactEntries, writeSalvagedTables, type EntrySource } from './salvage-writer.js';
-import { checkTable, damageOf, type Damage, type TableCheck } from './table-check.js';
+import { checkFormatVersion, checkTable, damageOf, type Damage, type TableCheck } from './table-check.js';
 import { toolOptions } from './tool-options.js';
 import { fileNumbers, listDatabase } from './database-directory.js';
 import { progressTracker, type ProgressTracker, type ToolProgress } from './progress.js';
@@ -135,9 +145,13 @@ async function repairLocked(fs: FileSystem, dir: string, names: string[], onProg
     run.state.lastSequence = old.lastSequence;
     const named = new Set(old.files.keys());
     for (const table of numbered('table')) if (!named.has(table)) run.lost.add(tableFileName(table));
+    // Every file is read before anything is written: a newer format (NOT_SUPPORTED) stops the repair with nothing changed.
+    await checkFormatVersions(run, tables);
+    const memtable = await replayIntactLogs(run, logs);
     for (const table of tables) await keepOrRewrite(run, old.files.get(table)!);
-    await writeLogTable(run, await replayIntactLogs(run, logs));
+    await writeLogTable(run, memtable);
   } else {
+    await checkFormatVersions(run, tables);
     const memtable = await replayIntactLogs(run, logs);
     await mergeEverything(run, tables, memtable);
   }
@@ -145,6 +159,20 @@ async function repairLocked(fs: FileSystem, dir: string, names: string[], onProg
   await moveToLost(run);
   report.lastSequence = run.state.lastSequence;
   return report;
+}
+
+/** Rejects with `NOT_SUPPORTED` if any of `tables` is of a table format version this release does not read. */
+async function checkFormatVersions(run: RepairRun, tables: number[]): Promise<void> {
+  for (const table of tables) {
+    const path = filePath(run.dir, tableFileName(table));
+    const file = await run.fs.openRead(path).catch(() => undefined);
+    if (file === undefined) continue;
+    try {
+      checkFormatVersion(file, path);
+    } finally {
+      await file.close();
+    }
+  }
 }
 
 /** The state CURRENT and the MANIFEST describe, or undefined (with the damage noted) when either is unusable. */
@@ -182,14 +210,9 @@ async function keepOrRewrite(run: RepairRun, meta: FileMeta): Promise<void> {
     return;
   }
   try {
-    const written = await writeSalvagedTables([salvage.source], {
-      fs,
-      dir,
-      level: meta.level,
-      tableOptions: tableBuilderOptions(run.options, meta.level),
-      targetFileSizeBytes: Infinity,
-      newFileNumber: run.newFileNumber,
-    });
+    // One table: its entries and tombstones are subsets of the original's, so it fits where that was.
+    const target = { fs, dir, level: meta.level, tableOptions: tableBuilderOptions(run.options, meta.level), targetFileSizeBytes: Infinity, newFileNumber: run.newFileNumber };
+    const written = await writeSalvagedTables([salvage.source], target, salvage.tombstones);
     for (const table of written) run.state.files.set(table.fileNumber, table);
     report.tablesRewritten.push({ from: [name], to: written.map((table) => tableFileName(table.fileNumber)), entries: salvage.entries });
   } finally {
@@ -197,29 +220,36 @@ async function keepOrRewrite(run: RepairRun, meta: FileMeta): Promise<void> {
   }
 }
 
-/** What can be read of a table: a source of its entries, how many, and how to let go of it. */
+/** What can be read of a table: a source of its entries, how many, its range tombstones, and how to let go of it. */
 interface Salvage {
   source: EntrySource;
   entries: number;
+  /** Fragmented, from the table's range-del block (none when it has none, or it could not be read). */
+  tombstones: readonly Fragment[];
   close: () => Promise<void>;
 }
 
 /**
  * The entries of table `name` that can be read: those of its intact blocks,
  * found through its index, or, when its metadata is damaged, by scanning for
- * blocks by their checksums (`block-scan.ts`). Undefined when there are none.
+ * blocks by their checksums (`block-scan.ts`), and its range tombstones.
+ * Undefined when there are neither.
  */
 async function salvageSource(run: RepairRun, name: string, fileNumber: number, check: TableCheck): Promise<Salvage | undefined> {
   if (check.missing) return undefined;
   const path = filePath(run.dir, name);
   if (!check.metadataIntact) {
     const scan = await scanTableBlocks(run.fs, path);
-    if (scan.entries.length === 0) return undefined;
-    return { source: new ArrayEntries(scan.entries), entries: scan.entries.length, close: async () => undefined };
+    if (scan.entries.length === 0 && scan.rangeTombstones.length === 0) return undefined;
+    return { source: new ArrayEntries(scan.entries), entries: scan.entries.length, tombstones: scan.rangeTombstones, close: async () => undefined };
   }
-  if (check.entryCount === 0) return undefined;
   const file = await run.fs.openRead(path);
-  return { source: IntactEntries.open(file, path, fileNumber)!, entries: check.entryCount, close: () => file.close() };
+  const source = IntactEntries.open(file, path, fileNumber)!;
+  if (check.entryCount === 0 && source.rangeTombstones.length === 0) {
+    await file.close();
+    return undefined;
+  }
+  return { source, entries: check.entryCount, tombstones: source.rangeTombstones, close: () => file.close() };
 }
 
 /** Reads and checks table `name`, reporting progress. */
@@ -278,7 +308,7 @@ async function recoveryAccepts(run: RepairRun, fileNumber: number): Promise<bool
   }
 }
 
-/** Writes the logs' salvaged writes, range deletes included (as open's recovery does), as one L0 table. */
+/** Writes the logs' salvaged writes, range tombstones included, as one L0 table (as recovery does). */
 async function writeLogTable(run: RepairRun, memtable: MemTable): Promise<void> {
   const fileNumber = run.newFileNumber();
   const rangeDel = rangeDelBlockSpec(memtable.rangeTombstones.fragments);
@@ -304,14 +334,14 @@ async function mergeEverything(run: RepairRun, tables: number[], memtable: MemTa
     }
     const logEntries = [...memtable.entries()].map(([key, value]) => [encodeInternalKey(key.key, key.seq, key.type), value] as const);
     const sources = [...salvages.map((salvage) => salvage.source), new ArrayEntries(logEntries)];
-    const written = await writeSalvagedTables(sources, {
-      fs,
-      dir,
-      level: 1,
-      tableOptions: tableBuilderOptions(run.options, 1),
-      targetFileSizeBytes: run.options.targetFileSizeBytes,
-      newFileNumber: run.newFileNumber,
-    });
+    // Every tombstone found, fragmented together (the same one found twice counts once).
+    const tombstones = fragmentTombstones([...salvages.flatMap((salvage) => tombstonesOf(salvage.tombstones)), ...tombstonesOf(memtable.rangeTombstones.fragments)]);
+    const written = await writeSalvagedTables(
+      sources,
+      { fs, dir, level: 1, tableOptions: tableBuilderOptions(run.options, 1), targetFileSizeBytes: run.options.targetFileSizeBytes, newFileNumber: run.newFileNumber },
+      tombstones,
+    );
+
     for (const table of written) {
       run.state.files.set(table.fileNumber, table);
       run.state.lastSequence = Math.max(run.state.lastSequence, table.largestSeq);

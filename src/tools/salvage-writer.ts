@@ -5,6 +5,14 @@
  * write found twice, as in the output of a repair that crashed) are written once.
  * Outputs are cut at `targetFileSizeBytes`, only between user keys, so that they
  * never overlap and may sit at one level below L0.
+ *
+ * The range tombstones salvaged with the entries (from intact range-del blocks
+ * and the logs' RANGE_DELETE ops, fragmented together) go into the outputs' range-
+ * del blocks, cut at the outputs' boundaries as a compaction cuts them: an output
+ * cut before user key K keeps the pieces below K, the next one those from K on,
+ * and each table's bounds are widened to its pieces (`rangeDelBlockSpec`), so the
+ * outputs still do not overlap. Tombstones with no entry to go with are a table
+ * of their own.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { CorruptionError, ioError } from '../errors.js';
@@ -17,6 +25,10 @@ import { TableReader } from '../sstable/table-reader.js';
 import { TableOutput } from '../compaction/table-output.js';
 import type { FileMeta } from '../version/version-edit.js';
 import { blockEntries, dataBlockHandles } from './table-check.js';
+import { clipFragments } from '../rangedel/compaction-tombstones.js';
+import type { Fragment } from '../rangedel/fragments.js';
+import { rangeDelBlockSpec } from '../rangedel/table-tombstones.js';
+import type { TableFinishExtras } from '../sstable/table-builder.js';
 
 /** A source of entries in internal-key order: `current` is the next one, undefined at the end. */
 export interface EntrySource {
@@ -26,6 +38,8 @@ export interface EntrySource {
 
 /** The entries of a table's intact data blocks, read block by block; damaged blocks are skipped. */
 export class IntactEntries implements EntrySource {
+  /** The table's range tombstones: its range-del block, which `TableReader.open` read and checked (none without one). */
+  readonly rangeTombstones: readonly Fragment[];
   readonly #reader: TableReader;
   readonly #handles: BlockHandle[];
   #blockIndex = 0;
@@ -36,6 +50,7 @@ export class IntactEntries implements EntrySource {
   private constructor(reader: TableReader, handles: BlockHandle[]) {
     this.#reader = reader;
     this.#handles = handles;
+    this.rangeTombstones = reader.rangeTombstones().fragments;
     this.#fill();
   }
 
@@ -109,10 +124,12 @@ const ENTRIES_BETWEEN_TURNS = 4096;
 
 /**
  * Merges `sources` into new tables at `target.level`, each synced (the caller
- * syncs the directory); returns their metadata (none when every source is empty).
- * On failure the unfinished table is removed.
+ * syncs the directory), with `tombstones` (fragmented: key order, not
+ * overlapping) cut between them (see the module comment); returns their metadata
+ * (none when every source is empty and there are no tombstones). On failure the
+ * unfinished table is removed.
  */
-export async function writeSalvagedTables(sources: readonly EntrySource[], target: SalvageTarget): Promise<FileMeta[]> {
+export async function writeSalvagedTables(sources: readonly EntrySource[], target: SalvageTarget, tombstones: readonly Fragment[] = []): Promise<FileMeta[]> {
   const heap = new IndexHeap((a, b) => compareInternalKeys(sources[a]!.current![0], sources[b]!.current![0]));
   heap.reset(
     sources.flatMap((source, index) => (source.current === undefined ? [] : [index])),
@@ -122,13 +139,20 @@ export async function writeSalvagedTables(sources: readonly EntrySource[], targe
   let output: TableOutput | undefined;
   let last: Buffer | undefined;
   let count = 0;
+  // Where the share of the tombstones of the table being written begins (null: from the first).
+  let from: Buffer | null = null;
+  const share = (to: Buffer | null): TableFinishExtras => {
+    const spec = rangeDelBlockSpec(clipFragments(tombstones, from, to));
+    from = to;
+    return spec === undefined ? {} : { rangeDelBlock: spec };
+  };
   try {
     while (heap.size > 0) {
       const source = sources[heap.top()]!;
       const [key, value] = source.current!;
       if (last === undefined || compareInternalKeys(last, key) !== 0) {
         if (output !== undefined && output.builder.approximateSizeBytes >= target.targetFileSizeBytes && !sameUserKey(last!, key)) {
-          written.push(await output.finish(target.level));
+          written.push(await output.finish(target.level, share(Buffer.from(key.subarray(0, key.length - INTERNAL_KEY_TRAILER_BYTES)))));
           output = undefined;
         }
         output ??= await TableOutput.create(target.fs, target.dir, target.newFileNumber(), target.tableOptions);
@@ -141,7 +165,8 @@ export async function writeSalvagedTables(sources: readonly EntrySource[], targe
       else heap.topChanged();
       if (++count % ENTRIES_BETWEEN_TURNS === 0) await nextTurn();
     }
-    if (output !== undefined) written.push(await output.finish(target.level));
+    if (output === undefined && tombstones.length > 0) output = await TableOutput.create(target.fs, target.dir, target.newFileNumber(), target.tableOptions);
+    if (output !== undefined) written.push(await output.finish(target.level, share(null)));
   } catch (err) {
     await output?.discard();
     throw ioError('writing salvaged entries', err);

@@ -9,15 +9,19 @@
  * index, when intact, says where the next one starts.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { CorruptionError, ioError } from '../errors.js';
+import { CorruptionError, ShaleError, ioError } from '../errors.js';
+import { FOOTER_BYTES, TABLE_FORMAT_VERSIONS_READ, TABLE_MAGIC } from '../sstable/format.js';
+import { crc32 } from '../util/crc32.js';
 import type { RandomAccessFile, FileSystem } from '../fs/file-system.js';
-import { EntryType, INTERNAL_KEY_TRAILER_BYTES, compareInternalKeys, readTrailerSeq, readTrailerType } from '../keys.js';
-import { EXPIRY_BYTES } from '../util/expiring-value.js';
+import { EntryType, INTERNAL_KEY_TRAILER_BYTES, compareInternalKeys, encodeInternalKey, readTrailerSeq, readTrailerType } from '../keys.js';
 import { decodeBlockHandle, type BlockHandle } from '../sstable/block-handle.js';
 import { bytewiseComparator, internalKeyComparator } from '../sstable/comparator.js';
 import type { Block } from '../sstable/block-reader.js';
 import type { TableProperties } from '../sstable/properties.js';
 import { TableReader } from '../sstable/table-reader.js';
+import { EXPIRY_BYTES, readExpiry } from '../util/expiring-value.js';
+import { exclusiveEndKey } from '../rangedel/table-tombstones.js';
+
 
 /** One damaged place: the file, the byte offset where the bad record, block or field starts, and what is wrong. */
 export interface Damage {
@@ -47,6 +51,8 @@ export interface TableCheck {
   damagedBlockCount: number;
   /** Entries of the intact data blocks. */
   entryCount: number;
+  /** Range tombstones of the range-del block (one per piece and sequence, as stored), which open read and checked; 0 without one. */
+  rangeTombstoneCount: number;
   damage: Damage[];
 }
 
@@ -57,14 +63,17 @@ export interface TableCheckOptions {
   onProgress?: (bytesRead: number) => void;
 }
 
-/** Entry types a table may hold (docs/format.md, "Internal keys"). */
-const KNOWN_ENTRY_TYPES: ReadonlySet<number> = new Set(Object.values(EntryType));
+/**
+ * Entry types a data block may hold (docs/format.md, "Internal keys"): every type
+ * but RANGE_DELETE, whose tombstones live in the range-del block only.
+ */
+const DATA_ENTRY_TYPES: ReadonlySet<number> = new Set(Object.values(EntryType).filter((type) => type !== EntryType.RANGE_DELETE));
 /** Data blocks between turns of the event loop (a block is a few KiB: well under a millisecond each). */
 const BLOCKS_BETWEEN_TURNS = 64;
 
 /** Reads and checks every block of the table at `path` (see the module comment). A missing file is damage at offset 0. */
 export async function checkTable(fs: FileSystem, path: string, fileNumber: number, options: TableCheckOptions = {}): Promise<TableCheck> {
-  const check: TableCheck = { file: path, sizeBytes: 0, missing: false, metadataIntact: false, blockCount: 0, damagedBlockCount: 0, entryCount: 0, damage: [] };
+  const check: TableCheck = { file: path, sizeBytes: 0, missing: false, metadataIntact: false, blockCount: 0, damagedBlockCount: 0, entryCount: 0, rangeTombstoneCount: 0, damage: [] };
   let file: RandomAccessFile;
   try {
     file = await fs.openRead(path);
@@ -76,6 +85,7 @@ export async function checkTable(fs: FileSystem, path: string, fileNumber: numbe
   }
   try {
     check.sizeBytes = file.size;
+    checkFormatVersion(file, path);
     let reader: TableReader;
     let handles: BlockHandle[];
     try {
@@ -89,6 +99,7 @@ export async function checkTable(fs: FileSystem, path: string, fileNumber: numbe
     check.metadataIntact = true;
     check.properties = reader.properties;
     check.blockCount = handles.length;
+    check.rangeTombstoneCount = reader.properties.rangeDeletionCount;
     await checkDataBlocks(reader, handles, check, options);
     if (check.damage.length === 0) checkAgainstProperties(reader, check);
     return check;
@@ -96,6 +107,30 @@ export async function checkTable(fs: FileSystem, path: string, fileNumber: numbe
     await file.close();
   }
 }
+
+/**
+ * Throws `NOT_SUPPORTED` for a table whose footer is intact (magic and checksum)
+ * but of a format version this release does not read: the table reader calls
+ * that corruption (it cannot tell), but a tool must not take a newer file for a
+ * damaged one. Repair would otherwise rewrite it from what it understands and
+ * lose what it does not (a newer block, say), and verify would report damage
+ * that is not there.
+ */
+export function checkFormatVersion(file: RandomAccessFile, path: string): void {
+  if (file.size < FOOTER_BYTES) return;
+  const footer = file.read(file.size - FOOTER_BYTES, FOOTER_BYTES);
+  if (footer.length !== FOOTER_BYTES || !footer.subarray(FOOTER_MAGIC_OFFSET).equals(TABLE_MAGIC)) return;
+  if (crc32(footer.subarray(0, FOOTER_CHECKSUM_OFFSET)) !== footer.readUInt32LE(FOOTER_CHECKSUM_OFFSET)) return;
+  const version = footer.readUInt32LE(FOOTER_VERSION_OFFSET);
+  if (!TABLE_FORMAT_VERSIONS_READ.includes(version)) {
+    throw new ShaleError('NOT_SUPPORTED', `${path} has table format version ${version}; this release reads ${TABLE_FORMAT_VERSIONS_READ.join(' and ')}`);
+  }
+}
+
+/** Where the footer keeps its version, checksum and magic (docs/format.md, "SSTable: footer"). */
+const FOOTER_VERSION_OFFSET = 48;
+const FOOTER_CHECKSUM_OFFSET = 52;
+const FOOTER_MAGIC_OFFSET = 56;
 
 async function checkDataBlocks(reader: TableReader, handles: BlockHandle[], check: TableCheck, options: TableCheckOptions): Promise<void> {
   let previous: Buffer | undefined;
@@ -125,9 +160,11 @@ export function blockEntries(reader: TableReader, handle: BlockHandle, previous:
 
 /**
  * The entries of `block` (whose checksum and structure its reader checked),
- * checked: every key an internal key of a known type, each after the one before
- * it (`previous`: the last key of the previous intact block), and at least one.
- * Keys are copies; values are views of the block.
+ * checked: every key an internal key of a type a data block holds (not
+ * RANGE_DELETE), each after the one before it (`previous`: the last key of the
+ * previous intact block), every PUT_EXPIRING value starting with an expiry time
+ * (8 bytes, at most 2^53 - 1), and at least one entry. Keys are copies; values
+ * are views of the block.
  */
 export function checkedEntries(block: Block, previous: Buffer | undefined): [Buffer, Buffer][] {
   const fail = (detail: string): never => {
@@ -140,11 +177,12 @@ export function checkedEntries(block: Block, previous: Buffer | undefined): [Buf
     const userKeyLength = key.length - INTERNAL_KEY_TRAILER_BYTES;
     if (userKeyLength < 0) fail('key shorter than an internal key');
     const type = readTrailerType(key, userKeyLength);
-    if (!KNOWN_ENTRY_TYPES.has(type)) fail(`unknown entry type ${type}`);
+    if (type === EntryType.RANGE_DELETE) fail('a range tombstone in a data block');
+    if (!DATA_ENTRY_TYPES.has(type)) fail(`unknown entry type ${type}`);
     if (readTrailerSeq(key, userKeyLength) < 0) fail('sequence number beyond 2^53');
     if (previous !== undefined && compareInternalKeys(previous, key) >= 0) fail('keys out of order');
     const value = iterator.value();
-    if (type === EntryType.PUT_EXPIRING && value.length < EXPIRY_BYTES) fail('an expiring entry without its expiry time');
+    if (type === EntryType.PUT_EXPIRING && readExpiry(value) < 0) fail(value.length < EXPIRY_BYTES ? 'an expiring entry without its expiry time' : 'an expiry time beyond 2^53 - 1');
     entries.push([key, value]);
     previous = key;
   }
@@ -164,15 +202,29 @@ export function dataBlockHandles(reader: TableReader): BlockHandle[] {
   return handles;
 }
 
-/** With every block intact, the entries must be what the properties say: their count, first and last key. */
+/**
+ * With every block intact, the entries must be what the properties say (their
+ * count), and the properties' key range must cover the range tombstones, whose
+ * table a read or a compaction would otherwise pass over (docs/format.md,
+ * "SSTable: range-del block").
+ */
 function checkAgainstProperties(reader: TableReader, check: TableCheck): void {
   const properties = reader.properties;
-  if (check.entryCount === properties.entryCount && check.blockCount === properties.dataBlockCount) return;
-  check.damage.push({
-    file: check.file,
-    offset: reader.indexBlock.offset,
-    reason: `the index names ${check.blockCount} blocks holding ${check.entryCount} entries; the properties say ${properties.dataBlockCount} blocks, ${properties.entryCount} entries`,
-  });
+  if (check.entryCount !== properties.entryCount || check.blockCount !== properties.dataBlockCount) {
+    check.damage.push({
+      file: check.file,
+      offset: reader.indexBlock.offset,
+      reason: `the index names ${check.blockCount} blocks holding ${check.entryCount} entries; the properties say ${properties.dataBlockCount} blocks, ${properties.entryCount} entries`,
+    });
+  }
+  const fragments = reader.rangeTombstones().fragments;
+  if (fragments.length === 0) return;
+  const first = fragments[0]!;
+  const smallest = encodeInternalKey(first.start, first.seqs[0]!, EntryType.RANGE_DELETE);
+  const largest = exclusiveEndKey(fragments[fragments.length - 1]!.end);
+  if (compareInternalKeys(properties.smallestKey, smallest) > 0 || compareInternalKeys(properties.largestKey, largest) < 0) {
+    check.damage.push({ file: check.file, offset: reader.properties.rangeDelBlock!.offset, reason: "the properties' key range does not cover the range tombstones" });
+  }
 }
 
 /** A `CorruptionError` as a damage record. */

@@ -19,6 +19,8 @@ import { CURRENT_FILE_NAME, filePath, logFileName, manifestFileName, tableFileNa
 import { applyEdit, emptyManifestState, readCurrent, replayManifest, type ManifestState } from '../version/manifest.js';
 import { MANIFEST_MAGIC, WAL_MAGIC } from '../wal/log-format.js';
 import { replayLogs } from '../wal/recovery.js';
+import { EntryType } from '../keys.js';
+
 import { readLogRecords, type LogRecord } from './log-records.js';
 import { checkTable, damageOf, type Damage } from './table-check.js';
 import { toolOptions } from './tool-options.js';
@@ -38,6 +40,8 @@ export interface VerifiedFile {
   records: number;
   /** Entries: operations of a WAL, entries of a table's intact blocks; 0 for others. */
   entries: number;
+  /** A table's range tombstones (its range-del block's entries), a WAL's RANGE_DELETE operations (counted in `entries` too); 0 for others. */
+  rangeTombstones: number;
   /** Damaged places found in this file (tolerated ones included). */
   damageCount: number;
 }
@@ -76,7 +80,8 @@ interface ManifestView {
 /**
  * `DB.verify`: checks the arguments, then verifies the database in `location`
  * (see the module comment). Rejects with `INVALID_ARGUMENT`, `NOT_FOUND` (no
- * database there) or `IO_ERROR`; damage is in the report, never a rejection.
+ * database there), `NOT_SUPPORTED` (a table or log of a newer format than this
+ * release reads) or `IO_ERROR`; damage is in the report, never a rejection.
  */
 export async function verify(location: string, options: VerifyOptions = {}): Promise<VerifyReport> {
   const { fs, onProgress } = toolOptions(location, options, ['onProgress']);
@@ -116,10 +121,10 @@ async function verifyManifest(fs: FileSystem, dir: string, names: string[], repo
   } catch (err) {
     if (!(err instanceof CorruptionError)) throw ioError(`reading ${current}`, err);
     report.damage.push(damageOf(err));
-    report.files.push({ name: CURRENT_FILE_NAME, kind: 'current', sizeBytes: 0, records: 0, entries: 0, damageCount: 1 });
+    report.files.push({ name: CURRENT_FILE_NAME, kind: 'current', sizeBytes: 0, records: 0, entries: 0, rangeTombstones: 0, damageCount: 1 });
     return { state: undefined };
   }
-  report.files.push({ name: CURRENT_FILE_NAME, kind: 'current', sizeBytes: manifestFileName(manifestNumber).length + 1, records: 1, entries: 0, damageCount: 0 });
+  report.files.push({ name: CURRENT_FILE_NAME, kind: 'current', sizeBytes: manifestFileName(manifestNumber).length + 1, records: 1, entries: 0, rangeTombstones: 0, damageCount: 0 });
   const name = manifestFileName(manifestNumber);
   const path = filePath(dir, name);
   if (!names.includes(name)) {
@@ -141,7 +146,7 @@ async function verifyManifest(fs: FileSystem, dir: string, names: string[], repo
   if (verdict !== undefined) addUnlessKnown(damage, verdict);
   report.damage.push(...damage);
   report.recordCount += records.length;
-  report.files.push({ name, kind: 'manifest', sizeBytes, records: records.length, entries: 0, damageCount: damage.length });
+  report.files.push({ name, kind: 'manifest', sizeBytes, records: records.length, entries: 0, rangeTombstones: 0, damageCount: damage.length });
   return { state: verdict === undefined ? state : undefined };
 }
 
@@ -184,7 +189,7 @@ async function verifyTable(fs: FileSystem, dir: string, fileNumber: number, stat
   report.damage.push(...check.damage);
   report.blockCount += check.blockCount - check.damagedBlockCount;
   report.entryCount += check.entryCount;
-  report.files.push({ name, kind: 'table', sizeBytes: check.sizeBytes, records: check.blockCount, entries: check.entryCount, damageCount: check.damage.length });
+  report.files.push({ name, kind: 'table', sizeBytes: check.sizeBytes, records: check.blockCount, entries: check.entryCount, rangeTombstones: check.rangeTombstoneCount, damageCount: check.damage.length });
 }
 
 /** Reads every log recovery would replay; damage in the newest is tolerated where recovery would drop it as a torn tail. */
@@ -203,9 +208,14 @@ async function verifyLogs(fs: FileSystem, dir: string, logs: number[], report: V
     report.damage.push(...damage);
     report.recordCount += records.length;
     let entries = 0;
-    for (const record of records) if (record.kind === 'write-group') entries += record.group.ops.length;
+    let rangeTombstones = 0;
+    for (const record of records) {
+      if (record.kind !== 'write-group') continue;
+      entries += record.group.ops.length;
+      for (const op of record.group.ops) if (op.type === EntryType.RANGE_DELETE) rangeTombstones++;
+    }
     report.entryCount += entries;
-    report.files.push({ name, kind: 'log', sizeBytes, records: records.length, entries, damageCount: damage.length });
+    report.files.push({ name, kind: 'log', sizeBytes, records: records.length, entries, rangeTombstones, damageCount: damage.length });
     await nextTurn();
   }
   // Across logs: sequence numbers must follow on, as recovery checks.

@@ -26,6 +26,12 @@ export const EditTag = {
    * format version 2).
    */
   FILE_EXPIRY: 7,
+  /**
+   * `fileNumber u64le | rangeDeletedBytes u64le`: for a new file with range
+   * tombstones, the bytes of older tables their ranges overlapped when it was
+   * made. Follows that file's NEW_FILE in the same edit, only when nonzero.
+   */
+  FILE_RANGE_DELETED_BYTES: 8,
 } as const;
 
 /** A table as the MANIFEST records it. */
@@ -44,6 +50,13 @@ export interface FileMeta {
    * passed, so expired data leaves the disk without being read.
    */
   expiryMinMs?: number;
+  /**
+   * For a table with range tombstones: the bytes of older tables their ranges
+   * overlapped when it was made, an estimate of the space they delete. It adds
+   * to the table's size where compaction weighs levels and picks tables
+   * (docs/internals.md, "Range deletes"). Absent (0) without tombstones.
+   */
+  rangeDeletedBytes?: number;
 }
 
 export interface VersionEdit {
@@ -99,6 +112,7 @@ export function encodeVersionEdit(edit: VersionEdit): Buffer {
     bytes(file.smallest);
     bytes(file.largest);
     if (file.expiryMinMs !== undefined) (tag(EditTag.FILE_EXPIRY), u64(file.fileNumber), u64(file.expiryMinMs));
+    if ((file.rangeDeletedBytes ?? 0) > 0) (tag(EditTag.FILE_RANGE_DELETED_BYTES), u64(file.fileNumber), u64(file.rangeDeletedBytes!));
   }
   return Buffer.concat(chunks);
 }
@@ -173,6 +187,14 @@ export function decodeVersionEdit(payload: Buffer, file: string, offset: number)
         const added = edit.newFiles.at(-1);
         if (added === undefined || added.fileNumber !== fileNumber) fail(`file expiry for ${fileNumber}, which is not the new file before it`);
         else added.expiryMinMs = expiryMinMs;
+        break;
+      }
+      case EditTag.FILE_RANGE_DELETED_BYTES: {
+        const fileNumber = u64();
+        const rangeDeletedBytes = u64();
+        const added = edit.newFiles.at(-1);
+        if (added === undefined || added.fileNumber !== fileNumber) fail(`range-deleted bytes of file ${fileNumber}, which is not the new file before it`);
+        else added.rangeDeletedBytes = rangeDeletedBytes;
         break;
       }
       default:

@@ -17,7 +17,8 @@
  * Input lines:
  *
  *     L<n>                               the tables that follow are in level n
- *       <file> <smallest>..<largest> <sizeBytes>
+ *       <file> <smallest>..<largest> <sizeBytes> [rd=<bytes>]
+ *                                        rd: the table's range tombstones delete <bytes> below (compensated size)
  *     pointer L<n> <key>                 level n's compaction pointer: past every version of <key>
  *     running L<n> <smallest>..<largest> <file>...
  *                                        a compaction in progress: it holds <file>s and writes
@@ -166,7 +167,7 @@ function parseCase(c: Case): Setup {
   for (const raw of c.input) {
     const line = raw.trim();
     const levelHeader = /^L(\d+)$/.exec(line);
-    const file = /^(\d+) (\S+)\.\.(\S+) (\d+)$/.exec(line);
+    const file = /^(\d+) (\S+)\.\.(\S+) (\d+)(?: rd=(\d+))?$/.exec(line);
     const pointer = /^pointer L(\d+) (\S+)$/.exec(line);
     const inProgress = /^running L(\d+) (\S+)\.\.(\S+)((?: \d+)+)$/.exec(line);
     if (inProgress) {
@@ -177,7 +178,9 @@ function parseCase(c: Case): Setup {
       assert.ok(level < options.levelCountMax, `picker.golden:${c.line}: L${level} past levelCountMax`);
     } else if (file) {
       assert.ok(level >= 0, `picker.golden:${c.line}: a table before any L<n> line`);
-      levels[level]!.push(table(level, Number(file[1]), file[2]!, file[3]!, Number(file[4])));
+      const meta = table(level, Number(file[1]), file[2]!, file[3]!, Number(file[4]));
+      if (file[5] !== undefined) meta.rangeDeletedBytes = Number(file[5]);
+      levels[level]!.push(meta);
     } else if (pointer) {
       // Sequence 0 sorts after every version of the key: the pointer is past all of them.
       pointers.set(Number(pointer[1]), encodeInternalKey(Buffer.from(pointer[2]!), 0, EntryType.DELETE));

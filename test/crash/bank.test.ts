@@ -140,7 +140,8 @@ describe('bank', () => {
 
   it('write skew is impossible under serializable', async () => {
     const { x, y, runs } = await withdrawBoth('serializable');
-    assert.equal(runs, 3, 'one withdrawal conflicted and ran again');
+    // At least once: a retry that starts before the winner's commit is visible (its fdatasync still running) conflicts again.
+    assert.ok(runs >= 3, `one withdrawal conflicted and ran again (${runs} runs)`);
     assert.ok(x + y >= 0, `the joint balance stayed non-negative (${x} + ${y})`);
     assert.deepEqual([x, y].sort(), [-30, 50]);
   });

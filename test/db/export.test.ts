@@ -85,7 +85,7 @@ describe('db.export and DB.import', () => {
     await db.put('b', '{"quoted": "json"}\n');
     const text = (await collect(db.export({ format: 'jsonl', encoding: 'utf8' }))).toString('utf8');
     assert.deepEqual(text.trimEnd().split('\n').map((line) => JSON.parse(line) as unknown), [
-      { format: 'shale-export', version: 1, encoding: 'utf8' },
+      { format: 'shale-export', version: 2, encoding: 'utf8' },
       { key: 'b', value: '{"quoted": "json"}\n' },
       { key: 'naïve', value: 'café ☕' },
       { end: true, count: 2 },
@@ -106,8 +106,8 @@ describe('db.export and DB.import', () => {
     await db.close();
     assert.equal(
       bytes.toString('hex'),
-      // Header: magic, version 1, flags 0, reserved.
-      '5348414c45455850' + '01' + '00' + '0000' +
+      // Header: magic, version 2, flags 0, reserved.
+      '5348414c45455850' + '02' + '00' + '0000' +
         // Entry: tag 1, key length 1, value length 2, "k", "v1", CRC-32 (computed by Python's binascii.crc32).
         '01' + '01' + '02' + '6b' + '7631' + 'b669ce81' +
         // End: tag 2, count 1 (u64le), CRC-32.
@@ -171,8 +171,8 @@ describe('db.export and DB.import', () => {
 
   it('a later format version, binary or JSON, is NOT_SUPPORTED', async () => {
     const whole = Buffer.concat([encodeBinaryHeader(), encodeBinaryEnd(0)]);
-    await assert.rejects(importBytes(Buffer.concat([whole.subarray(0, 8), Buffer.from([2]), whole.subarray(9)])), isCode('NOT_SUPPORTED'));
-    await assert.rejects(importBytes(Buffer.from('{"format":"shale-export","version":2,"encoding":"base64"}\n{"end":true,"count":0}\n')), isCode('NOT_SUPPORTED'));
+    await assert.rejects(importBytes(Buffer.concat([whole.subarray(0, 8), Buffer.from([3]), whole.subarray(9)])), isCode('NOT_SUPPORTED'));
+    await assert.rejects(importBytes(Buffer.from('{"format":"shale-export","version":3,"encoding":"base64"}\n{"end":true,"count":0}\n')), isCode('NOT_SUPPORTED'));
   });
 
   it('import refuses a directory holding a database, bad sources and bad export options', async () => {

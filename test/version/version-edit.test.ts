@@ -6,6 +6,27 @@ import { CorruptionError } from '../../src/errors.js';
 import { EntryType, encodeInternalKey } from '../../src/keys.js';
 
 describe('version edit', () => {
+  it('records a table\'s range-deleted bytes (tag 8) after its newFile, only when nonzero', () => {
+    const file = (fileNumber: number, rangeDeletedBytes?: number) => ({
+      level: 1,
+      fileNumber,
+      sizeBytes: 100,
+      smallest: encodeInternalKey(Buffer.from('a'), 2, EntryType.PUT),
+      largest: encodeInternalKey(Buffer.from('b'), 1, EntryType.PUT),
+      smallestSeq: 1,
+      largestSeq: 2,
+      ...(rangeDeletedBytes === undefined ? {} : { rangeDeletedBytes }),
+    });
+    const edit = { ...emptyEdit(), newFiles: [file(7, 5000), file(8), file(9, 0)] };
+    const encoded = encodeVersionEdit(edit);
+    const decoded = decodeVersionEdit(encoded, 'MANIFEST-000001', 0);
+    assert.deepEqual(decoded.newFiles.map((meta) => meta.rangeDeletedBytes), [5000, undefined, undefined]);
+    assert.equal(encodeVersionEdit({ ...emptyEdit(), newFiles: [file(8)] }).length, encodeVersionEdit({ ...emptyEdit(), newFiles: [file(9, 0)] }).length, 'zero writes no tag');
+    // The tag naming a table the edit does not add is corruption.
+    const orphan = Buffer.concat([encodeVersionEdit(emptyEdit()), Buffer.from([8]), Buffer.alloc(16)]);
+    assert.throws(() => decodeVersionEdit(orphan, 'MANIFEST-000001', 12), /not the new file before it/);
+  });
+
   it('round-trips, and each decoded key has a buffer of its own size (not a view into the record or a pool slice)', () => {
     const edit = emptyEdit();
     edit.logNumber = 7;

@@ -17,7 +17,7 @@ function damageLine(damage: Damage): string {
 }
 
 function verifyText(report: VerifyReport): string[] {
-  const lines = report.files.map((file) => `${file.name.padEnd(18)} ${file.kind.padEnd(8)} ${String(file.sizeBytes).padStart(12)} bytes ${String(file.records).padStart(8)} ${file.kind === 'table' ? 'blocks ' : 'records'} ${String(file.entries).padStart(9)} entries${file.damageCount > 0 ? `  ${file.damageCount} damaged` : ''}`);
+  const lines = report.files.map((file) => `${file.name.padEnd(18)} ${file.kind.padEnd(8)} ${String(file.sizeBytes).padStart(12)} bytes ${String(file.records).padStart(8)} ${file.kind === 'table' ? 'blocks ' : 'records'} ${String(file.entries).padStart(9)} entries${file.rangeTombstones > 0 ? `, ${file.rangeTombstones} range tombstones` : ''}${file.damageCount > 0 ? `  ${file.damageCount} damaged` : ''}`);
   lines.push(...report.damage.map(damageLine));
   for (const name of report.unreferencedTables) lines.push(`${name}: not named by the MANIFEST (a crash leftover; open deletes it)`);
   lines.push(`${report.ok ? 'OK' : 'DAMAGED'}: ${report.files.length} files, ${report.blockCount} blocks, ${report.entryCount} entries, ${report.recordCount} log records, ${report.damage.length} damaged places`);
