@@ -563,7 +563,7 @@ class Simulation {
 
   /**
    * One step of a transaction (transactions.ts): open one (up to three live), or
-   * on a live one read, scan, put, delete, commit or abort. Live transactions
+   * on a live one read, scan, put, delete, delete a range, commit or abort. Live transactions
    * span steps, so writes land between their snapshots and their commits.
    */
   async #transactionStep(): Promise<void> {
@@ -593,10 +593,14 @@ class Simulation {
       const value = encodeValue(key, transaction.writeId, transaction.nextOpIndex(), this.#rng.range(0, 64), this.#gen.shape.chunkShapedBytes === true);
       this.#trace('transaction put', transaction.writeId, key.toString('latin1'));
       transaction.put(key, value);
-    } else if (roll < 70) {
+    } else if (roll < 67) {
       const key = this.#gen.randomKey();
       this.#trace('transaction delete', transaction.writeId, key.toString('latin1'));
       transaction.delete(key);
+    } else if (roll < 70) {
+      const [start, end] = [this.#gen.randomKey(), this.#gen.randomKey()].sort(Buffer.compare) as [Buffer, Buffer];
+      this.#trace('transaction deleteRange', transaction.writeId, start.toString('latin1'), end.toString('latin1'));
+      transaction.deleteRange(start, end);
     } else if (roll < 78) {
       live.splice(index, 1);
       this.#trace('transaction abort', transaction.writeId);

@@ -5,7 +5,11 @@
  * in, and the outcome of its commit is predicted exactly and then checked: it
  * conflicts if and only if a write issued after its snapshot (writes are
  * sequenced in issue order) touched a key it wrote or, serializable, a key it
- * read or one in a range it scanned. A committed transaction is an ordinary
+ * read or one in a range it scanned; a range delete touches every key in its
+ * range (an empty one touches none). A transaction's own range deletes hide the
+ * snapshot's keys in their ranges from its reads (not its later writes there),
+ * go first in its commit batch, merged as it merges them, and conflict like
+ * writes of every key in them. A committed transaction is an ordinary
  * write of the epoch's history (one operation per key, in key order), so the
  * crash oracle checks it like any batch: all of it or none of it.
  */
@@ -34,6 +38,8 @@ export class SimTransaction {
   readonly #snapshotState: State;
   /** Its writes by key (latin1): a value, or undefined for a delete. */
   readonly #own = new Map<string, Buffer | undefined>();
+  /** Its range deletes, `[start, end)`, merged (sorted, disjoint, none touching) as the transaction merges them. */
+  #ownRanges: { start: Buffer; end: Buffer }[] = [];
   readonly #readKeys = new Set<string>();
   readonly #ranges: ScannedRange[] = [];
   #opIndex = 0;
@@ -53,6 +59,7 @@ export class SimTransaction {
   /** What the transaction must see: its snapshot with its own writes over it. */
   #view(): State {
     const view = new Map(this.#snapshotState);
+    for (const key of view.keys()) if (this.#inOwnRange(Buffer.from(key, 'latin1'))) view.delete(key);
     for (const [key, value] of this.#own) {
       if (value === undefined) view.delete(key);
       else view.set(key, value);
@@ -75,10 +82,39 @@ export class SimTransaction {
     this.#own.set(keyText(key), undefined);
   }
 
+  /** Deletes [start, end): its earlier writes there are dropped, the range merged with those it overlaps or touches. */
+  deleteRange(start: Buffer, end: Buffer): void {
+    this.tx.deleteRange(start, end);
+    if (Buffer.compare(start, end) >= 0) return;
+    for (const text of [...this.#own.keys()]) {
+      const key = Buffer.from(text, 'latin1');
+      if (Buffer.compare(key, start) >= 0 && Buffer.compare(key, end) < 0) this.#own.delete(text);
+    }
+    let merged = { start, end };
+    const kept: { start: Buffer; end: Buffer }[] = [];
+    for (const range of this.#ownRanges) {
+      if (Buffer.compare(range.end, merged.start) < 0 || Buffer.compare(range.start, merged.end) > 0) {
+        kept.push(range);
+      } else {
+        merged = {
+          start: Buffer.compare(range.start, merged.start) < 0 ? range.start : merged.start,
+          end: Buffer.compare(range.end, merged.end) > 0 ? range.end : merged.end,
+        };
+      }
+    }
+    kept.push(merged);
+    this.#ownRanges = kept.sort((a, b) => Buffer.compare(a.start, b.start));
+  }
+
+  #inOwnRange(key: Buffer): boolean {
+    return this.#ownRanges.some((range) => Buffer.compare(key, range.start) >= 0 && Buffer.compare(key, range.end) < 0);
+  }
+
   async get(key: Buffer, where: string): Promise<void> {
     const text = keyText(key);
     const want = this.#view().get(text);
-    if (!this.#own.has(text)) this.#readKeys.add(text);
+    // A key it wrote, or one in a range it deleted, is answered from its own writes: not a read of the database.
+    if (!this.#own.has(text) && !this.#inOwnRange(key)) this.#readKeys.add(text);
     const got = await this.tx.get(key);
     if (got !== undefined) checkValueIntegrity(key, got, `${where}: transaction get`);
     if (want === undefined ? got !== undefined : got === undefined || !got.equals(want)) {
@@ -103,12 +139,13 @@ export class SimTransaction {
     return got.length;
   }
 
-  /** Its commit batch: one operation per key, in key order, as the transaction sends it. */
+  /** Its commit batch: its merged range deletes, then one operation per key, in key order, as the transaction sends it. */
   write(sync: boolean): SimWrite {
-    const ops: SimOp[] = [...this.#own]
+    const ranges = this.#ownRanges.map((range): SimOp => ({ type: 'deleteRange', key: range.start, end: range.end }));
+    const keyOps: SimOp[] = [...this.#own]
       .map(([text, value]): SimOp => (value === undefined ? { type: 'delete', key: Buffer.from(text, 'latin1') } : { type: 'put', key: Buffer.from(text, 'latin1'), value }))
       .sort((a, b) => Buffer.compare(a.key, b.key));
-    return { writeId: this.writeId, kind: 'transaction', sync, ops };
+    return { writeId: this.writeId, kind: 'transaction', sync, ops: [...ranges, ...keyOps] };
   }
 
   /**
@@ -120,14 +157,13 @@ export class SimTransaction {
     const writes = this.history.writes;
     for (let i = this.snapshotPrefix; i < writes.length; i++) {
       for (const op of writes[i]!.ops) {
-        // A range delete ([key, end), once range deletes are in the workload) conflicts with what it covers.
-        const end = (op as { end?: Buffer }).end;
-        if ((op.type as string) === 'deleteRange' && end !== undefined) {
-          const covered = this.#coveredBy(op.key, end);
-          if (covered !== undefined) return `w${writes[i]!.writeId} deleted [${keyText(op.key)}, ${keyText(end)}), ${covered}`;
+        if (op.type === 'deleteRange') {
+          const found = this.#rangeConflict(op.key, op.end);
+          if (found !== undefined) return `w${writes[i]!.writeId} deleted [${keyText(op.key)}, ${keyText(op.end)}), ${found}`;
           continue;
         }
         const text = keyText(op.key);
+        if (this.#inOwnRange(op.key)) return `w${writes[i]!.writeId} wrote ${text}, in a range it deletes`;
         if (this.#own.has(text)) return `w${writes[i]!.writeId} wrote ${text}, which it writes`;
         if (!serializable) continue;
         if (this.#readKeys.has(text)) return `w${writes[i]!.writeId} wrote ${text}, which it read`;
@@ -141,16 +177,23 @@ export class SimTransaction {
     return undefined;
   }
 
-  /** What of the transaction's checked keys and ranges the range delete [start, end) covers, if anything. */
-  #coveredBy(start: Buffer, end: Buffer): string | undefined {
-    const inside = (key: Buffer): boolean => Buffer.compare(start, key) <= 0 && Buffer.compare(key, end) < 0;
-    for (const text of this.#own.keys()) if (inside(Buffer.from(text, 'latin1'))) return `holding ${text}, which it writes`;
+  /** What a range delete of [start, end) issued since the snapshot touched that it checks (the history records it as that range). */
+  #rangeConflict(start: Buffer, end: Buffer): string | undefined {
+    const inside = (text: string): boolean => {
+      const key = Buffer.from(text, 'latin1');
+      return Buffer.compare(key, start) >= 0 && Buffer.compare(key, end) < 0;
+    };
+    for (const text of this.#own.keys()) if (inside(text)) return `holding ${text}, which it writes`;
+    for (const range of this.#ownRanges) {
+      const low = Buffer.compare(start, range.start) >= 0 ? start : range.start;
+      if (Buffer.compare(low, end) < 0 && Buffer.compare(low, range.end) < 0) return 'overlapping a range it deletes';
+    }
     if (this.isolation !== 'serializable') return undefined;
-    for (const text of this.#readKeys) if (inside(Buffer.from(text, 'latin1'))) return `holding ${text}, which it read`;
+    for (const text of this.#readKeys) if (inside(text)) return `holding ${text}, which it read`;
     for (const range of this.#ranges) {
-      // [gte, lt) and [start, end) overlap when each starts below the other's end.
-      const first = range.gte === undefined || Buffer.compare(range.gte, start) < 0 ? start : range.gte;
-      if (Buffer.compare(first, end) < 0 && (range.lt === undefined || Buffer.compare(first, range.lt) < 0)) return 'overlapping a range it scanned';
+      // [gte, lt) and [start, end) share a key when the larger start is below the smaller end.
+      const low = range.gte === undefined || Buffer.compare(start, range.gte) >= 0 ? start : range.gte;
+      if (Buffer.compare(low, end) < 0 && (range.lt === undefined || Buffer.compare(low, range.lt) < 0)) return 'overlapping a range it scanned';
     }
     return undefined;
   }

@@ -16,14 +16,15 @@
  * up past them. The first transaction to open records those batches, which may
  * still be on their way to the WAL, so its snapshot is never below the floor.
  *
- * A range delete (entry type 2: its key is the range's start, its value the
- * exclusive end, set by the writer before the batch is sequenced) is recorded as
- * a range: a key a transaction wrote or read inside it, or a range it read that
- * overlaps it, conflicts with it. Range deletes are rare, so they are kept in a
- * list of their own, scanned whole by each check.
+ * A range delete (entry type 2) is recorded as the range [start, end) it
+ * deletes, in a second index: disjoint segments of keys, each with the sequence
+ * number of the latest range delete over it (a newer range paints over older
+ * ones). A key is checked against it with one lookup, O(log n); a range (one a
+ * transaction iterated or deleted) costs O(log n) plus the segments and keys
+ * recorded inside it. Both indexes hold only what the byte bound lets them.
  */
 import assert from '../util/assert.js';
-import { compareKeys } from '../keys.js';
+import { EntryType, compareKeys } from '../keys.js';
 import { sortedMap } from '../util/sorted-map.js';
 import type { Bound } from '../iterator/key-range.js';
 import { aboveUpper, belowLower } from '../iterator/key-range.js';
@@ -31,6 +32,12 @@ import type { WriteOp } from '../wal/write-group.js';
 
 /** Bytes charged per recorded write beyond its key: the B-tree entry and the queue slot. */
 export const HISTORY_ENTRY_OVERHEAD_BYTES = 64;
+
+/**
+ * Bytes charged per recorded range delete beyond its start and end keys: the
+ * queue slot and the (at most three) segments it adds to the range index.
+ */
+export const HISTORY_RANGE_OVERHEAD_BYTES = 192;
 
 /** A range of keys a transaction iterated: everything between the bounds. */
 export interface ReadRange {
@@ -44,52 +51,43 @@ export interface ConflictQuery {
   readonly snapshotSeq: number;
   /** Keys whose write after the snapshot is a conflict (written keys; read keys too when serializable). */
   readonly keys: Iterable<Buffer>;
-  /** Ranges whose change after the snapshot is a conflict (serializable only). */
+  /**
+   * Ranges in which any change after the snapshot is a conflict: the ranges the
+   * transaction deleted; serializable, also those it iterated.
+   */
   readonly ranges: Iterable<ReadRange>;
 }
 
-/** Why a commit conflicts: a key written after the snapshot, or a snapshot older than the history reaches. */
-export type Conflict = { readonly kind: 'key'; readonly key: Buffer; readonly seq: number } | { readonly kind: 'history'; readonly floor: number };
+/**
+ * Why a commit conflicts: a key written after the snapshot; a range delete after
+ * the snapshot over [start, end), of which `key` is the first key the
+ * transaction touched; or a snapshot older than the history reaches.
+ */
+export type Conflict =
+  | { readonly kind: 'key'; readonly key: Buffer; readonly seq: number }
+  | { readonly kind: 'range'; readonly key: Buffer; readonly start: Buffer; readonly end: Buffer; readonly seq: number }
+  | { readonly kind: 'history'; readonly floor: number };
 
-/** The on-disk entry type of a range delete (keys.ts `EntryType.RANGE_DELETE`: fixed, never renumbered). */
-const RANGE_DELETE_TYPE = 2;
-
+/** A recorded write: a key, or with `end` the range [key, end) a range delete deleted. */
 interface Recorded {
   readonly key: Buffer;
+  readonly end: Buffer | undefined;
   readonly seq: number;
-  /** A range delete's exclusive end: the write covers [key, end). */
-  readonly end?: Buffer;
 }
+
+/** A piece of the range index: [its key, end) was last range-deleted at `seq`. */
+interface Segment {
+  readonly end: Buffer;
+  readonly seq: number;
+}
+
+/** Range delete of [start, end) as the history reads a WriteOp: key is start, value is end. */
+const isRangeDelete = (op: WriteOp): boolean => op.type === EntryType.RANGE_DELETE;
 
 interface Batch {
   readonly firstSeq: number;
   readonly ops: readonly WriteOp[];
 }
-
-const NO_RANGES: Recorded[] = [];
-
-/** Bytes charged for one recorded write: its key (and a range delete's end) plus a fixed overhead. */
-function entryBytes(key: Buffer, end: Buffer | undefined, isRange: boolean): number {
-  return key.length + (isRange ? (end?.length ?? 0) : 0) + HISTORY_ENTRY_OVERHEAD_BYTES;
-}
-
-/**
- * Whether range delete `deleted` ([key, end)) and read range `range` share a
- * key: the smallest key both could hold (the larger of the deletion's start and
- * the range's lower bound, an exclusive bound x being x ‖ 0x00, its immediate
- * successor) lies below the deletion's end and within the range's upper bound.
- */
-function overlaps(deleted: Recorded, range: ReadRange): boolean {
-  const { lower, upper } = range;
-  let first = deleted.key;
-  if (lower !== undefined) {
-    const lowest = lower.inclusive ? lower.key : Buffer.concat([lower.key, ZERO_BYTE]);
-    if (compareKeys(lowest, first) > 0) first = lowest;
-  }
-  return compareKeys(first, deleted.end!) < 0 && !aboveUpper(first, upper);
-}
-
-const ZERO_BYTE = Buffer.from([0]);
 
 export class CommitHistory {
   readonly #bytesMax: number;
@@ -99,12 +97,11 @@ export class CommitHistory {
   #lastSeq: number;
   /** Key → sequence number of its latest recorded write. */
   #latest = sortedMap<Buffer, number>(compareKeys);
+  /** Range start → segment: disjoint, non-empty ranges deleted by recorded range deletes. */
+  #deleted = sortedMap<Buffer, Segment>(compareKeys);
   /** Recorded writes, oldest first, from `#head` on: what eviction pops. */
   #queue: Recorded[] = [];
   #head = 0;
-  /** The recorded range deletes, oldest first, from `#rangeHead` on (also in `#queue`). */
-  #ranges: Recorded[] = [];
-  #rangeHead = 0;
   #bytes = 0;
   /** Open transactions' snapshot sequence numbers, as a multiset. */
   readonly #open = new Map<number, number>();
@@ -186,9 +183,9 @@ export class CommitHistory {
 
   /**
    * The pipeline gave `ops` the sequence numbers from `firstSeq` on. With no
-   * transaction open this costs one array push. (A range delete, when it exists,
-   * is recorded here as a range: checks then test keys against recorded ranges
-   * and read ranges against them too.)
+   * transaction open this costs one array push. A range delete is recorded as
+   * the range [start, end) it deletes; its end must be set by now (the pipeline
+   * resolves open ends before it sequences a group).
    */
   record(firstSeq: number, ops: readonly WriteOp[]): void {
     if (ops.length === 0) return;
@@ -208,51 +205,49 @@ export class CommitHistory {
     const seq = query.snapshotSeq;
     if (seq < this.#floor) return { kind: 'history', floor: this.#floor };
     if (this.#queue.length === this.#head) return undefined;
-    const ranges = this.#rangesAfter(seq);
+    const anyDeleted = this.#deleted.size > 0;
     for (const key of query.keys) {
       const written = this.#latest.get(key);
       if (written !== undefined && written > seq) return { kind: 'key', key, seq: written };
-      for (const range of ranges) {
-        if (compareKeys(range.key, key) <= 0 && compareKeys(key, range.end!) < 0) return { kind: 'key', key, seq: range.seq };
+      if (anyDeleted) {
+        const found = this.#deletedAt(key, seq);
+        if (found !== undefined) return found;
       }
     }
     for (const range of query.ranges) {
-      const found = this.#writtenIn(range, seq);
+      const found = this.#writtenIn(range, seq) ?? (anyDeleted ? this.#deletedIn(range, seq) : undefined);
       if (found !== undefined) return found;
-      for (const deleted of ranges) {
-        if (overlaps(deleted, range)) return { kind: 'key', key: deleted.key, seq: deleted.seq };
-      }
     }
     return undefined;
-  }
-
-  /** The recorded range deletes newer than `seq`. */
-  #rangesAfter(seq: number): Recorded[] {
-    if (this.#rangeHead === this.#ranges.length) return NO_RANGES;
-    const out: Recorded[] = [];
-    for (let i = this.#rangeHead; i < this.#ranges.length; i++) if (this.#ranges[i]!.seq > seq) out.push(this.#ranges[i]!);
-    return out;
   }
 
   /** Checks the history's own accounting. For tests. */
   checkInvariants(): void {
     let bytes = 0;
-    let ranges = 0;
+    const ranges = new Map<number, Recorded>();
     for (let i = this.#head; i < this.#queue.length; i++) {
       const entry = this.#queue[i]!;
-      bytes += entryBytes(entry.key, entry.end, entry.end !== undefined);
+      bytes += chargeOf(entry);
       assert(entry.seq > this.#floor, 'a recorded write at or below the floor');
       if (entry.end !== undefined) {
-        assert(this.#ranges[this.#rangeHead + ranges] === entry, 'a recorded range delete missing from the range list');
-        ranges++;
+        ranges.set(entry.seq, entry);
         continue;
       }
       const latest = this.#latest.get(entry.key);
       assert(latest !== undefined && latest >= entry.seq, 'a recorded write missing from the key index');
     }
-    assert.equal(ranges, this.#ranges.length - this.#rangeHead, 'the range list holds a range delete the queue does not');
     assert.equal(bytes, this.#bytes, 'history bytes do not add up');
-    assert(this.#latest.size <= this.size, 'the key index holds more keys than writes recorded');
+    assert(this.#latest.size <= this.size - ranges.size, 'the key index holds more keys than writes recorded');
+    let previousEnd: Buffer | undefined;
+    for (const [start, segment] of this.#deleted.entries()) {
+      assert(compareKeys(start, segment.end) < 0, 'an empty segment in the range index');
+      assert(previousEnd === undefined || compareKeys(previousEnd, start) <= 0, 'overlapping segments in the range index');
+      previousEnd = segment.end;
+      const range = ranges.get(segment.seq);
+      assert(range !== undefined, 'a segment of the range index with no recorded range delete');
+      assert(compareKeys(range.key, start) <= 0 && compareKeys(segment.end, range.end!) <= 0, 'a segment outside the range delete it names');
+    }
+    assert(this.#deleted.size <= 2 * ranges.size + 1, 'the range index holds more segments than its ranges can make');
     if (this.#openCount === 0) assert.equal(this.size, 0, 'history kept with no transaction open');
   }
 
@@ -267,20 +262,71 @@ export class CommitHistory {
     return undefined;
   }
 
+  /** A range delete after `seq` over `key`, as a conflict. */
+  #deletedAt(key: Buffer, seq: number): Conflict | undefined {
+    const pair = this.#deleted.getPairOrNextLower(key);
+    if (pair === undefined) return undefined;
+    const [start, segment] = pair;
+    if (segment.seq <= seq || compareKeys(key, segment.end) >= 0) return undefined;
+    return { kind: 'range', key, start, end: segment.end, seq: segment.seq };
+  }
+
+  /** A range delete after `seq` over a key of `range`, as a conflict: segments from the one holding the lower bound on. */
+  #deletedIn(range: ReadRange, seq: number): Conflict | undefined {
+    const { lower, upper } = range;
+    const from = lower === undefined ? this.#deleted.minKey() : (this.#deleted.getPairOrNextLower(lower.key)?.[0] ?? lower.key);
+    if (from === undefined) return undefined;
+    for (const [start, segment] of this.#deleted.entries(from)) {
+      if (aboveUpper(start, upper)) return undefined;
+      if (segment.seq <= seq) continue;
+      // The first key in both the segment and the range, if there is one.
+      let first = start;
+      if (lower !== undefined && belowLower(first, lower)) first = lower.inclusive ? lower.key : successor(lower.key);
+      if (compareKeys(first, segment.end) < 0 && !aboveUpper(first, upper)) {
+        return { kind: 'range', key: first, start, end: segment.end, seq: segment.seq };
+      }
+    }
+    return undefined;
+  }
+
   #add(firstSeq: number, ops: readonly WriteOp[]): void {
     let seq = firstSeq;
     for (const op of ops) {
-      if ((op.type as number) === RANGE_DELETE_TYPE) {
-        const range: Recorded = { key: op.key, seq, end: op.value };
-        this.#queue.push(range);
-        this.#ranges.push(range);
+      if (isRangeDelete(op)) {
+        // An empty range deletes nothing: there is nothing to record.
+        if (compareKeys(op.key, op.value) < 0) this.#addRange(op.key, op.value, seq);
       } else {
         this.#latest.set(op.key, seq);
-        this.#queue.push({ key: op.key, seq });
+        this.#queue.push({ key: op.key, end: undefined, seq });
+        this.#bytes += op.key.length + HISTORY_ENTRY_OVERHEAD_BYTES;
       }
-      this.#bytes += entryBytes(op.key, op.value, (op.type as number) === RANGE_DELETE_TYPE);
       seq++;
     }
+  }
+
+  /**
+   * Paints [start, end) with `seq` in the range index (the newest write, so it
+   * wins over every segment it covers): cuts the segments it overlaps at its
+   * bounds and replaces what lies inside.
+   */
+  #addRange(start: Buffer, end: Buffer, seq: number): void {
+    this.#queue.push({ key: start, end, seq });
+    this.#bytes += start.length + end.length + HISTORY_RANGE_OVERHEAD_BYTES;
+    const deleted = this.#deleted;
+    const before = deleted.nextLowerPair(start);
+    if (before !== undefined && compareKeys(before[1].end, start) > 0) {
+      // A segment reaching into the range keeps its part below it (and above it, if it spans the range).
+      deleted.set(before[0], { end: start, seq: before[1].seq });
+      if (compareKeys(before[1].end, end) > 0) deleted.set(end, before[1]);
+    }
+    let tail: [Buffer, Segment] | undefined;
+    for (const [segmentStart, segment] of deleted.entries(start)) {
+      if (compareKeys(segmentStart, end) >= 0) break;
+      if (compareKeys(segment.end, end) > 0) tail = [segmentStart, segment];
+    }
+    deleted.deleteRange(start, end, false);
+    if (tail !== undefined) deleted.set(end, tail[1]);
+    deleted.set(start, { end, seq });
   }
 
   /**
@@ -296,39 +342,50 @@ export class CommitHistory {
       const seq = this.#pop();
       if (seq > this.#floor) this.#floor = seq;
     }
-    // Compact the arrays once their dead prefix dominates them.
+    // Compact the queue's array once its dead prefix dominates it.
     if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
       this.#queue = this.#queue.slice(this.#head);
       this.#head = 0;
-    }
-    if (this.#rangeHead > 64 && this.#rangeHead * 2 > this.#ranges.length) {
-      this.#ranges = this.#ranges.slice(this.#rangeHead);
-      this.#rangeHead = 0;
     }
   }
 
   #pop(): number {
     const entry = this.#queue[this.#head]!;
     this.#head++;
-    this.#bytes -= entryBytes(entry.key, entry.end, entry.end !== undefined);
-    if (entry.end !== undefined) {
-      // Invariant: range deletes leave the queue in the order they entered their own list.
-      assert(this.#ranges[this.#rangeHead] === entry, 'range deletes evicted out of order');
-      this.#rangeHead++;
-    } else if (this.#latest.get(entry.key) === entry.seq) {
-      this.#latest.delete(entry.key);
+    this.#bytes -= chargeOf(entry);
+    if (entry.end === undefined) {
+      if (this.#latest.get(entry.key) === entry.seq) this.#latest.delete(entry.key);
+      return entry.seq;
     }
+    // What is left of the range in the index: the segments inside it still painted with its sequence number.
+    const dropped: Buffer[] = [];
+    for (const [start, segment] of this.#deleted.entries(entry.key)) {
+      if (compareKeys(start, entry.end) >= 0) break;
+      if (segment.seq === entry.seq) dropped.push(start);
+    }
+    for (const start of dropped) this.#deleted.delete(start);
     return entry.seq;
   }
 
   #clear(): void {
     this.#latest = sortedMap<Buffer, number>(compareKeys);
+    this.#deleted = sortedMap<Buffer, Segment>(compareKeys);
     this.#queue = [];
     this.#head = 0;
-    this.#ranges = [];
-    this.#rangeHead = 0;
     this.#bytes = 0;
     this.#floor = this.#lastSeq;
     this.#oldestOpen = Infinity;
   }
 }
+
+/** Bytes charged for a recorded write. */
+function chargeOf(entry: Recorded): number {
+  return entry.end === undefined ? entry.key.length + HISTORY_ENTRY_OVERHEAD_BYTES : entry.key.length + entry.end.length + HISTORY_RANGE_OVERHEAD_BYTES;
+}
+
+/** The smallest key above `key`. */
+function successor(key: Buffer): Buffer {
+  return Buffer.concat([key, ZERO]);
+}
+
+const ZERO = Buffer.from([0]);

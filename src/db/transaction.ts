@@ -14,7 +14,7 @@ import { sortedMap, type SortedMap } from '../util/sorted-map.js';
 import type { ShaleIterator } from '../iterator/public-iterator.js';
 import { TransactionIterator, type CoveredRange } from '../iterator/transaction-iterator.js';
 import type { ResolvedOptions } from '../options.js';
-import { checkOptionNames, keyArgument, putOp, syncOption, type WriteOptions } from './batch.js';
+import { checkOptionNames, deleteRangeOp, keyArgument, putOp, syncOption, type WriteOptions } from './batch.js';
 import type { CommitHistory, Conflict, ReadRange } from './commit-history.js';
 import type { IteratorOptions, IteratorYields, ReadPath } from './read-path.js';
 import type { Snapshot } from './snapshot.js';
@@ -203,10 +203,24 @@ export class Transaction {
     return this;
   }
 
-  // deleteRange(start, end) belongs here (not built yet): it would buffer the
-  // range, hide the keys it covers from this transaction's reads and iterators,
-  // and commit as a RANGE_DELETE op, which the commit history already records and
-  // checks as a range.
+  /**
+   * Buffers a delete of every key in [start, end) (`start <= end`; an empty
+   * range does nothing), applied at commit as one range delete. The
+   * transaction's own reads stop seeing the keys in the range at once, except
+   * keys it puts (or deletes) afterwards; its writes to keys in the range before
+   * this call are dropped. At commit it conflicts with any write, or range
+   * delete, to a key in the range after its snapshot. Returns the transaction,
+   * for chaining.
+   */
+  deleteRange(start: BytesLike, end: BytesLike): this {
+    this.#checkState();
+    if (end === undefined) throw invalidArgument("a transaction's deleteRange() needs an end: deleting every key from start on is not supported in a transaction");
+    const op = deleteRangeOp(start, end, this.#parts.options);
+    if (op.key.equals(op.value)) return this;
+    this.#checkBytes(this.#writes.rangeGrowthOf(op.key, op.value).growth);
+    this.#writes.deleteRange(op.key, op.value);
+    return this;
+  }
 
   /**
    * Applies the transaction's writes as one atomic batch through the write
@@ -284,10 +298,10 @@ export class Transaction {
     return keyArgument(key, this.#parts.options);
   }
 
-  /** The buffered answer for `key`: a copy of its value, undefined for a delete, or `NOT_BUFFERED`. */
+  /** The buffered answer for `key`: a copy of its value, undefined for a delete (or a key in a range it deleted), or `NOT_BUFFERED`. */
   #buffered(key: Buffer): Buffer | undefined | typeof NOT_BUFFERED {
     const write = this.#writes.get(key);
-    if (write === undefined) return NOT_BUFFERED;
+    if (write === undefined) return this.#writes.deletes(key) ? undefined : NOT_BUFFERED;
     return write.type === EntryType.DELETE ? undefined : Buffer.from(write.value);
   }
 
@@ -314,11 +328,12 @@ export class Transaction {
 
   /** The conflict error for a commit sequenced now, or undefined. Runs in the write pipeline. */
   #conflict(history: CommitHistory): ShaleError | undefined {
-    // A snapshot transaction has no read keys and no read ranges: only its writes are checked.
+    // A snapshot transaction has no read keys and no read ranges: only its writes (keys and deleted ranges) are checked.
+    const deleted: ReadRange[] = this.#writes.ranges.map((range) => ({ lower: { key: range.start, inclusive: true }, upper: { key: range.end, inclusive: false } }));
     const conflict = history.check({
       snapshotSeq: this.#snapshotSeq,
       keys: this.#readKeys === undefined ? this.#writes.keys() : chain(this.#writes.keys(), this.#readKeys.keys()),
-      ranges: this.#readRanges,
+      ranges: this.#readKeys === undefined ? deleted : chain(deleted, this.#readRanges),
     });
     return conflict === undefined ? undefined : conflictError(conflict, this.#snapshotSeq);
   }
@@ -368,6 +383,12 @@ function conflictError(conflict: Conflict, snapshotSeq: number): ConflictError {
     return new ConflictError(
       `transaction conflict: its snapshot (sequence ${snapshotSeq}) is older than the commit history reaches (sequence ${conflict.floor}; see transactionHistoryBytesMax)`,
       undefined,
+    );
+  }
+  if (conflict.kind === 'range') {
+    return new ConflictError(
+      `transaction conflict on key ${describeKey(conflict.key)}: in [${describeKey(conflict.start)}, ${describeKey(conflict.end)}), range-deleted at sequence ${conflict.seq}, after the transaction's snapshot (sequence ${snapshotSeq})`,
+      Buffer.from(conflict.key),
     );
   }
   return new ConflictError(

@@ -104,6 +104,13 @@ export class WritePipeline {
   readonly #queue: PendingWrite[] = [];
   #writerScheduled = false;
   #writerIdle: Promise<void> = Promise.resolve();
+  /**
+   * Rejections of the current group's refused batches (transactions that
+   * conflicted), held until the group is applied: the write a refused commit
+   * conflicted with may be in that group, and a retry must find it visible, or it
+   * reads the same stale snapshot and conflicts again.
+   */
+  #refused: (() => void)[] = [];
   /** Set by the first failed write, sync or flush; the write path stays failed until reopen. */
   #error: ShaleError | undefined;
   /** Pacing delay earned by write groups and not yet waited (under a millisecond). */
@@ -231,6 +238,7 @@ export class WritePipeline {
             await this.#commitGroup(group);
           }
         } catch (err) {
+          this.#rejectRefused();
           // A failed write or sync leaves the log's state unknown: never retry, fail every later write.
           this.#error ??= ioError('write failed; the database no longer accepts writes', err);
           for (const pending of group) pending.reject(this.#error);
@@ -251,7 +259,10 @@ export class WritePipeline {
     if (taken.some((pending) => hasOpenEnd(pending.ops))) this.#resolveOpenEnds(taken);
     // From here to the log append nothing waits: the sequence numbers given out are final.
     const group = this.#sequence(taken, firstSeq);
-    if (group.length === 0) return;
+    if (group.length === 0) {
+      this.#rejectRefused();
+      return;
+    }
     let opCount = 0;
     let opBytes = 0;
     let sync = false;
@@ -290,6 +301,14 @@ export class WritePipeline {
       write.observeSince(pending.startedMs);
       pending.resolve();
     }
+    this.#rejectRefused();
+  }
+
+  /** Rejects the batches the current group refused (see `#refused`). */
+  #rejectRefused(): void {
+    const refused = this.#refused;
+    this.#refused = [];
+    for (const reject of refused) reject();
   }
 
   /** Syncs the log, recording how long the fdatasync took. */
@@ -313,8 +332,8 @@ export class WritePipeline {
    * Gives the batches of `taken` their sequence numbers from `firstSeq` on, in
    * order, recording each in the commit history; a batch whose admission check
    * fails (a transaction that conflicts with a write sequenced before it, in an
-   * earlier group or earlier in this one) is rejected and gets none. Returns the
-   * batches admitted.
+   * earlier group or earlier in this one) gets none, and is rejected once the
+   * group is applied (`#refused`). Returns the batches admitted.
    */
   #sequence(taken: PendingWrite[], firstSeq: number): PendingWrite[] {
     const history = this.#parts.history;
@@ -324,7 +343,7 @@ export class WritePipeline {
     for (const pending of taken) {
       const refused = pending.admit?.(history);
       if (refused !== undefined) {
-        pending.reject(refused);
+        this.#refused.push(() => pending.reject(refused));
         continue;
       }
       // An empty batch is a read-only transaction's check: ordered with the writes, it has nothing to apply.

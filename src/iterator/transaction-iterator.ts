@@ -2,7 +2,9 @@
  * A transaction's iterator: its own buffered writes merged over the database's
  * entries at its snapshot (a `DBIterator`), in either direction, within bounds
  * (docs/internals.md, "Transactions"). A buffered write hides the database's
- * entry for its key; a buffered delete hides the key altogether.
+ * entry for its key; a buffered delete hides the key altogether; a buffered
+ * range delete hides the database's entries in its range (the iterator seeks
+ * past the range), not the buffered writes in it, which came after it.
  *
  * For a serializable transaction it also reports the key range it has covered so
  * far, from the start of its range to the last key it produced (to the end of the
@@ -10,7 +12,7 @@
  */
 import assert from '../util/assert.js';
 import { EntryType, compareKeys } from '../keys.js';
-import type { BufferedWrite, WriteBufferView } from '../db/write-buffer.js';
+import { rangeHolding, type BufferedRange, type BufferedWrite, type WriteBufferView } from '../db/write-buffer.js';
 import type { CopyParts, DBIterator } from './db-iterator.js';
 import { aboveUpper, belowLower, rangeBounds, type Bound, type KeyRange } from './key-range.js';
 import type { UserIterator } from './public-iterator.js';
@@ -25,6 +27,8 @@ export class TransactionIterator implements UserIterator {
   readonly #upper: Bound | undefined;
   /** The buffered writes inside the bounds, in iteration order. */
   readonly #writes: [Buffer, BufferedWrite][] = [];
+  /** The transaction's range deletes: sorted, disjoint. */
+  readonly #deleted: readonly BufferedRange[];
   #index = 0;
   #key: Buffer | undefined;
   #value: Buffer | undefined;
@@ -46,6 +50,7 @@ export class TransactionIterator implements UserIterator {
     this.#lower = lower;
     this.#upper = upper;
     this.#onCovered = onCovered;
+    this.#deleted = writes.ranges;
     if (writes.size === 0) return;
     const entries = reverse ? writes.entriesReversed(upper?.key) : writes.entries(lower?.key);
     for (const entry of entries) {
@@ -136,6 +141,11 @@ export class TransactionIterator implements UserIterator {
         return;
       }
       if (write === undefined || (base !== undefined && this.#before(base, write[0]))) {
+        const deleted = this.#deleted.length === 0 ? undefined : rangeHolding(this.#deleted, base!);
+        if (deleted !== undefined) {
+          this.#skipPast(deleted);
+          continue;
+        }
         this.#key = base;
         this.#value = this.#base.value();
         this.#fromBuffer = false;
@@ -151,6 +161,16 @@ export class TransactionIterator implements UserIterator {
       this.#fromBuffer = true;
       return;
     }
+  }
+
+  /** Moves the database's side past `range`, which the transaction deleted: to its end, or (reversed) below its start. */
+  #skipPast(range: BufferedRange): void {
+    if (!this.#reverse) {
+      this.#base.seek(range.end);
+      return;
+    }
+    this.#base.seek(range.start);
+    if (this.#base.valid() && compareKeys(this.#base.key(), range.start) === 0) this.#base.advance();
   }
 
   /**

@@ -31,8 +31,8 @@ export interface LevelTransactionRange<K> {
 /**
  * A transaction of a `ShaleLevel`: shale's `Transaction` (see there for
  * isolation, conflicts and lifetimes) speaking the database's key and value
- * encodings. Iterators return arrays (`all()`); `put` and `del` buffer writes
- * until `commit()`.
+ * encodings. Iterators return arrays (`all()`); `put`, `del` and `deleteRange`
+ * buffer writes until `commit()`.
  */
 export class ShaleLevelTransaction<K, V> {
   readonly #tx: Transaction;
@@ -92,6 +92,16 @@ export class ShaleLevelTransaction<K, V> {
   del(key: K): this {
     try {
       this.#tx.delete(this.#encodeKey(key));
+    } catch (err) {
+      throw toLevelError(err, { kind: 'operation' });
+    }
+    return this;
+  }
+
+  /** Buffers a delete of every key in [start, end), in the key encoding: see `Transaction.deleteRange`. */
+  deleteRange(start: K, end: K): this {
+    try {
+      this.#tx.deleteRange(this.#encodeKey(start), this.#encodeKey(end));
     } catch (err) {
       throw toLevelError(err, { kind: 'operation' });
     }

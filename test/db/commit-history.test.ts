@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CommitHistory, HISTORY_ENTRY_OVERHEAD_BYTES } from '../../src/db/commit-history.js';
+import { CommitHistory, HISTORY_ENTRY_OVERHEAD_BYTES, HISTORY_RANGE_OVERHEAD_BYTES } from '../../src/db/commit-history.js';
 import { EntryType } from '../../src/keys.js';
 import type { WriteOp } from '../../src/wal/write-group.js';
 
@@ -118,7 +118,7 @@ describe('commit history', () => {
     history.record(1, [deleteRange('c', 'f')]);
     const keyConflict = (name: string): string | undefined => {
       const conflict = history.check({ snapshotSeq: 0, keys: keys(name), ranges: [] });
-      return conflict?.kind === 'key' ? conflict.key.toString() : conflict?.kind;
+      return conflict?.kind === 'range' ? conflict.key.toString() : conflict?.kind;
     };
     assert.equal(keyConflict('c'), 'c');
     assert.equal(keyConflict('e\xff'), 'e\xff');
@@ -148,12 +148,13 @@ describe('commit history', () => {
 
   it('evicts range deletes with the rest, in order, charging their end keys', () => {
     const entryBytes = 1 + HISTORY_ENTRY_OVERHEAD_BYTES;
-    // The range delete costs one byte more than a one-byte put: its end key.
-    const history = new CommitHistory(2 * entryBytes + 1, 0);
+    // The range delete costs its start and end keys and the range overhead.
+    const rangeBytes = 2 + HISTORY_RANGE_OVERHEAD_BYTES;
+    const history = new CommitHistory(entryBytes + rangeBytes, 0);
     history.begin(0);
     history.startGroup();
     history.record(1, [deleteRange('a', 'b'), put('x')]);
-    assert.equal(history.bytes, 2 * entryBytes + 1);
+    assert.equal(history.bytes, entryBytes + rangeBytes);
     history.startGroup();
     history.record(3, [put('y')]);
     // Over the bound: the range delete goes first, and the floor passes it.

@@ -15,7 +15,7 @@ import { describe, it } from 'node:test';
 import { DB, ShaleError, type IsolationLevel, type Transaction } from '../../src/index.js';
 import { CrashableFS, Rng } from '../../src/testing/index.js';
 import { testSeed } from '../helpers.js';
-import { checkRun, type Issued, type ScanRange, type TxRecord, type Value } from './transaction-model.js';
+import { checkRun, mergeRange, type Issued, type ModelOp, type RangeOp, type ScanRange, type TxRecord } from './transaction-model.js';
 
 const SEEDS = Number(process.env['SEEDS'] ?? 3);
 const TXNS = Number(process.env['TXNS'] ?? 400);
@@ -68,16 +68,39 @@ class Run {
     else if (kind === 2) await new Promise((resolve) => setImmediate(resolve));
   }
 
+  /** A plain write: puts and deletes of a few keys, sometimes a range delete among them (or alone, through `db.deleteRange`). */
   async #plainWrite(): Promise<void> {
     const keys = new Set<string>();
     const count = this.#rng.bool(0.7) ? 1 : this.#rng.range(2, 4);
     for (let i = 0; i < count; i++) keys.add(this.#key());
-    const ops: [string, Value][] = [...keys].map((key) => [key, this.#rng.bool(0.8) ? this.#value() : undefined]);
+    let ops: ModelOp[] = [...keys].map((key) => [key, this.#rng.bool(0.8) ? this.#value() : undefined]);
+    const roll = this.#rng.float();
+    if (roll < 0.12) ops = [this.#deletedRange()];
+    else if (roll < 0.25) ops.splice(this.#rng.int(ops.length + 1), 0, this.#deletedRange());
     this.issued.push({ kind: 'write', id: this.#nextId++, ops });
+    const sync = this.#rng.bool(0.2);
+    const only = ops.length === 1 ? ops[0]! : undefined;
+    if (only !== undefined && !Array.isArray(only) && this.#rng.bool()) {
+      await this.#db.deleteRange(only.start, only.end, { sync });
+      return;
+    }
     await this.#db.write(
-      ops.map(([key, value]) => (value === undefined ? { type: 'delete' as const, key } : { type: 'put' as const, key, value })),
-      { sync: this.#rng.bool(0.2) },
+      ops.map((op) =>
+        !Array.isArray(op)
+          ? { type: 'deleteRange' as const, start: op.start, end: op.end }
+          : op[1] === undefined
+            ? { type: 'delete' as const, key: op[0] }
+            : { type: 'put' as const, key: op[0], value: op[1] },
+      ),
+      { sync },
     );
+  }
+
+  /** A range of up to a few keys, sometimes empty, sometimes reaching past the last key. */
+  #deletedRange(): RangeOp {
+    const a = this.#rng.int(KEY_COUNT);
+    const b = Math.min(KEY_COUNT, a + this.#rng.range(0, 5));
+    return { start: keyName(a), end: keyName(b) };
   }
 
   async #transaction(): Promise<void> {
@@ -110,24 +133,31 @@ class Run {
   async #step(tx: Transaction, record: TxRecord): Promise<void> {
     const roll = this.#rng.float();
     const own = new Map(record.writes);
+    const ownRanges = [...(record.ranges ?? [])];
     if (roll < 0.25) {
       const key = this.#key();
       const value = this.#rng.bool() ? await tx.get(key) : tx.getSync(key);
-      record.reads.push({ kind: 'get', key, value: value?.toString(), own });
+      record.reads.push({ kind: 'get', key, value: value?.toString(), own, ownRanges });
     } else if (roll < 0.35) {
       const keys = [this.#key(), this.#key()];
       const values = await tx.getMany(keys);
-      keys.forEach((key, i) => record.reads.push({ kind: 'get', key, value: values[i]?.toString(), own }));
+      keys.forEach((key, i) => record.reads.push({ kind: 'get', key, value: values[i]?.toString(), own, ownRanges }));
     } else if (roll < 0.5) {
       const range = this.#scanRange();
       const iterator = tx.iterator({ ...range, limit: range.limit === Infinity ? -1 : range.limit });
       const entries = (await iterator.all()).map(([key, value]): [string, string] => [key.toString(), value.toString()]);
-      record.reads.push({ kind: 'scan', range, entries, own });
-    } else if (roll < 0.85) {
+      record.reads.push({ kind: 'scan', range, entries, own, ownRanges });
+    } else if (roll < 0.8) {
       const key = this.#key();
       const value = this.#value();
       tx.put(key, value);
       record.writes.set(key, value);
+    } else if (roll < 0.9) {
+      // A range delete drops the transaction's earlier writes in its range; later ones win over it.
+      const range = this.#deletedRange();
+      tx.deleteRange(range.start, range.end);
+      for (const key of [...record.writes.keys()]) if (key >= range.start && key < range.end) record.writes.delete(key);
+      record.ranges = mergeRange(record.ranges ?? [], range);
     } else {
       const key = this.#key();
       tx.delete(key);
@@ -163,8 +193,9 @@ async function runModel(seed: number, mode: Mode): Promise<void> {
     const reopened = await DB.open('/db', options);
     assert.deepEqual(await actual(reopened), expected);
     await reopened.close();
-    console.log(`# ${mode}: ${checked.committed} committed (${checked.readOnly} read-only), ${checked.conflicts} conflicts, ${checked.aborted} aborted, ${checked.writes} plain writes`);
+    console.log(`# ${mode}: ${checked.committed} committed (${checked.readOnly} read-only), ${checked.conflicts} conflicts, ${checked.aborted} aborted, ${checked.writes} plain writes; ${checked.rangeDeleting} committed with range deletes`);
     assert.ok(checked.committed > 0 && checked.conflicts > 0, 'the run both committed and conflicted');
+    assert.ok(checked.rangeDeleting > 0, 'some committed transactions deleted ranges');
   } finally {
     if (db.isOpen) await db.close();
   }

@@ -354,3 +354,175 @@ describe('transactions', () => {
     }
   });
 });
+
+describe('transactions: when a refused commit rejects', () => {
+  it('only once the write it conflicted with is visible, so a retry on a fresh snapshot reads that write', async () => {
+    const db = await DB.open(tempDir());
+    await db.put('k', 'old');
+    const tx = db.transaction();
+    tx.put('k', 'mine');
+    // In one write group: the plain put is sequenced first, the commit refused after it.
+    const plain = db.put('k', 'theirs', { sync: true });
+    const seen = await tx.commit().then(
+      () => assert.fail('the commit conflicts with the plain put'),
+      (err: unknown) => {
+        assert.ok(err instanceof ConflictError, String(err));
+        // At the moment of the rejection, not later.
+        const retry = db.transaction();
+        const value = text(retry.getSync('k'));
+        retry.abort();
+        return [text(db.getSync('k')), value];
+      },
+    );
+    assert.deepEqual(seen, ['theirs', 'theirs']);
+    await plain;
+    await db.close();
+  });
+});
+
+describe('transactions and range deletes', () => {
+  const fill = async (db: DB, names: string): Promise<void> => {
+    await db.write([...names].map((name) => ({ type: 'put' as const, key: name, value: name.toUpperCase() })));
+  };
+
+  it('a plain range delete after the snapshot over a key written (or, serializable, read or iterated) fails the commit', async () => {
+    const db = await DB.open(tempDir());
+    await fill(db, 'abcdefgh');
+    // Snapshot isolation: a key written inside the range.
+    const writer = db.transaction();
+    writer.put('c', 'mine');
+    const outside = db.transaction();
+    outside.put('x', 'mine');
+    await db.deleteRange('b', 'd');
+    await assert.rejects(writer.commit(), (err: unknown) => err instanceof ConflictError && err.key?.toString() === 'c' && /range-deleted/.test(err.message));
+    await outside.commit();
+    // The range's end is exclusive: a write to it does not conflict.
+    const atEnd = db.transaction();
+    atEnd.put('d', 'mine');
+    await db.write([{ type: 'deleteRange', start: 'a', end: 'd' }]);
+    await atEnd.commit();
+    // Serializable: a key read, and a range iterated that held no key at all.
+    const reader = db.transaction({ isolation: 'serializable' });
+    assert.equal(text(await reader.get('f')), 'F');
+    reader.put('y', '1');
+    const scanner = db.transaction({ isolation: 'serializable' });
+    assert.deepEqual(await entries(scanner.iterator({ gte: 'a', lt: 'c' })), []);
+    scanner.put('z', '1');
+    const snapshotReader = db.transaction();
+    assert.equal(text(await snapshotReader.get('f')), 'F');
+    snapshotReader.put('w', '1');
+    await db.deleteRange('ab', 'bb');
+    await db.deleteRange('e', 'g');
+    await assert.rejects(reader.commit(), isCode('CONFLICT'));
+    await assert.rejects(scanner.commit(), isCode('CONFLICT'));
+    await snapshotReader.commit();
+    // A range delete with no end (every key from its start on) is recorded with the end it was given.
+    const late = db.transaction();
+    late.put('h', 'mine');
+    await db.deleteRange('g', undefined);
+    await assert.rejects(late.commit(), isCode('CONFLICT'));
+    assert.deepEqual(await entries(db.iterator()), ['d=mine']);
+    await db.close();
+  });
+
+  it('deleteRange hides the range from its own reads, except keys written after it; the commit applies it in that order', async () => {
+    const dir = tempDir();
+    const db = await DB.open(dir);
+    await fill(db, 'abcdefgh');
+    const tx = db.transaction();
+    tx.put('c', 'before').put('g', 'kept');
+    const early = tx.iterator();
+    assert.equal(tx.deleteRange('b', 'e'), tx);
+    tx.put('d', 'after');
+    tx.deleteRange('f', 'g');
+    assert.equal(await tx.get('b'), undefined);
+    assert.equal(tx.getSync('c'), undefined);
+    assert.equal(text(await tx.get('d')), 'after');
+    assert.equal(text(await tx.get('e')), 'E');
+    assert.equal(await tx.get('f'), undefined);
+    assert.equal(text(await tx.get('g')), 'kept');
+    assert.deepEqual(await entries(tx.iterator()), ['a=A', 'd=after', 'e=E', 'g=kept', 'h=H']);
+    assert.deepEqual(await entries(tx.iterator({ reverse: true })), ['h=H', 'g=kept', 'e=E', 'd=after', 'a=A']);
+    assert.deepEqual(await entries(tx.iterator({ gt: 'b', lte: 'f' })), ['d=after', 'e=E']);
+    assert.deepEqual(await entries(tx.iterator({ gte: 'c', lt: 'e', reverse: true })), ['d=after']);
+    const seeking = tx.iterator();
+    seeking.seek('bb');
+    assert.deepEqual((await seeking.next())?.map(String), ['d', 'after']);
+    await seeking.close();
+    const seekingBack = tx.iterator({ reverse: true });
+    seekingBack.seek('cc');
+    assert.deepEqual((await seekingBack.next())?.map(String), ['a', 'A']);
+    await seekingBack.close();
+    // An iterator made before the range delete keeps its view.
+    assert.deepEqual(await entries(early), ['a=A', 'b=B', 'c=before', 'd=D', 'e=E', 'f=F', 'g=kept', 'h=H']);
+    // Ranges that touch or overlap merge; deleting the put key again drops it.
+    tx.deleteRange('e', 'f');
+    tx.deleteRange('a', 'b');
+    assert.deepEqual(await entries(tx.iterator()), ['d=after', 'g=kept', 'h=H']);
+    // Nothing is applied before commit.
+    assert.equal(text(await db.get('b')), 'B');
+    const before = db.latestSequence;
+    await tx.commit();
+    // One range delete ([a, g), merged from four) and two key writes.
+    assert.equal(db.latestSequence - before, 3n);
+    const expected = ['d=after', 'g=kept', 'h=H'];
+    assert.deepEqual(await entries(db.iterator()), expected);
+    await db.close();
+    const reopened = await DB.open(dir);
+    assert.deepEqual(await entries(reopened.iterator()), expected);
+    await reopened.close();
+  });
+
+  it('a transaction that deleted a range conflicts with any write into it after its snapshot, and with nothing outside it', async () => {
+    const db = await DB.open(tempDir());
+    await fill(db, 'abcdef');
+    const clashes = db.transaction();
+    clashes.deleteRange('b', 'd');
+    const newKey = db.transaction();
+    newKey.deleteRange('b', 'd');
+    const overlapping = db.transaction();
+    overlapping.deleteRange('k', 'm');
+    const clear = db.transaction();
+    clear.deleteRange('b', 'd');
+    await db.put('c', 'other');
+    await assert.rejects(clashes.commit(), (err: unknown) => err instanceof ConflictError && err.key?.toString() === 'c');
+    // A key that did not exist at the snapshot, written inside the range.
+    const racing = db.put('bb', 'new');
+    await assert.rejects(newKey.commit(), isCode('CONFLICT'));
+    await racing;
+    // A range delete overlapping its range.
+    await db.deleteRange('l', 'z');
+    await assert.rejects(overlapping.commit(), isCode('CONFLICT'));
+    // Writes beside the range, and at its exclusive end.
+    await db.put('a', 'other');
+    await db.put('d', 'other');
+    clear.abort();
+    const late = db.transaction();
+    late.deleteRange('b', 'd');
+    await db.put('a', 'again');
+    await db.put('d', 'again');
+    await late.commit();
+    assert.deepEqual(await entries(db.iterator()), ['a=again', 'd=again', 'e=E', 'f=F']);
+    await db.close();
+  });
+
+  it('bad ranges are INVALID_ARGUMENT; an empty range does nothing; ranges count toward transactionBytesMax', async () => {
+    const db = await DB.open(tempDir(), { transactionBytesMax: 1024 });
+    const tx = db.transaction();
+    assert.throws(() => tx.deleteRange('b', 'a'), isCode('INVALID_ARGUMENT'));
+    assert.throws(() => tx.deleteRange('a', undefined as unknown as string), isCode('INVALID_ARGUMENT'));
+    assert.throws(() => tx.deleteRange('a'.repeat(600), 'b'.repeat(600)), isCode('INVALID_ARGUMENT'));
+    tx.deleteRange('a', 'a');
+    const before = db.latestSequence;
+    await tx.commit();
+    assert.equal(db.latestSequence, before);
+    // Merging frees bytes: the put that did not fit beside two ranges fits beside their union.
+    const merging = db.transaction();
+    merging.deleteRange('a'.repeat(400), 'b');
+    assert.throws(() => merging.put('k', 'v'.repeat(600)), isCode('INVALID_ARGUMENT'));
+    merging.deleteRange('a', 'b');
+    merging.put('k', 'v'.repeat(600));
+    merging.abort();
+    await db.close();
+  });
+});

@@ -31,6 +31,24 @@ describe('ShaleLevel transactions', () => {
     await db.close();
   });
 
+  it('deleteRange takes keys in the key encoding, hides the range from its reads and commits with the writes after it', async () => {
+    const db = new ShaleLevel<number, string>(tempDir(), { keyEncoding: 'json', valueEncoding: 'utf8' });
+    await db.open();
+    await db.batch([1, 2, 3, 4].map((key) => ({ type: 'put' as const, key, value: `v${key}` })));
+    const tx = db.transaction();
+    assert.equal(tx.deleteRange(2, 4).put(3, 'again'), tx);
+    assert.equal(await tx.get(2), undefined);
+    assert.deepEqual(await tx.keys(), [1, 3, 4]);
+    assert.throws(() => tx.deleteRange(4, 2), (err: unknown) => err instanceof ShaleError && err.code === 'INVALID_ARGUMENT');
+    await tx.commit();
+    assert.deepEqual(await db.iterator().all(), [
+      [1, 'v1'],
+      [3, 'again'],
+      [4, 'v4'],
+    ]);
+    await db.close();
+  });
+
   it('a conflict is the CONFLICT ShaleError; runTransaction retries it and waits for a deferred open', async () => {
     const location = tempDir();
     const db = new ShaleLevel<string, number>(location, { valueEncoding: 'json' });
