@@ -7,28 +7,13 @@
  * flushed to an L0 table and is only read.
  */
 import assert from '../util/assert.js';
-import BTreeModule from 'sorted-btree';
 import type * as BTreeTypes from 'sorted-btree';
+import { BTree } from '../util/sorted-map.js';
 import { EntryType, compareKeys } from '../keys.js';
 import { FragmentedTombstones, newerOfEntryAndTombstone, type RangeTombstone } from '../rangedel/fragments.js';
 import { EXPIRY_BYTES } from '../util/expiring-value.js';
 
 type BTree<K, V> = BTreeTypes.default<K, V>;
-type BTreeClass = typeof BTreeModule.default;
-
-/**
- * sorted-btree is CommonJS with `exports.default` and `__esModule`. Node's interop
- * makes the default import the whole exports object (the class is its `.default`);
- * Bun honours `__esModule` and makes it the class itself. Accept either, and fail
- * loudly here rather than at the first `DB.open`.
- */
-function resolveBTreeClass(imported: unknown): BTreeClass {
-  if (typeof imported === 'function') return imported as BTreeClass;
-  const nested = (imported as { default?: unknown } | undefined)?.default;
-  assert(typeof nested === 'function', 'sorted-btree: neither the default import nor its .default is the BTree class');
-  return nested as BTreeClass;
-}
-const BTree = resolveBTreeClass(BTreeModule);
 
 /** An entry's position in the memtable: the B-tree key. Made by `memKey`. */
 export interface MemKey {
