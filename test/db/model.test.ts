@@ -27,7 +27,7 @@ import { DB, ShaleError, type IteratorOptions, type Options, type ShaleIterator,
 import { CrashableFS, Rng } from '../../src/testing/index.js';
 import { prefixSuccessor } from '../../src/iterator/key-range.js';
 import { tempDir, testSeed } from '../helpers.js';
-import { Model, ModelCursor, firstDifference, keySpace, randomValue, showKey, showRange, showValue, type ModelRange, type Pair } from './model.js';
+import { Model, ModelCursor, firstDifference, keySpace, randomValue, showKey, showRange, showValue, type ModelRange, type ModelTime, type Pair } from './model.js';
 
 const DIR = '/db';
 const SEEDS = Number(process.env['SEEDS'] ?? 4);
@@ -109,6 +109,38 @@ class TestTime {
     this.clockMs = this.nowMs;
     this.#observedMs = 0;
   }
+
+  /**
+   * Before another database looks (a read-only follower, a checkpoint's copy):
+   * the clock must not be behind the writer's time, which goes on counting.
+   */
+  advanceToNow(): void {
+    this.clockMs = this.nowMs;
+  }
+}
+
+/**
+ * A second open database's view of the test clock: each open database keeps its
+ * own monotone time, so a read-only follower that read the clock before it moved
+ * back stays ahead of a writer reopened since. Its model judges expiry by this.
+ */
+class FollowerTime implements ModelTime {
+  readonly #time: TestTime;
+  #observedMs = 0;
+
+  constructor(time: TestTime) {
+    this.#time = time;
+  }
+
+  /** The follower's `clock` option. */
+  readonly clock = (): number => {
+    this.#observedMs = Math.max(this.#observedMs, this.#time.clockMs);
+    return this.#time.clockMs;
+  };
+
+  get nowMs(): number {
+    return Math.max(this.#observedMs, this.#time.clockMs);
+  }
 }
 
 /**
@@ -183,7 +215,7 @@ class ModelRun {
   readonly #iterators: LiveIterator[] = [];
   readonly stats: RunStats = { l0FilesMax: 0, deepestLevel: 0, flushes: 0, compactRanges: 0, reopens: 0, refreshes: 0 };
   /** A read-only database on the same directory, and the state its view holds. */
-  #follower: { db: DB; model: Model } | undefined;
+  #follower: { db: DB; model: Model; time: FollowerTime } | undefined;
   readonly label: string;
   /** Set by the first step (open); `undefined` only if that open failed. */
   #db!: DB;
@@ -761,20 +793,22 @@ class ModelRun {
    * the model's state; sometimes reopens it instead.
    */
   async #follow(): Promise<void> {
-    // Each open database keeps its own monotone time from the clock: a follower that first read the clock after it
-    // moved back would judge expiry earlier than the writer. As for a reopen, the clock catches up first.
-    this.#time.catchUp();
+    // The follower keeps its own monotone time (FollowerTime). Behind the writer's it would read as live what the
+    // writer's compactions already dropped as expired; ahead of it, it agrees with its own model. So the clock
+    // catches up with the writer's time before every look.
+    this.#time.advanceToNow();
     const follower = this.#follower;
     if (follower === undefined || this.#rng.bool(0.1)) {
       this.#op = follower === undefined ? 'open a read-only follower' : 'reopen the read-only follower';
       await follower?.db.close();
-      this.#follower = { db: await DB.open(this.#dir, { ...this.#options, readOnly: true }), model: this.#model.clone() };
+      const time = new FollowerTime(this.#time);
+      this.#follower = { db: await DB.open(this.#dir, { ...this.#options, readOnly: true, clock: time.clock }), model: this.#model.clone(time), time };
     } else {
       this.#op = `refresh the read-only follower (its view from sequence ${follower.db.latestSequence})`;
       this.#expectEntries(await follower.db.iterator().all(), follower.model.entries(), 'the follower\'s view before refresh()');
       await this.#expectRejects(follower.db.put(this.#randomKey(), Buffer.from('x')), 'READ_ONLY', 'a put on the follower');
       await follower.db.refresh();
-      follower.model = this.#model.clone();
+      follower.model = this.#model.clone(follower.time);
       this.stats.refreshes++;
     }
     const { db, model } = this.#follower!;
@@ -819,8 +853,8 @@ class ModelRun {
     this.#op = `db.checkpoint(${target})`;
     const result = await this.#db.checkpoint(target);
     if (result.sequence !== BigInt(this.#model.sequence)) this.#fail(`checkpoint sequence ${result.sequence}, expected ${this.#model.sequence}`);
-    // A new database's time starts from the clock (nothing about time is persisted): as for a reopen, the clock must not be behind.
-    this.#time.catchUp();
+    // A new database's time starts from the clock (nothing about time is persisted): the clock must not be behind the writer's.
+    this.#time.advanceToNow();
     const copy = await DB.open(target, { ...this.#options, createIfMissing: false });
     try {
       copy.checkInvariants();

@@ -134,9 +134,9 @@ export class Model {
     return this.#time;
   }
 
-  /** An independent copy: the state at this moment, for a snapshot (judged by the same, current, time). */
-  clone(): Model {
-    const copy = new Model(this.#time);
+  /** An independent copy: the state at this moment, for a snapshot (judged by the same, current, time), or for another database judged by `time`. */
+  clone(time: ModelTime = this.#time): Model {
+    const copy = new Model(time);
     for (const [hex, value] of this.#values) copy.#values.set(hex, value);
     for (const [hex, expiresAtMs] of this.#expiries) copy.#expiries.set(hex, expiresAtMs);
     copy.sequence = this.sequence;
