@@ -1,9 +1,11 @@
 /** Shared test helpers: temporary directories and seeds. */
+import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { ShaleError } from '../src/errors.js';
 
 const made: string[] = [];
 function removeMade(): void {
@@ -99,4 +101,13 @@ export class SeededRandom {
 export function seededRandom(seed: number): () => number {
   const random = new SeededRandom(seed);
   return () => random.next();
+}
+
+/** An `assert.throws`/`rejects` check: a `ShaleError` with `code` (the message names what it got otherwise). */
+export function isCode(code: string) {
+  return (err: unknown): boolean => {
+    assert.ok(err instanceof ShaleError, `expected a ShaleError, got ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    return true;
+  };
 }

@@ -13,18 +13,10 @@ import { decodeBackupManifest, encodeBackupManifest, type BackupManifest } from 
 import { emptyManifestState } from '../../src/version/manifest.js';
 import { CrashableFS } from '../../src/testing/crashable-fs.js';
 import { FaultFS } from '../../src/testing/fault-fs.js';
-import { SeededRandom, tempDir, testSeed } from '../helpers.js';
+import { isCode, SeededRandom, tempDir, testSeed } from '../helpers.js';
 import { WriteLog, randomWrites, scan } from '../db/write-log.js';
 
 const SMALL: Options = { memtableSizeBytes: 8 * 1024, targetFileSizeBytes: 16 * 1024, levelBaseBytes: 64 * 1024, compactionExecutor: 'inline' };
-
-function isCode(code: string) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof ShaleError, `expected a ShaleError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    return true;
-  };
-}
 
 function sharedFiles(backupDir: string): string[] {
   return nodeFs.readdirSync(path.join(backupDir, 'shared')).sort();

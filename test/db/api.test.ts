@@ -4,18 +4,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { DB, ShaleError } from '../../src/index.js';
-import { scriptFile, tempDir } from '../helpers.js';
+import { DB } from '../../src/index.js';
+import { isCode, scriptFile, tempDir } from '../helpers.js';
 
 const indexModule = fileURLToPath(new URL('../../src/index.js', import.meta.url));
-
-function isCode(code: string) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof ShaleError, `expected a ShaleError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    return true;
-  };
-}
 
 describe('DB API', () => {
   it('puts, gets, deletes and overwrites; strings and bytes are interchangeable', async () => {

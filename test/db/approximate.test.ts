@@ -8,19 +8,11 @@ import * as nodeFs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { DB, ShaleError } from '../../src/index.js';
-import { tempDir } from '../helpers.js';
+import { DB } from '../../src/index.js';
+import { isCode, tempDir } from '../helpers.js';
 
 const KEY_COUNT = 10_000;
 const key = (i: number): string => `k${String(i).padStart(5, '0')}`;
-
-function isCode(code: string) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof ShaleError, `expected a ShaleError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    return true;
-  };
-}
 
 /** A compacted database of KEY_COUNT keys with 100-byte values, in many tables. */
 async function filled(): Promise<{ db: DB; dir: string }> {

@@ -12,18 +12,10 @@ import { DB, ShaleError, type Options } from '../../src/index.js';
 import type { FileSystem } from '../../src/fs/file-system.js';
 import { CrashableFS } from '../../src/testing/crashable-fs.js';
 import { FaultFS } from '../../src/testing/fault-fs.js';
-import { SeededRandom, tempDir, testSeed } from '../helpers.js';
+import { isCode, SeededRandom, tempDir, testSeed } from '../helpers.js';
 import { WriteLog, randomWrites, scan } from './write-log.js';
 
 const SMALL: Options = { memtableSizeBytes: 8 * 1024, targetFileSizeBytes: 16 * 1024, levelBaseBytes: 64 * 1024, compactionExecutor: 'inline' };
-
-function isCode(code: string) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof ShaleError, `expected a ShaleError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    return true;
-  };
-}
 
 describe('db.checkpoint', () => {
   it('a checkpoint taken while writes go on opens equal to the source at its sequence (full scans compared)', async () => {

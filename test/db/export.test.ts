@@ -8,17 +8,9 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { CorruptionError, DB, ShaleError } from '../../src/index.js';
+import { CorruptionError, DB } from '../../src/index.js';
 import { ExportDecoder, encodeBinaryEnd, encodeBinaryEntry, encodeBinaryHeader } from '../../src/db/export-format.js';
-import { SeededRandom, tempDir, testSeed } from '../helpers.js';
-
-function isCode(code: string) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof ShaleError, `expected a ShaleError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    return true;
-  };
-}
+import { isCode, SeededRandom, tempDir, testSeed } from '../helpers.js';
 
 async function collect(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
-import { DB, ShaleError } from '../../src/index.js';
+import { DB } from '../../src/index.js';
 import { LATENCY_BUCKET_BOUNDS_SECONDS, LatencyHistogram } from '../../src/db/latency-histogram.js';
-import { tempDir } from '../helpers.js';
+import { isCode, tempDir } from '../helpers.js';
 
 /** What parse-prometheus-text-format (a devDependency, without types) returns. */
 interface ParsedFamily {
@@ -13,14 +13,6 @@ interface ParsedFamily {
   metrics: { value?: string; labels?: Record<string, string>; buckets?: Record<string, string>; count?: string; sum?: string }[];
 }
 const parsePrometheusTextFormat = createRequire(import.meta.url)('parse-prometheus-text-format') as (text: string) => ParsedFamily[];
-
-function isCode(code: string) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof ShaleError, `expected a ShaleError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    return true;
-  };
-}
 
 /**
  * The parser is lenient (it takes any line for a sample), so the text is first

@@ -3,19 +3,11 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { DB, ShaleError } from '../../src/index.js';
+import { DB } from '../../src/index.js';
 import { READ_ONLY_LOAD_ATTEMPTS } from '../../src/db/read-only.js';
 import { CrashableFS } from '../../src/testing/index.js';
 import type { FileSystem } from '../../src/index.js';
-import { SeededRandom, tempDir, testSeed } from '../helpers.js';
-
-function isCode(code: string) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof ShaleError, `expected a ShaleError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    return true;
-  };
-}
+import { isCode, SeededRandom, tempDir, testSeed } from '../helpers.js';
 
 /** Every file of `dir` (LOCK aside, which a writer heartbeats) with the hash of its bytes. */
 function directoryDigest(dir: string): Record<string, string> {

@@ -8,19 +8,12 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { DB, ShaleError, type FileSystem, type Options, type RandomAccessFile, type WritableFile } from '../../src/index.js';
+import { DB, type FileSystem, type Options, type RandomAccessFile, type WritableFile } from '../../src/index.js';
 import { CrashableFS, FaultFS } from '../../src/testing/index.js';
 import { Model, ModelCursor, firstDifference, type ModelRange, type Pair } from './model.js';
+import { isCode } from '../helpers.js';
 
 const DIR = '/db';
-
-function isCode(code: string) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof ShaleError, `expected a ShaleError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    return true;
-  };
-}
 
 /** The names of the files in the database directory, sorted. */
 function filesIn(fs: CrashableFS): string[] {

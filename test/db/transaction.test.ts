@@ -6,16 +6,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
-import { ConflictError, DB, ShaleError, Transaction } from '../../src/index.js';
-import { tempDir } from '../helpers.js';
-
-function isCode(code: string) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof ShaleError, `expected a ShaleError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    return true;
-  };
-}
+import { ConflictError, DB, Transaction } from '../../src/index.js';
+import { isCode, tempDir } from '../helpers.js';
 
 const text = (value: Buffer | undefined): string | undefined => value?.toString();
 

@@ -14,7 +14,7 @@ import { TableReader } from '../../src/sstable/table-reader.js';
 import { dumpTable, formatTableDump } from '../../src/tools/dump-table.js';
 import { dumpWal, formatLogDump } from '../../src/tools/dump-log.js';
 import { dataBlockHandles } from '../sstable/table-fixture.js';
-import { DIR, OPTIONS, key, readEvery, value } from './tool-fixture.js';
+import { DIR, OPTIONS, key, openAndReadEvery, value } from './tool-fixture.js';
 
 /** A far future expiry: the entries expire, but not during the test. */
 const EXPIRES_AT = 4_000_000_000_000;
@@ -50,22 +50,12 @@ function expected(i: number): string | undefined {
   return value(i);
 }
 
-async function readAll(fs: CrashableFS): Promise<(string | undefined)[]> {
-  const db = await DB.open(DIR, { fs, ...OPTIONS });
-  try {
-    db.checkInvariants();
-    return await readEvery(db);
-  } finally {
-    await db.close();
-  }
-}
-
 const everyExpected = Array.from({ length: 210 }, (_, i) => expected(i));
 
 describe('verify and the dumps with range tombstones and expiring entries', () => {
   it('verify passes the database; the table dump shows the range-del block and the expiring entry; the WAL dump both ops', async () => {
     const { fs, tables, log } = await database();
-    assert.deepEqual(await readAll(fs.crashClone('drop-unsynced', new Rng(0))), everyExpected);
+    assert.deepEqual(await openAndReadEvery(fs.crashClone('drop-unsynced', new Rng(0))), everyExpected);
     const report = await DB.verify(DIR, { fs });
     assert.equal(report.ok, true, JSON.stringify(report.damage));
     const text = formatTableDump(await dumpTable(fs, tables[1]!, 'readable')).join('\n');
@@ -84,7 +74,7 @@ describe('repair with range tombstones', () => {
   it('an intact database repairs to the same reads', async () => {
     const { fs } = await database();
     await DB.repair(DIR, { fs });
-    assert.deepEqual(await readAll(fs), everyExpected);
+    assert.deepEqual(await openAndReadEvery(fs), everyExpected);
   });
 
   it("a damaged data block in the table holding a range tombstone: the rewritten table keeps the tombstone, so the range stays deleted", async () => {
@@ -96,7 +86,7 @@ describe('repair with range tombstones', () => {
     fs.flipBit(table, blocks[0]!.offset + 2, 0);
     const report = await DB.repair(DIR, { fs });
     assert.equal(report.tablesRewritten.length, 1);
-    const after = await readAll(fs);
+    const after = await openAndReadEvery(fs);
     // key100's newer (expiring) version was in the damaged block: the older one is what is left.
     after.forEach((got, i) => assert.equal(got, i === 100 ? value(100) : expected(i), key(i)));
   });
@@ -106,7 +96,7 @@ describe('repair with range tombstones', () => {
     await fs.remove(path.join(DIR, 'CURRENT'));
     const report = await DB.repair(DIR, { fs });
     assert.equal(report.manifestUsed, false);
-    assert.deepEqual(await readAll(fs), everyExpected);
+    assert.deepEqual(await openAndReadEvery(fs), everyExpected);
     assert.equal((await DB.verify(DIR, { fs })).ok, true);
   });
 });

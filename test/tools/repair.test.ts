@@ -15,19 +15,9 @@ import { readLogEvents } from '../../src/wal/log-reader.js';
 import { FOOTER_BYTES } from '../../src/sstable/format.js';
 import { chunkCrc, maskCrc } from '../../src/wal/log-format.js';
 import { crc32 } from '../../src/util/crc32.js';
-import { DIR, KEY_COUNT, OPTIONS, TABLE_KEYS, fixture, key, readEvery, value } from './tool-fixture.js';
+import { DIR, KEY_COUNT, OPTIONS, TABLE_KEYS, fixture, key, openAndReadEvery, readEvery, value } from './tool-fixture.js';
 
 const everyValue = Array.from({ length: KEY_COUNT }, (_, i) => value(i));
-
-async function readAfterRepair(fs: CrashableFS): Promise<(string | undefined)[]> {
-  const db = await DB.open(DIR, { fs, ...OPTIONS });
-  try {
-    db.checkInvariants();
-    return await readEvery(db);
-  } finally {
-    await db.close();
-  }
-}
 
 describe('DB.repair', () => {
   it('an intact database is kept as it is: nothing rewritten, nothing lost', async () => {
@@ -37,7 +27,7 @@ describe('DB.repair', () => {
     assert.deepEqual(report.tablesKept, [path.basename(table)]);
     assert.deepEqual([report.tablesRewritten, report.tablesDropped, report.movedToLost, report.damage], [[], [], [], []]);
     assert.equal(report.lastSequence, KEY_COUNT);
-    assert.deepEqual(await readAfterRepair(fs), everyValue);
+    assert.deepEqual(await openAndReadEvery(fs), everyValue);
   });
 
   it('a flipped bit in a data block: the table is rewritten from its other blocks, the original moved to lost/', async () => {
@@ -52,7 +42,7 @@ describe('DB.repair', () => {
     assert.equal(report.tablesRewritten[0]!.entries, TABLE_KEYS - lostKeys.length);
     assert.deepEqual(report.movedToLost, [path.basename(table)]);
     assert.ok(fs.fileInfo(path.join(DIR, 'lost', path.basename(table))) !== undefined, 'the damaged table is in lost/');
-    const after = await readAfterRepair(fs);
+    const after = await openAndReadEvery(fs);
     after.forEach((got, i) => assert.equal(got, lostKeys.includes(key(i)) ? undefined : value(i), key(i)));
     assert.equal((await DB.verify(DIR, { fs })).ok, true);
   });
@@ -64,7 +54,7 @@ describe('DB.repair', () => {
         fs.flipBit(table, where === 'index' ? footer.indexHandle.offset + 4 : tableSizeBytes - FOOTER_BYTES + 2, 3);
         const report = await DB.repair(DIR, { fs });
         assert.deepEqual(report.tablesRewritten.map((rewritten) => [rewritten.from, rewritten.entries]), [[[path.basename(table)], TABLE_KEYS]]);
-        assert.deepEqual(await readAfterRepair(fs), everyValue);
+        assert.deepEqual(await openAndReadEvery(fs), everyValue);
       });
     }
   }
@@ -76,7 +66,7 @@ describe('DB.repair', () => {
     const report = await DB.repair(DIR, { fs });
     const kept = [...blockOfKey].filter(([, block]) => block < 4).map(([k]) => k);
     assert.equal(report.tablesRewritten[0]?.entries, kept.length);
-    const after = await readAfterRepair(fs);
+    const after = await openAndReadEvery(fs);
     after.forEach((got, i) => assert.equal(got, i >= TABLE_KEYS || kept.includes(key(i)) ? value(i) : undefined, key(i)));
   });
 
@@ -86,7 +76,7 @@ describe('DB.repair', () => {
     await assert.rejects(DB.open(DIR, { fs, ...OPTIONS }), (err: unknown) => err instanceof ShaleError && err.code === 'CORRUPTION');
     const report = await DB.repair(DIR, { fs });
     assert.deepEqual(report.tablesDropped, [path.basename(table)]);
-    const after = await readAfterRepair(fs);
+    const after = await openAndReadEvery(fs);
     after.forEach((got, i) => assert.equal(got, i < TABLE_KEYS ? undefined : value(i), key(i)));
   });
 
@@ -100,7 +90,7 @@ describe('DB.repair', () => {
     // A torn tail, as recovery sees it: the log is not set aside.
     assert.deepEqual(report.movedToLost, []);
     assert.equal(report.damage[0]?.tolerated, true);
-    const after = await readAfterRepair(fs);
+    const after = await openAndReadEvery(fs);
     after.forEach((got, i) => assert.equal(got, i < TABLE_KEYS + 2 ? value(i) : undefined, key(i)));
   });
 
@@ -112,7 +102,7 @@ describe('DB.repair', () => {
     const report = await DB.repair(DIR, { fs });
     assert.deepEqual(report.logsReplayed, [{ name: path.basename(log), records: 9, operations: 9 }]);
     assert.deepEqual(report.movedToLost, [path.basename(log)]);
-    const after = await readAfterRepair(fs);
+    const after = await openAndReadEvery(fs);
     after.forEach((got, i) => assert.equal(got, i === TABLE_KEYS + 2 ? undefined : value(i), key(i)));
   });
 
@@ -122,7 +112,7 @@ describe('DB.repair', () => {
     const report = await DB.repair(DIR, { fs });
     assert.equal(report.manifestUsed, false);
     assert.ok(report.movedToLost.includes(path.basename(manifest)));
-    assert.deepEqual(await readAfterRepair(fs), everyValue);
+    assert.deepEqual(await openAndReadEvery(fs), everyValue);
   });
 
   it('without CURRENT, newer versions and deletes win over older ones, whichever table holds them', async () => {
@@ -192,7 +182,7 @@ it('a crash after any file-system operation of a repair leaves a directory that 
   // The repair without a crash, on a copy: what every crashed repair must end up as.
   const reference = damaged.crashClone('drop-unsynced', new Rng(0));
   await DB.repair(DIR, { fs: reference });
-  const expected = await readAfterRepair(reference);
+  const expected = await openAndReadEvery(reference);
   assert.ok(expected.filter((got) => got !== undefined).length > KEY_COUNT - 20);
 
   const states: CrashableFS[] = [];
@@ -213,6 +203,6 @@ it('a crash after any file-system operation of a repair leaves a directory that 
       assert.ok(err instanceof ShaleError && err.code === 'CORRUPTION', `${context}: open failed with ${String(err)}`);
     }
     await DB.repair(DIR, { fs: state });
-    assert.deepEqual(await readAfterRepair(state), expected, context);
+    assert.deepEqual(await openAndReadEvery(state), expected, context);
   }
 });

@@ -66,6 +66,17 @@ export async function fixture(options: Options = {}): Promise<Fixture> {
 }
 
 /** Every key's value as the database reads it: a string, `undefined`, or `CORRUPTION`. */
+/** Opens the database on `fs` with the fixture's options, checks its invariants, and reads every key. */
+export async function openAndReadEvery(fs: CrashableFS): Promise<(string | undefined)[]> {
+  const db = await DB.open(DIR, { fs, ...OPTIONS });
+  try {
+    db.checkInvariants();
+    return await readEvery(db);
+  } finally {
+    await db.close();
+  }
+}
+
 export async function readEvery(db: DB): Promise<(string | undefined)[]> {
   const values: (string | undefined)[] = [];
   for (let i = 0; i < KEY_COUNT; i++) {
